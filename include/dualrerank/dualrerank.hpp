@@ -1,0 +1,29 @@
+// dualrerank: the one header a user includes (and the root of the single-header amalgamation).
+#pragma once
+
+#include "version.hpp"
+
+#include "core/aligned.hpp"
+#include "core/error.hpp"
+#include "core/params.hpp"
+#include "core/request.hpp"
+#include "core/rng.hpp"
+#include "core/simd.hpp"
+#include "core/workspace.hpp"
+
+#include "nn/ops.hpp"
+#include "nn/linear.hpp"
+#include "nn/layer_norm.hpp"
+#include "nn/ffn.hpp"
+#include "nn/attention.hpp"
+#include "nn/block.hpp"
+
+#include "decode/gumbel.hpp"
+
+#include "data/simulator.hpp"
+#include "data/letor.hpp"
+
+#include "io/json.hpp"
+#include "io/safetensors.hpp"
+
+#include "eval/metrics.hpp"

@@ -1,0 +1,241 @@
+// Multi-head scaled dot-product attention over groups of rows, and the self-/cross-attention layers.
+//
+// A "group" is one independent sequence (one request's candidates, one request's slots, one beam):
+// groups are laid out with a stride, and a key stride of 0 lets many query groups share one memory
+// (all beams of a request attend to the same candidate encoding). Masks: bidirectional, or causal
+// aligned to the end (query i sees key j iff j <= i + nk - nq, which covers both full-sequence
+// training and one-token incremental decoding against a KV cache), plus an optional per-group
+// number of valid keys for padded batches.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+
+#include "linear.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace nn {
+
+template <class T>
+struct attn_view {
+    const T* q = nullptr;
+    int ldq = 0;
+    std::ptrdiff_t q_gs = 0;  ///< element stride between groups
+    const T* k = nullptr;
+    int ldk = 0;
+    std::ptrdiff_t k_gs = 0;
+    const T* v = nullptr;
+    int ldv = 0;
+    std::ptrdiff_t v_gs = 0;
+    int groups = 1, nq = 0, nk = 0, d = 0, heads = 1;
+    bool causal = false;
+    const int* key_len = nullptr;  ///< valid keys per group (nullptr: all nk)
+};
+
+/// o = softmax(q k^T / sqrt(d_head)) v per head; probs receives [groups x heads x nq x nk].
+template <class T>
+void attention_forward(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs, T* probs) noexcept {
+    const int dh = a.d / a.heads;
+    const T scale = T(1) / std::sqrt(T(dh));
+    const T ninf = -std::numeric_limits<T>::infinity();
+    for (int g = 0; g < a.groups; ++g) {
+        const int nkv = a.key_len ? a.key_len[g] : a.nk;
+        for (int h = 0; h < a.heads; ++h) {
+            T* pr = probs + (std::size_t(g) * a.heads + h) * std::size_t(a.nq) * a.nk;
+            auto Q = as_cmat(a.q + g * a.q_gs + h * dh, a.nq, dh, a.ldq);
+            auto K = as_cmat(a.k + g * a.k_gs + h * dh, nkv, dh, a.ldk);
+            auto V = as_cmat(a.v + g * a.v_gs + h * dh, nkv, dh, a.ldv);
+            auto S = as_mat(pr, a.nq, a.nk, a.nk);
+            if (nkv > 0) S.leftCols(nkv).noalias() = (Q * K.transpose()) * scale;
+            for (int i = 0; i < a.nq; ++i) {
+                T* row = pr + std::size_t(i) * a.nk;
+                int lim = nkv;
+                if (a.causal) lim = std::min(nkv, i + a.nk - a.nq + 1);
+                for (int j = std::max(lim, 0); j < nkv; ++j) row[j] = ninf;
+                softmax_row(row, nkv);
+                for (int j = nkv; j < a.nk; ++j) row[j] = T(0);
+            }
+            auto O = as_mat(o + g * o_gs + h * dh, a.nq, dh, ldo);
+            if (nkv > 0)
+                O.noalias() = S.leftCols(nkv) * V;
+            else
+                O.setZero();
+        }
+    }
+}
+
+/// Accumulates dq, dk, dv (laid out like q, k, v: same leading dimensions and group strides).
+/// `scratch` holds nq * nk values.
+template <class T>
+void attention_backward(const attn_view<T>& a, const T* probs, const T* dout, int lddo, std::ptrdiff_t do_gs, T* dq,
+                        T* dk, T* dv, T* scratch) noexcept {
+    const int dh = a.d / a.heads;
+    const T scale = T(1) / std::sqrt(T(dh));
+    for (int g = 0; g < a.groups; ++g) {
+        const int nkv = a.key_len ? a.key_len[g] : a.nk;
+        if (nkv == 0) continue;
+        for (int h = 0; h < a.heads; ++h) {
+            const T* pr = probs + (std::size_t(g) * a.heads + h) * std::size_t(a.nq) * a.nk;
+            auto P = as_cmat(pr, a.nq, nkv, a.nk);
+            auto Q = as_cmat(a.q + g * a.q_gs + h * dh, a.nq, dh, a.ldq);
+            auto K = as_cmat(a.k + g * a.k_gs + h * dh, nkv, dh, a.ldk);
+            auto V = as_cmat(a.v + g * a.v_gs + h * dh, nkv, dh, a.ldv);
+            auto dO = as_cmat(dout + g * do_gs + h * dh, a.nq, dh, lddo);
+            auto dQ = as_mat(dq + g * a.q_gs + h * dh, a.nq, dh, a.ldq);
+            auto dK = as_mat(dk + g * a.k_gs + h * dh, nkv, dh, a.ldk);
+            auto dV = as_mat(dv + g * a.v_gs + h * dh, nkv, dh, a.ldv);
+            dV.noalias() += P.transpose() * dO;
+            auto dS = as_mat(scratch, a.nq, nkv, nkv);
+            dS.noalias() = dO * V.transpose();
+            for (int i = 0; i < a.nq; ++i) {
+                T dot = 0;
+                for (int j = 0; j < nkv; ++j) dot += dS(i, j) * P(i, j);
+                for (int j = 0; j < nkv; ++j) dS(i, j) = P(i, j) * (dS(i, j) - dot) * scale;
+            }
+            dQ.noalias() += dS * K;
+            dK.noalias() += dS.transpose() * Q;
+        }
+    }
+}
+
+/// Self-attention layer: fused qkv projection [3d x d] and output projection [d x d].
+struct self_attention {
+    linear qkv, out;
+    int d = 0, heads = 1;
+    bool causal = false;
+
+    static self_attention make(tensor_table& t, const std::string& prefix, int d, int heads, bool causal) {
+        self_attention s;
+        s.d = d;
+        s.heads = heads;
+        s.causal = causal;
+        s.qkv = linear::make(t, prefix + ".qkv", d, 3 * d, true);
+        s.out = linear::make(t, prefix + ".out", d, d, true);
+        return s;
+    }
+
+    template <class T>
+    attn_view<T> view(const T* qkvbuf, int groups, int n, const int* key_len) const noexcept {
+        attn_view<T> a;
+        a.q = qkvbuf;
+        a.k = qkvbuf + d;
+        a.v = qkvbuf + 2 * d;
+        a.ldq = a.ldk = a.ldv = 3 * d;
+        a.q_gs = a.k_gs = a.v_gs = std::ptrdiff_t(n) * 3 * d;
+        a.groups = groups;
+        a.nq = a.nk = n;
+        a.d = d;
+        a.heads = heads;
+        a.causal = causal;
+        a.key_len = key_len;
+        return a;
+    }
+
+    /// x: [groups*n x d] (already normalized); buffers: qkvbuf [rows x 3d], probs
+    /// [groups*heads*n*n], ctx [rows x d]; y [rows x d] is overwritten.
+    template <class T>
+    void forward(const T* P, const T* x, int groups, int n, const int* key_len, T* y, T* qkvbuf, T* probs,
+                 T* ctx) const noexcept {
+        const int rows = groups * n;
+        qkv.forward(P, x, rows, qkvbuf);
+        attention_forward(view(qkvbuf, groups, n, key_len), ctx, d, std::ptrdiff_t(n) * d, probs);
+        out.forward(P, ctx, rows, y);
+    }
+
+    /// dx accumulates; scratch: [rows x 4d + n*n] values.
+    template <class T>
+    void backward(const T* P, const T* x, int groups, int n, const int* key_len, const T* qkvbuf, const T* probs,
+                  const T* ctx, const T* dy, T* dx, T* G, T* scratch) const noexcept {
+        const int rows = groups * n;
+        T* dctx = scratch;
+        T* dqkv = scratch + std::size_t(rows) * d;
+        T* tmp = dqkv + std::size_t(rows) * 3 * d;
+        std::fill(dctx, dctx + std::size_t(rows) * 4 * d, T(0));
+        out.backward(P, ctx, dy, rows, dctx, G);
+        attention_backward(view(qkvbuf, groups, n, key_len), probs, dctx, d, std::ptrdiff_t(n) * d, dqkv, dqkv + d,
+                           dqkv + 2 * d, tmp);
+        qkv.backward(P, x, dqkv, rows, dx, G);
+    }
+};
+
+/// Cross-attention layer: queries from x [groups*nq x d], keys/values from a memory
+/// [groups*nk x d] through a fused kv projection [2d x d].
+struct cross_attention {
+    linear q, kv, out;
+    int d = 0, heads = 1;
+
+    static cross_attention make(tensor_table& t, const std::string& prefix, int d, int heads) {
+        cross_attention c;
+        c.d = d;
+        c.heads = heads;
+        c.q = linear::make(t, prefix + ".q", d, d, true);
+        c.kv = linear::make(t, prefix + ".kv", d, 2 * d, true);
+        c.out = linear::make(t, prefix + ".out", d, d, true);
+        return c;
+    }
+
+    /// Project the memory once: kvbuf [rows_mem x 2d].
+    template <class T>
+    void project_memory(const T* P, const T* mem, int rows_mem, T* kvbuf) const noexcept {
+        kv.forward(P, mem, rows_mem, kvbuf);
+    }
+
+    /// mem_gs: group stride of kvbuf in rows (0 = every query group shares one memory).
+    template <class T>
+    attn_view<T> view(const T* qbuf, const T* kvbuf, int groups, int nq, int nk, std::ptrdiff_t mem_gs,
+                      const int* key_len) const noexcept {
+        attn_view<T> a;
+        a.q = qbuf;
+        a.ldq = d;
+        a.q_gs = std::ptrdiff_t(nq) * d;
+        a.k = kvbuf;
+        a.v = kvbuf + d;
+        a.ldk = a.ldv = 2 * d;
+        a.k_gs = a.v_gs = mem_gs * 2 * d;
+        a.groups = groups;
+        a.nq = nq;
+        a.nk = nk;
+        a.d = d;
+        a.heads = heads;
+        a.causal = false;
+        a.key_len = key_len;
+        return a;
+    }
+
+    /// Given the projected memory kvbuf: qbuf [rows x d], probs [groups*heads*nq*nk], ctx [rows x d].
+    template <class T>
+    void forward(const T* P, const T* x, const T* kvbuf, int groups, int nq, int nk, std::ptrdiff_t mem_gs,
+                 const int* key_len, T* y, T* qbuf, T* probs, T* ctx) const noexcept {
+        const int rows = groups * nq;
+        q.forward(P, x, rows, qbuf);
+        attention_forward(view(qbuf, kvbuf, groups, nq, nk, mem_gs, key_len), ctx, d, std::ptrdiff_t(nq) * d, probs);
+        out.forward(P, ctx, rows, y);
+    }
+
+    /// dx and dkv (gradient w.r.t. the projected memory, [groups*nk x 2d]) accumulate.
+    /// The caller turns dkv into d(memory) with `backward_memory` once all users have added to it.
+    /// scratch: [rows x 2d + nq*nk] values.
+    template <class T>
+    void backward(const T* P, const T* x, const T* kvbuf, int groups, int nq, int nk, const int* key_len, const T* qbuf,
+                  const T* probs, const T* ctx, const T* dy, T* dx, T* dkv, T* G, T* scratch) const noexcept {
+        const int rows = groups * nq;
+        T* dctx = scratch;
+        T* dq = scratch + std::size_t(rows) * d;
+        T* tmp = dq + std::size_t(rows) * d;
+        std::fill(dctx, dctx + std::size_t(rows) * 2 * d, T(0));
+        out.backward(P, ctx, dy, rows, dctx, G);
+        attention_backward(view(qbuf, kvbuf, groups, nq, nk, nk, key_len), probs, dctx, d, std::ptrdiff_t(nq) * d, dq,
+                           dkv, dkv + d, tmp);
+        q.backward(P, x, dq, rows, dx, G);
+    }
+
+    template <class T>
+    void backward_memory(const T* P, const T* mem, int rows_mem, const T* dkv, T* dmem, T* G) const noexcept {
+        kv.backward(P, mem, dkv, rows_mem, dmem, G);
+    }
+};
+
+}  // namespace nn
+DUALRERANK_NAMESPACE_END

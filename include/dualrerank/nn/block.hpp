@@ -1,0 +1,260 @@
+// Pre-LN transformer blocks.
+//
+// encoder_block:  x1 = x + SelfAttn(LN1(x));  y = x1 + FFN(LN2(x1))
+//                 (bidirectional for the candidate encoder, causal for the list evaluator)
+// decoder_block:  x1 = x + SelfAttn(LN1(x));  x2 = x1 + CrossAttn(LN2(x1), mem);  y = x2 + FFN(LN3(x2))
+//                 (causal for the AR teacher, bidirectional among slots for the NAR student)
+//
+// A block's forward writes every intermediate into a cache whose buffers come from a workspace:
+// inference simply resets the workspace afterwards, training keeps the cache for backward.
+#pragma once
+
+#include <string>
+
+#include "../core/workspace.hpp"
+#include "attention.hpp"
+#include "ffn.hpp"
+#include "layer_norm.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace nn {
+
+template <class T>
+struct encoder_block_cache {
+    T *ln1 = nullptr, *m1 = nullptr, *r1 = nullptr, *qkv = nullptr, *probs = nullptr, *ctx = nullptr, *att = nullptr;
+    T *x1 = nullptr, *ln2 = nullptr, *m2 = nullptr, *r2 = nullptr, *pre = nullptr, *act = nullptr;
+};
+
+struct encoder_block {
+    layer_norm ln1, ln2;
+    self_attention attn;
+    ffn mlp;
+    int d = 0;
+
+    static encoder_block make(tensor_table& t, const std::string& prefix, int d, int heads, int hidden, bool causal) {
+        encoder_block b;
+        b.d = d;
+        b.ln1 = layer_norm::make(t, prefix + ".ln1", d);
+        b.attn = self_attention::make(t, prefix + ".attn", d, heads, causal);
+        b.ln2 = layer_norm::make(t, prefix + ".ln2", d);
+        b.mlp = ffn::make(t, prefix + ".ffn", d, hidden);
+        return b;
+    }
+
+    template <class T>
+    encoder_block_cache<T> alloc_cache(workspace& ws, int groups, int n) const {
+        const std::size_t rows = std::size_t(groups) * n, dd = d;
+        encoder_block_cache<T> c;
+        c.ln1 = ws.alloc<T>(rows * dd);
+        c.m1 = ws.alloc<T>(rows);
+        c.r1 = ws.alloc<T>(rows);
+        c.qkv = ws.alloc<T>(rows * 3 * dd);
+        c.probs = ws.alloc<T>(std::size_t(groups) * attn.heads * n * n);
+        c.ctx = ws.alloc<T>(rows * dd);
+        c.att = ws.alloc<T>(rows * dd);
+        c.x1 = ws.alloc<T>(rows * dd);
+        c.ln2 = ws.alloc<T>(rows * dd);
+        c.m2 = ws.alloc<T>(rows);
+        c.r2 = ws.alloc<T>(rows);
+        c.pre = ws.alloc<T>(rows * mlp.hidden);
+        c.act = ws.alloc<T>(rows * mlp.hidden);
+        return c;
+    }
+
+    /// y [groups*n x d] (may not alias x).
+    template <class T>
+    void forward(const T* P, const T* x, int groups, int n, const int* key_len, T* y,
+                 const encoder_block_cache<T>& c) const noexcept {
+        const std::size_t m = std::size_t(groups) * n * d;
+        const int rows = groups * n;
+        ln1.forward(P, x, rows, c.ln1, c.m1, c.r1);
+        attn.forward(P, c.ln1, groups, n, key_len, c.att, c.qkv, c.probs, c.ctx);
+        for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
+        ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
+        mlp.forward(P, c.ln2, rows, y, c.pre, c.act);
+        for (std::size_t i = 0; i < m; ++i) y[i] += c.x1[i];
+    }
+
+    /// dx accumulates the gradient w.r.t. x given dy; ws provides scratch (released on return).
+    template <class T>
+    void backward(const T* P, const T* x, int groups, int n, const int* key_len, const encoder_block_cache<T>& c,
+                  const T* dy, T* dx, T* G, workspace& ws) const {
+        const int rows = groups * n;
+        const std::size_t m = std::size_t(rows) * d;
+        // y = x1 + ffn(ln2(x1)): dx1 = dy + LN2'(FFN'(dy))
+        T* dx1 = ws.alloc<T>(m);
+        std::copy(dy, dy + m, dx1);
+        T* dln = ws.alloc<T>(m);
+        std::fill(dln, dln + m, T(0));
+        T* scratch = ws.alloc<T>(std::max<std::size_t>(std::size_t(rows) * mlp.hidden,
+                                                       m * 4 + std::size_t(n) * n));
+        mlp.backward(P, c.ln2, c.pre, c.act, dy, rows, dln, G, scratch);
+        ln2.backward(P, c.x1, c.m2, c.r2, dln, rows, dx1, G);
+        // x1 = x + attn(ln1(x))
+        for (std::size_t i = 0; i < m; ++i) dx[i] += dx1[i];
+        std::fill(dln, dln + m, T(0));
+        attn.backward(P, c.ln1, groups, n, key_len, c.qkv, c.probs, c.ctx, dx1, dln, G, scratch);
+        ln1.backward(P, x, c.m1, c.r1, dln, rows, dx, G);
+    }
+};
+
+template <class T>
+struct decoder_block_cache {
+    T *ln1 = nullptr, *m1 = nullptr, *r1 = nullptr, *qkv = nullptr, *sprobs = nullptr, *sctx = nullptr;
+    T *att = nullptr, *x1 = nullptr;
+    T *ln2 = nullptr, *m2 = nullptr, *r2 = nullptr, *q = nullptr, *cprobs = nullptr, *cctx = nullptr, *x2 = nullptr;
+    T *ln3 = nullptr, *m3 = nullptr, *r3 = nullptr, *pre = nullptr, *act = nullptr;
+    T* memkv = nullptr;  ///< projected memory [groups*nk x 2d]
+};
+
+struct decoder_block {
+    layer_norm ln1, ln2, ln3;
+    self_attention self_attn;
+    cross_attention cross_attn;
+    ffn mlp;
+    int d = 0;
+
+    static decoder_block make(tensor_table& t, const std::string& prefix, int d, int heads, int hidden, bool causal) {
+        decoder_block b;
+        b.d = d;
+        b.ln1 = layer_norm::make(t, prefix + ".ln1", d);
+        b.self_attn = self_attention::make(t, prefix + ".self_attn", d, heads, causal);
+        b.ln2 = layer_norm::make(t, prefix + ".ln2", d);
+        b.cross_attn = cross_attention::make(t, prefix + ".cross_attn", d, heads);
+        b.ln3 = layer_norm::make(t, prefix + ".ln3", d);
+        b.mlp = ffn::make(t, prefix + ".ffn", d, hidden);
+        return b;
+    }
+
+    template <class T>
+    decoder_block_cache<T> alloc_cache(workspace& ws, int groups, int nq, int nk) const {
+        const std::size_t rows = std::size_t(groups) * nq, dd = d;
+        const int h = self_attn.heads;
+        decoder_block_cache<T> c;
+        c.ln1 = ws.alloc<T>(rows * dd);
+        c.m1 = ws.alloc<T>(rows);
+        c.r1 = ws.alloc<T>(rows);
+        c.qkv = ws.alloc<T>(rows * 3 * dd);
+        c.sprobs = ws.alloc<T>(std::size_t(groups) * h * nq * nq);
+        c.sctx = ws.alloc<T>(rows * dd);
+        c.att = ws.alloc<T>(rows * dd);
+        c.x1 = ws.alloc<T>(rows * dd);
+        c.ln2 = ws.alloc<T>(rows * dd);
+        c.m2 = ws.alloc<T>(rows);
+        c.r2 = ws.alloc<T>(rows);
+        c.q = ws.alloc<T>(rows * dd);
+        c.cprobs = ws.alloc<T>(std::size_t(groups) * h * nq * nk);
+        c.cctx = ws.alloc<T>(rows * dd);
+        c.x2 = ws.alloc<T>(rows * dd);
+        c.ln3 = ws.alloc<T>(rows * dd);
+        c.m3 = ws.alloc<T>(rows);
+        c.r3 = ws.alloc<T>(rows);
+        c.pre = ws.alloc<T>(rows * mlp.hidden);
+        c.act = ws.alloc<T>(rows * mlp.hidden);
+        c.memkv = ws.alloc<T>(std::size_t(groups) * nk * 2 * dd);
+        return c;
+    }
+
+    /// Full-sequence forward: x [groups*nq x d], mem [groups*nk x d]; y may not alias x.
+    template <class T>
+    void forward(const T* P, const T* x, const T* mem, int groups, int nq, int nk, const int* key_len, T* y,
+                 const decoder_block_cache<T>& c) const noexcept {
+        const int rows = groups * nq;
+        const std::size_t m = std::size_t(rows) * d;
+        ln1.forward(P, x, rows, c.ln1, c.m1, c.r1);
+        self_attn.forward(P, c.ln1, groups, nq, nullptr, c.att, c.qkv, c.sprobs, c.sctx);
+        for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
+        ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
+        cross_attn.project_memory(P, mem, groups * nk, c.memkv);
+        cross_attn.forward(P, c.ln2, c.memkv, groups, nq, nk, nk, key_len, c.att, c.q, c.cprobs, c.cctx);
+        for (std::size_t i = 0; i < m; ++i) c.x2[i] = c.x1[i] + c.att[i];
+        ln3.forward(P, c.x2, rows, c.ln3, c.m3, c.r3);
+        mlp.forward(P, c.ln3, rows, y, c.pre, c.act);
+        for (std::size_t i = 0; i < m; ++i) y[i] += c.x2[i];
+    }
+
+    /// dx and dmem accumulate.
+    template <class T>
+    void backward(const T* P, const T* x, const T* mem, int groups, int nq, int nk, const int* key_len,
+                  const decoder_block_cache<T>& c, const T* dy, T* dx, T* dmem, T* G, workspace& ws) const {
+        const int rows = groups * nq;
+        const std::size_t m = std::size_t(rows) * d;
+        const std::size_t mk = std::size_t(groups) * nk * 2 * d;
+        T* dx2 = ws.alloc<T>(m);
+        std::copy(dy, dy + m, dx2);
+        T* dln = ws.alloc<T>(m);
+        std::fill(dln, dln + m, T(0));
+        T* scratch = ws.alloc<T>(std::max<std::size_t>({std::size_t(rows) * mlp.hidden, m * 4 + std::size_t(nq) * nq,
+                                                        m * 2 + std::size_t(nq) * nk}));
+        mlp.backward(P, c.ln3, c.pre, c.act, dy, rows, dln, G, scratch);
+        ln3.backward(P, c.x2, c.m3, c.r3, dln, rows, dx2, G);
+        // x2 = x1 + cross(ln2(x1))
+        T* dx1 = ws.alloc<T>(m);
+        std::copy(dx2, dx2 + m, dx1);
+        std::fill(dln, dln + m, T(0));
+        T* dkv = ws.alloc<T>(mk);
+        std::fill(dkv, dkv + mk, T(0));
+        cross_attn.backward(P, c.ln2, c.memkv, groups, nq, nk, key_len, c.q, c.cprobs, c.cctx, dx2, dln, dkv, G,
+                            scratch);
+        cross_attn.backward_memory(P, mem, groups * nk, dkv, dmem, G);
+        ln2.backward(P, c.x1, c.m2, c.r2, dln, rows, dx1, G);
+        // x1 = x + self(ln1(x))
+        for (std::size_t i = 0; i < m; ++i) dx[i] += dx1[i];
+        std::fill(dln, dln + m, T(0));
+        self_attn.backward(P, c.ln1, groups, nq, nullptr, c.qkv, c.sprobs, c.sctx, dx1, dln, G, scratch);
+        ln1.backward(P, x, c.m1, c.r1, dln, rows, dx, G);
+    }
+
+    /// One incremental decoding step for B independent sequences at position t (0-based).
+    /// x, y: [B x d]. self_kv: per sequence [cap x 2d] (k | v rows), sequence b at self_kv + b*cap*2d;
+    /// row t is written here. memkv: projected memory, sequence b reads memkv + b*mem_gs*2d
+    /// (mem_gs = 0: all share one). scratch from ws.
+    template <class T>
+    void step(const T* P, const T* x, int B, int t, T* self_kv, int cap, const T* memkv, int nk, std::ptrdiff_t mem_gs,
+              const int* key_len, T* y, workspace& ws) const {
+        const std::size_t m = std::size_t(B) * d;
+        const int h = self_attn.heads;
+        T* ln = ws.alloc<T>(m);
+        T* qkv = ws.alloc<T>(m * 3);
+        T* probs = ws.alloc<T>(std::size_t(B) * h * std::max(nk, t + 1));
+        T* ctx = ws.alloc<T>(m);
+        T* att = ws.alloc<T>(m);
+        T* x1 = ws.alloc<T>(m);
+        T* hid = ws.alloc<T>(std::size_t(B) * mlp.hidden * 2);
+        ln1.forward(P, x, B, ln);
+        self_attn.qkv.forward(P, ln, B, qkv);
+        for (int b = 0; b < B; ++b) {
+            T* row = self_kv + (std::size_t(b) * cap + t) * 2 * d;
+            std::copy(qkv + std::size_t(b) * 3 * d + d, qkv + std::size_t(b) * 3 * d + 3 * d, row);
+        }
+        attn_view<T> a;
+        a.q = qkv;
+        a.ldq = 3 * d;
+        a.q_gs = 3 * d;
+        a.k = self_kv;
+        a.v = self_kv + d;
+        a.ldk = a.ldv = 2 * d;
+        a.k_gs = a.v_gs = std::ptrdiff_t(cap) * 2 * d;
+        a.groups = B;
+        a.nq = 1;
+        a.nk = t + 1;
+        a.d = d;
+        a.heads = h;
+        a.causal = false;  // the cache holds only the prefix
+        attention_forward(a, ctx, d, d, probs);
+        self_attn.out.forward(P, ctx, B, att);
+        for (std::size_t i = 0; i < m; ++i) x1[i] = x[i] + att[i];
+        ln2.forward(P, x1, B, ln);
+        T* qb = qkv;  // reuse
+        cross_attn.q.forward(P, ln, B, qb);
+        attention_forward(cross_attn.view(qb, memkv, B, 1, nk, mem_gs, key_len), ctx, d, d, probs);
+        cross_attn.out.forward(P, ctx, B, att);
+        for (std::size_t i = 0; i < m; ++i) x1[i] += att[i];
+        ln3.forward(P, x1, B, ln);
+        mlp.forward(P, ln, B, y, hid, hid + std::size_t(B) * mlp.hidden);
+        for (std::size_t i = 0; i < m; ++i) y[i] += x1[i];
+    }
+};
+
+}  // namespace nn
+DUALRERANK_NAMESPACE_END

@@ -1,0 +1,53 @@
+// Linear layer y = x W^T + b, W stored [out x in] as in torch.nn.Linear.
+#pragma once
+
+#include <string>
+
+#include "../core/params.hpp"
+#include "ops.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace nn {
+
+struct linear {
+    std::size_t w = no_tensor;  ///< offset of weight [out x in]
+    std::size_t b = no_tensor;  ///< offset of bias [out], or no_tensor
+    int in = 0, out = 0;
+
+    static linear make(tensor_table& t, const std::string& prefix, int in, int out, bool bias) {
+        linear l;
+        l.in = in;
+        l.out = out;
+        l.w = t.add(prefix + ".weight", {std::size_t(out), std::size_t(in)}, true);
+        if (bias) l.b = t.add(prefix + ".bias", {std::size_t(out)}, false);
+        return l;
+    }
+
+    /// y[n x out] = x[n x in] W^T + b (x with leading dimension ldx, y with ldy).
+    template <class T>
+    void forward(const T* P, const T* x, int n, T* y, int ldx = -1, int ldy = -1) const noexcept {
+        if (n == 0) return;
+        ldx = ldx < 0 ? in : ldx;
+        ldy = ldy < 0 ? out : ldy;
+        auto Y = as_mat(y, n, out, ldy);
+        Y.noalias() = as_cmat(x, n, in, ldx) * as_cmat(P + w, out, in).transpose();
+        if (b != no_tensor) Y.rowwise() += cvec<T>(P + b, out);
+    }
+
+    /// Accumulates dW += dy^T x, db += colsum(dy) into G, and dx += dy W (when dx != nullptr).
+    template <class T>
+    void backward(const T* P, const T* x, const T* dy, int n, T* dx, T* G, int ldx = -1, int lddy = -1,
+                  int lddx = -1) const noexcept {
+        if (n == 0) return;
+        ldx = ldx < 0 ? in : ldx;
+        lddy = lddy < 0 ? out : lddy;
+        lddx = lddx < 0 ? in : lddx;
+        auto dY = as_cmat(dy, n, out, lddy);
+        as_mat(G + w, out, in).noalias() += dY.transpose() * as_cmat(x, n, in, ldx);
+        if (b != no_tensor) vec<T>(G + b, out) += dY.colwise().sum();
+        if (dx) as_mat(dx, n, in, lddx).noalias() += dY * as_cmat(P + w, out, in);
+    }
+};
+
+}  // namespace nn
+DUALRERANK_NAMESPACE_END
