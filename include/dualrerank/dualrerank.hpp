@@ -18,6 +18,15 @@
 #include "nn/attention.hpp"
 #include "nn/block.hpp"
 
+#include "model/config.hpp"
+#include "model/model_base.hpp"
+#include "model/batch.hpp"
+#include "model/encoder.hpp"
+#include "model/pointer.hpp"
+#include "model/nar_student.hpp"
+#include "model/ar_teacher.hpp"
+#include "model/evaluator.hpp"
+
 #include "decode/gumbel.hpp"
 
 #include "data/simulator.hpp"

@@ -7,6 +7,7 @@
 // same offset in the gradient arena as its weight in the parameter arena.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <string>
 #include <unordered_map>
@@ -19,18 +20,29 @@
 
 DUALRERANK_NAMESPACE_BEGIN
 
+/// How a tensor is initialised for training from scratch.
+struct tensor_init {
+    enum kind_t { zeros, ones, uniform, normal } kind = zeros;
+    double scale = 0;  ///< uniform: U(-scale, scale); normal: N(0, scale^2)
+    static tensor_init zero() noexcept { return {zeros, 0}; }
+    static tensor_init one() noexcept { return {ones, 0}; }
+    static tensor_init fan_in(std::size_t fan) noexcept { return {uniform, 1.0 / std::sqrt(double(fan ? fan : 1))}; }
+    static tensor_init gaussian(double sd) noexcept { return {normal, sd}; }
+};
+
 struct tensor_spec {
     std::string name;
     std::vector<std::size_t> shape;
     std::size_t offset = 0;  ///< in elements, into the arena
     std::size_t size = 0;    ///< product of shape
     bool decay = false;      ///< AdamW weight decay applies (matrices yes; norms, biases, embeddings of slots no)
+    tensor_init init;        ///< initialisation for training from scratch
 };
 
 class tensor_table {
 public:
     /// Register a tensor; returns its offset. Offsets are aligned to 16 elements.
-    std::size_t add(std::string name, std::vector<std::size_t> shape, bool decay) {
+    std::size_t add(std::string name, std::vector<std::size_t> shape, bool decay, tensor_init init = {}) {
         if (index_.count(name)) detail::throw_input("tensor registered twice: " + name);
         tensor_spec t;
         t.name = std::move(name);
@@ -38,6 +50,7 @@ public:
         for (auto s : shape) t.size *= s;
         t.shape = std::move(shape);
         t.decay = decay;
+        t.init = init;
         t.offset = total_;
         total_ += (t.size + 15) / 16 * 16;
         index_.emplace(t.name, tensors_.size());
@@ -69,6 +82,22 @@ private:
     std::unordered_map<std::string, std::size_t> index_;
     std::size_t total_ = 0;
 };
+
+/// Fill an arena according to each tensor's init rule (padding stays zero).
+template <class T, class Rng>
+void initialize(const tensor_table& table, T* values, Rng& gen) {
+    for (const auto& t : table.tensors()) {
+        T* p = values + t.offset;
+        for (std::size_t i = 0; i < t.size; ++i) {
+            switch (t.init.kind) {
+                case tensor_init::zeros: p[i] = T(0); break;
+                case tensor_init::ones: p[i] = T(1); break;
+                case tensor_init::uniform: p[i] = T(gen.uniform(-t.init.scale, t.init.scale)); break;
+                case tensor_init::normal: p[i] = T(gen.normal(0.0, t.init.scale)); break;
+            }
+        }
+    }
+}
 
 /// Sentinel offset for an absent tensor (e.g. a linear layer without bias).
 inline constexpr std::size_t no_tensor = static_cast<std::size_t>(-1);

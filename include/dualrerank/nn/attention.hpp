@@ -214,19 +214,21 @@ struct cross_attention {
         out.forward(P, ctx, rows, y);
     }
 
-    /// dx and dkv (gradient w.r.t. the projected memory, [groups*nk x 2d]) accumulate.
+    /// dx and dkv (gradient w.r.t. the projected memory, laid out like kvbuf) accumulate; with a
+    /// shared memory (mem_gs = 0) every group's contribution adds into the one copy.
     /// The caller turns dkv into d(memory) with `backward_memory` once all users have added to it.
     /// scratch: [rows x 2d + nq*nk] values.
     template <class T>
-    void backward(const T* P, const T* x, const T* kvbuf, int groups, int nq, int nk, const int* key_len, const T* qbuf,
-                  const T* probs, const T* ctx, const T* dy, T* dx, T* dkv, T* G, T* scratch) const noexcept {
+    void backward(const T* P, const T* x, const T* kvbuf, int groups, int nq, int nk, std::ptrdiff_t mem_gs,
+                  const int* key_len, const T* qbuf, const T* probs, const T* ctx, const T* dy, T* dx, T* dkv, T* G,
+                  T* scratch) const noexcept {
         const int rows = groups * nq;
         T* dctx = scratch;
         T* dq = scratch + std::size_t(rows) * d;
         T* tmp = dq + std::size_t(rows) * d;
         std::fill(dctx, dctx + std::size_t(rows) * 2 * d, T(0));
         out.backward(P, ctx, dy, rows, dctx, G);
-        attention_backward(view(qbuf, kvbuf, groups, nq, nk, nk, key_len), probs, dctx, d, std::ptrdiff_t(nq) * d, dq,
+        attention_backward(view(qbuf, kvbuf, groups, nq, nk, mem_gs, key_len), probs, dctx, d, std::ptrdiff_t(nq) * d, dq,
                            dkv, dkv + d, tmp);
         q.backward(P, x, dq, rows, dx, G);
     }

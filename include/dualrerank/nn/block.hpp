@@ -151,22 +151,25 @@ struct decoder_block {
         c.r3 = ws.alloc<T>(rows);
         c.pre = ws.alloc<T>(rows * mlp.hidden);
         c.act = ws.alloc<T>(rows * mlp.hidden);
-        c.memkv = ws.alloc<T>(std::size_t(groups) * nk * 2 * dd);
+        c.memkv = ws.alloc<T>(std::size_t(groups) * nk * 2 * dd);  // enough for per-group or shared memory
         return c;
     }
 
-    /// Full-sequence forward: x [groups*nq x d], mem [groups*nk x d]; y may not alias x.
+    /// Full-sequence forward: x [groups*nq x d], mem [mem_groups*nk x d] where mem_groups is
+    /// groups (one memory per group) or 1 (all groups share one memory); y may not alias x.
     template <class T>
     void forward(const T* P, const T* x, const T* mem, int groups, int nq, int nk, const int* key_len, T* y,
-                 const decoder_block_cache<T>& c) const noexcept {
+                 const decoder_block_cache<T>& c, int mem_groups = -1) const noexcept {
+        if (mem_groups < 0) mem_groups = groups;
+        const std::ptrdiff_t mem_gs = mem_groups == 1 ? 0 : nk;
         const int rows = groups * nq;
         const std::size_t m = std::size_t(rows) * d;
         ln1.forward(P, x, rows, c.ln1, c.m1, c.r1);
         self_attn.forward(P, c.ln1, groups, nq, nullptr, c.att, c.qkv, c.sprobs, c.sctx);
         for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
         ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
-        cross_attn.project_memory(P, mem, groups * nk, c.memkv);
-        cross_attn.forward(P, c.ln2, c.memkv, groups, nq, nk, nk, key_len, c.att, c.q, c.cprobs, c.cctx);
+        cross_attn.project_memory(P, mem, mem_groups * nk, c.memkv);
+        cross_attn.forward(P, c.ln2, c.memkv, groups, nq, nk, mem_gs, key_len, c.att, c.q, c.cprobs, c.cctx);
         for (std::size_t i = 0; i < m; ++i) c.x2[i] = c.x1[i] + c.att[i];
         ln3.forward(P, c.x2, rows, c.ln3, c.m3, c.r3);
         mlp.forward(P, c.ln3, rows, y, c.pre, c.act);
@@ -176,10 +179,13 @@ struct decoder_block {
     /// dx and dmem accumulate.
     template <class T>
     void backward(const T* P, const T* x, const T* mem, int groups, int nq, int nk, const int* key_len,
-                  const decoder_block_cache<T>& c, const T* dy, T* dx, T* dmem, T* G, workspace& ws) const {
+                  const decoder_block_cache<T>& c, const T* dy, T* dx, T* dmem, T* G, workspace& ws,
+                  int mem_groups = -1) const {
+        if (mem_groups < 0) mem_groups = groups;
+        const std::ptrdiff_t mem_gs = mem_groups == 1 ? 0 : nk;
         const int rows = groups * nq;
         const std::size_t m = std::size_t(rows) * d;
-        const std::size_t mk = std::size_t(groups) * nk * 2 * d;
+        const std::size_t mk = std::size_t(mem_groups) * nk * 2 * d;
         T* dx2 = ws.alloc<T>(m);
         std::copy(dy, dy + m, dx2);
         T* dln = ws.alloc<T>(m);
@@ -194,9 +200,9 @@ struct decoder_block {
         std::fill(dln, dln + m, T(0));
         T* dkv = ws.alloc<T>(mk);
         std::fill(dkv, dkv + mk, T(0));
-        cross_attn.backward(P, c.ln2, c.memkv, groups, nq, nk, key_len, c.q, c.cprobs, c.cctx, dx2, dln, dkv, G,
-                            scratch);
-        cross_attn.backward_memory(P, mem, groups * nk, dkv, dmem, G);
+        cross_attn.backward(P, c.ln2, c.memkv, groups, nq, nk, mem_gs, key_len, c.q, c.cprobs, c.cctx, dx2, dln, dkv,
+                            G, scratch);
+        cross_attn.backward_memory(P, mem, mem_groups * nk, dkv, dmem, G);
         ln2.backward(P, c.x1, c.m2, c.r2, dln, rows, dx1, G);
         // x1 = x + self(ln1(x))
         for (std::size_t i = 0; i < m; ++i) dx[i] += dx1[i];

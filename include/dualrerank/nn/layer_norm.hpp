@@ -18,7 +18,7 @@ struct layer_norm {
     static layer_norm make(tensor_table& t, const std::string& prefix, int d) {
         layer_norm l;
         l.d = d;
-        l.g = t.add(prefix + ".weight", {std::size_t(d)}, false);
+        l.g = t.add(prefix + ".weight", {std::size_t(d)}, false, tensor_init::one());
         l.b = t.add(prefix + ".bias", {std::size_t(d)}, false);
         return l;
     }

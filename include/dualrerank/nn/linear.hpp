@@ -18,8 +18,9 @@ struct linear {
         linear l;
         l.in = in;
         l.out = out;
-        l.w = t.add(prefix + ".weight", {std::size_t(out), std::size_t(in)}, true);
-        if (bias) l.b = t.add(prefix + ".bias", {std::size_t(out)}, false);
+        const auto init = tensor_init::fan_in(std::size_t(in));  // torch.nn.Linear's default
+        l.w = t.add(prefix + ".weight", {std::size_t(out), std::size_t(in)}, true, init);
+        if (bias) l.b = t.add(prefix + ".bias", {std::size_t(out)}, false, init);
         return l;
     }
 

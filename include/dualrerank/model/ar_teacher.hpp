@@ -1,0 +1,238 @@
+// AR teacher (Gen-Reranker shape from GReF, DESIGN.md section 3): a causal decoder over the slate
+// built so far. Position p's input is s_0 = BOS + slot_emb[0] and s_p = H[y_p] + slot_emb[p]
+// (y_p = the item chosen at slot p, 1-based, i.e. the previous slot's choice); each decoder
+// block = causal self-attention over the prefix, cross-attention to H, FFN; the output g_p gives
+// pointer logits over candidates for slot p+1, with already-chosen items masked to -inf.
+//
+// Inference is incremental with a KV cache (`begin` + `step`): step t costs
+// O(n_dec (t + N) d + d^2) instead of a re-run of the prefix; the cross-attention keys/values and
+// the pointer keys of H are computed once per request.
+//
+// Tensor names: encoder.*, bos [d], slot_emb [max_slate x d], decoder.blocks.{i}.*,
+// decoder.ln_f.*, pointer.{q,k}.weight.
+#pragma once
+
+#include <limits>
+#include <vector>
+
+#include "encoder.hpp"
+#include "model_base.hpp"
+#include "pointer.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+
+template <class T>
+struct teacher_cache {
+    encoder_cache<T> enc;
+    int B = 0, L = 0, n = 0;
+    const int* targets = nullptr;  ///< [B x L]
+    T* x0 = nullptr;
+    nn::decoder_block_cache<T>* blocks = nullptr;
+    T** outs = nullptr;
+    T *mean = nullptr, *rstd = nullptr;
+    T *S = nullptr, *Qp = nullptr, *Kp = nullptr;
+    T* Z = nullptr;  ///< [B x L x n]: row p = logits for slot p given the target prefix, masked
+};
+
+/// Incremental decoding state of one request with up to `beams` parallel prefixes.
+template <class T>
+struct teacher_state {
+    int n = 0, L = 0, beams = 0, t = 0;
+    const T* H = nullptr;  ///< [n x d]
+    T* Kp = nullptr;       ///< pointer keys [n x d]
+    T** memkv = nullptr;   ///< per layer [n x 2d]
+    T** selfkv = nullptr;  ///< per layer [beams x L x 2d]
+    T** spare = nullptr;   ///< per layer, same size (for beam reordering)
+    T* x = nullptr;        ///< [beams x d]
+    T* y = nullptr;        ///< [beams x d]
+    T* q = nullptr;        ///< [beams x d]
+};
+
+template <class T>
+class ar_teacher : public model_base<T> {
+public:
+    static constexpr model_kind kind = model_kind::teacher;
+
+    explicit ar_teacher(const model_config& c) : model_base<T>(c) {
+        auto& t = this->table_;
+        enc_ = candidate_encoder::make(t, "encoder", c);
+        bos_ = t.add("bos", {std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
+        slot_emb_ = t.add("slot_emb", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(0.1));
+        for (int i = 0; i < c.dec_layers; ++i)
+            blocks_.push_back(nn::decoder_block::make(t, "decoder.blocks." + std::to_string(i), c.d, c.heads, c.ffn, true));
+        ln_f_ = nn::layer_norm::make(t, "decoder.ln_f", c.d);
+        ptr_ = pointer_head::make(t, "pointer", c.d);
+        this->allocate();
+    }
+
+    // ---------------------------------------------------------------- teacher forcing (training)
+
+    /// Teacher-forced forward over target slates targets [B x L] (distinct valid indices per row).
+    teacher_cache<T> forward(const request_view<T>* reqs, int B, int L, const int* targets, workspace& ws) const {
+        check(reqs, B, L);
+        for (int b = 0; b < B; ++b) detail::validate_slate(targets + std::size_t(b) * L, L, reqs[b].n, "ar_teacher");
+        const T* P = this->params();
+        const int d = this->config_.d;
+        teacher_cache<T> c;
+        const packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
+        c.enc = enc_.forward(P, pb, ws);
+        c.B = B;
+        c.L = L;
+        c.n = pb.n;
+        c.targets = targets;
+        const std::size_t rows = std::size_t(B) * L;
+        c.x0 = ws.alloc<T>(rows * d);
+        for (int b = 0; b < B; ++b)
+            for (int p = 0; p < L; ++p) {
+                T* row = c.x0 + (std::size_t(b) * L + p) * d;
+                const T* src = p == 0 ? P + bos_ : c.enc.H + (std::size_t(b) * c.n + targets[std::size_t(b) * L + p - 1]) * d;
+                const T* se = P + slot_emb_ + std::size_t(p) * d;
+                for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
+            }
+        const int nb = static_cast<int>(blocks_.size());
+        c.blocks = detail::ws_array<nn::decoder_block_cache<T>>(ws, nb);
+        c.outs = detail::ws_array<T*>(ws, nb);
+        const T* x = c.x0;
+        for (int i = 0; i < nb; ++i) {
+            c.blocks[i] = blocks_[i].template alloc_cache<T>(ws, B, L, c.n);
+            c.outs[i] = ws.alloc<T>(rows * d);
+            blocks_[i].forward(P, x, c.enc.H, B, L, c.n, pb.len, c.outs[i], c.blocks[i]);
+            x = c.outs[i];
+        }
+        c.mean = ws.alloc<T>(rows);
+        c.rstd = ws.alloc<T>(rows);
+        c.S = ws.alloc<T>(rows * d);
+        ln_f_.forward(P, x, int(rows), c.S, c.mean, c.rstd);
+        c.Kp = ws.alloc<T>(std::size_t(B) * c.n * d);
+        ptr_.k.forward(P, c.enc.H, B * c.n, c.Kp);
+        c.Qp = ws.alloc<T>(rows * d);
+        c.Z = ws.alloc<T>(rows * c.n);
+        ptr_.logits(P, c.S, c.Kp, B, L, c.n, pb.len, false, c.Qp, c.Z);
+        const T ninf = -std::numeric_limits<T>::infinity();
+        for (int b = 0; b < B; ++b)
+            for (int p = 1; p < L; ++p)
+                for (int q = 0; q < p; ++q)
+                    c.Z[(std::size_t(b) * L + p) * c.n + targets[std::size_t(b) * L + q]] = ninf;
+        return c;
+    }
+
+    /// Backward from dZ [B x L x n] (zero at masked entries); accumulates into G.
+    void backward(const teacher_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
+        const T* P = this->params();
+        const int d = this->config_.d;
+        const std::size_t rows = std::size_t(c.B) * c.L;
+        T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * d);
+        T* dS = ws.alloc_zero<T>(rows * d);
+        ptr_.backward(P, c.S, c.enc.H, c.Qp, c.Kp, dZ, c.B, c.L, c.n, false, dS, dH, G, ws);
+        const int nb = static_cast<int>(blocks_.size());
+        T* dx = ws.alloc_zero<T>(rows * d);
+        ln_f_.backward(P, nb ? c.outs[nb - 1] : c.x0, c.mean, c.rstd, dS, int(rows), dx, G);
+        for (int i = nb - 1; i >= 0; --i) {
+            T* dprev = ws.alloc_zero<T>(rows * d);
+            blocks_[i].backward(P, i ? c.outs[i - 1] : c.x0, c.enc.H, c.B, c.L, c.n, c.enc.in.len, c.blocks[i], dx, dprev,
+                                dH, G, ws);
+            dx = dprev;
+        }
+        for (int b = 0; b < c.B; ++b)
+            for (int p = 0; p < c.L; ++p) {
+                const T* g = dx + (std::size_t(b) * c.L + p) * d;
+                T* dst = p == 0 ? G + bos_ : dH + (std::size_t(b) * c.n + c.targets[std::size_t(b) * c.L + p - 1]) * d;
+                T* se = G + slot_emb_ + std::size_t(p) * d;
+                for (int j = 0; j < d; ++j) {
+                    dst[j] += g[j];
+                    se[j] += g[j];
+                }
+            }
+        enc_.backward(P, c.enc, dH, G, ws);
+    }
+
+    // ---------------------------------------------------------------- incremental decoding
+
+    /// Encode one request and prepare a KV cache for up to `beams` prefixes of length L.
+    /// Validates the request; buffers come from ws (the caller resets it per request).
+    teacher_state<T> begin(const request_view<T>& r, int L, int beams, workspace& ws) const {
+        check(&r, 1, L);
+        if (beams < 1) detail::throw_input("ar_teacher: beam width must be >= 1");
+        const T* P = this->params();
+        const int d = this->config_.d;
+        const packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
+        encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        teacher_state<T> s;
+        s.n = r.n;
+        s.L = L;
+        s.beams = beams;
+        s.t = 0;
+        s.H = enc.H;
+        s.Kp = ws.alloc<T>(std::size_t(r.n) * d);
+        ptr_.k.forward(P, s.H, r.n, s.Kp);
+        const int nb = static_cast<int>(blocks_.size());
+        s.memkv = detail::ws_array<T*>(ws, nb);
+        s.selfkv = detail::ws_array<T*>(ws, nb);
+        s.spare = detail::ws_array<T*>(ws, nb);
+        for (int i = 0; i < nb; ++i) {
+            s.memkv[i] = ws.alloc<T>(std::size_t(r.n) * 2 * d);
+            blocks_[i].cross_attn.project_memory(P, s.H, r.n, s.memkv[i]);
+            s.selfkv[i] = ws.alloc<T>(std::size_t(beams) * L * 2 * d);
+            s.spare[i] = beams > 1 ? ws.alloc<T>(std::size_t(beams) * L * 2 * d) : nullptr;
+        }
+        s.x = ws.alloc<T>(std::size_t(beams) * d);
+        s.y = ws.alloc<T>(std::size_t(beams) * d);
+        s.q = ws.alloc<T>(std::size_t(beams) * d);
+        return s;
+    }
+
+    /// One step for B <= beams prefixes at position s.t: prev[b] is the item chosen at the
+    /// previous slot by prefix b (ignored at t = 0). Writes raw (unmasked) logits [B x n] and
+    /// advances s.t. Scratch comes from ws; it is not released (bounded by L steps per request).
+    void step(teacher_state<T>& s, const int* prev, int B, T* logits, workspace& ws) const {
+        const T* P = this->params();
+        const int d = this->config_.d;
+        const int t = s.t;
+        for (int b = 0; b < B; ++b) {
+            const T* src = t == 0 ? P + bos_ : s.H + std::size_t(prev[b]) * d;
+            const T* se = P + slot_emb_ + std::size_t(t) * d;
+            T* row = s.x + std::size_t(b) * d;
+            for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
+        }
+        T* x = s.x;
+        T* y = s.y;
+        for (std::size_t i = 0; i < blocks_.size(); ++i) {
+            blocks_[i].step(P, x, B, t, s.selfkv[i], s.L, s.memkv[i], s.n, 0, nullptr, y, ws);
+            std::swap(x, y);
+        }
+        T* g = y;  // free buffer
+        ln_f_.forward(P, x, B, g);
+        ptr_.q.forward(P, g, B, s.q);
+        const T scale = T(1) / std::sqrt(T(d));
+        nn::as_mat(logits, B, s.n, s.n).noalias() =
+            (nn::as_cmat(s.q, B, d, d) * nn::as_cmat(s.Kp, s.n, d, d).transpose()) * scale;
+        ++s.t;
+    }
+
+    /// Beam bookkeeping: new prefix b continues old prefix parent[b] (KV rows 0..t-1 copied).
+    void reorder(teacher_state<T>& s, const int* parent, int B) const {
+        const int d = this->config_.d;
+        const std::size_t rowlen = std::size_t(s.t) * 2 * d, stride = std::size_t(s.L) * 2 * d;
+        for (std::size_t i = 0; i < blocks_.size(); ++i) {
+            for (int b = 0; b < B; ++b)
+                std::copy(s.selfkv[i] + parent[b] * stride, s.selfkv[i] + parent[b] * stride + rowlen, s.spare[i] + b * stride);
+            std::swap(s.selfkv[i], s.spare[i]);
+        }
+    }
+
+    const candidate_encoder& encoder() const noexcept { return enc_; }
+
+private:
+    void check(const request_view<T>* reqs, int B, int L) const {
+        if (B < 1) detail::throw_input("ar_teacher: batch must hold at least one request");
+        for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], L, "ar_teacher");
+    }
+
+    candidate_encoder enc_;
+    std::size_t bos_ = no_tensor, slot_emb_ = no_tensor;
+    std::vector<nn::decoder_block> blocks_;
+    nn::layer_norm ln_f_;
+    pointer_head ptr_;
+};
+
+DUALRERANK_NAMESPACE_END

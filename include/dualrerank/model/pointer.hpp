@@ -1,0 +1,62 @@
+// Pointer logits z_{t,i} = (g_t Wq^T) . (h_i Wk^T) / sqrt(d): each slot state points at candidates.
+// Tensor names: pointer.q.weight, pointer.k.weight (no biases).
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "../core/workspace.hpp"
+#include "../nn/linear.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+
+struct pointer_head {
+    nn::linear q, k;
+    int d = 0;
+
+    static pointer_head make(tensor_table& t, const std::string& prefix, int d) {
+        pointer_head p;
+        p.d = d;
+        p.q = nn::linear::make(t, prefix + ".q", d, d, false);
+        p.k = nn::linear::make(t, prefix + ".k", d, d, false);
+        return p;
+    }
+
+    /// Z [B x nq x nk] from slot states S [B*nq x d] and keys Kp [mem_groups*nk x d] (already
+    /// projected with `k`). Padded keys (i >= len[b]) get -inf. Qp [B*nq x d] receives q(S).
+    template <class T>
+    void logits(const T* P, const T* S, const T* Kp, int B, int nq, int nk, const int* len, bool shared_keys, T* Qp,
+                T* Z) const noexcept {
+        q.forward(P, S, B * nq, Qp);
+        const T scale = T(1) / std::sqrt(T(d));
+        for (int b = 0; b < B; ++b) {
+            const T* kb = Kp + (shared_keys ? 0 : std::size_t(b) * nk * d);
+            auto Zb = nn::as_mat(Z + std::size_t(b) * nq * nk, nq, nk, nk);
+            Zb.noalias() = (nn::as_cmat(Qp + std::size_t(b) * nq * d, nq, d, d) * nn::as_cmat(kb, nk, d, d).transpose()) * scale;
+            if (len && len[b] < nk)
+                for (int t = 0; t < nq; ++t)
+                    for (int i = len[b]; i < nk; ++i) Zb(t, i) = -std::numeric_limits<T>::infinity();
+        }
+    }
+
+    /// Accumulate dS [B*nq x d] and dH [mem_groups*nk x d] (through Kp = k(H)) and the grads.
+    template <class T>
+    void backward(const T* P, const T* S, const T* H, const T* Qp, const T* Kp, const T* dZ, int B, int nq, int nk,
+                  bool shared_keys, T* dS, T* dH, T* G, workspace& ws) const {
+        const T scale = T(1) / std::sqrt(T(d));
+        const int krows = shared_keys ? nk : B * nk;
+        T* dQ = ws.alloc_zero<T>(std::size_t(B) * nq * d);
+        T* dK = ws.alloc_zero<T>(std::size_t(krows) * d);
+        for (int b = 0; b < B; ++b) {
+            const std::size_t ko = shared_keys ? 0 : std::size_t(b) * nk * d;
+            auto dZb = nn::as_cmat(dZ + std::size_t(b) * nq * nk, nq, nk, nk);
+            nn::as_mat(dQ + std::size_t(b) * nq * d, nq, d, d).noalias() += (dZb * nn::as_cmat(Kp + ko, nk, d, d)) * scale;
+            nn::as_mat(dK + ko, nk, d, d).noalias() +=
+                (dZb.transpose() * nn::as_cmat(Qp + std::size_t(b) * nq * d, nq, d, d)) * scale;
+        }
+        q.backward(P, S, dQ, B * nq, dS, G);
+        k.backward(P, H, dK, krows, dH, G);
+    }
+};
+
+DUALRERANK_NAMESPACE_END
