@@ -27,6 +27,7 @@
 #include "model/ar_teacher.hpp"
 #include "model/evaluator.hpp"
 
+#include "decode/greedy.hpp"
 #include "decode/gumbel.hpp"
 
 #include "data/simulator.hpp"

@@ -204,8 +204,9 @@ public:
         ln_f_.forward(P, x, B, g);
         ptr_.q.forward(P, g, B, s.q);
         const T scale = T(1) / std::sqrt(T(d));
-        nn::as_mat(logits, B, s.n, s.n).noalias() =
-            (nn::as_cmat(s.q, B, d, d) * nn::as_cmat(s.Kp, s.n, d, d).transpose()) * scale;
+        auto Zm = nn::as_mat(logits, B, s.n, s.n);
+        Zm.noalias() = nn::as_cmat(s.q, B, d, d) * nn::as_cmat(s.Kp, s.n, d, d).transpose();
+        Zm *= scale;
         ++s.t;
     }
 

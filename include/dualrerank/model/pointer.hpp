@@ -32,7 +32,8 @@ struct pointer_head {
         for (int b = 0; b < B; ++b) {
             const T* kb = Kp + (shared_keys ? 0 : std::size_t(b) * nk * d);
             auto Zb = nn::as_mat(Z + std::size_t(b) * nq * nk, nq, nk, nk);
-            Zb.noalias() = (nn::as_cmat(Qp + std::size_t(b) * nq * d, nq, d, d) * nn::as_cmat(kb, nk, d, d).transpose()) * scale;
+            Zb.noalias() = nn::as_cmat(Qp + std::size_t(b) * nq * d, nq, d, d) * nn::as_cmat(kb, nk, d, d).transpose();
+            Zb *= scale;
             if (len && len[b] < nk)
                 for (int t = 0; t < nq; ++t)
                     for (int i = len[b]; i < nk; ++i) Zb(t, i) = -std::numeric_limits<T>::infinity();
@@ -50,10 +51,11 @@ struct pointer_head {
         for (int b = 0; b < B; ++b) {
             const std::size_t ko = shared_keys ? 0 : std::size_t(b) * nk * d;
             auto dZb = nn::as_cmat(dZ + std::size_t(b) * nq * nk, nq, nk, nk);
-            nn::as_mat(dQ + std::size_t(b) * nq * d, nq, d, d).noalias() += (dZb * nn::as_cmat(Kp + ko, nk, d, d)) * scale;
-            nn::as_mat(dK + ko, nk, d, d).noalias() +=
-                (dZb.transpose() * nn::as_cmat(Qp + std::size_t(b) * nq * d, nq, d, d)) * scale;
+            nn::as_mat(dQ + std::size_t(b) * nq * d, nq, d, d).noalias() += dZb * nn::as_cmat(Kp + ko, nk, d, d);
+            nn::as_mat(dK + ko, nk, d, d).noalias() += dZb.transpose() * nn::as_cmat(Qp + std::size_t(b) * nq * d, nq, d, d);
         }
+        for (std::size_t i = 0; i < std::size_t(B) * nq * d; ++i) dQ[i] *= scale;
+        for (std::size_t i = 0; i < std::size_t(krows) * d; ++i) dK[i] *= scale;
         q.backward(P, S, dQ, B * nq, dS, G);
         k.backward(P, H, dK, krows, dH, G);
     }

@@ -48,9 +48,10 @@ void attention_forward(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs
             auto K = as_cmat(a.k + g * a.k_gs + h * dh, nkv, dh, a.ldk);
             auto V = as_cmat(a.v + g * a.v_gs + h * dh, nkv, dh, a.ldv);
             auto S = as_mat(pr, a.nq, a.nk, a.nk);
-            if (nkv > 0) S.leftCols(nkv).noalias() = (Q * K.transpose()) * scale;
+            if (nkv > 0) S.leftCols(nkv).noalias() = Q * K.transpose();
             for (int i = 0; i < a.nq; ++i) {
                 T* row = pr + std::size_t(i) * a.nk;
+                for (int j = 0; j < nkv; ++j) row[j] *= scale;
                 int lim = nkv;
                 if (a.causal) lim = std::min(nkv, i + a.nk - a.nq + 1);
                 for (int j = std::max(lim, 0); j < nkv; ++j) row[j] = ninf;

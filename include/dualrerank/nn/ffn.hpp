@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "../core/simd.hpp"
 #include "linear.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -21,6 +22,36 @@ inline T gelu_grad(T x) noexcept {
     const T cdf = T(0.5) * (T(1) + erf(x * T(0.70710678118654752440)));
     const T pdf = exp(T(-0.5) * x * x) * T(0.39894228040143267794);
     return cdf + x * pdf;
+}
+
+/// act[i] = gelu(pre[i]) for i < m, in xsimd lanes (erf from xsimd) with a scalar tail.
+template <class T>
+inline void gelu_forward(const T* pre, T* act, std::size_t m) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    const B half(T(0.5)), one(T(1)), rs2(T(0.70710678118654752440));
+    for (; i + W <= m; i += W) {
+        const B x = B::load_unaligned(pre + i);
+        (half * x * (one + xsimd::erf(x * rs2))).store_unaligned(act + i);
+    }
+    for (; i < m; ++i) act[i] = gelu(pre[i]);
+}
+
+/// g[i] *= gelu'(pre[i]) for i < m, in xsimd lanes.
+template <class T>
+inline void gelu_backward(const T* pre, T* g, std::size_t m) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    const B half(T(0.5)), one(T(1)), rs2(T(0.70710678118654752440)), c(T(0.39894228040143267794)), mhalf(T(-0.5));
+    for (; i + W <= m; i += W) {
+        const B x = B::load_unaligned(pre + i);
+        const B cdf = half * (one + xsimd::erf(x * rs2));
+        const B pdf = xsimd::exp(mhalf * x * x) * c;
+        (B::load_unaligned(g + i) * (cdf + x * pdf)).store_unaligned(g + i);
+    }
+    for (; i < m; ++i) g[i] *= gelu_grad(pre[i]);
 }
 
 struct ffn {
@@ -41,7 +72,7 @@ struct ffn {
     void forward(const T* P, const T* x, int n, T* y, T* pre, T* act) const noexcept {
         fc1.forward(P, x, n, pre);
         const std::size_t m = std::size_t(n) * hidden;
-        for (std::size_t i = 0; i < m; ++i) act[i] = gelu(pre[i]);
+        gelu_forward(pre, act, m);
         fc2.forward(P, act, n, y);
     }
 
@@ -52,7 +83,7 @@ struct ffn {
         const std::size_t m = std::size_t(n) * hidden;
         std::fill(scratch, scratch + m, T(0));
         fc2.backward(P, act, dy, n, scratch, G);
-        for (std::size_t i = 0; i < m; ++i) scratch[i] *= gelu_grad(pre[i]);
+        gelu_backward(pre, scratch, m);
         fc1.backward(P, x, scratch, n, dx, G);
     }
 };

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <limits>
 
+#include "../core/simd.hpp"
 #include "../version.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -52,23 +53,45 @@ inline void copy(T* y, const T* x, std::size_t n) noexcept {
 }
 
 /// In-place softmax of one row of length n; entries equal to -inf get probability 0.
-/// A row that is entirely -inf becomes all zeros (nothing to attend to).
+/// A row that is entirely -inf becomes all zeros (nothing to attend to). xsimd lanes + tail.
 template <class T>
 inline void softmax_row(T* z, int n) noexcept {
     using std::exp;
+    using B = xsimd::batch<T>;
+    constexpr int W = int(B::size);
     T m = -std::numeric_limits<T>::infinity();
-    for (int i = 0; i < n; ++i) m = std::max(m, z[i]);
+    int i = 0;
+    if (n >= W) {
+        B mb = B::load_unaligned(z);
+        for (i = W; i + W <= n; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
+        m = simd::reduce_max(mb);
+    }
+    for (; i < n; ++i) m = std::max(m, z[i]);
     if (!(m > -std::numeric_limits<T>::infinity())) {
         std::fill(z, z + n, T(0));
         return;
     }
     T s = 0;
-    for (int i = 0; i < n; ++i) {
+    i = 0;
+    if (n >= W) {
+        const B mv(m);
+        B sb(T(0));
+        for (; i + W <= n; i += W) {
+            const B e = xsimd::exp(B::load_unaligned(z + i) - mv);
+            e.store_unaligned(z + i);
+            sb += e;
+        }
+        s = simd::reduce_add(sb);
+    }
+    for (; i < n; ++i) {
         z[i] = exp(z[i] - m);
         s += z[i];
     }
     const T inv = T(1) / s;
-    for (int i = 0; i < n; ++i) z[i] *= inv;
+    i = 0;
+    const B iv(inv);
+    for (; i + W <= n; i += W) (B::load_unaligned(z + i) * iv).store_unaligned(z + i);
+    for (; i < n; ++i) z[i] *= inv;
 }
 
 /// log-softmax of one row into out (masked entries, -inf in z, stay -inf). Returns log-sum-exp.
