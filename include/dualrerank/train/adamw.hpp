@@ -1,0 +1,114 @@
+// AdamW over flat arenas (parameters, gradients and both moments share one tensor table), with
+// global-norm gradient clipping, linear warmup + cosine decay of the learning rate, weight decay
+// only on tensors flagged `decay` (matrices; never LayerNorm, biases or embeddings), and the
+// non-finite-gradient policy: such a step is skipped and counted, the weights stay untouched.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "../core/aligned.hpp"
+#include "../core/params.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace train {
+
+struct adamw_config {
+    double lr = 1e-3;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double weight_decay = 0.01;
+    double clip_norm = 1.0;     ///< global gradient-norm clip (<= 0: off)
+    long warmup_steps = 100;    ///< linear warmup from 0
+    long total_steps = 0;       ///< cosine decay to min_lr_ratio * lr at total_steps (0: constant after warmup)
+    double min_lr_ratio = 0.1;
+};
+
+/// Learning rate at a given (0-based) step.
+inline double learning_rate(const adamw_config& c, long step) noexcept {
+    if (c.warmup_steps > 0 && step < c.warmup_steps) return c.lr * double(step + 1) / double(c.warmup_steps);
+    if (c.total_steps <= c.warmup_steps) return c.lr;
+    const double p = std::min(1.0, double(step - c.warmup_steps) / double(c.total_steps - c.warmup_steps));
+    const double cosine = 0.5 * (1.0 + std::cos(3.14159265358979323846 * p));
+    return c.lr * (c.min_lr_ratio + (1.0 - c.min_lr_ratio) * cosine);
+}
+
+struct step_result {
+    bool applied = false;  ///< false: gradients were non-finite, step skipped
+    double grad_norm = 0;  ///< before clipping
+    double lr = 0;
+};
+
+template <class T>
+class adamw {
+public:
+    adamw(const tensor_table& table, adamw_config cfg) : table_(&table), cfg_(cfg), m_(table.total(), T(0)), v_(table.total(), T(0)) {}
+
+    /// One update from grads (which are clipped in place). Returns what happened.
+    step_result step(T* params, T* grads) {
+        step_result r;
+        double sq = 0;
+        const std::size_t n = table_->total();
+        for (std::size_t i = 0; i < n; ++i) sq += double(grads[i]) * double(grads[i]);
+        r.grad_norm = std::sqrt(sq);
+        r.lr = learning_rate(cfg_, step_);
+        if (!std::isfinite(r.grad_norm)) {
+            ++skipped_;
+            return r;
+        }
+        const double clip = (cfg_.clip_norm > 0 && r.grad_norm > cfg_.clip_norm) ? cfg_.clip_norm / r.grad_norm : 1.0;
+        const long t = step_ + 1;
+        // torch.optim.AdamW's order of operations: decoupled decay, then
+        // p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+        const T b1 = T(cfg_.beta1), b2 = T(cfg_.beta2);
+        const T step_size = T(r.lr / (1.0 - std::pow(cfg_.beta1, double(t))));
+        const T sqrt_bc2 = T(std::sqrt(1.0 - std::pow(cfg_.beta2, double(t))));
+        const T lr = T(r.lr), eps = T(cfg_.eps), c = T(clip);
+        for (const auto& ts : table_->tensors()) {
+            T* p = params + ts.offset;
+            T* g = grads + ts.offset;
+            T* m = m_.data() + ts.offset;
+            T* v = v_.data() + ts.offset;
+            const T wd = ts.decay ? T(cfg_.weight_decay) : T(0);
+            for (std::size_t i = 0; i < ts.size; ++i) {
+                const T gi = g[i] * c;
+                m[i] = b1 * m[i] + (T(1) - b1) * gi;
+                v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+                p[i] *= T(1) - lr * wd;
+                p[i] -= step_size * m[i] / (std::sqrt(v[i]) / sqrt_bc2 + eps);
+            }
+        }
+        ++step_;
+        r.applied = true;
+        return r;
+    }
+
+    long steps() const noexcept { return step_; }
+    long skipped() const noexcept { return skipped_; }
+    const adamw_config& config() const noexcept { return cfg_; }
+    void set_config(const adamw_config& c) noexcept { cfg_ = c; }
+    T* first_moment() noexcept { return m_.data(); }
+    T* second_moment() noexcept { return v_.data(); }
+    const T* first_moment() const noexcept { return m_.data(); }
+    const T* second_moment() const noexcept { return v_.data(); }
+    void restore(long step, long skipped) noexcept {
+        step_ = step;
+        skipped_ = skipped;
+    }
+
+private:
+    const tensor_table* table_;
+    adamw_config cfg_;
+    aligned_vector<T> m_, v_;
+    long step_ = 0, skipped_ = 0;
+};
+
+/// zero_grad: one loop over the arena.
+template <class T>
+void zero(T* g, std::size_t n) noexcept {
+    std::fill(g, g + n, T(0));
+}
+
+}  // namespace train
+DUALRERANK_NAMESPACE_END
