@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Build and run the whole test suite (the README's test command).
+#   tools/test.sh            Release build in build/, all tests through CTest
+#   tools/test.sh --asan     the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   tools/test.sh --tsan     ThreadSanitizer (build-tsan/)
+# Installs missing Debian packages first (tools/install-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=release
+for arg in "$@"; do
+  case "$arg" in
+    --asan) mode=asan ;;
+    --tsan) mode=tsan ;;
+    *) echo "test.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+tools/install-deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+case "$mode" in
+  release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
+  asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF
+        "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
+  tsan) dir=build-tsan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF
+        "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer") ;;
+esac
+cmake -S . -B "$dir" "${flags[@]}" >/dev/null
+cmake --build "$dir" -j "$jobs"
+cd "$dir"
+ctest --output-on-failure -j "$jobs"
