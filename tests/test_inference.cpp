@@ -252,3 +252,28 @@ TEST_CASE("bad input gets a typed input_error with a clear message", "[inference
         CHECK_THROWS_AS(ar_teacher<float>(bad), input_error);
     }
 }
+
+TEST_CASE("teacher scoring of K slates in one pass equals per-slate teacher forcing", "[inference][teacher]") {
+    auto c = small_config();
+    ar_teacher<double> t(c);
+    t.init(31);
+    rng g(7);
+    auto r = test_util::random_request<double>(c, 11, g);
+    const int K = 5, L = 4;
+    std::vector<int> slates = {0, 1, 2, 3, 10, 9, 8, 7, 3, 5, 7, 9, 1, 0, 4, 2, 6, 2, 8, 4};
+    std::vector<double> w = {1.0, 0.63, 0.5, 0.43}, scores(K);
+    workspace ws, ws2;
+    t.score_slates(r.view(), K, L, slates.data(), w.data(), scores.data(), ws);
+    auto v = r.view();
+    std::vector<double> ls(r.n);
+    for (int k = 0; k < K; ++k) {
+        ws2.reset();
+        auto cache = t.forward(&v, 1, L, slates.data() + k * L, ws2);
+        double ref = 0;
+        for (int p = 0; p < L; ++p) {
+            nn::log_softmax_row(cache.Z + std::size_t(p) * r.n, r.n, ls.data());
+            ref += w[p] * ls[slates[k * L + p]];
+        }
+        CHECK(std::fabs(ref - scores[k]) < 1e-10);
+    }
+}

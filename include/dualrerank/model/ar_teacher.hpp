@@ -146,6 +146,74 @@ public:
         enc_.backward(P, c.enc, dH, G, ws);
     }
 
+    /// Teacher-forced logits of K slates [K x L] of ONE request in one batched pass that encodes
+    /// the candidates once (every slate attends to the same memory): the parallel scorer of
+    /// Best-of-N and the SKD teacher targets. Inference only (no backward through this cache).
+    /// Returns the cache; cache.Z is [K x L x n] with each slate's prefix masked.
+    teacher_cache<T> forward_slates(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
+        check(&r, 1, L);
+        if (K < 1) detail::throw_input("ar_teacher: need at least one slate to score");
+        for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "ar_teacher");
+        const T* P = this->params();
+        const int d = this->config_.d;
+        teacher_cache<T> c;
+        const packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
+        c.enc = enc_.forward(P, pb, ws);
+        c.B = K;
+        c.L = L;
+        c.n = r.n;
+        c.targets = slates;
+        const std::size_t rows = std::size_t(K) * L;
+        c.x0 = ws.alloc<T>(rows * d);
+        for (int b = 0; b < K; ++b)
+            for (int p = 0; p < L; ++p) {
+                T* row = c.x0 + (std::size_t(b) * L + p) * d;
+                const T* src = p == 0 ? P + bos_ : c.enc.H + std::size_t(slates[std::size_t(b) * L + p - 1]) * d;
+                const T* se = P + slot_emb_ + std::size_t(p) * d;
+                for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
+            }
+        const int nb = static_cast<int>(blocks_.size());
+        c.blocks = detail::ws_array<nn::decoder_block_cache<T>>(ws, nb);
+        c.outs = detail::ws_array<T*>(ws, nb);
+        const T* x = c.x0;
+        for (int i = 0; i < nb; ++i) {
+            c.blocks[i] = blocks_[i].template alloc_cache<T>(ws, K, L, c.n);
+            c.outs[i] = ws.alloc<T>(rows * d);
+            blocks_[i].forward(P, x, c.enc.H, K, L, c.n, nullptr, c.outs[i], c.blocks[i], 1);
+            x = c.outs[i];
+        }
+        c.mean = ws.alloc<T>(rows);
+        c.rstd = ws.alloc<T>(rows);
+        c.S = ws.alloc<T>(rows * d);
+        ln_f_.forward(P, x, int(rows), c.S, c.mean, c.rstd);
+        c.Kp = ws.alloc<T>(std::size_t(c.n) * d);
+        ptr_.k.forward(P, c.enc.H, c.n, c.Kp);
+        c.Qp = ws.alloc<T>(rows * d);
+        c.Z = ws.alloc<T>(rows * c.n);
+        ptr_.logits(P, c.S, c.Kp, K, L, c.n, nullptr, true, c.Qp, c.Z);
+        const T ninf = -std::numeric_limits<T>::infinity();
+        for (int b = 0; b < K; ++b)
+            for (int p = 1; p < L; ++p)
+                for (int q = 0; q < p; ++q) c.Z[(std::size_t(b) * L + p) * c.n + slates[std::size_t(b) * L + q]] = ninf;
+        return c;
+    }
+
+    /// Rank-decay weighted teacher log-likelihood of K slates of one request (the default
+    /// Best-of-N scorer): score_k = sum_t w_t log p_T(y_t | y_<t), w null = all ones. Resets ws.
+    void score_slates(const request_view<T>& r, int K, int L, const int* slates, const T* w, T* scores, workspace& ws) const {
+        ws.reset();
+        teacher_cache<T> c = forward_slates(r, K, L, slates, ws);
+        T* lsm = ws.alloc<T>(c.n);
+        for (int k = 0; k < K; ++k) {
+            T sc = 0;
+            for (int p = 0; p < L; ++p) {
+                nn::log_softmax_row(c.Z + (std::size_t(k) * L + p) * c.n, c.n, lsm);
+                sc += (w ? w[p] : T(1)) * lsm[slates[std::size_t(k) * L + p]];
+            }
+            scores[k] = sc;
+        }
+    }
+
     // ---------------------------------------------------------------- incremental decoding
 
     /// Encode one request and prepare a KV cache for up to `beams` prefixes of length L.

@@ -1,0 +1,134 @@
+// Sequential Knowledge Distillation (ours; DESIGN.md section 4).
+//
+// Per request the teacher decodes its greedy slate plus K sampled slates (decoded once and
+// cached: `make_skd_targets`). Along each teacher trajectory yhat, the student's masked
+// distribution at slot t is q_S(. | t) = softmax_{i not in yhat_<t}(Z_t), and the loss is
+//   sum_k pi_k sum_t w_t [ -log q_S(yhat_t | t) + lambda_kl * tau^2 * KL(p_T^tau(. | yhat_<t) || q_S^tau(. | t)) ]
+// where pi_k is the trajectory's teacher probability, self-normalized over the distinct
+// trajectories (duplicates merged), p_T^tau the teacher's step distribution at temperature tau.
+// Because masking is free, the student learns the teacher's conditionals along the trajectory
+// at NAR cost: that is what "sequential" means here. Gradient w.r.t. Z_t:
+//   CE: q_i - [i = yhat_t];   KL: tau * (q^tau_i - p^tau_i)     (both on unmasked items).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "../decode/greedy.hpp"
+#include "../decode/sample.hpp"
+#include "losses.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace train {
+
+struct skd_config {
+    int samples = 15;          ///< K teacher samples per request (plus the greedy slate)
+    double sample_tau = 1.0;   ///< temperature of the teacher's sampling
+    double lambda_kl = 5.0;
+    double tau = 1.0;          ///< distillation temperature of the KL term
+    double lambda_gt = 0.0;    ///< weight of the supervised loss toward logged targets (when given)
+};
+
+/// Cached teacher targets of one request.
+template <class T>
+struct skd_targets {
+    int K = 0, L = 0, n = 0;
+    std::vector<int> slates;    ///< [K x L] distinct trajectories, greedy first
+    std::vector<T> weight;      ///< [K] pi_k, sums to 1
+    std::vector<T> teacher_lp;  ///< [K x L x n] log p_T^tau(. | yhat_<t), -inf on the prefix
+    std::vector<T> top1;        ///< [K x L] teacher's max step probability at tau = 1 (diagnostic)
+};
+
+/// Decode the teacher's greedy slate and `samples` sampled slates and cache its step distributions.
+template <class T>
+skd_targets<T> make_skd_targets(const ar_teacher<T>& teacher, const request_view<T>& r, int L, const skd_config& cfg,
+                                std::uint64_t seed, workspace& ws) {
+    const int n = r.n;
+    std::vector<int> all(std::size_t(cfg.samples + 1) * L);
+    decode::teacher_greedy(teacher, r, L, all.data(), ws);
+    if (cfg.samples > 0)
+        decode::teacher_sample(teacher, r, L, cfg.samples, cfg.sample_tau, counter_key::from_seed(seed), 0u,
+                               all.data() + L, static_cast<T*>(nullptr), ws);
+    // distinct trajectories
+    skd_targets<T> tg;
+    tg.L = L;
+    tg.n = n;
+    for (int k = 0; k <= cfg.samples; ++k) {
+        const int* y = all.data() + std::size_t(k) * L;
+        bool seen = false;
+        for (int j = 0; j < tg.K && !seen; ++j) seen = std::equal(y, y + L, tg.slates.data() + std::size_t(j) * L);
+        if (seen) continue;
+        tg.slates.insert(tg.slates.end(), y, y + L);
+        ++tg.K;
+    }
+    ws.reset();
+    teacher_cache<T> c = teacher.forward_slates(r, tg.K, L, tg.slates.data(), ws);
+    tg.teacher_lp.assign(std::size_t(tg.K) * L * n, T(0));
+    tg.top1.assign(std::size_t(tg.K) * L, T(0));
+    tg.weight.assign(std::size_t(tg.K), T(0));
+    std::vector<T> row(n), lp1(n);
+    std::vector<double> seq(std::size_t(tg.K), 0.0);
+    const T inv_tau = T(1.0 / cfg.tau);
+    for (int k = 0; k < tg.K; ++k)
+        for (int t = 0; t < L; ++t) {
+            const T* z = c.Z + (std::size_t(k) * L + t) * n;
+            nn::log_softmax_row(z, n, lp1.data());
+            seq[k] += double(lp1[tg.slates[std::size_t(k) * L + t]]);
+            T mx = -std::numeric_limits<T>::infinity();
+            for (int i = 0; i < n; ++i) mx = std::max(mx, lp1[i]);
+            tg.top1[std::size_t(k) * L + t] = std::exp(mx);
+            for (int i = 0; i < n; ++i) row[i] = z[i] * inv_tau;
+            nn::log_softmax_row(row.data(), n, tg.teacher_lp.data() + (std::size_t(k) * L + t) * n);
+        }
+    const double m = *std::max_element(seq.begin(), seq.end());
+    double s = 0;
+    for (int k = 0; k < tg.K; ++k) s += std::exp(seq[k] - m);
+    for (int k = 0; k < tg.K; ++k) tg.weight[k] = T(std::exp(seq[k] - m) / s);
+    return tg;
+}
+
+/// SKD loss of one request given the student's logits Z [L x n] (leading dimension ld); the
+/// gradient (times `scale`) is added to dZ. w [L] slot weights (null = 1). scratch: 3n values.
+template <class T>
+T skd_loss(const T* Z, int ld, const skd_targets<T>& tg, const T* w, const skd_config& cfg, T scale, T* dZ, T* scratch) {
+    using std::exp;
+    const int n = tg.n, L = tg.L;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    T* q = scratch;           // log q_S (tau = 1)
+    T* qt = scratch + n;      // log q_S^tau
+    T* tmp = scratch + 2 * n;
+    const T tau = T(cfg.tau), inv_tau = T(1.0 / cfg.tau), lam = T(cfg.lambda_kl);
+    T total = 0;
+    for (int k = 0; k < tg.K; ++k) {
+        const int* y = tg.slates.data() + std::size_t(k) * L;
+        const T pk = tg.weight[k];
+        for (int t = 0; t < L; ++t) {
+            const T* z = Z + std::size_t(t) * ld;
+            T* g = dZ + std::size_t(t) * ld;
+            for (int i = 0; i < n; ++i) tmp[i] = z[i];
+            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
+            nn::log_softmax_row(tmp, n, q);
+            for (int i = 0; i < n; ++i) tmp[i] = tmp[i] * inv_tau;
+            nn::log_softmax_row(tmp, n, qt);
+            const T* p = tg.teacher_lp.data() + (std::size_t(k) * L + t) * n;
+            const T wt = (w ? w[t] : T(1)) * pk;
+            T kl = 0;
+            for (int i = 0; i < n; ++i)
+                if (p[i] > ninf) kl += exp(p[i]) * (p[i] - qt[i]);
+            total += wt * (-q[y[t]] + lam * tau * tau * kl);
+            const T c = wt * scale;
+            for (int i = 0; i < n; ++i) {
+                if (q[i] == ninf) continue;
+                const T pi = p[i] > ninf ? exp(p[i]) : T(0);
+                g[i] += c * (exp(q[i]) + lam * tau * (exp(qt[i]) - pi));
+            }
+            g[y[t]] -= c;
+        }
+    }
+    return total;
+}
+
+}  // namespace train
+DUALRERANK_NAMESPACE_END
