@@ -27,7 +27,14 @@
 #include "model/ar_teacher.hpp"
 #include "model/evaluator.hpp"
 
+#include "train/losses.hpp"
+#include "train/adamw.hpp"
+#include "train/trainer.hpp"
+#include "train/skd.hpp"
+#include "train/rl.hpp"
+
 #include "decode/greedy.hpp"
+#include "decode/sample.hpp"
 #include "decode/gumbel.hpp"
 
 #include "data/simulator.hpp"
@@ -35,5 +42,6 @@
 
 #include "io/json.hpp"
 #include "io/safetensors.hpp"
+#include "io/model_io.hpp"
 
 #include "eval/metrics.hpp"

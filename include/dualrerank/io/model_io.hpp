@@ -1,0 +1,385 @@
+// Models and training checkpoints as safetensors files.
+//
+// Model file: one tensor per parameter, named exactly as the PyTorch reference's state_dict
+// (python/dualrerank_ref), F32 (or F64 for double models); __metadata__:
+//   format = "dualrerank", format_version = "1", kind = ar_teacher | nar_student | list_evaluator,
+//   config = the model_config as JSON,
+//   verify = "1" when the file carries a self-test: tensors verify.features [N x F],
+//   verify.context [Fc], verify.slate [L] (I64) and verify.output (the model's output on them).
+// A loaded model proves itself: with verification on (the default) the output is recomputed and
+// must agree within 1e-4 relative, else format_error (catches byte-order, layout and version
+// mismatches that shape checks cannot).
+//
+// Checkpoint: the model's tensors under "param.", the AdamW moments under "adam.m." / "adam.v.",
+// and trainer.step / trainer.skipped / trainer.bad_steps (I64) and trainer.rng (U64 [4]);
+// __metadata__ format = "dualrerank-checkpoint", kind, config, optimizer (JSON). Written
+// atomically (temp file, fsync, rename): the file on disk is always the last complete version.
+#pragma once
+
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../model/ar_teacher.hpp"
+#include "../model/evaluator.hpp"
+#include "../model/nar_student.hpp"
+#include "../train/trainer.hpp"
+#include "json.hpp"
+#include "safetensors.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace io {
+
+inline constexpr const char* model_format = "dualrerank";
+inline constexpr const char* checkpoint_format = "dualrerank-checkpoint";
+inline constexpr const char* format_version = "1";
+
+inline json config_to_json(const model_config& c) {
+    json j = json::object();
+    j["features"] = c.features;
+    j["context"] = c.context;
+    j["d"] = c.d;
+    j["heads"] = c.heads;
+    j["enc_layers"] = c.enc_layers;
+    j["dec_layers"] = c.dec_layers;
+    j["ffn"] = c.ffn;
+    j["max_slate"] = c.max_slate;
+    j["max_candidates"] = c.max_candidates;
+    j["rank_embedding"] = c.rank_embedding;
+    j["outputs"] = c.outputs;
+    return j;
+}
+
+/// Parse and validate a config (format_error names the field).
+inline model_config config_from_json(const json& j) {
+    if (!j.is_object()) detail::throw_format("model config must be a JSON object");
+    model_config c;
+    auto get_int = [&](const char* key, int& out, bool required) {
+        const json* v = j.find(key);
+        if (!v) {
+            if (required) detail::throw_format(std::string("model config lacks \"") + key + "\"");
+            return;
+        }
+        if (!v->is_integer()) detail::throw_format(std::string("model config field \"") + key + "\" must be an integer");
+        const std::int64_t x = v->as_int();
+        if (x < 0 || x > (1 << 24)) detail::throw_format(std::string("model config field \"") + key + "\" is out of range");
+        out = int(x);
+    };
+    get_int("features", c.features, true);
+    get_int("context", c.context, true);
+    get_int("d", c.d, true);
+    get_int("heads", c.heads, true);
+    get_int("enc_layers", c.enc_layers, true);
+    get_int("dec_layers", c.dec_layers, true);
+    get_int("ffn", c.ffn, true);
+    get_int("max_slate", c.max_slate, true);
+    get_int("max_candidates", c.max_candidates, true);
+    get_int("outputs", c.outputs, false);
+    if (const json* v = j.find("rank_embedding")) {
+        if (!v->is_bool()) detail::throw_format("model config field \"rank_embedding\" must be a boolean");
+        c.rank_embedding = v->as_bool();
+    }
+    for (const auto& kv : j.as_object()) {
+        static const char* known[] = {"features", "context", "d", "heads", "enc_layers", "dec_layers", "ffn",
+                                      "max_slate", "max_candidates", "rank_embedding", "outputs"};
+        bool ok = false;
+        for (const char* k : known) ok |= kv.first == k;
+        if (!ok) detail::throw_format("model config has an unknown field \"" + kv.first + "\"");
+    }
+    try {
+        c.validate();
+    } catch (const input_error& e) {
+        detail::throw_format(std::string("model file: ") + e.what());
+    }
+    return c;
+}
+
+/// Names of config fields that differ (empty when equal), for clear mismatch messages.
+inline std::string config_difference(const model_config& a, const model_config& b) {
+    std::string out;
+    auto cmp = [&](const char* name, long x, long y) {
+        if (x != y) out += (out.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(x) + " vs " + std::to_string(y);
+    };
+    cmp("features", a.features, b.features);
+    cmp("context", a.context, b.context);
+    cmp("d", a.d, b.d);
+    cmp("heads", a.heads, b.heads);
+    cmp("enc_layers", a.enc_layers, b.enc_layers);
+    cmp("dec_layers", a.dec_layers, b.dec_layers);
+    cmp("ffn", a.ffn, b.ffn);
+    cmp("max_slate", a.max_slate, b.max_slate);
+    cmp("max_candidates", a.max_candidates, b.max_candidates);
+    cmp("rank_embedding", a.rank_embedding, b.rank_embedding);
+    cmp("outputs", a.outputs, b.outputs);
+    return out;
+}
+
+namespace detail {
+
+template <class T>
+constexpr dtype dtype_of() noexcept {
+    return std::is_same<T, double>::value ? dtype::f64 : dtype::f32;
+}
+
+inline std::string require_meta(const safetensors_file& f, const std::string& key, const std::string& what) {
+    auto it = f.metadata().find(key);
+    if (it == f.metadata().end()) dualrerank::detail::throw_format(what + ": __metadata__ lacks \"" + key + "\"");
+    return it->second;
+}
+
+inline model_config parse_config_meta(const safetensors_file& f, const std::string& what) {
+    const std::string text = require_meta(f, "config", what);
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const format_error& e) {
+        dualrerank::detail::throw_format(what + ": config is not valid JSON (" + e.what() + ")");
+    }
+    return config_from_json(j);
+}
+
+/// The model's self-test output on a fixed probe (deterministic from the config).
+template <class Model>
+struct probe {
+    request<typename Model::value_type> req;
+    std::vector<int> slate;
+    int L = 0;
+};
+
+template <class Model>
+probe<Model> make_probe(const model_config& c) {
+    using T = typename Model::value_type;
+    probe<Model> p;
+    const int n = std::min(c.max_candidates, std::max(c.max_slate, 4));
+    p.L = std::min(c.max_slate, n);
+    rng g(0x7e57);
+    p.req.n = n;
+    p.req.f = c.features;
+    for (int i = 0; i < n * c.features; ++i) p.req.features.push_back(T(g.normal()));
+    for (int i = 0; i < c.context; ++i) p.req.context.push_back(T(g.normal()));
+    for (int i = 0; i < n; ++i) p.req.upstream_rank.push_back(i);
+    for (int i = 0; i < p.L; ++i) p.slate.push_back(n - 1 - i);  // candidates in reverse order
+    return p;
+}
+
+template <class Model>
+std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model>& p) {
+    using T = typename Model::value_type;
+    workspace ws;
+    auto v = p.req.view();
+    std::vector<T> out;
+    if constexpr (Model::kind == model_kind::student) {
+        auto c = m.forward(&v, 1, p.L, ws);
+        out.assign(c.Z, c.Z + std::size_t(p.L) * v.n);
+    } else if constexpr (Model::kind == model_kind::teacher) {
+        auto c = m.forward(&v, 1, p.L, p.slate.data(), ws);
+        out.assign(c.Z, c.Z + std::size_t(p.L) * v.n);
+        for (auto& z : out)
+            if (!std::isfinite(z)) z = T(0);  // masked entries
+    } else {
+        auto c = m.forward(v, 1, p.L, p.slate.data(), ws);
+        out.assign(c.E, c.E + std::size_t(p.L) * m.config().outputs);
+    }
+    return out;
+}
+
+template <class Model>
+void add_param_tensors(const Model& m, const std::string& prefix, const typename Model::value_type* base,
+                       std::vector<tensor_write>& out) {
+    for (const auto& t : m.table().tensors())
+        out.push_back({prefix + t.name, dtype_of<typename Model::value_type>(), t.shape, base + t.offset});
+}
+
+template <class Model>
+void read_param_tensors(const Model& m, const safetensors_file& f, const std::string& prefix, typename Model::value_type* base,
+                        bool allow_unknown, const std::string& what) {
+    for (const auto& t : m.table().tensors()) {
+        if (!f.find(prefix + t.name)) dualrerank::detail::throw_format(what + ": missing tensor \"" + prefix + t.name + "\"");
+        f.read(prefix + t.name, t.shape, base + t.offset);
+        for (std::size_t i = 0; i < t.size; ++i)
+            if (!std::isfinite(base[t.offset + i]))
+                dualrerank::detail::throw_format(what + ": tensor \"" + prefix + t.name + "\" holds a non-finite value");
+    }
+    if (!allow_unknown && prefix.empty())
+        for (const auto& t : f.tensors())
+            if (!m.table().find(t.name) && t.name.rfind("verify.", 0) != 0)
+                dualrerank::detail::throw_format(what + ": unknown tensor \"" + t.name + "\" (not part of a " +
+                                                 to_string(Model::kind) + " with this config)");
+}
+
+}  // namespace detail
+
+struct save_options {
+    bool embed_verification = true;  ///< store a probe input and the expected output
+    std::map<std::string, std::string> metadata;  ///< extra metadata (e.g. training provenance)
+};
+
+/// Save a model (atomic write).
+template <class Model>
+void save_model(const Model& m, const std::string& path, const save_options& opt = {}) {
+    using T = typename Model::value_type;
+    std::vector<tensor_write> tensors;
+    detail::add_param_tensors(m, "", m.params(), tensors);
+    std::map<std::string, std::string> meta = opt.metadata;
+    meta["format"] = model_format;
+    meta["format_version"] = format_version;
+    meta["kind"] = to_string(Model::kind);
+    meta["config"] = config_to_json(m.config()).dump();
+    auto p = detail::make_probe<Model>(m.config());
+    std::vector<T> expected;
+    std::vector<std::int64_t> sl(p.slate.begin(), p.slate.end());
+    if (opt.embed_verification) {
+        expected = detail::probe_output(m, p);
+        meta["verify"] = "1";
+        tensors.push_back({"verify.features", detail::dtype_of<T>(), {std::size_t(p.req.n), std::size_t(p.req.f)}, p.req.features.data()});
+        if (!p.req.context.empty())
+            tensors.push_back({"verify.context", detail::dtype_of<T>(), {p.req.context.size()}, p.req.context.data()});
+        tensors.push_back({"verify.slate", dtype::i64, {sl.size()}, sl.data()});
+        tensors.push_back({"verify.output", detail::dtype_of<T>(), {expected.size()}, expected.data()});
+    }
+    write_safetensors_file(path, tensors, meta);
+}
+
+struct load_options {
+    bool verify = true;          ///< run the embedded self-test when present
+    bool allow_unknown = false;  ///< tolerate tensors that are not part of the model
+};
+
+/// The kind and config stored in a model file.
+inline std::pair<std::string, model_config> read_model_header(const std::string& path) {
+    safetensors_file f = safetensors_file::from_file(path);
+    const std::string what = "model file " + path;
+    if (detail::require_meta(f, "format", what) != model_format)
+        dualrerank::detail::throw_format(what + ": not a dualrerank model (format \"" + f.metadata().at("format") + "\")");
+    return {detail::require_meta(f, "kind", what), detail::parse_config_meta(f, what)};
+}
+
+/// Load a model of the requested type; format_error on anything wrong (kind, config, tensors,
+/// values, self-test).
+template <class Model>
+Model load_model_from(const safetensors_file& f, const std::string& what, const load_options& opt = {}) {
+    using T = typename Model::value_type;
+    if (detail::require_meta(f, "format", what) != model_format)
+        dualrerank::detail::throw_format(what + ": not a dualrerank model file");
+    const std::string ver = detail::require_meta(f, "format_version", what);
+    if (ver != format_version) dualrerank::detail::throw_format(what + ": unsupported format_version " + ver);
+    const std::string kind = detail::require_meta(f, "kind", what);
+    if (kind != to_string(Model::kind))
+        dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a " + to_string(Model::kind));
+    const model_config c = detail::parse_config_meta(f, what);
+    Model m(c);
+    detail::read_param_tensors(m, f, "", m.params(), opt.allow_unknown, what);
+    auto it = f.metadata().find("verify");
+    if (opt.verify && it != f.metadata().end() && it->second == "1") {
+        auto p = detail::make_probe<Model>(c);
+        const tensor_info& out = f.at("verify.output");
+        std::vector<T> expected(out.elements());
+        f.read("verify.output", out.shape, expected.data());
+        f.read("verify.features", {std::size_t(p.req.n), std::size_t(p.req.f)}, p.req.features.data());
+        if (!p.req.context.empty()) f.read("verify.context", {p.req.context.size()}, p.req.context.data());
+        std::vector<std::int64_t> sl(p.slate.size());
+        f.read("verify.slate", {sl.size()}, sl.data());
+        for (std::size_t i = 0; i < sl.size(); ++i) {
+            if (sl[i] < 0 || sl[i] >= p.req.n) dualrerank::detail::throw_format(what + ": verify.slate out of range");
+            p.slate[i] = int(sl[i]);
+        }
+        std::vector<T> got;
+        try {
+            got = detail::probe_output(m, p);
+        } catch (const input_error& e) {
+            dualrerank::detail::throw_format(what + ": self-test input rejected: " + e.what());
+        }
+        if (got.size() != expected.size()) dualrerank::detail::throw_format(what + ": self-test output has the wrong size");
+        double scale = 1e-6;
+        for (T v : expected) scale = std::max(scale, double(std::fabs(v)));
+        for (std::size_t i = 0; i < got.size(); ++i)
+            if (!(std::fabs(double(got[i]) - double(expected[i])) <= 1e-4 * scale))
+                dualrerank::detail::throw_format(what + ": self-test failed (output " + std::to_string(i) + ": " +
+                                                 std::to_string(double(got[i])) + " vs stored " +
+                                                 std::to_string(double(expected[i])) + ")");
+    }
+    return m;
+}
+
+template <class Model>
+Model load_model(const std::string& path, const load_options& opt = {}) {
+    return load_model_from<Model>(safetensors_file::from_file(path), "model file " + path, opt);
+}
+
+// ------------------------------------------------------------------ checkpoints
+
+template <class Model>
+void save_checkpoint(train::trainer<Model>& tr, const std::string& path) {
+    using T = typename Model::value_type;
+    const Model& m = tr.model();
+    std::vector<tensor_write> tensors;
+    detail::add_param_tensors(m, "param.", m.params(), tensors);
+    detail::add_param_tensors(m, "adam.m.", tr.optimizer().first_moment(), tensors);
+    detail::add_param_tensors(m, "adam.v.", tr.optimizer().second_moment(), tensors);
+    const std::int64_t step = tr.optimizer().steps(), skipped = tr.optimizer().skipped(), bad = tr.bad_steps();
+    const auto st = tr.random().state();
+    tensors.push_back({"trainer.step", dtype::i64, {1}, &step});
+    tensors.push_back({"trainer.skipped", dtype::i64, {1}, &skipped});
+    tensors.push_back({"trainer.bad_steps", dtype::i64, {1}, &bad});
+    tensors.push_back({"trainer.rng", dtype::u64, {4}, st.data()});
+    const auto& oc = tr.optimizer().config();
+    json o = json::object();
+    o["lr"] = oc.lr;
+    o["beta1"] = oc.beta1;
+    o["beta2"] = oc.beta2;
+    o["eps"] = oc.eps;
+    o["weight_decay"] = oc.weight_decay;
+    o["clip_norm"] = oc.clip_norm;
+    o["warmup_steps"] = std::int64_t(oc.warmup_steps);
+    o["total_steps"] = std::int64_t(oc.total_steps);
+    o["min_lr_ratio"] = oc.min_lr_ratio;
+    std::map<std::string, std::string> meta;
+    meta["format"] = checkpoint_format;
+    meta["format_version"] = format_version;
+    meta["kind"] = to_string(Model::kind);
+    meta["config"] = config_to_json(m.config()).dump();
+    meta["optimizer"] = o.dump();
+    meta["dtype"] = std::is_same<T, double>::value ? "F64" : "F32";
+    write_safetensors_file(path, tensors, meta);
+}
+
+/// Restore parameters, optimizer moments, step counters and the RNG stream. A checkpoint of a
+/// different kind or config is rejected with a training_error naming the mismatch.
+template <class Model>
+void load_checkpoint(train::trainer<Model>& tr, const std::string& path) {
+    safetensors_file f = safetensors_file::from_file(path);
+    const std::string what = "checkpoint " + path;
+    if (detail::require_meta(f, "format", what) != checkpoint_format)
+        dualrerank::detail::throw_format(what + ": not a dualrerank checkpoint");
+    const std::string kind = detail::require_meta(f, "kind", what);
+    if (kind != to_string(Model::kind))
+        throw training_error("dualrerank: " + what + " is for a " + kind + ", not a " + to_string(Model::kind));
+    const model_config c = detail::parse_config_meta(f, what);
+    Model& m = tr.model();
+    if (c != m.config())
+        throw training_error("dualrerank: " + what + " was written for another model config (" +
+                             config_difference(c, m.config()) + ")");
+    // read everything into temporaries first: a bad file leaves the trainer untouched
+    using T = typename Model::value_type;
+    aligned_vector<T> p(m.arena_size(), T(0)), mm(m.arena_size(), T(0)), vv(m.arena_size(), T(0));
+    detail::read_param_tensors(m, f, "param.", p.data(), true, what);
+    detail::read_param_tensors(m, f, "adam.m.", mm.data(), true, what);
+    detail::read_param_tensors(m, f, "adam.v.", vv.data(), true, what);
+    std::int64_t step = 0, skipped = 0, bad = 0;
+    std::array<std::uint64_t, 4> st{};
+    f.read("trainer.step", {1}, &step);
+    f.read("trainer.skipped", {1}, &skipped);
+    f.read("trainer.bad_steps", {1}, &bad);
+    f.read("trainer.rng", {4}, st.data());
+    if (step < 0 || skipped < 0 || bad < 0) dualrerank::detail::throw_format(what + ": negative step counters");
+    std::copy(p.begin(), p.end(), m.params());
+    std::copy(mm.begin(), mm.end(), tr.optimizer().first_moment());
+    std::copy(vv.begin(), vv.end(), tr.optimizer().second_moment());
+    tr.optimizer().restore(long(step), long(skipped));
+    tr.restore_counters(long(bad));
+    tr.random().set_state(st);
+}
+
+}  // namespace io
+DUALRERANK_NAMESPACE_END
