@@ -277,3 +277,46 @@ TEST_CASE("teacher scoring of K slates in one pass equals per-slate teacher forc
         CHECK(std::fabs(ref - scores[k]) < 1e-10);
     }
 }
+
+TEST_CASE("Best-of-N picks the scorer's best slate among greedy + samples", "[inference][best_of_n]") {
+    auto c = small_config();
+    nar_student<double> s(c);
+    s.init(5);
+    ar_teacher<double> t(c);
+    t.init(6);
+    rng g(11);
+    auto r = test_util::random_request<double>(c, 12, g);
+    const int L = 5;
+    decode::best_of_n_workspace<double> bw;
+    decode::best_of_n_config cfg;
+    cfg.n = 8;
+    std::vector<int> out(L);
+    // a scorer that remembers what it saw and prefers the slate with the largest first item
+    std::vector<int> seen;
+    auto largest_first = [&](const request_view<double>&, int K, int LL, const int* slates, double* scores, workspace&) {
+        seen.assign(slates, slates + std::size_t(K) * LL);
+        for (int k = 0; k < K; ++k) scores[k] = slates[std::size_t(k) * LL];
+    };
+    const int win = decode::best_of_n(s, largest_first, r.view(), L, cfg, counter_key::from_seed(1), 0, out.data(), bw);
+    REQUIRE(seen.size() == std::size_t(cfg.n) * L);
+    workspace ws;
+    slate greedy = decode::greedy(s, r.view(), L, ws);
+    CHECK(std::equal(greedy.begin(), greedy.end(), seen.begin()));  // candidate 0 is the greedy slate
+    int best = 0;
+    for (int k = 1; k < cfg.n; ++k)
+        if (seen[k * L] > seen[best * L]) best = k;
+    CHECK(win == best);
+    CHECK(std::equal(out.begin(), out.end(), seen.begin() + best * L));
+    // the teacher scorer: the winner has the highest weighted teacher log-likelihood
+    decode::teacher_scorer<double> ts{&t};
+    decode::best_of_n(s, ts, r.view(), L, cfg, counter_key::from_seed(1), 0, out.data(), bw);
+    std::vector<double> w(L), scores(cfg.n);
+    decode::rank_decay_weights(L, w.data());
+    t.score_slates(r.view(), cfg.n, L, seen.data(), w.data(), scores.data(), ws);
+    const int tb = int(std::max_element(scores.begin(), scores.end()) - scores.begin());
+    CHECK(std::equal(out.begin(), out.end(), seen.begin() + tb * L));
+    // disabled (gate failed): greedy
+    cfg.enabled = false;
+    CHECK(decode::best_of_n(s, ts, r.view(), L, cfg, counter_key::from_seed(1), 0, out.data(), bw) == 0);
+    CHECK(std::equal(greedy.begin(), greedy.end(), out.begin()));
+}

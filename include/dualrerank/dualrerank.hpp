@@ -36,6 +36,7 @@
 #include "decode/greedy.hpp"
 #include "decode/sample.hpp"
 #include "decode/gumbel.hpp"
+#include "decode/best_of_n.hpp"
 
 #include "data/simulator.hpp"
 #include "data/letor.hpp"

@@ -53,7 +53,7 @@ void student_sample(const nar_student<T>& m, const request_view<T>& r, int L, in
                     std::uint32_t counter_base, int* slates, T* log_probs, workspace& ws) {
     ws.reset();
     student_cache<T> c = m.forward(&r, 1, L, ws);
-    sample_slates(c.Z, L, r.n, r.n, K, tau, key, counter_base, slates, log_probs, ws);
+    sample_slates(c.Z, L, r.n, r.n, tau, key, counter_base, K, slates, log_probs, ws);
 }
 
 }  // namespace decode

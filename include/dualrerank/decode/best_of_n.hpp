@@ -1,0 +1,94 @@
+// Best-of-N serving (DESIGN.md section 3): the fast student proposes, a scorer picks.
+//
+// The student runs once; its greedy slate plus N-1 Gumbel-Max samples (one pass over the one
+// logit matrix) are scored in ONE batched pass by a pluggable scorer that encodes the candidates
+// once for all N slates:
+//  * teacher_scorer: the AR teacher's teacher-forced log-likelihood with rank-decay weights,
+//    sum_t omega_t log p_T(y_t | y_<t)  (the default: the slow teacher only scores, in parallel);
+//  * evaluator_scorer: the list evaluator's utility sum_t w_t sigmoid(e_t).
+// Any callable with the scorer signature works (e.g. the simulator's closed form for analysis).
+// A scorer is only worth using when it ranks one request's slates the way true utility does:
+// measure its within-request rank correlation on held-out requests and serve greedy below a
+// gate (default 0.5) — `best_of_n_config::enabled`.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "../model/ar_teacher.hpp"
+#include "../model/evaluator.hpp"
+#include "../model/nar_student.hpp"
+#include "greedy.hpp"
+#include "gumbel.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace decode {
+
+/// Rank-decay slot weights omega_t = 1 / log2(t + 2) (t = 0-based slot).
+template <class T>
+void rank_decay_weights(int L, T* w) noexcept {
+    for (int t = 0; t < L; ++t) w[t] = T(1) / T(std::log2(double(t) + 2.0));
+}
+
+template <class T>
+struct teacher_scorer {
+    const ar_teacher<T>* teacher = nullptr;
+    /// scores[k] for slates [K x L]; ws is the scorer's own workspace (reset here).
+    void operator()(const request_view<T>& r, int K, int L, const int* slates, T* scores, workspace& ws) const {
+        T w[1024];
+        rank_decay_weights(L, w);
+        teacher->score_slates(r, K, L, slates, w, scores, ws);
+    }
+};
+
+template <class T>
+struct evaluator_scorer {
+    const list_evaluator<T>* evaluator = nullptr;
+    void operator()(const request_view<T>& r, int K, int L, const int* slates, T* scores, workspace& ws) const {
+        evaluator->score(r, K, L, slates, static_cast<const T*>(nullptr), scores, ws);
+    }
+};
+
+struct best_of_n_config {
+    int n = 16;            ///< slates scored per request (greedy + n-1 samples)
+    double tau = 1.0;      ///< sampling temperature
+    bool enabled = true;   ///< false: serve the greedy slate (the scorer failed its gate)
+};
+
+/// Per-thread buffers of Best-of-N (two workspaces: the student's logits stay valid while the
+/// scorer runs). Allocation-free after warm-up.
+template <class T>
+struct best_of_n_workspace {
+    workspace student, scorer;
+    std::vector<int> slates;
+    std::vector<T> scores;
+};
+
+/// Writes the chosen slate to out [L]; returns the index of the winner among the candidates
+/// (0 = the greedy slate). `counter_base` selects the noise (e.g. a request id times N*L*n).
+template <class T, class Scorer>
+int best_of_n(const nar_student<T>& s, const Scorer& scorer, const request_view<T>& r, int L, const best_of_n_config& cfg,
+              counter_key key, std::uint32_t counter_base, int* out, best_of_n_workspace<T>& bw) {
+    if (cfg.n < 1) dualrerank::detail::throw_input("best_of_n: n must be >= 1");
+    bw.student.reset();
+    student_cache<T> c = s.forward(&r, 1, L, bw.student);
+    const std::size_t need = std::size_t(cfg.n) * L;
+    if (bw.slates.size() < need) bw.slates.resize(need);
+    if (bw.scores.size() < std::size_t(cfg.n)) bw.scores.resize(std::size_t(cfg.n));
+    greedy_slate(c.Z, L, r.n, r.n, bw.slates.data(), bw.student.template alloc<std::uint8_t>(r.n));
+    if (!cfg.enabled || cfg.n == 1) {
+        std::copy(bw.slates.begin(), bw.slates.begin() + L, out);
+        return 0;
+    }
+    sample_slates(c.Z, L, r.n, r.n, cfg.tau, key, counter_base, cfg.n - 1, bw.slates.data() + L, static_cast<T*>(nullptr),
+                  bw.student);
+    scorer(r, cfg.n, L, bw.slates.data(), bw.scores.data(), bw.scorer);
+    int best = 0;
+    for (int k = 1; k < cfg.n; ++k)
+        if (bw.scores[k] > bw.scores[best]) best = k;
+    std::copy(bw.slates.begin() + std::size_t(best) * L, bw.slates.begin() + std::size_t(best + 1) * L, out);
+    return best;
+}
+
+}  // namespace decode
+DUALRERANK_NAMESPACE_END
