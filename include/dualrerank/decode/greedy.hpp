@@ -154,7 +154,7 @@ void greedy_batch(const nar_student<T>& s, const request_view<T>* reqs, int B, i
 template <class T>
 T teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam, int* out, workspace& ws) {
     ws.reset();
-    if (beam < 1) detail::throw_input("teacher_beam: beam width must be >= 1");
+    if (beam < 1) dualrerank::detail::throw_input("teacher_beam: beam width must be >= 1");
     const int n = r.n;
     const int B = std::min(beam, n);  // more beams than candidates cannot differ at step 1
     teacher_state<T> s = m.begin(r, L, B, ws);

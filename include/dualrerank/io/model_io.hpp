@@ -53,17 +53,17 @@ inline json config_to_json(const model_config& c) {
 
 /// Parse and validate a config (format_error names the field).
 inline model_config config_from_json(const json& j) {
-    if (!j.is_object()) detail::throw_format("model config must be a JSON object");
+    if (!j.is_object()) dualrerank::detail::throw_format("model config must be a JSON object");
     model_config c;
     auto get_int = [&](const char* key, int& out, bool required) {
         const json* v = j.find(key);
         if (!v) {
-            if (required) detail::throw_format(std::string("model config lacks \"") + key + "\"");
+            if (required) dualrerank::detail::throw_format(std::string("model config lacks \"") + key + "\"");
             return;
         }
-        if (!v->is_integer()) detail::throw_format(std::string("model config field \"") + key + "\" must be an integer");
+        if (!v->is_integer()) dualrerank::detail::throw_format(std::string("model config field \"") + key + "\" must be an integer");
         const std::int64_t x = v->as_int();
-        if (x < 0 || x > (1 << 24)) detail::throw_format(std::string("model config field \"") + key + "\" is out of range");
+        if (x < 0 || x > (1 << 24)) dualrerank::detail::throw_format(std::string("model config field \"") + key + "\" is out of range");
         out = int(x);
     };
     get_int("features", c.features, true);
@@ -77,7 +77,7 @@ inline model_config config_from_json(const json& j) {
     get_int("max_candidates", c.max_candidates, true);
     get_int("outputs", c.outputs, false);
     if (const json* v = j.find("rank_embedding")) {
-        if (!v->is_bool()) detail::throw_format("model config field \"rank_embedding\" must be a boolean");
+        if (!v->is_bool()) dualrerank::detail::throw_format("model config field \"rank_embedding\" must be a boolean");
         c.rank_embedding = v->as_bool();
     }
     for (const auto& kv : j.as_object()) {
@@ -85,12 +85,12 @@ inline model_config config_from_json(const json& j) {
                                       "max_slate", "max_candidates", "rank_embedding", "outputs"};
         bool ok = false;
         for (const char* k : known) ok |= kv.first == k;
-        if (!ok) detail::throw_format("model config has an unknown field \"" + kv.first + "\"");
+        if (!ok) dualrerank::detail::throw_format("model config has an unknown field \"" + kv.first + "\"");
     }
     try {
         c.validate();
     } catch (const input_error& e) {
-        detail::throw_format(std::string("model file: ") + e.what());
+        dualrerank::detail::throw_format(std::string("model file: ") + e.what());
     }
     return c;
 }

@@ -132,3 +132,63 @@ T skd_loss(const T* Z, int ld, const skd_targets<T>& tg, const T* w, const skd_c
 
 }  // namespace train
 DUALRERANK_NAMESPACE_END
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace train {
+
+/// Decode and cache the teacher's SKD targets for every request of `requests` (progress to log).
+template <class T>
+std::vector<skd_targets<T>> cache_skd_targets(const ar_teacher<T>& teacher, const std::vector<request<T>>& requests, int L,
+                                              const skd_config& cfg, std::uint64_t seed, std::FILE* log = nullptr) {
+    std::vector<skd_targets<T>> out;
+    out.reserve(requests.size());
+    workspace ws;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        out.push_back(make_skd_targets(teacher, requests[i].view(), L, cfg, seed * 1000003ULL + i, ws));
+        if (log && ((i + 1) % 1000 == 0 || i + 1 == requests.size())) {
+            std::fprintf(log, "\r[skd] teacher targets %zu/%zu   ", i + 1, requests.size());
+            if (i + 1 == requests.size()) std::fprintf(log, "\n");
+            std::fflush(log);
+        }
+    }
+    return out;
+}
+
+/// Train the student with SKD on cached targets (plus lambda_gt times the supervised loss toward
+/// `data.targets` when lambda_gt > 0).
+template <class T>
+void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const std::vector<skd_targets<T>>& targets,
+             const skd_config& cfg, long steps, const std::string& label = "skd") {
+    if (data.size() == 0 || targets.size() != data.size()) dualrerank::detail::throw_input("fit_skd: dataset and targets differ");
+    const int B = tr.config().batch_size, L = data.L;
+    std::vector<int> idx;
+    std::vector<request_view<T>> views(static_cast<std::size_t>(B));
+    tr.run(
+        steps,
+        [&](T* g, workspace& ws, rng& gen) {
+            draw_batch(gen, data.size(), B, idx);
+            for (int b = 0; b < B; ++b) views[b] = data.requests[idx[b]].view();
+            student_cache<T> c = tr.model().forward(views.data(), B, L, ws);
+            T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
+            T* scratch = ws.alloc<T>(3 * std::size_t(c.n));
+            double loss = 0;
+            for (int b = 0; b < B; ++b) {
+                const skd_targets<T>& tg = targets[idx[b]];
+                if (tg.n != data.requests[idx[b]].n || tg.L != L) dualrerank::detail::throw_input("fit_skd: targets do not match the request");
+                T* Zb = c.Z + std::size_t(b) * L * c.n;
+                T* dZb = dZ + std::size_t(b) * L * c.n;
+                loss += double(skd_loss(Zb, c.n, tg, static_cast<const T*>(nullptr), cfg, T(1) / T(B), dZb, scratch));
+                if (cfg.lambda_gt > 0)
+                    loss += cfg.lambda_gt * double(slot_cross_entropy(Zb, L, tg.n, c.n, data.targets[idx[b]].data(), true,
+                                                                      static_cast<const T*>(nullptr), T(cfg.lambda_gt / B),
+                                                                      dZb, scratch));
+            }
+            if (!std::isfinite(loss)) return loss;
+            tr.model().backward(c, dZ, g, ws);
+            return loss / B;
+        },
+        label);
+}
+
+}  // namespace train
+DUALRERANK_NAMESPACE_END

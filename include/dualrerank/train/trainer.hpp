@@ -165,7 +165,7 @@ double student_ce_step(const nar_student<T>& m, const request_view<T>* reqs, int
     for (int b = 0; b < B; ++b) {
         for (int t = 0; t < L; ++t) {
             const int y = targets[std::size_t(b) * L + t];
-            if (y < 0 || y >= reqs[b].n) detail::throw_input("student_ce_step: target index out of range");
+            if (y < 0 || y >= reqs[b].n) dualrerank::detail::throw_input("student_ce_step: target index out of range");
         }
         loss += double(slot_cross_entropy(c.Z + std::size_t(b) * L * c.n, L, c.n, c.n, targets + std::size_t(b) * L, true, w,
                                           T(1) / T(B), dZ + std::size_t(b) * L * c.n, scratch));
@@ -193,7 +193,7 @@ template <class Model>
 void fit_supervised(trainer<Model>& tr, const slate_dataset<typename Model::value_type>& data, long steps,
                     const std::string& label = "supervised") {
     using T = typename Model::value_type;
-    if (data.size() == 0) detail::throw_input("fit_supervised: empty dataset");
+    if (data.size() == 0) dualrerank::detail::throw_input("fit_supervised: empty dataset");
     const int B = tr.config().batch_size, L = data.L;
     std::vector<int> idx;
     std::vector<request_view<T>> views(static_cast<std::size_t>(B));
@@ -205,7 +205,7 @@ void fit_supervised(trainer<Model>& tr, const slate_dataset<typename Model::valu
             for (int b = 0; b < B; ++b) {
                 views[b] = data.requests[idx[b]].view();
                 const slate& y = data.targets[idx[b]];
-                if (int(y.size()) < L) detail::throw_input("fit_supervised: target slate shorter than L");
+                if (int(y.size()) < L) dualrerank::detail::throw_input("fit_supervised: target slate shorter than L");
                 std::copy(y.begin(), y.begin() + L, targets.begin() + std::size_t(b) * L);
             }
             if constexpr (Model::kind == model_kind::teacher)

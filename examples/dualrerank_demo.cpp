@@ -1,0 +1,423 @@
+// The Dual-Rerank pipeline end to end on the built-in world (the README's main command):
+// exploratory logs -> a click-model (log recipe) teacher and a search-distilled teacher -> a
+// supervised student and an SKD student -> RL under an objective-weight swap (LDRO vs GRPO) ->
+// Best-of-16 serving with the teacher as a parallel scorer. Prints one table per seed (and the
+// mean and spread over seeds with --seeds K), saves the models and curves.
+//
+//   dualrerank_demo [--quick] [--seed S] [--seeds K] [--json PATH] [--out DIR] [--verbose]
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sys/stat.h>
+
+#include "pipeline.hpp"
+
+using namespace dualrerank;
+using pipeline::row;
+
+namespace {
+
+struct options {
+    std::uint64_t seed = 1;
+    int seeds = 1;
+    bool quick = false;
+    bool verbose = false;
+    std::string json_path;
+    std::string out_dir = "runs/demo";
+    // sizes (set by --quick)
+    int log_pages = 20000;
+    int train_requests = 20000;
+    long click_steps = 2000;
+    long teacher_steps = 4000;
+    long student_steps = 4000;
+    int skd_requests = 8000;
+    long skd_steps = 12000;
+    long rl_requests = 24000;
+    int eval_requests = 500;
+    int gate_requests = 100;
+    int best_of = 16;
+};
+
+void usage() {
+    std::puts(
+        "usage: dualrerank_demo [options]\n"
+        "  --quick          small sizes (about a minute), for CI\n"
+        "  --seed S         world and training seed (default 1)\n"
+        "  --seeds K        run seeds S..S+K-1 and print mean and spread\n"
+        "  --json PATH      write the table rows as JSON objects\n"
+        "  --out DIR        where models and curves go (default runs/demo)\n"
+        "  --verbose        progress lines for every training phase\n");
+}
+
+options parse(int argc, char** argv) {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) throw input_error("missing value after " + a);
+            return argv[++i];
+        };
+        if (a == "--quick") {
+            o.quick = true;
+        } else if (a == "--seed") {
+            o.seed = std::stoull(next());
+        } else if (a == "--seeds") {
+            o.seeds = std::stoi(next());
+            if (o.seeds < 1) throw input_error("--seeds must be >= 1");
+        } else if (a == "--json") {
+            o.json_path = next();
+        } else if (a == "--out") {
+            o.out_dir = next();
+        } else if (a == "--verbose") {
+            o.verbose = true;
+        } else if (a == "--help" || a == "-h") {
+            usage();
+            std::exit(0);
+        } else {
+            throw input_error("unknown option " + a + " (see --help)");
+        }
+    }
+    if (o.quick) {
+        o.log_pages = 4000;
+        o.train_requests = 4000;
+        o.click_steps = 400;
+        o.teacher_steps = 700;
+        o.student_steps = 700;
+        o.skd_requests = 1500;
+        o.skd_steps = 1400;
+        o.rl_requests = 3000;
+        o.eval_requests = 150;
+        o.gate_requests = 40;
+    }
+    return o;
+}
+
+void mkdirs(const std::string& path) {
+    std::string cur;
+    for (std::size_t i = 0; i <= path.size(); ++i) {
+        if (i == path.size() || path[i] == '/') {
+            if (!cur.empty()) ::mkdir(cur.c_str(), 0755);
+        }
+        if (i < path.size()) cur += path[i];
+    }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<row> run_once(const options& o, std::uint64_t seed) {
+    const auto t_start = std::chrono::steady_clock::now();
+    std::FILE* log = o.verbose ? stderr : nullptr;
+    auto phase = [&](const char* what) {
+        std::fprintf(stderr, "[demo seed %llu %6.1fs] %s\n", (unsigned long long)seed, seconds_since(t_start), what);
+    };
+    const std::string dir = o.out_dir + "/seed" + std::to_string(seed);
+    mkdirs(dir);
+    world_config wc = world_config::small();
+    world w(wc, seed);
+    const int L = w.slate_size();
+    phase("evaluation requests and reference policies");
+    pipeline::eval_set ev = pipeline::make_eval_set(w, o.eval_requests);
+    std::vector<row> rows;
+    rng pick(seed);
+    rows.push_back(pipeline::evaluate(w, ev, "random", [&](const sim_request& r) { return random_slate(r.n(), L, pick); }));
+    rows.push_back(pipeline::evaluate(w, ev, "upstream sort", [&](const sim_request& r) { return upstream_sort(w, r); }));
+    rows.push_back(pipeline::evaluate(w, ev, "appeal sort", [&](const sim_request& r) { return appeal_sort(w, r); }));
+    rows.push_back(pipeline::evaluate(w, ev, "oracle (beam search)", [&](const sim_request& r) { return beam_search(w, r); }));
+
+    model_config mc;
+    mc.features = wc.feature_dim;
+    mc.context = wc.context_dim;
+    mc.d = 32;
+    mc.heads = 4;
+    mc.enc_layers = 2;
+    mc.dec_layers = 2;
+    mc.ffn = 128;
+    mc.max_slate = L;
+    mc.max_candidates = wc.num_candidates;
+
+    auto trainer_cfg = [&](long steps, double lr) {
+        train::trainer_config tc;
+        tc.batch_size = 32;
+        tc.seed = seed;
+        tc.optimizer.lr = lr;
+        tc.optimizer.warmup_steps = std::min(200L, steps / 10);
+        tc.optimizer.total_steps = steps;
+        tc.optimizer.weight_decay = 0.01;
+        tc.log_every = o.verbose ? 100 : 0;
+        tc.log = stderr;
+        return tc;
+    };
+    workspace ws;
+
+    // ---- logs and the log-recipe teacher (position-bias-corrected click model)
+    phase("exploratory logs");
+    const auto logs = generate_logs(w, 0, std::size_t(o.log_pages), behaviour_policy{}, seed * 7 + 1);
+    phase("click model (position-based) on the logs");
+    model_config cm = mc;
+    cm.enc_layers = 0;
+    pointwise_scorer<float> click(cm);
+    click.init(seed + 100);
+    {
+        train::trainer<pointwise_scorer<float>> tr(click, trainer_cfg(o.click_steps, 3e-3));
+        train::fit_click_model(tr, w, logs, o.click_steps);
+    }
+    phase("teacher on click-model targets (log recipe)");
+    auto log_data = train::make_teacher_targets<float>(w, train::teacher_recipe::click_model, 0, std::size_t(o.train_requests),
+                                                       &logs, &click);
+    ar_teacher<float> teacher_log(mc);
+    teacher_log.init(seed + 200);
+    {
+        train::trainer<ar_teacher<float>> tr(teacher_log, trainer_cfg(o.teacher_steps, 2e-3));
+        train::fit_supervised(tr, log_data, o.teacher_steps, "teacher/log");
+    }
+    io::save_model(teacher_log, dir + "/teacher_log.safetensors");
+
+    // ---- search-distilled teacher
+    phase("search-distilled targets (beam search on the closed form)");
+    auto search_data =
+        train::make_teacher_targets<float>(w, train::teacher_recipe::search, 1000000, std::size_t(o.train_requests), nullptr, nullptr);
+    phase("teacher on search-distilled targets");
+    ar_teacher<float> teacher(mc);
+    teacher.init(seed + 300);
+    {
+        train::trainer<ar_teacher<float>> tr(teacher, trainer_cfg(o.teacher_steps, 2e-3));
+        train::fit_supervised(tr, search_data, o.teacher_steps, "teacher/search");
+    }
+    io::save_model(teacher, dir + "/teacher_search.safetensors");
+
+    // ---- students
+    phase("student, supervised on the search targets");
+    nar_student<float> student_sup(mc);
+    student_sup.init(seed + 400);
+    {
+        train::trainer<nar_student<float>> tr(student_sup, trainer_cfg(o.student_steps, 2e-3));
+        train::fit_supervised(tr, search_data, o.student_steps, "student/supervised");
+    }
+    io::save_model(student_sup, dir + "/student_supervised.safetensors");
+
+    phase("SKD: caching teacher trajectories");
+    train::skd_config skd;
+    train::slate_dataset<float> skd_data;
+    skd_data.L = L;
+    skd_data.requests.assign(search_data.requests.begin(), search_data.requests.begin() + o.skd_requests);
+    skd_data.targets.assign(search_data.targets.begin(), search_data.targets.begin() + o.skd_requests);
+    auto skd_targets = train::cache_skd_targets(teacher, skd_data.requests, L, skd, seed, log);
+    double top1 = 0;
+    long top1_rows = 0;
+    for (const auto& tg : skd_targets)
+        for (int t = 0; t < L; ++t) {
+            top1 += tg.top1[std::size_t(t)];
+            ++top1_rows;
+        }
+    phase("student, SKD from the search-distilled teacher");
+    nar_student<float> student_skd(mc);
+    student_skd.init(seed + 500);
+    {
+        train::trainer<nar_student<float>> tr(student_skd, trainer_cfg(o.skd_steps, 2e-3));
+        train::fit_skd(tr, skd_data, skd_targets, skd, o.skd_steps, "student/skd");
+    }
+    io::save_model(student_skd, dir + "/student_skd.safetensors");
+
+    // ---- evaluation of teachers and students
+    phase("evaluating teachers and students");
+    std::vector<slate> teacher_slates;
+    rows.push_back(pipeline::evaluate(w, ev, "teacher (log recipe)", [&](const sim_request& r) {
+        return decode::teacher_greedy(teacher_log, r.observed.view(), L, ws);
+    }));
+    rows.push_back(pipeline::evaluate(
+        w, ev, "teacher (search-distilled)",
+        [&](const sim_request& r) { return decode::teacher_greedy(teacher, r.observed.view(), L, ws); }, nullptr,
+        &teacher_slates));
+    rows.back().ptar = 1.0;
+    rows.push_back(pipeline::evaluate(
+        w, ev, "student supervised", [&](const sim_request& r) { return decode::greedy(student_sup, r.observed.view(), L, ws); },
+        &teacher_slates));
+    rows.back().collapse = pipeline::collapse(student_sup, ev, L);
+    rows.push_back(pipeline::evaluate(
+        w, ev, "student SKD", [&](const sim_request& r) { return decode::greedy(student_skd, r.observed.view(), L, ws); },
+        &teacher_slates));
+    rows.back().collapse = pipeline::collapse(student_skd, ev, L);
+    // entropy-consistency diagnostic (teacher step distributions vs student slot distributions)
+    {
+        eval::entropy_gap_accumulator acc;
+        workspace w2;
+        std::vector<float> p, lp;
+        for (std::size_t i = 0; i < std::min<std::size_t>(ev.requests.size(), 100); ++i) {
+            const auto& r = ev.requests[i];
+            const slate& y = teacher_slates[i];
+            auto v = r.observed.view();
+            w2.reset();
+            auto tc = teacher.forward(&v, 1, L, y.data(), w2);
+            p.resize(std::size_t(L) * r.n());
+            lp.resize(r.n());
+            for (int t = 0; t < L; ++t) {
+                nn::log_softmax_row(tc.Z + std::size_t(t) * r.n(), r.n(), lp.data());
+                for (int j = 0; j < r.n(); ++j) p[std::size_t(t) * r.n() + j] = std::exp(lp[j]);
+            }
+            acc.add_teacher(p.data(), L, r.n());
+            std::vector<float> Z(std::size_t(L) * r.n());
+            student_skd.logits(v, L, Z.data(), w2);
+            for (int t = 0; t < L; ++t) {
+                std::vector<float> z(Z.begin() + std::size_t(t) * r.n(), Z.begin() + std::size_t(t + 1) * r.n());
+                for (int u = 0; u < t; ++u) z[y[u]] = -std::numeric_limits<float>::infinity();
+                nn::log_softmax_row(z.data(), r.n(), lp.data());
+                for (int j = 0; j < r.n(); ++j) p[std::size_t(t) * r.n() + j] = std::exp(lp[j]);
+            }
+            acc.add_student(p.data(), L, r.n());
+        }
+        const auto res = acc.result();
+        std::fprintf(stderr,
+                     "[demo seed %llu] SKD diagnostics: teacher mean top-1 %.3f (cached trajectories %.3f), teacher step "
+                     "entropy %.3f, student slot entropy %.3f, gap %.3f\n",
+                     (unsigned long long)seed, res.teacher_top1, top1 / double(std::max(1L, top1_rows)), res.teacher_entropy,
+                     res.student_entropy, res.gap);
+    }
+
+    // ---- RL under an objective-weight swap (sampled clicks), LDRO vs GRPO from the SKD student
+    const drift swap = drift::weight_swap(o.rl_requests / 2);
+    const conditions final_cond = swap.at(o.rl_requests);
+    pipeline::eval_set ev_final = pipeline::make_eval_set(w, std::min(o.eval_requests, 300), final_cond);
+    std::vector<slate> teacher_final;
+    for (std::size_t i = 0; i < ev_final.requests.size(); ++i) teacher_final.push_back(teacher_slates[i]);
+    row skd_final = pipeline::evaluate(
+        w, ev_final, "student SKD @swapped weights",
+        [&](const sim_request& r) { return decode::greedy(student_skd, r.observed.view(), L, ws); }, &teacher_final);
+    skd_final.collapse = pipeline::collapse(student_skd, ev_final, L);
+    rows.push_back(skd_final);
+    for (auto method : {train::rl_method::ldro, train::rl_method::grpo}) {
+        const bool ldro = method == train::rl_method::ldro;
+        phase(ldro ? "RL: LDRO under the weight swap" : "RL: GRPO under the weight swap");
+        nar_student<float> policy = student_skd;
+        stream s(w, swap, seed * 31 + 5, 2000000);
+        train::rl_run_config rc;
+        rc.rl.method = method;
+        rc.requests = o.rl_requests;
+        rc.seed = seed;
+        rc.log_every = o.verbose ? 250 : 0;
+        std::ofstream curve(dir + (ldro ? "/curve_ldro.csv" : "/curve_grpo.csv"));
+        curve << "requests,mean_reward,entropy,kl\n";
+        train::run_rl(policy, student_skd, s, rc, [&](const train::rl_progress& p) {
+            if (p.requests % 500 == 0) curve << p.requests << ',' << p.mean_reward << ',' << p.stats.entropy << ',' << p.stats.kl << '\n';
+        });
+        row r = pipeline::evaluate(
+            w, ev_final, ldro ? "SKD+LDRO @swapped weights" : "SKD+GRPO @swapped weights",
+            [&](const sim_request& q) { return decode::greedy(policy, q.observed.view(), L, ws); }, &teacher_final);
+        r.collapse = pipeline::collapse(policy, ev_final, L);
+        rows.push_back(r);
+        io::save_model(policy, dir + (ldro ? "/student_ldro.safetensors" : "/student_grpo.safetensors"));
+    }
+
+    // ---- Best-of-N with the teacher as the parallel scorer, behind the correlation gate
+    phase("Best-of-16: scorer gate and serving");
+    decode::best_of_n_config bon;
+    bon.n = o.best_of;
+    decode::teacher_scorer<float> scorer{&teacher};
+    {
+        std::vector<std::vector<float>> sc;
+        std::vector<std::vector<double>> ut;
+        decode::best_of_n_workspace<float> bw;
+        std::vector<int> slates(std::size_t(bon.n) * L);
+        std::vector<float> scores(bon.n);
+        for (int i = 0; i < o.gate_requests; ++i) {
+            sim_request r = w.eval_request(100000 + std::uint64_t(i));
+            decode::student_sample(student_skd, r.observed.view(), L, bon.n, bon.tau, counter_key::from_seed(seed), 0,
+                                   slates.data(), static_cast<float*>(nullptr), bw.student);
+            scorer(r.observed.view(), bon.n, L, slates.data(), scores.data(), bw.scorer);
+            std::vector<double> u;
+            for (int k = 0; k < bon.n; ++k)
+                u.push_back(w.expected_utility(r, slate(slates.begin() + k * L, slates.begin() + (k + 1) * L)));
+            sc.emplace_back(scores.begin(), scores.end());
+            ut.push_back(u);
+        }
+        const auto corr = eval::scorer_rank_correlation(sc, ut);
+        bon.enabled = corr.mean >= 0.5;
+        std::fprintf(stderr, "[demo seed %llu] teacher scorer within-request rank correlation %.3f over %d requests: %s\n",
+                     (unsigned long long)seed, corr.mean, corr.requests,
+                     bon.enabled ? "Best-of-N enabled" : "below the 0.5 gate, serving greedy");
+    }
+    decode::best_of_n_workspace<float> bw;
+    std::vector<int> out(L);
+    std::uint32_t req_counter = 0;
+    rows.push_back(pipeline::evaluate(
+        w, ev, "Best-of-" + std::to_string(bon.n) + " (SKD + teacher scorer)",
+        [&](const sim_request& r) {
+            decode::best_of_n(student_skd, scorer, r.observed.view(), L, bon, counter_key::from_seed(seed + 77),
+                              (req_counter++) * std::uint32_t(bon.n * L * r.n()), out.data(), bw);
+            return slate(out.begin(), out.end());
+        },
+        &teacher_slates));
+    std::fprintf(stderr, "[demo seed %llu] done in %.1fs; models and curves in %s\n", (unsigned long long)seed,
+                 seconds_since(t_start), dir.c_str());
+    return rows;
+}
+
+std::string fmt(double v, int prec = 3) {
+    if (v < 0) return "-";
+    char b[32];
+    std::snprintf(b, sizeof b, "%.*f", prec, v);
+    return b;
+}
+
+void print_table(const std::vector<std::vector<row>>& runs) {
+    const bool many = runs.size() > 1;
+    std::printf("\n%-40s %14s %8s %8s %9s %10s\n", "policy", many ? "norm.util(+-)" : "norm.util", "NDCG@L", "PTAR", "collapse",
+                "p50 us");
+    for (std::size_t i = 0; i < runs[0].size(); ++i) {
+        double u = 0, nd = 0, pt = 0, co = 0, lat = 0, umin = 1e9, umax = -1e9;
+        for (const auto& r : runs) {
+            u += r[i].utility;
+            nd += r[i].ndcg;
+            pt += r[i].ptar;
+            co += r[i].collapse;
+            lat += r[i].p50_us;
+            umin = std::min(umin, r[i].utility);
+            umax = std::max(umax, r[i].utility);
+        }
+        const double k = double(runs.size());
+        std::string ucol = fmt(u / k);
+        if (many) ucol += " +-" + fmt((umax - umin) / 2, 3);
+        std::printf("%-40s %14s %8s %8s %9s %10s\n", runs[0][i].policy.c_str(), ucol.c_str(), fmt(nd / k).c_str(),
+                    fmt(pt / k).c_str(), fmt(co / k).c_str(), fmt(lat / k, 1).c_str());
+    }
+    std::printf("(normalized utility: random 0, oracle 1; rows marked @swapped weights are evaluated under the objective\n"
+                " weights after the swap; PTAR against the search-distilled teacher; +- is half the range over seeds)\n");
+}
+
+void write_json(const std::string& path, const std::vector<std::vector<row>>& runs, std::uint64_t first_seed) {
+    std::ofstream f(path);
+    if (!f) throw error("cannot write " + path);
+    f << "[\n";
+    bool first = true;
+    for (std::size_t s = 0; s < runs.size(); ++s)
+        for (const auto& r : runs[s]) {
+            io::json j = io::json::object();
+            j["seed"] = std::int64_t(first_seed + s);
+            j["policy"] = r.policy;
+            j["normalized_utility"] = r.utility;
+            j["ndcg"] = r.ndcg;
+            j["ptar"] = r.ptar < 0 ? io::json(nullptr) : io::json(r.ptar);
+            j["collapse"] = r.collapse < 0 ? io::json(nullptr) : io::json(r.collapse);
+            j["p50_us"] = r.p50_us;
+            f << (first ? "  " : ",\n  ") << j.dump();
+            first = false;
+        }
+    f << "\n]\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const options o = parse(argc, argv);
+        std::vector<std::vector<row>> runs;
+        for (int s = 0; s < o.seeds; ++s) runs.push_back(run_once(o, o.seed + std::uint64_t(s)));
+        print_table(runs);
+        if (!o.json_path.empty()) write_json(o.json_path, runs, o.seed);
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dualrerank_demo: %s\n", e.what());
+        return 1;
+    }
+}
