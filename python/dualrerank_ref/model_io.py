@@ -1,0 +1,164 @@
+"""Model files: safetensors with the dualrerank metadata (the C++ io/model_io.hpp counterpart).
+
+__metadata__ = {"format": "dualrerank", "format_version": "1", "kind": "ar_teacher" | "nar_student" |
+"list_evaluator", "config": <ModelConfig JSON>}; tensors named as in state_dict(), all in one
+float dtype (F32 or F64).
+
+Like the C++ writer, save_model embeds a self-test by default (__metadata__ "verify": "1"): a probe
+request verify.features [n, F], verify.context [Fc], verify.slate [L] (I64) and the model's output
+on it, verify.output (flattened: student Z [L*n], teacher-forced Z [L*n] with masked entries 0,
+evaluator E [L*outputs]), with n = min(max_candidates, max(max_slate, 4)), L = min(max_slate, n)
+and upstream ranks 0..n-1. Loaders (this one and the C++ io::load_model) recompute it and reject
+the file when it disagrees by more than 1e-4 relative to the largest |output|.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .models import MODEL_KINDS, ModelConfig, Request, make_model
+from .safetensors import load_file, save_file
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "model_metadata", "probe_output"]
+
+FORMAT = "dualrerank"
+FORMAT_VERSION = "1"
+
+
+def model_metadata(kind: str, config: ModelConfig, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "config": config.to_json()}
+    for k, v in (extra or {}).items():
+        if k in meta:
+            raise ValueError(f"metadata key {k!r} is reserved")
+        meta[k] = str(v)
+    return meta
+
+
+def _probe_shape(c: ModelConfig):
+    n = min(c.max_candidates, max(c.max_slate, 4))
+    return n, min(c.max_slate, n)
+
+
+@torch.no_grad()
+def probe_output(model: nn.Module, features: torch.Tensor, context: Optional[torch.Tensor],
+                 slate: torch.Tensor) -> torch.Tensor:
+    """The self-test output of `model` (flattened) on a probe request with ranks 0..n-1."""
+    n = features.shape[0]
+    L = slate.shape[0]
+    req = Request(features, context, torch.arange(n))
+    kind = model.kind
+    if kind == "nar_student":
+        out = model.logits([req], L)[0]
+    elif kind == "ar_teacher":
+        out = model.teacher_forced([req], slate.long()[None])[0]
+        out = torch.where(torch.isfinite(out), out, torch.zeros_like(out))
+    else:
+        out = model.engagement(req, slate.long()[None])[0]
+    return out.reshape(-1)
+
+
+def save_model(module: nn.Module, path: str, kind: Optional[str] = None, config: Optional[ModelConfig] = None,
+               dtype: Optional[torch.dtype] = None, extra_metadata: Optional[Dict[str, str]] = None,
+               verify: bool = True, seed: int = 0x7E57) -> None:
+    """Write a model's state_dict as safetensors (dtype: torch.float32 / torch.float64, default the
+    module's own), with an embedded self-test unless verify=False."""
+    kind = kind or module.kind
+    config = config or module.config
+    if kind not in MODEL_KINDS or not isinstance(module, MODEL_KINDS[kind]):
+        raise ValueError(f"module {type(module).__name__} is not a {kind!r}")
+    tensors = {}
+    for name, t in module.state_dict().items():
+        t = t.detach()
+        if dtype is not None:
+            t = t.to(dtype)
+        if t.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"tensor {name}: only float32/float64 models are supported, got {t.dtype}")
+        tensors[name] = t.cpu().contiguous().numpy()
+    extra = dict(extra_metadata or {})
+    if verify:
+        file_dtype = torch.from_numpy(next(iter(tensors.values()))).dtype
+        ref = make_model(kind, config).double()
+        ref.load_state_dict({k: torch.from_numpy(v).double() for k, v in tensors.items()})
+        n, L = _probe_shape(config)
+        g = torch.Generator().manual_seed(seed)
+        feats = torch.randn(n, config.features, generator=g, dtype=torch.float64).to(file_dtype).double()
+        ctx = (torch.randn(config.context, generator=g, dtype=torch.float64).to(file_dtype).double()
+               if config.context else None)
+        slate = torch.arange(n - 1, n - 1 - L, -1, dtype=torch.int64)  # candidates in reverse order
+        out = probe_output(ref, feats, ctx, slate)
+        tensors["verify.features"] = feats.to(file_dtype).numpy()
+        if ctx is not None:
+            tensors["verify.context"] = ctx.to(file_dtype).numpy()
+        tensors["verify.slate"] = slate.numpy()
+        tensors["verify.output"] = out.to(file_dtype).numpy()
+        extra["verify"] = "1"
+    save_file(tensors, path, model_metadata(kind, config, extra))
+
+
+def load_model(path: str, dtype: Optional[torch.dtype] = None, kind: Optional[str] = None,
+               verify: bool = True) -> nn.Module:
+    """Read a model file; checks format, version, kind and that the tensor names and shapes are
+    exactly the module's, and runs the embedded self-test (if any, unless verify=False).
+    dtype defaults to the file's (F32 -> float32, F64 -> float64)."""
+    tensors, meta = load_file(path)
+    probe = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith("verify.")]}
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: __metadata__ format is {meta.get('format')!r}, expected {FORMAT!r}")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format_version {meta.get('format_version')!r}")
+    k = meta.get("kind")
+    if k not in MODEL_KINDS:
+        raise ValueError(f"{path}: unknown model kind {k!r}")
+    if kind is not None and k != kind:
+        raise ValueError(f"{path}: holds a {k!r}, expected {kind!r}")
+    if "config" not in meta:
+        raise ValueError(f"{path}: __metadata__ has no config")
+    config = ModelConfig.from_json(meta["config"])
+    model = make_model(k, config)
+    want = model.state_dict()
+    missing = [n for n in want if n not in tensors]
+    extra = [n for n in tensors if n not in want]
+    if missing or extra:
+        raise ValueError(f"{path}: tensor names differ from the model: missing {missing}, unexpected {extra}")
+    dtypes = {a.dtype for a in tensors.values()}
+    if not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)} or len(dtypes) > 1:
+        raise ValueError(f"{path}: expected one float dtype (F32 or F64), found {sorted(map(str, dtypes))}")
+    file_dtype = torch.float64 if np.dtype(np.float64) in dtypes else torch.float32
+    dtype = dtype or file_dtype
+    model = model.to(dtype)
+    sd = {}
+    for n, ref in want.items():
+        a = tensors[n]
+        if tuple(a.shape) != tuple(ref.shape):
+            raise ValueError(f"{path}: tensor {n} has shape {list(a.shape)}, the config needs {list(ref.shape)}")
+        sd[n] = torch.from_numpy(a).to(dtype)
+    model.load_state_dict(sd, strict=True)
+    if verify and meta.get("verify") == "1":
+        _self_test(path, model, config, probe)
+    return model
+
+
+def _self_test(path: str, model: nn.Module, config: ModelConfig, probe: Dict[str, np.ndarray]) -> None:
+    n, L = _probe_shape(config)
+    try:
+        feats = torch.from_numpy(probe["verify.features"]).double().reshape(n, config.features)
+        ctx = torch.from_numpy(probe["verify.context"]).double().reshape(config.context) if config.context else None
+        slate = torch.from_numpy(probe["verify.slate"]).long().reshape(L)
+        want = torch.from_numpy(probe["verify.output"]).double().reshape(-1)
+    except (KeyError, RuntimeError) as e:
+        raise ValueError(f"{path}: malformed self-test tensors ({e})") from None
+    if bool(((slate < 0) | (slate >= n)).any()) or len(set(slate.tolist())) != L:
+        raise ValueError(f"{path}: verify.slate is not a slate of distinct candidates")
+    ref = make_model(model.kind, config).double()
+    ref.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
+    got = probe_output(ref, feats, ctx, slate)
+    if got.shape != want.shape:
+        raise ValueError(f"{path}: self-test output has {want.numel()} values, expected {got.numel()}")
+    scale = max(1e-6, float(want.abs().max()) if want.numel() else 0.0)
+    err = float((got - want).abs().max()) if want.numel() else 0.0
+    if not err <= 1e-4 * scale:
+        raise ValueError(f"{path}: self-test failed (max |output - stored| = {err:.3g}, max |stored| = {scale:.3g})")
