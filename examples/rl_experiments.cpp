@@ -1,7 +1,9 @@
 // RL experiments on the built-in world (DESIGN.md section 4, issue "Dual-Rerank end to end"):
 // start from an SKD student (a model file written by dualrerank_demo), run LDRO or GRPO on a
 // drifting stream, evaluate the greedy policy on fixed requests every k requests under the
-// stream's current conditions, and write a CSV curve.
+// stream's current conditions, and write a CSV curve. Prints the start (conditions at request 0),
+// the anchor (unchanged SKD student) and the final policy under the final conditions, and the
+// requests after the change until the policy first matched the anchor (-1: never).
 //
 //   rl_experiments --student runs/demo/seed1/student_skd.safetensors --method ldro --drift swap \
 //                  --feedback sampled --requests 24000 --seed 1 --csv out.csv
@@ -96,19 +98,31 @@ int main(int argc, char** argv) {
             return r.utility;
         };
         const double start = eval_now(0);
-        double after_swap_start = 0;
+        // the anchor (the unchanged SKD student) under the final conditions: the bar to beat
+        const conditions final_cond = d.at(requests);
+        const pipeline::eval_set final_set = pipeline::make_eval_set(w, eval_requests, final_cond);
+        const double anchor_final = pipeline::evaluate(w, final_set, "anchor", [&](const sim_request& q) {
+                                        return decode::greedy(anchor, q.observed.view(), L, ws);
+                                    }).utility;
+        const long change = drift_name == "swap" || drift_name == "engagement0.3" ? requests / 2 : 0;
+        long recovered_at = -1;
         long next_eval = eval_every;
         train::run_rl(policy, anchor, s, rc, [&](const train::rl_progress& p) {
             if (p.requests >= next_eval) {
                 const double u = eval_now(p.requests);
-                if (next_eval == requests / 2) after_swap_start = u;
+                if (p.requests > change && recovered_at < 0 && u >= anchor_final) recovered_at = p.requests - change;
                 next_eval += eval_every;
             }
         });
-        const double final_u = eval_now(requests);
-        std::printf("method=%s drift=%s feedback=%s seed=%llu lr=%g beta=%g eta=%g start=%.4f final=%.4f (final conditions)%s\n", method.c_str(),
-                    drift_name.c_str(), feedback.c_str(), (unsigned long long)seed, rc.optimizer.lr, rc.rl.beta, rc.rl.eta, start, final_u,
-                    after_swap_start != 0 ? "" : "");
+        const double final_u = pipeline::evaluate(w, final_set, "policy", [&](const sim_request& q) {
+                                   return decode::greedy(policy, q.observed.view(), L, ws);
+                               }).utility;
+        if (out) out << requests << ',' << final_u << ',' << final_cond.weights.click << ',' << final_cond.weights.long_view << ','
+                     << final_cond.engagement << '\n';
+        std::printf("method=%s drift=%s feedback=%s seed=%llu lr=%g beta=%g eta=%g G=%d start=%.4f anchor_final=%.4f final=%.4f "
+                    "requests_to_recover=%ld\n",
+                    method.c_str(), drift_name.c_str(), feedback.c_str(), (unsigned long long)seed, rc.optimizer.lr, rc.rl.beta,
+                    rc.rl.eta, rc.rl.group, start, anchor_final, final_u, recovered_at);
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "rl_experiments: %s\n", e.what());
