@@ -72,7 +72,7 @@ inline slate appeal_sort(const world& w, const sim_request& r, const conditions&
 }
 
 struct beam_options {
-    int width = 16;             ///< beams kept per step
+    int width = 32;             ///< beams (distinct states) kept per step
     bool polish = true;         ///< local search after the beam
     int max_polish_rounds = 50; ///< improving moves at most
 };
@@ -131,7 +131,12 @@ inline double polish_slate(const world& w, const sim_request& r, const condition
 }  // namespace detail
 
 /// Beam search on the closed-form utility (the "oracle" reference and search-distillation target).
-/// Deterministic: ties are broken by (beam, candidate) order. `utility`, if given, receives U(y).
+///
+/// The future of a prefix depends only on its item *set* and the category of its last item (the
+/// appeal of a later slot sees same-category counts and the item right above), so prefixes with the
+/// same (set, last category) are merged and only the best one is kept: the beam then holds `width`
+/// genuinely different states. Deterministic: ties are broken by (beam, candidate) order.
+/// `utility`, if given, receives U(y).
 inline slate beam_search(const world& w, const sim_request& r, const conditions& c = {},
                          const beam_options& opt = {}, double* utility = nullptr) {
     const int n = r.n(), L = w.slate_size(), C = w.config().num_categories;
@@ -139,13 +144,19 @@ inline slate beam_search(const world& w, const sim_request& r, const conditions&
     const auto& cfg = w.config();
     const auto& exam = w.examination();
     std::vector<double> value(n);
-    for (int i = 0; i < n; ++i) value[i] = world::item_value(r, i, c.weights);
+    std::vector<std::uint64_t> item_key(n);
+    std::uint64_t key_state = 0x853c49e6748fea9bULL;
+    for (int i = 0; i < n; ++i) {
+        value[i] = world::item_value(r, i, c.weights);
+        item_key[i] = splitmix64(key_state);
+    }
 
     struct beam {
         slate prefix;
         std::vector<int> counts;  // items per category in the prefix
         std::vector<char> used;
-        int last = -1;            // category of the last item
+        std::uint64_t set_key = 0;  // xor of the item keys of the prefix
+        int last = -1;              // category of the last item
         double score = 0.0;
     };
     std::vector<beam> beams(1);
@@ -156,6 +167,7 @@ inline slate beam_search(const world& w, const sim_request& r, const conditions&
         int b, i;
     };
     std::vector<expansion> cand;
+    std::vector<std::uint64_t> kept_keys;
     for (int t = 0; t < L; ++t) {
         cand.clear();
         for (int b = 0; b < static_cast<int>(beams.size()); ++b) {
@@ -169,22 +181,36 @@ inline slate beam_search(const world& w, const sim_request& r, const conditions&
                 cand.push_back({bm.score + exam[t] * world::click_given_exam(z, c.engagement) * value[i], b, i});
             }
         }
-        const int keep = std::min<int>(opt.width, static_cast<int>(cand.size()));
-        std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(), [](const expansion& x, const expansion& y) {
+        const auto better = [](const expansion& x, const expansion& y) {
             if (x.score != y.score) return x.score > y.score;
             if (x.b != y.b) return x.b < y.b;
             return x.i < y.i;
-        });
+        };
+        // sort lazily, in chunks: merged states rarely need more than the first 2 * width
+        std::size_t sorted = 0;
+        const std::size_t chunk = 2 * static_cast<std::size_t>(opt.width);
         std::vector<beam> next;
-        next.reserve(keep);
-        for (int e = 0; e < keep; ++e) {
-            beam nb = beams[cand[e].b];
-            const int i = cand[e].i;
+        next.reserve(opt.width);
+        kept_keys.clear();
+        for (std::size_t k = 0; k < cand.size() && static_cast<int>(next.size()) < opt.width; ++k) {
+            if (k == sorted) {
+                const std::size_t upto = std::min(cand.size(), sorted + chunk);
+                std::partial_sort(cand.begin() + sorted, cand.begin() + upto, cand.end(), better);
+                sorted = upto;
+            }
+            const expansion& e = cand[k];
+            const int i = e.i;
+            const std::uint64_t set_key = beams[e.b].set_key ^ item_key[i];
+            const std::uint64_t state_key = set_key ^ (0x9e3779b97f4a7c15ULL * (r.category[i] + 1));
+            if (std::find(kept_keys.begin(), kept_keys.end(), state_key) != kept_keys.end()) continue;
+            kept_keys.push_back(state_key);
+            beam nb = beams[e.b];
             nb.prefix.push_back(i);
             nb.used[i] = 1;
             ++nb.counts[r.category[i]];
             nb.last = r.category[i];
-            nb.score = cand[e].score;
+            nb.set_key = set_key;
+            nb.score = e.score;
             next.push_back(std::move(nb));
         }
         beams.swap(next);
@@ -202,16 +228,19 @@ template <class T>
 inline double plackett_luce_log_prob(const std::vector<T>& scores, const slate& y, double temperature) {
     if (!(temperature > 0.0)) detail::throw_input("plackett_luce_log_prob: temperature must be > 0");
     const int n = static_cast<int>(scores.size());
+    // exp once per candidate, shifted by the overall max; each slot sums the unused ones (no
+    // subtraction from a running total, so a tiny remaining mass keeps its precision)
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int j = 0; j < n; ++j) mx = std::max(mx, static_cast<double>(scores[j]) / temperature);
+    std::vector<double> e(n);
+    for (int j = 0; j < n; ++j) e[j] = std::exp(static_cast<double>(scores[j]) / temperature - mx);
     std::vector<char> used(n, 0);
     double lp = 0.0;
     for (int i : y) {
         if (i < 0 || i >= n || used[i]) detail::throw_input("plackett_luce_log_prob: invalid slate");
-        double mx = -std::numeric_limits<double>::infinity();
-        for (int j = 0; j < n; ++j)
-            if (!used[j]) mx = std::max(mx, static_cast<double>(scores[j]) / temperature);
         double s = 0.0;
         for (int j = 0; j < n; ++j)
-            if (!used[j]) s += std::exp(static_cast<double>(scores[j]) / temperature - mx);
+            if (!used[j]) s += e[j];
         lp += static_cast<double>(scores[i]) / temperature - mx - std::log(s);
         used[i] = 1;
     }
@@ -235,7 +264,7 @@ inline slate plackett_luce_sample(const std::vector<T>& scores, int l, double te
 
 /// The exploratory behaviour policy of the logs: Plackett-Luce over upstream scores.
 struct behaviour_policy {
-    double temperature = 0.5;
+    double temperature = 0.4;
 
     slate sample(const world& w, const sim_request& r, rng& g, double* log_propensity = nullptr) const {
         return plackett_luce_sample(r.upstream_score, w.slate_size(), temperature, g, log_propensity);
