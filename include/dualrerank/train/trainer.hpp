@@ -47,15 +47,14 @@ template <class Model>
 class trainer {
 public:
     using T = typename Model::value_type;
-    /// loss = fn(grads, ws): forward, loss, backward into grads; return the (mean) loss.
-    using step_fn = std::function<double(T* grads, workspace& ws)>;
 
     trainer(Model& model, trainer_config cfg)
         : model_(&model), cfg_(cfg), opt_(model.table(), cfg.optimizer), grads_(model.arena_size(), T(0)), rng_(cfg.seed) {}
 
-    /// One optimiser step. Non-finite loss or gradients: skipped and counted, weights untouched;
+    /// One optimiser step of fn(grads, ws) -> loss. Non-finite loss or gradients: skipped and counted, weights untouched;
     /// after max_bad_steps in a row a training_error is thrown.
-    step_report step(const step_fn& fn) {
+    template <class F>
+    step_report step(F&& fn) {
         zero(grads_.data(), grads_.size());
         ws_.reset();
         step_report r;
@@ -79,8 +78,10 @@ public:
         return r;
     }
 
-    /// Run `steps` steps; batch(indices, rng) is up to the caller through fn. Prints progress.
-    void run(long steps, const std::function<double(T*, workspace&, rng&)>& fn, const std::string& label = "train") {
+    /// Run `steps` steps of fn(grads, ws, rng) (which draws its own batch). Prints progress.
+    /// Callables are taken as templates (no std::function), so a step allocates nothing.
+    template <class F>
+    void run(long steps, F&& fn, const std::string& label = "train") {
         const auto t0 = std::chrono::steady_clock::now();
         double ema = 0;
         const long start = opt_.steps() + bad_total_;
