@@ -12,6 +12,7 @@
 #include "core/workspace.hpp"
 
 #include "nn/ops.hpp"
+#include "nn/gemm.hpp"
 #include "nn/linear.hpp"
 #include "nn/layer_norm.hpp"
 #include "nn/ffn.hpp"

@@ -272,9 +272,7 @@ public:
         ln_f_.forward(P, x, B, g);
         ptr_.q.forward(P, g, B, s.q);
         const T scale = T(1) / std::sqrt(T(d));
-        auto Zm = nn::as_mat(logits, B, s.n, s.n);
-        Zm.noalias() = nn::as_cmat(s.q, B, d, d) * nn::as_cmat(s.Kp, s.n, d, d).transpose();
-        Zm *= scale;
+        nn::gemm_nt<T>(B, s.n, d, scale, s.q, d, s.Kp, d, T(0), logits, s.n);
         ++s.t;
     }
 

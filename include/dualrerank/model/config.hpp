@@ -60,7 +60,12 @@ namespace detail {
 /// API-boundary checks for one request and slate length L.
 template <class T>
 void validate_request(const model_config& c, const request_view<T>& r, int L, const char* who) {
-    const std::string w = std::string(who) + ": ";
+    // messages are built only on failure: the success path allocates nothing
+    struct prefix {
+        const char* who;
+        std::string operator+(const std::string& m) const { return std::string(who) + ": " + m; }
+        std::string operator+(const char* m) const { return std::string(who) + ": " + m; }
+    } const w{who};
     if (r.n <= 0) throw_input(w + "request has no candidates (N = 0)");
     if (r.n > c.max_candidates)
         throw_input(w + "N = " + std::to_string(r.n) + " exceeds the model's max_candidates = " +

@@ -31,12 +31,11 @@ struct pointer_head {
         const T scale = T(1) / std::sqrt(T(d));
         for (int b = 0; b < B; ++b) {
             const T* kb = Kp + (shared_keys ? 0 : std::size_t(b) * nk * d);
-            auto Zb = nn::as_mat(Z + std::size_t(b) * nq * nk, nq, nk, nk);
-            Zb.noalias() = nn::as_cmat(Qp + std::size_t(b) * nq * d, nq, d, d) * nn::as_cmat(kb, nk, d, d).transpose();
-            Zb *= scale;
+            T* Zb = Z + std::size_t(b) * nq * nk;
+            nn::gemm_nt<T>(nq, nk, d, scale, Qp + std::size_t(b) * nq * d, d, kb, d, T(0), Zb, nk);
             if (len && len[b] < nk)
                 for (int t = 0; t < nq; ++t)
-                    for (int i = len[b]; i < nk; ++i) Zb(t, i) = -std::numeric_limits<T>::infinity();
+                    for (int i = len[b]; i < nk; ++i) Zb[std::size_t(t) * nk + i] = -std::numeric_limits<T>::infinity();
         }
     }
 
@@ -50,9 +49,9 @@ struct pointer_head {
         T* dK = ws.alloc_zero<T>(std::size_t(krows) * d);
         for (int b = 0; b < B; ++b) {
             const std::size_t ko = shared_keys ? 0 : std::size_t(b) * nk * d;
-            auto dZb = nn::as_cmat(dZ + std::size_t(b) * nq * nk, nq, nk, nk);
-            nn::as_mat(dQ + std::size_t(b) * nq * d, nq, d, d).noalias() += dZb * nn::as_cmat(Kp + ko, nk, d, d);
-            nn::as_mat(dK + ko, nk, d, d).noalias() += dZb.transpose() * nn::as_cmat(Qp + std::size_t(b) * nq * d, nq, d, d);
+            const T* dZb = dZ + std::size_t(b) * nq * nk;
+            nn::gemm_nn<T>(nq, d, nk, T(1), dZb, nk, Kp + ko, d, T(1), dQ + std::size_t(b) * nq * d, d);
+            nn::gemm_tn<T>(nk, d, nq, T(1), dZb, nk, Qp + std::size_t(b) * nq * d, d, T(1), dK + ko, d);
         }
         for (std::size_t i = 0; i < std::size_t(B) * nq * d; ++i) dQ[i] *= scale;
         for (std::size_t i = 0; i < std::size_t(krows) * d; ++i) dK[i] *= scale;

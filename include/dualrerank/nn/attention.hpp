@@ -44,11 +44,10 @@ void attention_forward(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs
         const int nkv = a.key_len ? a.key_len[g] : a.nk;
         for (int h = 0; h < a.heads; ++h) {
             T* pr = probs + (std::size_t(g) * a.heads + h) * std::size_t(a.nq) * a.nk;
-            auto Q = as_cmat(a.q + g * a.q_gs + h * dh, a.nq, dh, a.ldq);
-            auto K = as_cmat(a.k + g * a.k_gs + h * dh, nkv, dh, a.ldk);
-            auto V = as_cmat(a.v + g * a.v_gs + h * dh, nkv, dh, a.ldv);
-            auto S = as_mat(pr, a.nq, a.nk, a.nk);
-            if (nkv > 0) S.leftCols(nkv).noalias() = Q * K.transpose();
+            const T* Q = a.q + g * a.q_gs + h * dh;
+            const T* K = a.k + g * a.k_gs + h * dh;
+            const T* V = a.v + g * a.v_gs + h * dh;
+            if (nkv > 0) gemm_nt<T>(a.nq, nkv, dh, T(1), Q, a.ldq, K, a.ldk, T(0), pr, a.nk);
             for (int i = 0; i < a.nq; ++i) {
                 T* row = pr + std::size_t(i) * a.nk;
                 for (int j = 0; j < nkv; ++j) row[j] *= scale;
@@ -58,11 +57,11 @@ void attention_forward(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs
                 softmax_row(row, nkv);
                 for (int j = nkv; j < a.nk; ++j) row[j] = T(0);
             }
-            auto O = as_mat(o + g * o_gs + h * dh, a.nq, dh, ldo);
+            T* O = o + g * o_gs + h * dh;
             if (nkv > 0)
-                O.noalias() = S.leftCols(nkv) * V;
+                gemm_nn<T>(a.nq, dh, nkv, T(1), pr, a.nk, V, a.ldv, T(0), O, ldo);
             else
-                O.setZero();
+                for (int i = 0; i < a.nq; ++i) std::fill(O + std::size_t(i) * ldo, O + std::size_t(i) * ldo + dh, T(0));
         }
     }
 }
@@ -79,24 +78,25 @@ void attention_backward(const attn_view<T>& a, const T* probs, const T* dout, in
         if (nkv == 0) continue;
         for (int h = 0; h < a.heads; ++h) {
             const T* pr = probs + (std::size_t(g) * a.heads + h) * std::size_t(a.nq) * a.nk;
-            auto P = as_cmat(pr, a.nq, nkv, a.nk);
-            auto Q = as_cmat(a.q + g * a.q_gs + h * dh, a.nq, dh, a.ldq);
-            auto K = as_cmat(a.k + g * a.k_gs + h * dh, nkv, dh, a.ldk);
-            auto V = as_cmat(a.v + g * a.v_gs + h * dh, nkv, dh, a.ldv);
-            auto dO = as_cmat(dout + g * do_gs + h * dh, a.nq, dh, lddo);
-            auto dQ = as_mat(dq + g * a.q_gs + h * dh, a.nq, dh, a.ldq);
-            auto dK = as_mat(dk + g * a.k_gs + h * dh, nkv, dh, a.ldk);
-            auto dV = as_mat(dv + g * a.v_gs + h * dh, nkv, dh, a.ldv);
-            dV.noalias() += P.transpose() * dO;
-            auto dS = as_mat(scratch, a.nq, nkv, nkv);
-            dS.noalias() = dO * V.transpose();
+            const T* Q = a.q + g * a.q_gs + h * dh;
+            const T* K = a.k + g * a.k_gs + h * dh;
+            const T* V = a.v + g * a.v_gs + h * dh;
+            const T* dO = dout + g * do_gs + h * dh;
+            T* dQ = dq + g * a.q_gs + h * dh;
+            T* dK = dk + g * a.k_gs + h * dh;
+            T* dV = dv + g * a.v_gs + h * dh;
+            gemm_tn<T>(nkv, dh, a.nq, T(1), pr, a.nk, dO, lddo, T(1), dV, a.ldv);  // dV += P^T dO
+            T* dS = scratch;
+            gemm_nt<T>(a.nq, nkv, dh, T(1), dO, lddo, V, a.ldv, T(0), dS, nkv);  // dP = dO V^T
             for (int i = 0; i < a.nq; ++i) {
+                const T* p = pr + std::size_t(i) * a.nk;
+                T* ds = dS + std::size_t(i) * nkv;
                 T dot = 0;
-                for (int j = 0; j < nkv; ++j) dot += dS(i, j) * P(i, j);
-                for (int j = 0; j < nkv; ++j) dS(i, j) = P(i, j) * (dS(i, j) - dot) * scale;
+                for (int j = 0; j < nkv; ++j) dot += ds[j] * p[j];
+                for (int j = 0; j < nkv; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
             }
-            dQ.noalias() += dS * K;
-            dK.noalias() += dS.transpose() * Q;
+            gemm_nn<T>(a.nq, dh, nkv, T(1), dS, nkv, K, a.ldk, T(1), dQ, a.ldq);  // dQ += dS K
+            gemm_tn<T>(nkv, dh, a.nq, T(1), dS, nkv, Q, a.ldq, T(1), dK, a.ldk);  // dK += dS^T Q
         }
     }
 }

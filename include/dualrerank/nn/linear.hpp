@@ -4,6 +4,7 @@
 #include <string>
 
 #include "../core/params.hpp"
+#include "gemm.hpp"
 #include "ops.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -30,9 +31,14 @@ struct linear {
         if (n == 0) return;
         ldx = ldx < 0 ? in : ldx;
         ldy = ldy < 0 ? out : ldy;
-        auto Y = as_mat(y, n, out, ldy);
-        Y.noalias() = as_cmat(x, n, in, ldx) * as_cmat(P + w, out, in).transpose();
-        if (b != no_tensor) Y.rowwise() += cvec<T>(P + b, out);
+        gemm_nt<T>(n, out, in, T(1), x, ldx, P + w, in, T(0), y, ldy);
+        if (b != no_tensor) {
+            const T* bias = P + b;
+            for (int r = 0; r < n; ++r) {
+                T* yr = y + std::size_t(r) * ldy;
+                for (int j = 0; j < out; ++j) yr[j] += bias[j];
+            }
+        }
     }
 
     /// Accumulates dW += dy^T x, db += colsum(dy) into G, and dx += dy W (when dx != nullptr).
@@ -43,10 +49,15 @@ struct linear {
         ldx = ldx < 0 ? in : ldx;
         lddy = lddy < 0 ? out : lddy;
         lddx = lddx < 0 ? in : lddx;
-        auto dY = as_cmat(dy, n, out, lddy);
-        as_mat(G + w, out, in).noalias() += dY.transpose() * as_cmat(x, n, in, ldx);
-        if (b != no_tensor) vec<T>(G + b, out) += dY.colwise().sum();
-        if (dx) as_mat(dx, n, in, lddx).noalias() += dY * as_cmat(P + w, out, in);
+        gemm_tn<T>(out, in, n, T(1), dy, lddy, x, ldx, T(1), G + w, in);
+        if (b != no_tensor) {
+            T* gb = G + b;
+            for (int r = 0; r < n; ++r) {
+                const T* dr = dy + std::size_t(r) * lddy;
+                for (int j = 0; j < out; ++j) gb[j] += dr[j];
+            }
+        }
+        if (dx) gemm_nn<T>(n, in, out, T(1), dy, lddy, P + w, in, T(1), dx, lddx);
     }
 };
 
