@@ -24,6 +24,7 @@
 #include "model/batch.hpp"
 #include "model/encoder.hpp"
 #include "model/pointer.hpp"
+#include "model/decoder_stack.hpp"
 #include "model/nar_student.hpp"
 #include "model/ar_teacher.hpp"
 #include "model/evaluator.hpp"

@@ -17,20 +17,17 @@
 
 #include "encoder.hpp"
 #include "model_base.hpp"
-#include "pointer.hpp"
+#include "decoder_stack.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 
 template <class T>
 struct teacher_cache {
     encoder_cache<T> enc;
+    decoder_cache<T> dec;
     int B = 0, L = 0, n = 0;
     const int* targets = nullptr;  ///< [B x L]
     T* x0 = nullptr;
-    nn::decoder_block_cache<T>* blocks = nullptr;
-    T** outs = nullptr;
-    T *mean = nullptr, *rstd = nullptr;
-    T *S = nullptr, *Qp = nullptr, *Kp = nullptr;
     T* Z = nullptr;  ///< [B x L x n]: row p = logits for slot p given the target prefix, masked
 };
 
@@ -58,10 +55,7 @@ public:
         enc_ = candidate_encoder::make(t, "encoder", c);
         bos_ = t.add("bos", {std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
         slot_emb_ = t.add("slot_emb", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(0.1));
-        for (int i = 0; i < c.dec_layers; ++i)
-            blocks_.push_back(nn::decoder_block::make(t, "decoder.blocks." + std::to_string(i), c.d, c.heads, c.ffn, true));
-        ln_f_ = nn::layer_norm::make(t, "decoder.ln_f", c.d);
-        ptr_ = pointer_head::make(t, "pointer", c.d);
+        dec_ = decoder_stack::make(t, c, true);
         this->allocate();
     }
 
@@ -89,25 +83,8 @@ public:
                 const T* se = P + slot_emb_ + std::size_t(p) * d;
                 for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
             }
-        const int nb = static_cast<int>(blocks_.size());
-        c.blocks = detail::ws_array<nn::decoder_block_cache<T>>(ws, nb);
-        c.outs = detail::ws_array<T*>(ws, nb);
-        const T* x = c.x0;
-        for (int i = 0; i < nb; ++i) {
-            c.blocks[i] = blocks_[i].template alloc_cache<T>(ws, B, L, c.n);
-            c.outs[i] = ws.alloc<T>(rows * d);
-            blocks_[i].forward(P, x, c.enc.H, B, L, c.n, pb.len, c.outs[i], c.blocks[i]);
-            x = c.outs[i];
-        }
-        c.mean = ws.alloc<T>(rows);
-        c.rstd = ws.alloc<T>(rows);
-        c.S = ws.alloc<T>(rows * d);
-        ln_f_.forward(P, x, int(rows), c.S, c.mean, c.rstd);
-        c.Kp = ws.alloc<T>(std::size_t(B) * c.n * d);
-        ptr_.k.forward(P, c.enc.H, B * c.n, c.Kp);
-        c.Qp = ws.alloc<T>(rows * d);
-        c.Z = ws.alloc<T>(rows * c.n);
-        ptr_.logits(P, c.S, c.Kp, B, L, c.n, pb.len, false, c.Qp, c.Z);
+        c.dec = dec_.forward(P, c.x0, c.enc.H, B, L, c.n, pb.len, B, ws);
+        c.Z = c.dec.Z;
         const T ninf = -std::numeric_limits<T>::infinity();
         for (int b = 0; b < B; ++b)
             for (int p = 1; p < L; ++p)
@@ -120,19 +97,8 @@ public:
     void backward(const teacher_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
         const T* P = this->params();
         const int d = this->config_.d;
-        const std::size_t rows = std::size_t(c.B) * c.L;
         T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * d);
-        T* dS = ws.alloc_zero<T>(rows * d);
-        ptr_.backward(P, c.S, c.enc.H, c.Qp, c.Kp, dZ, c.B, c.L, c.n, false, dS, dH, G, ws);
-        const int nb = static_cast<int>(blocks_.size());
-        T* dx = ws.alloc_zero<T>(rows * d);
-        ln_f_.backward(P, nb ? c.outs[nb - 1] : c.x0, c.mean, c.rstd, dS, int(rows), dx, G);
-        for (int i = nb - 1; i >= 0; --i) {
-            T* dprev = ws.alloc_zero<T>(rows * d);
-            blocks_[i].backward(P, i ? c.outs[i - 1] : c.x0, c.enc.H, c.B, c.L, c.n, c.enc.in.len, c.blocks[i], dx, dprev,
-                                dH, G, ws);
-            dx = dprev;
-        }
+        const T* dx = dec_.backward(P, c.dec, dZ, dH, G, ws);
         for (int b = 0; b < c.B; ++b)
             for (int p = 0; p < c.L; ++p) {
                 const T* g = dx + (std::size_t(b) * c.L + p) * d;
@@ -172,25 +138,8 @@ public:
                 const T* se = P + slot_emb_ + std::size_t(p) * d;
                 for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
             }
-        const int nb = static_cast<int>(blocks_.size());
-        c.blocks = detail::ws_array<nn::decoder_block_cache<T>>(ws, nb);
-        c.outs = detail::ws_array<T*>(ws, nb);
-        const T* x = c.x0;
-        for (int i = 0; i < nb; ++i) {
-            c.blocks[i] = blocks_[i].template alloc_cache<T>(ws, K, L, c.n);
-            c.outs[i] = ws.alloc<T>(rows * d);
-            blocks_[i].forward(P, x, c.enc.H, K, L, c.n, nullptr, c.outs[i], c.blocks[i], 1);
-            x = c.outs[i];
-        }
-        c.mean = ws.alloc<T>(rows);
-        c.rstd = ws.alloc<T>(rows);
-        c.S = ws.alloc<T>(rows * d);
-        ln_f_.forward(P, x, int(rows), c.S, c.mean, c.rstd);
-        c.Kp = ws.alloc<T>(std::size_t(c.n) * d);
-        ptr_.k.forward(P, c.enc.H, c.n, c.Kp);
-        c.Qp = ws.alloc<T>(rows * d);
-        c.Z = ws.alloc<T>(rows * c.n);
-        ptr_.logits(P, c.S, c.Kp, K, L, c.n, nullptr, true, c.Qp, c.Z);
+        c.dec = dec_.forward(P, c.x0, c.enc.H, K, L, c.n, nullptr, 1, ws);
+        c.Z = c.dec.Z;
         const T ninf = -std::numeric_limits<T>::infinity();
         for (int b = 0; b < K; ++b)
             for (int p = 1; p < L; ++p)
@@ -232,14 +181,14 @@ public:
         s.t = 0;
         s.H = enc.H;
         s.Kp = ws.alloc<T>(std::size_t(r.n) * d);
-        ptr_.k.forward(P, s.H, r.n, s.Kp);
-        const int nb = static_cast<int>(blocks_.size());
+        dec_.ptr.k.forward(P, s.H, r.n, s.Kp);
+        const int nb = static_cast<int>(dec_.blocks.size());
         s.memkv = detail::ws_array<T*>(ws, nb);
         s.selfkv = detail::ws_array<T*>(ws, nb);
         s.spare = detail::ws_array<T*>(ws, nb);
         for (int i = 0; i < nb; ++i) {
             s.memkv[i] = ws.alloc<T>(std::size_t(r.n) * 2 * d);
-            blocks_[i].cross_attn.project_memory(P, s.H, r.n, s.memkv[i]);
+            dec_.blocks[i].cross_attn.project_memory(P, s.H, r.n, s.memkv[i]);
             s.selfkv[i] = ws.alloc<T>(std::size_t(beams) * L * 2 * d);
             s.spare[i] = beams > 1 ? ws.alloc<T>(std::size_t(beams) * L * 2 * d) : nullptr;
         }
@@ -264,13 +213,13 @@ public:
         }
         T* x = s.x;
         T* y = s.y;
-        for (std::size_t i = 0; i < blocks_.size(); ++i) {
-            blocks_[i].step(P, x, B, t, s.selfkv[i], s.L, s.memkv[i], s.n, 0, nullptr, y, ws);
+        for (std::size_t i = 0; i < dec_.blocks.size(); ++i) {
+            dec_.blocks[i].step(P, x, B, t, s.selfkv[i], s.L, s.memkv[i], s.n, 0, nullptr, y, ws);
             std::swap(x, y);
         }
         T* g = y;  // free buffer
-        ln_f_.forward(P, x, B, g);
-        ptr_.q.forward(P, g, B, s.q);
+        dec_.ln_f.forward(P, x, B, g);
+        dec_.ptr.q.forward(P, g, B, s.q);
         const T scale = T(1) / std::sqrt(T(d));
         nn::gemm_nt<T>(B, s.n, d, scale, s.q, d, s.Kp, d, T(0), logits, s.n);
         ++s.t;
@@ -280,7 +229,7 @@ public:
     void reorder(teacher_state<T>& s, const int* parent, int B) const {
         const int d = this->config_.d;
         const std::size_t rowlen = std::size_t(s.t) * 2 * d, stride = std::size_t(s.L) * 2 * d;
-        for (std::size_t i = 0; i < blocks_.size(); ++i) {
+        for (std::size_t i = 0; i < dec_.blocks.size(); ++i) {
             for (int b = 0; b < B; ++b)
                 std::copy(s.selfkv[i] + parent[b] * stride, s.selfkv[i] + parent[b] * stride + rowlen, s.spare[i] + b * stride);
             std::swap(s.selfkv[i], s.spare[i]);
@@ -297,9 +246,7 @@ private:
 
     candidate_encoder enc_;
     std::size_t bos_ = no_tensor, slot_emb_ = no_tensor;
-    std::vector<nn::decoder_block> blocks_;
-    nn::layer_norm ln_f_;
-    pointer_head ptr_;
+    decoder_stack dec_;
 };
 
 DUALRERANK_NAMESPACE_END

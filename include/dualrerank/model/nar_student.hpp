@@ -12,21 +12,16 @@
 
 #include "encoder.hpp"
 #include "model_base.hpp"
-#include "pointer.hpp"
+#include "decoder_stack.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 
 template <class T>
 struct student_cache {
     encoder_cache<T> enc;
+    decoder_cache<T> dec;
     int B = 0, L = 0, n = 0;
     T* x0 = nullptr;  ///< tiled slot queries [B*L x d]
-    nn::decoder_block_cache<T>* blocks = nullptr;
-    T** outs = nullptr;
-    T *mean = nullptr, *rstd = nullptr;
-    T* S = nullptr;   ///< final slot states [B*L x d]
-    T* Qp = nullptr;  ///< [B*L x d]
-    T* Kp = nullptr;  ///< [B*n x d]
     T* Z = nullptr;   ///< logits [B x L x n], padded candidates -inf
 };
 
@@ -39,10 +34,7 @@ public:
         auto& t = this->table_;
         enc_ = candidate_encoder::make(t, "encoder", c);
         slot_queries_ = t.add("slot_queries", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
-        for (int i = 0; i < c.dec_layers; ++i)
-            blocks_.push_back(nn::decoder_block::make(t, "decoder.blocks." + std::to_string(i), c.d, c.heads, c.ffn, false));
-        ln_f_ = nn::layer_norm::make(t, "decoder.ln_f", c.d);
-        ptr_ = pointer_head::make(t, "pointer", c.d);
+        dec_ = decoder_stack::make(t, c, false);
         this->allocate();
     }
 
@@ -60,25 +52,8 @@ public:
         const std::size_t rows = std::size_t(B) * L;
         c.x0 = ws.alloc<T>(rows * d);
         for (int b = 0; b < B; ++b) std::copy(P + slot_queries_, P + slot_queries_ + std::size_t(L) * d, c.x0 + std::size_t(b) * L * d);
-        const int nb = static_cast<int>(blocks_.size());
-        c.blocks = detail::ws_array<nn::decoder_block_cache<T>>(ws, nb);
-        c.outs = detail::ws_array<T*>(ws, nb);
-        const T* x = c.x0;
-        for (int i = 0; i < nb; ++i) {
-            c.blocks[i] = blocks_[i].template alloc_cache<T>(ws, B, L, c.n);
-            c.outs[i] = ws.alloc<T>(rows * d);
-            blocks_[i].forward(P, x, c.enc.H, B, L, c.n, pb.len, c.outs[i], c.blocks[i]);
-            x = c.outs[i];
-        }
-        c.mean = ws.alloc<T>(rows);
-        c.rstd = ws.alloc<T>(rows);
-        c.S = ws.alloc<T>(rows * d);
-        ln_f_.forward(P, x, int(rows), c.S, c.mean, c.rstd);
-        c.Kp = ws.alloc<T>(std::size_t(B) * c.n * d);
-        ptr_.k.forward(P, c.enc.H, B * c.n, c.Kp);
-        c.Qp = ws.alloc<T>(rows * d);
-        c.Z = ws.alloc<T>(rows * c.n);
-        ptr_.logits(P, c.S, c.Kp, B, L, c.n, pb.len, false, c.Qp, c.Z);
+        c.dec = dec_.forward(P, c.x0, c.enc.H, B, L, c.n, pb.len, B, ws);
+        c.Z = c.dec.Z;
         return c;
     }
 
@@ -86,19 +61,8 @@ public:
     void backward(const student_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
         const T* P = this->params();
         const int d = this->config_.d;
-        const std::size_t rows = std::size_t(c.B) * c.L;
         T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * d);
-        T* dS = ws.alloc_zero<T>(rows * d);
-        ptr_.backward(P, c.S, c.enc.H, c.Qp, c.Kp, dZ, c.B, c.L, c.n, false, dS, dH, G, ws);
-        const int nb = static_cast<int>(blocks_.size());
-        T* dx = ws.alloc_zero<T>(rows * d);
-        ln_f_.backward(P, nb ? c.outs[nb - 1] : c.x0, c.mean, c.rstd, dS, int(rows), dx, G);
-        for (int i = nb - 1; i >= 0; --i) {
-            T* dprev = ws.alloc_zero<T>(rows * d);
-            blocks_[i].backward(P, i ? c.outs[i - 1] : c.x0, c.enc.H, c.B, c.L, c.n, c.enc.in.len, c.blocks[i], dx, dprev,
-                                dH, G, ws);
-            dx = dprev;
-        }
+        const T* dx = dec_.backward(P, c.dec, dZ, dH, G, ws);
         T* gq = G + slot_queries_;
         for (int b = 0; b < c.B; ++b)
             for (std::size_t i = 0; i < std::size_t(c.L) * d; ++i) gq[i] += dx[std::size_t(b) * c.L * d + i];
@@ -130,9 +94,7 @@ private:
 
     candidate_encoder enc_;
     std::size_t slot_queries_ = no_tensor;
-    std::vector<nn::decoder_block> blocks_;
-    nn::layer_norm ln_f_;
-    pointer_head ptr_;
+    decoder_stack dec_;
 };
 
 DUALRERANK_NAMESPACE_END
