@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build and run the whole test suite (the README's test command).
-#   tools/test.sh            Release build in build/, all tests through CTest
+#   tools/test.sh            Release build in build/ (tests and examples; benchmarks: tools/bench.sh), all tests through CTest
 #   tools/test.sh --asan     the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   tools/test.sh --tsan     ThreadSanitizer (build-tsan/)
 # Installs missing Debian packages first (tools/install-deps.sh).
@@ -17,7 +17,7 @@ done
 tools/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 case "$mode" in
-  release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
+  release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release -DDUALRERANK_BUILD_BENCH=OFF) ;;
   asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF
         "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
   tsan) dir=build-tsan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF
