@@ -100,9 +100,10 @@ constexpr std::uint32_t counter_bits(counter_key key, std::uint32_t counter) noe
     return detail::mix32(detail::mix32(counter ^ key.k0) + key.k1);
 }
 
-/// Uniform in (0, 1) from the top 24 bits: (bits + 0.5) * 2^-24, exact in float.
+/// Uniform in (0, 1) from the top 23 bits: ((bits >> 9) + 0.5) * 2^-23, exact in float and never
+/// 0 or 1 (with 24 bits the largest value would round to 1.0f). The Gumbel-Max sampler uses this.
 inline float counter_uniform(counter_key key, std::uint32_t counter) noexcept {
-    return (static_cast<float>(counter_bits(key, counter) >> 8) + 0.5f) * 0x1.0p-24f;
+    return (static_cast<float>(counter_bits(key, counter) >> 9) + 0.5f) * 0x1.0p-23f;
 }
 
 DUALRERANK_NAMESPACE_END
