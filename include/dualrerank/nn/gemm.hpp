@@ -8,31 +8,39 @@
 // functions are noexcept, never allocate (the only scratch is a bounded packing buffer of 32 KB
 // on the stack) and keep no mutable static state, so any number of threads may call them at once.
 // BLAS conventions: beta == 0 never reads C (NaN garbage is overwritten), alpha == 0 never reads A
-// or B, k == 0 gives C = beta * C, m == 0 or n == 0 does nothing.
+// or B, k == 0 gives C = beta * C, m == 0 or n == 0 does nothing. Leading dimensions are checked
+// by assert (debug builds) only; C must not alias A or B.
 //
 // Design (Goto/BLIS style, reduced to what our shapes need):
-//   * op(B) is cut into column panels of NR = NV * W columns (W = SIMD width, NV <= 4 vectors with
-//     32 vector registers, NV <= 2 with 16), and into blocks of KC rows along k. A panel block is
-//     packed into the stack buffer as [KC][NR], zero-padded to a whole number of vectors, so the
-//     micro-kernel never needs masked loads and column tails cost nothing special. gemm_nn and
-//     gemm_tn read full-width panels of B in place (rows of B are already contiguous) and pack
-//     only the ragged last panel; gemm_nt always packs, transposing W x W blocks in registers.
-//   * The micro-kernel keeps an MR x NV tile of C in vector registers (6 x 4 with AVX-512, so 24
-//     accumulators), streams k, loads NV vectors of the packed panel and broadcasts one element of
-//     A per row and step (A rows for nn/nt; for tn the MR elements are contiguous in a row of the
-//     stored A). Row tails run the same kernel instantiated with fewer rows.
-//   * gemm_nt with few rows (one decoding step, beams) skips the packing, which would cost more
-//     than the product: each C element is a dot product of two contiguous rows, computed for a
-//     small tile of rows x B-rows at once with vector accumulators along k and a horizontal sum.
-//   * The in-register transposes of the nt packing use the compiler's x86 intrinsics for the
-//     instruction set xsimd selected (AVX-512, AVX, SSE2); elsewhere they fall back to scalar
-//     copies. xsimd (8.1 .. 13) has no stable transpose API (zip_lo/zip_hi changed semantics for
-//     AVX-512 between versions), so this is the one place that bypasses it.
+//   * op(B) is cut into column panels of NR = NV * W columns (W = SIMD width; NV <= 4 vectors with
+//     32 vector registers, NV <= 2 with 16) and into blocks of KC = 128 rows along k (AVX-512).
+//     gemm_nt packs each block into the stack buffer as [KC][NR], transposing W x W blocks in
+//     registers; gemm_nn and gemm_tn read full-width panels of B in place (rows of B are already
+//     contiguous) and pack only a ragged last panel, zero-padded to whole vectors, so B is never
+//     read past its end.
+//   * The micro-kernel keeps an MR x NV tile of C in vector registers (6 x 4 with AVX-512: 24
+//     accumulators), streams k, loads NV vectors of the panel and broadcasts one element of A per
+//     row and step (rows of A for nn/nt; for tn the MR elements are contiguous in a row of the
+//     stored A). The rows are split into tiles of nearly equal height (50 = 5 x 6 + 4 x 5, not
+//     8 x 6 + 2), each run by the kernel instantiated for exactly that many rows. The last,
+//     partial vector of a row of C is written with masked stores.
+//   * gemm_nt with few rows (one decoding step, beams, slots) skips the packing, which would cost
+//     more than the product: each C element is a dot product of two contiguous rows, computed for
+//     an MR x NR tile of them (MR * NR = W accumulators along k) and summed horizontally W at a
+//     time by one shuffle tree. nt_use_dot() holds the measured crossover.
+//   * Transposes, the horizontal-sum tree, masked loads/stores and lane shifts use the compiler's
+//     x86 intrinsics for the instruction set xsimd selected (AVX-512, AVX, SSE2), with portable
+//     scalar fallbacks elsewhere: xsimd 8.1 .. 13 has no stable API for them (zip_lo/zip_hi changed
+//     meaning on AVX-512 between versions, haddp and masked stores come and go). The arithmetic
+//     itself is xsimd::batch<T> on the default architecture, as everywhere else.
+// Dispatch is at compile time: the header uses what the including translation unit's -m flags
+// enable; without any (x86-64 baseline) that is SSE2.
 #pragma once
 
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -89,11 +97,9 @@ struct config {
     static constexpr std::size_t pack_bytes = 32 * 1024;
     static constexpr int kc_fit = int(pack_bytes / (sizeof(T) * std::size_t(nr)));
     static constexpr int kc = kc_fit < 256 ? kc_fit : 256;  ///< rows of op(B) per packed block
-    /// Rows of the micro-kernel for a panel of nv vectors: about (regs - nv - 2) accumulators.
-    static constexpr int mr(int nv) {
-        return regs >= 32 ? (nv == 4 ? 6 : nv == 3 ? 8 : nv == 2 ? 8 : 8)
-                          : (nv == 2 ? 6 : 8);
-    }
+    /// Rows of the micro-kernel for a panel of nv vectors: MR * nv accumulators plus nv panel
+    /// vectors and a broadcast must fit the registers, and MR * nv >= 8 hides the FMA latency.
+    static constexpr int mr(int nv) { return regs >= 32 ? (nv == 4 ? 6 : 8) : (nv == 2 ? 6 : 8); }
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -145,7 +151,7 @@ DUALRERANK_GEMM_INLINE xsimd::batch<T> load_partial(const T* p, int cnt) noexcep
     if constexpr (W * sizeof(T) == 16) {
         if constexpr (std::is_same<T, float>::value) {
             if (cnt == 1) return B(_mm_load_ss(p));
-            const __m128 lo = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)));
+            const __m128 lo = _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(p));
             return B(cnt == 2 ? lo : _mm_movelh_ps(lo, _mm_load_ss(p + 2)));
         } else {
             return B(_mm_load_sd(p));
@@ -252,16 +258,11 @@ DUALRERANK_GEMM_INLINE void update_partial(T* c, B acc, B alpha, B beta, beta_mo
     }
 }
 
-template <class T>
-inline T update_scalar(T c, T acc, T alpha, T beta, beta_mode mode) noexcept {
-    return mode == beta_mode::zero ? alpha * acc : mode == beta_mode::one ? c + alpha * acc : beta * c + alpha * acc;
-}
-
 /// Keeps a loaded vector in a register: without this GCC folds the load into every FMA that uses
 /// it (a memory operand each time), which makes the dot-product tiles load-bound.
 template <class B>
 DUALRERANK_GEMM_INLINE B pin(B x) noexcept {
-#if defined(__GNUC__) && defined(DUALRERANK_GEMM_X86) && (defined(__AVX__) || defined(__SSE2__))
+#if defined(__GNUC__) && defined(DUALRERANK_GEMM_X86)
     typename B::register_type r = x;
 #if defined(__AVX512F__)
     __asm__("" : "+v"(r));
@@ -766,13 +767,13 @@ inline void dot_nt(int m, int n, int k, T alpha, const T* A, index lda, const T*
 /// gemm_nt path choice. The dot-product path avoids packing B^T (k * n transposed copies, paid
 /// once per call) at the price of a horizontal sum per element of C (cheap when batched by
 /// reduce_lanes): it wins while there are few rows to amortise the packing over, the more so the
-/// deeper k. Crossovers measured with AVX-512 on Zen 5: float m ~ 8 at k = 16, ~ 20 at k = 64,
-/// ~ 32 at k = 256; double m ~ 4 to 10.
+/// deeper k. Crossovers measured with AVX-512 on Zen 5: float m ~ 4 at k = 16, 8 to 16 at
+/// k = 64, 12 to 24 at k = 256; double m ~ 6.
 template <class T>
 inline bool nt_use_dot(int m, int k) noexcept {
     constexpr int W = config<T>::W;
     if (k < W) return false;
-    const int limit = W >= 16 ? std::min(24, std::max(8, k / 4)) : 6;
+    const int limit = W >= 16 ? std::min(20, 4 + k / 16) : 6;
     return m <= limit;
 }
 
@@ -785,6 +786,7 @@ inline void gemm_nn(int m, int n, int k, T alpha, const T* A, int lda, const T* 
                     int ldc) noexcept {
     static_assert(std::is_floating_point<T>::value, "gemm: T must be float or double");
     if (m <= 0 || n <= 0) return;
+    assert(lda >= k && ldb >= n && ldc >= n);
     if (k <= 0 || alpha == T(0)) return detail::gemm::scale(m, n, beta, C, ldc);
     detail::gemm::blocked<T, false, false>(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -795,6 +797,7 @@ inline void gemm_nt(int m, int n, int k, T alpha, const T* A, int lda, const T* 
                     int ldc) noexcept {
     static_assert(std::is_floating_point<T>::value, "gemm: T must be float or double");
     if (m <= 0 || n <= 0) return;
+    assert(lda >= k && ldb >= k && ldc >= n);
     if (k <= 0 || alpha == T(0)) return detail::gemm::scale(m, n, beta, C, ldc);
     if (detail::gemm::nt_use_dot<T>(m, k))
         detail::gemm::dot_nt(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -808,12 +811,17 @@ inline void gemm_tn(int m, int n, int k, T alpha, const T* A, int lda, const T* 
                     int ldc) noexcept {
     static_assert(std::is_floating_point<T>::value, "gemm: T must be float or double");
     if (m <= 0 || n <= 0) return;
+    assert(lda >= m && ldb >= n && ldc >= n);
     if (k <= 0 || alpha == T(0)) return detail::gemm::scale(m, n, beta, C, ldc);
     detail::gemm::blocked<T, true, false>(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace nn
 DUALRERANK_NAMESPACE_END
+
+#undef DUALRERANK_GEMM_INLINE
+#undef DUALRERANK_GEMM_UNROLL
+#undef DUALRERANK_GEMM_X86
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
