@@ -353,8 +353,8 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     return rows;
 }
 
-std::string fmt(double v, int prec = 3) {
-    if (v < 0) return "-";
+std::string fmt(double v, int prec = 3, bool optional = false) {
+    if (optional && v < 0) return "-";  // -1 marks "not applicable" (PTAR, collapse)
     char b[32];
     std::snprintf(b, sizeof b, "%.*f", prec, v);
     return b;
@@ -379,7 +379,7 @@ void print_table(const std::vector<std::vector<row>>& runs) {
         std::string ucol = fmt(u / k);
         if (many) ucol += " +-" + fmt((umax - umin) / 2, 3);
         std::printf("%-40s %14s %8s %8s %9s %10s\n", runs[0][i].policy.c_str(), ucol.c_str(), fmt(nd / k).c_str(),
-                    fmt(pt / k).c_str(), fmt(co / k).c_str(), fmt(lat / k, 1).c_str());
+                    fmt(pt / k, 3, true).c_str(), fmt(co / k, 3, true).c_str(), fmt(lat / k, 1).c_str());
     }
     std::printf("(normalized utility: random 0, oracle 1; rows marked @swapped weights are evaluated under the objective\n"
                 " weights after the swap; PTAR against the search-distilled teacher; +- is half the range over seeds)\n");
