@@ -42,5 +42,9 @@ echo "check_parity: generating fixtures with $py ($("$py" -c 'import torch; prin
     echo "check_parity: fixture generation failed" >&2
     exit 1
 }
+"$py" "$here/train_curve.py" --out "$out" || {
+    echo "check_parity: training-curve fixture generation failed" >&2
+    exit 1
+}
 echo "check_parity: running $tests [parity]"
 DUALRERANK_FIXTURE_DIR="$out" "$tests" "[parity]" "$@"

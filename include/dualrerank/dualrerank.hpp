@@ -28,6 +28,7 @@
 #include "model/nar_student.hpp"
 #include "model/ar_teacher.hpp"
 #include "model/evaluator.hpp"
+#include "model/pointwise.hpp"
 
 #include "train/losses.hpp"
 #include "train/adamw.hpp"
@@ -48,3 +49,6 @@
 #include "io/model_io.hpp"
 
 #include "eval/metrics.hpp"
+
+#include "train/recipes.hpp"
+#include "train/rl_trainer.hpp"
