@@ -18,10 +18,10 @@ tools/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 case "$mode" in
   release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release -DDUALRERANK_BUILD_BENCH=OFF) ;;
-  asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF -DDUALRERANK_TEST_CONSUMERS=OFF
-        "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
-  tsan) dir=build-tsan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF -DDUALRERANK_TEST_CONSUMERS=OFF
-        "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer") ;;
+  asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Release -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF -DDUALRERANK_TEST_CONSUMERS=OFF
+        "-DCMAKE_CXX_FLAGS_RELEASE=-O1" "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
+  tsan) dir=build-tsan; flags=(-DCMAKE_BUILD_TYPE=Release -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF -DDUALRERANK_TEST_CONSUMERS=OFF
+        "-DCMAKE_CXX_FLAGS_RELEASE=-O1" "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer") ;;
 esac
 cmake -S . -B "$dir" "${flags[@]}" >/dev/null
 cmake --build "$dir" -j "$jobs"
