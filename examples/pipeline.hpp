@@ -56,8 +56,6 @@ inline eval_set make_eval_set(const world& w, int count, const conditions& cond 
     return e;
 }
 
-inline request<float> to_request(const sim_request& r) { return r.observed; }
-
 using policy_fn = std::function<slate(const sim_request&)>;
 
 /// Evaluate a policy: normalized utility (ratio of means), NDCG@L, p50 latency, and agreement
