@@ -80,8 +80,9 @@ std::vector<shape> shapes() {
     // Attention per head (head dim 16) on the strided qkv buffer: S = Q K^T and O = P V.
     out.push_back({variant::nt, "QK^T", 50, 50, 16, 192, 192, 50});
     out.push_back({variant::nn, "PV", 50, 16, 50, 50, 192, 64});
-    // Pointer logits: slots x candidates.
+    // Pointer logits: slots x candidates. A scalar head (d -> 1) over a batch.
     out.push_back({variant::nt, "pointer", 10, 50, 64});
+    out.push_back({variant::nt, "head", 1600, 1, 64});
     // Linear backward dx = dY W (gemm_nn).
     out.push_back({variant::nn, "dx-qkv", 50, 64, 192});
     out.push_back({variant::nn, "dx-fc2", 50, 256, 64});

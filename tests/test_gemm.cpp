@@ -197,7 +197,7 @@ TEMPLATE_TEST_CASE("gemm: larger and model shapes", "[gemm]", float, double) {
         {10, 64, 256},   {1, 192, 64},    {1, 64, 256},    {2, 256, 64},    {3, 64, 64},     {4, 192, 64},
         {5, 64, 64},     {16, 192, 64},   {50, 50, 16},    {50, 16, 50},    {10, 50, 64},    {64, 64, 1600},
         {256, 64, 1600}, {64, 256, 1600}, {192, 64, 1600}, {1600, 64, 64},  {300, 768, 40},  {7, 768, 768},
-        {1, 1, 1000},    {2, 3, 1025},
+        {1, 1, 1000},    {2, 3, 1025},    {1600, 1, 64},   {50, 2, 64},     {37, 1, 9},
     };
     std::uint64_t seed = 100000;
     int bad = 0;
@@ -307,9 +307,9 @@ TEMPLATE_TEST_CASE("gemm: both gemm_nt paths (dot products, packed B^T) on the s
     namespace g = dualrerank::nn::detail::gemm;
     int bad = 0;
     std::uint64_t seed = 900000;
-    for (const int m : {1, 2, 3, 4, 5, 13, 24})
+    for (const int m : {1, 2, 3, 4, 5, 13, 24, 41})
         for (const int k : {1, 7, 16, 33, 64, 257})
-            for (const int n : {1, 17, 50}) {
+            for (const int n : {1, 2, 3, 17, 50}) {
                 const problem p = make_problem(variant::nt, m, n, k, 2);
                 const operands<T> o = make_operands<T>(p, seed++);
                 const reference<T> r = make_reference(p, o);

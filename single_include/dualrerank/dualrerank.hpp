@@ -1369,11 +1369,11 @@ DUALRERANK_GEMM_INLINE xsimd::batch<T> reduce_lanes(const xsimd::batch<T>* v) no
 /// gemm_nt for few rows: C[i][j] = dot(A row i, B row j). A tile of MR rows of A x NR rows of B
 /// (MR * NR == W) keeps W vector accumulators along k, summed horizontally by one reduce_lanes.
 /// nb <= NR rows of B are valid (the last tile of a row block); the k tail is one masked step.
-template <class T, int MR>
+template <class T, int MR, int NR>
 inline void dot_tile(int k, const T* a, index lda, const T* b, index ldb, int nb, T* c, index ldc, T alpha, T beta,
                      beta_mode mode) noexcept {
     using Bt = xsimd::batch<T>;
-    constexpr int W = int(Bt::size), NR = W / MR;
+    constexpr int W = int(Bt::size);
     static_assert(MR * NR == W, "dot tile must hold W accumulators");
     const T* br[NR];
     DUALRERANK_GEMM_UNROLL
@@ -1407,46 +1407,70 @@ inline void dot_tile(int k, const T* a, index lda, const T* b, index ldb, int nb
     }
     const Bt sum = reduce_lanes<T>(acc);  // lane i * NR + j: C(i, j)
     const Bt va(alpha), vb(beta);
-    if (MR == 1 && nb == W) {
-        update_vector(c, sum, va, vb, mode);
-    } else {
+    if constexpr (MR == 1) {
+        if (nb == W)
+            update_vector(c, sum, va, vb, mode);
+        else
+            update_partial(c, sum, va, vb, mode, nb);
+    } else if constexpr (MR == 2 || NR >= 4) {
+        // Row i is lanes [i * NR, i * NR + nb): shift it down (by W / 2, or any amount on AVX-512).
         DUALRERANK_GEMM_UNROLL
         for (int i = 0; i < MR; ++i) update_partial(c + i * ldc, shift_down<T>(sum, i * NR), va, vb, mode, nb);
+    } else {
+        // Tall tiles for n <= 2: many rows of one or two elements each, written from a copy.
+        alignas(64) T s[W];
+        (va * sum).store_aligned(s);
+        for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < nb; ++j) {
+                T& cij = c[i * ldc + j];
+                cij = mode == beta_mode::zero ? s[i * NR + j]
+                      : mode == beta_mode::one ? cij + s[i * NR + j]
+                                               : beta * cij + s[i * NR + j];
+            }
     }
 }
 
-template <class T, int MR>
+template <class T, int MR, int NR>
 inline void dot_rows(int n, int k, const T* a, index lda, const T* B, index ldb, T* c, index ldc, T alpha, T beta,
                      beta_mode mode) noexcept {
-    constexpr int NR = config<T>::W / MR;
     for (int j = 0; j < n; j += NR)
-        dot_tile<T, MR>(k, a, lda, B + j * ldb, ldb, std::min(NR, n - j), c + j, ldc, alpha, beta, mode);
+        dot_tile<T, MR, NR>(k, a, lda, B + j * ldb, ldb, std::min(NR, n - j), c + j, ldc, alpha, beta, mode);
 }
 
 template <class T>
 inline void dot_nt(int m, int n, int k, T alpha, const T* A, index lda, const T* B, index ldb, T beta, T* C,
                    index ldc) noexcept {
     constexpr int W = config<T>::W;
-    constexpr int MR = W >= 16 ? 4 : W >= 4 ? 2 : 1;
+    constexpr int MR = W >= 16 ? 4 : W >= 4 ? 2 : 1;  // rows of the usual tile (MR x W / MR)
     const beta_mode mode = classify(beta);
     int i = 0;
-    for (; i + MR <= m; i += MR) dot_rows<T, MR>(n, k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, alpha, beta, mode);
+    if (n == 1) {  // one output per row (a scalar head): W x 1 tiles
+        for (; i + W <= m; i += W)
+            dot_rows<T, W, 1>(n, k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, alpha, beta, mode);
+    } else if (W >= 4 && n == 2) {
+        for (; i + W / 2 <= m; i += W / 2)
+            dot_rows<T, W / 2, 2>(n, k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, alpha, beta, mode);
+    }
+    for (; i + MR <= m; i += MR)
+        dot_rows<T, MR, W / MR>(n, k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, alpha, beta, mode);
     if constexpr (MR >= 4)
         if (i + 2 <= m) {
-            dot_rows<T, 2>(n, k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, alpha, beta, mode);
+            dot_rows<T, 2, W / 2>(n, k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, alpha, beta, mode);
             i += 2;
         }
-    for (; i < m; ++i) dot_rows<T, 1>(n, k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, alpha, beta, mode);
+    for (; i < m; ++i) dot_rows<T, 1, W>(n, k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, alpha, beta, mode);
 }
 
 /// gemm_nt path choice. The dot-product path avoids packing B^T (k * n transposed copies, paid
 /// once per call) at the price of a horizontal sum per element of C (cheap when batched by
 /// reduce_lanes): it wins while there are few rows to amortise the packing over, the more so the
 /// deeper k. Crossovers measured with AVX-512 on Zen 5: float m ~ 4 at k = 16, 8 to 16 at
-/// k = 64, 12 to 24 at k = 256; double m ~ 6.
+/// k = 64, 12 to 24 at k = 256; double m ~ 6. With n <= 2 the packed path would pad every row to a
+/// whole vector (1/16 useful), so the dot path (with tall W x 1 tiles) always wins.
 template <class T>
-inline bool nt_use_dot(int m, int k) noexcept {
+inline bool nt_use_dot(int m, int n, int k) noexcept {
     constexpr int W = config<T>::W;
+    if (n <= 2) return true;  // the packed path would compute W columns for one or two
     if (k < W) return false;
     const int limit = W >= 16 ? std::min(20, 4 + k / 16) : 6;
     return m <= limit;
@@ -1474,7 +1498,7 @@ inline void gemm_nt(int m, int n, int k, T alpha, const T* A, int lda, const T* 
     if (m <= 0 || n <= 0) return;
     assert(lda >= k && ldb >= k && ldc >= n);
     if (k <= 0 || alpha == T(0)) return detail::gemm::scale(m, n, beta, C, ldc);
-    if (detail::gemm::nt_use_dot<T>(m, k))
+    if (detail::gemm::nt_use_dot<T>(m, n, k))
         detail::gemm::dot_nt(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     else
         detail::gemm::blocked<T, false, true>(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
