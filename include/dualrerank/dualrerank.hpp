@@ -47,6 +47,7 @@
 #include "io/json.hpp"
 #include "io/safetensors.hpp"
 #include "io/model_io.hpp"
+#include "io/jsonl.hpp"
 
 #include "eval/metrics.hpp"
 
