@@ -4760,7 +4760,6 @@ inline void slot_argmin_lanes(const float* scale, const float* lane_mask, int N,
 /// (counting sort on the binary exponent of exp(c - s), ties in index order).
 struct visit_order {
     int n = 0;                      // finite candidates
-    int head = 0;                   // the first `head` are evaluated exactly without a test
     bool filtered = false;          // worth using the filtered kernel (see make_visit_order)
     const std::uint32_t* index = nullptr;
     const float* index_f = nullptr;
@@ -4769,8 +4768,6 @@ struct visit_order {
 };
 
 inline visit_order make_visit_order(const float* w, int N, workspace& ws) {
-    using B = xsimd::batch<float>;
-    constexpr std::size_t W = B::size;
     constexpr int nb = 130;
     int count[nb + 1] = {};
     auto bucket = [](float x) { return static_cast<int>(float_bits(x) >> 23) - 127; };  // x in [1, e^80]
@@ -4781,10 +4778,9 @@ inline visit_order make_visit_order(const float* w, int N, workspace& ws) {
             ++v.n;
         }
     for (int b = 0; b < nb; ++b) count[b + 1] += count[b];
-    const std::size_t np = (static_cast<std::size_t>(v.n) + W - 1) / W * W;
     auto* idx = ws.alloc<std::uint32_t>(static_cast<std::size_t>(v.n));
     auto* idf = ws.alloc<float>(static_cast<std::size_t>(v.n));
-    auto* wo = ws.alloc<float>(np);
+    auto* wo = ws.alloc<float>(static_cast<std::size_t>(v.n));
     auto* wl = ws.alloc<float>(static_cast<std::size_t>(v.n));
     for (int i = 0; i < N; ++i)
         if (w[i] != inf_f) {
@@ -4798,33 +4794,21 @@ inline visit_order make_visit_order(const float* w, int N, workspace& ws) {
     v.index_f = idf;
     v.w = wo;
     v.w_lb = wl;
-    // Probability that the filter lets candidate p through (no masks, no slack): p is a lane's new
-    // best with probability lambda_p / Lambda_p (exponential race, lambda = 1 / w, Lambda_p the
-    // sum over the first p + 1), so some lane of W needs it with probability
-    // need_p = 1 - (1 - lambda_p / Lambda_p)^W. need_p falls along the visiting order: the first
-    // `head` candidates (need_p >= 1/2) are evaluated without a test (a test there would mostly
-    // pass and its branch would be unpredictable). The filtered loop costs about 60% of the plain
-    // one per candidate plus the exact work and mispredicted branches; measured (AVX-512, N = 100)
-    // it pays off while the expected share of exact evaluations stays below about 30% (normal
-    // logits with standard deviation >= 0.5 at tau = 1). Float precision is plenty for a choice
-    // of kernel; the choice never changes the result.
-    float* ratio = ws.alloc<float>(np);
-    for (std::size_t p = static_cast<std::size_t>(v.n); p < np; ++p) wo[p] = inf_f;  // pads: lambda = 0
-    for (std::size_t p = 0; p < np; p += W) (B(1.0f) / B::load_aligned(wo + p)).store_aligned(ratio + p);
-    float cum = 0.0f;
-    for (int p = 0; p < v.n; ++p) {  // lambda_p / Lambda_p (the prefix sum is the only serial part)
-        cum += ratio[p];
-        ratio[p] /= cum;
+    // Expected share of candidates the filter lets through (no masks, no slack): candidate p is a
+    // lane's new best with probability lambda_p / Lambda_p (exponential race, lambda = 1 / w), so
+    // some lane of W needs it with probability 1 - (1 - lambda_p / Lambda_p)^W. The filtered loop
+    // costs about 60% of the plain one per candidate plus the exact work and mispredicted
+    // branches; measured (AVX-512, N = 100) it pays off below about 30% (normal logits with
+    // standard deviation >= 0.5 at tau = 1).
+    double cum = 0.0, need = 0.0;
+    for (int p = 0; p < v.n; ++p) {
+        const double lam = 1.0 / static_cast<double>(wo[p]);
+        cum += lam;
+        double y = 1.0 - lam / cum;
+        for (std::size_t b = 1; b < simd::width<float>; b *= 2) y *= y;  // y^W (W a power of two)
+        need += 1.0 - y;
     }
-    B need(0.0f);
-    for (std::size_t p = 0; p < np; p += W) {
-        B y = B(1.0f) - B::load_aligned(ratio + p);  // pads: ratio = 0 / cum = 0, y = 1
-        for (std::size_t b = 1; b < W; b *= 2) y = y * y;  // y^W (W a power of two)
-        need = need + (B(1.0f) - y);
-        (B(1.0f) - y).store_aligned(ratio + p);
-    }
-    while (v.head < v.n && ratio[v.head] >= 0.5f) ++v.head;
-    v.filtered = simd::reduce_add(need) <= 0.3f * static_cast<float>(v.n);
+    v.filtered = need <= 0.3 * v.n;
     return v;
 }
 
@@ -4851,14 +4835,8 @@ inline void slot_argmin_lanes_filtered(const visit_order& v, const float* lane_m
         best = xsimd::select(lt, k, best);
         best_index = xsimd::select(lt, idx, best_index);
     };
-    int p = 0;
-    for (; p < v.head; ++p) {  // likely winners: no test (see make_visit_order)
-        const std::uint32_t i0 = v.index[p];
-        exact(p, counter_bits_lanes(BU(counter0 + BU(i0)), key.k0, key.k1),
-              B::load_aligned(lane_mask + static_cast<std::size_t>(i0) * W));
-    }
-    thr = best * slack;
     // Two candidates per test: half the branches (and mispredictions) for a few more exact draws.
+    int p = 0;
     for (; p + 1 < v.n; p += 2) {
         const std::uint32_t i0 = v.index[p], i1 = v.index[p + 1];
         const BU bits0 = counter_bits_lanes(BU(counter0 + BU(i0)), key.k0, key.k1);
