@@ -117,6 +117,24 @@ TEST_CASE("jsonl: lines longer than the read chunk", "[jsonl]") {
     lim.max_line_bytes = 5000;
     const std::string msg = jsonl_error([&] { io::read_jsonl_string(pad + "\n" + line + "\n", lim); });
     CHECK(has(msg, "<string>:2: line longer than the limit of 5000 bytes"));
+
+    // after an error the reader goes on with the next line (the overlong one is skipped whole)
+    std::istringstream in(pad + "\n" + line + "\n{\"features\":[[1],[2]],\"bad\":1}\n{\"id\":\"after\",\"features\":[[3]]}\n");
+    io::jsonl_reader reader(in, "s", lim);
+    io::jsonl_request r;
+    REQUIRE(reader.next(r));
+    CHECK(r.line == 1);
+    CHECK(has(jsonl_error([&] { reader.next(r); }), "s:2: line longer"));
+    CHECK(has(jsonl_error([&] { reader.next(r); }), "s:3: unknown field \"bad\""));
+    REQUIRE(reader.next(r));
+    CHECK(r.line == 4);
+    CHECK(r.id.as_string() == "after");
+    CHECK_FALSE(reader.next(r));
+    // an overlong last line without a newline ends the stream
+    std::istringstream tail_in(line);
+    io::jsonl_reader tail_reader(tail_in, "t", lim);
+    CHECK(has(jsonl_error([&] { tail_reader.next(r); }), "t:1: line longer"));
+    CHECK_FALSE(tail_reader.next(r));
 }
 
 TEST_CASE("jsonl: malformed JSON names the line and the column", "[jsonl]") {

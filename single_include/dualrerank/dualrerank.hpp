@@ -9405,6 +9405,8 @@ DUALRERANK_NAMESPACE_END
 //
 // Every defect is a dualrerank::format_error naming the source, the line and the field, e.g.
 //     dualrerank: requests.jsonl:7: "features"[3]: row has 4 values, expected 5 (the width of row 0)
+// After an error jsonl_reader stands at the next line (an overlong line is skipped to its end), so
+// a server can answer the bad request with an error record and go on.
 //
 // Output: one JSON object per line, in input order:
 //
@@ -9635,7 +9637,8 @@ public:
     jsonl_reader(std::istream& in, std::string source = "<jsonl>", jsonl_limits lim = {})
         : in_(in), source_(std::move(source)), lim_(lim) {}
 
-    /// The next request; false at the end of the stream. Throws format_error on a bad line.
+    /// The next request; false at the end of the stream. Throws format_error on a bad line; the
+    /// reader then stands at the next line, so a caller may report the error and go on.
     bool next(jsonl_request& out) {
         while (read_line()) {
             if (detail::jsonl_blank(line_)) continue;
@@ -9669,9 +9672,18 @@ private:
             const bool newline = !in_.fail() && !in_.eof();  // a full line ending in '\n'
             std::size_t len = got;
             if (newline && len > 0) --len;  // getline counted the extracted '\n'
-            if (line_.size() + len > lim_.max_line_bytes)
-                detail::jsonl_fail(source_, line_no_ + 1, "line longer than the limit of " +
-                                                              std::to_string(lim_.max_line_bytes) + " bytes");
+            if (line_.size() + len > lim_.max_line_bytes) {
+                // skip the rest of the line (without buffering it) so the reader can go on
+                if (!newline && !in_.eof()) {
+                    in_.clear();
+                    in_.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+                }
+                if (in_.eof()) done_ = true;
+                line_.clear();
+                ++line_no_;
+                detail::jsonl_fail(source_, line_no_, "line longer than the limit of " +
+                                                          std::to_string(lim_.max_line_bytes) + " bytes");
+            }
             line_.append(chunk, len);
             any = any || got > 0;
             if (newline) break;
