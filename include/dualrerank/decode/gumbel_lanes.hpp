@@ -94,9 +94,27 @@ inline xsimd::batch<float, A> select_lane(const xsimd::batch_bool<float, A>& c, 
                                           const xsimd::batch<float, A>& b) noexcept {
     return xsimd::select(c, a, b);
 }
+/// Lane-wise a * b + c. With FMA hardware this is the fused instruction, called directly:
+/// xsimd 8 implements fma for some architectures as a * b + c, which is only fused when the
+/// optimizer contracts it (GCC does at -O2, not at -O1 or -O0), and the scalar path above is
+/// always fused.
 template <class A>
 inline xsimd::batch<float, A> fmadd(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
                                     const xsimd::batch<float, A>& c) noexcept {
+    using B = xsimd::batch<float, A>;
+    if constexpr (B::size == 16) {
+#if defined(__AVX512F__)
+        return B(_mm512_fmadd_ps(a, b, c));
+#endif
+    } else if constexpr (B::size == 8) {
+#if defined(__FMA__) && defined(__AVX__)
+        return B(_mm256_fmadd_ps(a, b, c));
+#endif
+    } else if constexpr (B::size == 4) {
+#if defined(__FMA__) && defined(__SSE__)
+        return B(_mm_fmadd_ps(a, b, c));
+#endif
+    }
     return xsimd::fma(a, b, c);
 }
 
