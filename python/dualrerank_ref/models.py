@@ -136,7 +136,7 @@ def attend(q: Tensor, k: Tensor, v: Tensor, heads: int, causal: bool = False,
     s = torch.matmul(qh, kh.transpose(-1, -2)) * (1.0 / math.sqrt(dh))
     mask = None
     if causal:
-        mask = torch.ones(nq, nk, dtype=torch.bool).triu(1 + nk - nq)  # True = hidden
+        mask = torch.ones(nq, nk, dtype=torch.bool, device=q.device).triu(1 + nk - nq)  # True = hidden
     if key_valid is not None:
         kv = ~key_valid[..., None, None, :]  # [..., 1, 1, nk]
         mask = kv if mask is None else (mask | kv)
@@ -358,9 +358,9 @@ class ArTeacher(nn.Module):
         H = self.encoder(x, context, rank, valid)
         S = self.decoder(self.decoder_inputs(H, targets[:, :L - 1]), H, valid)
         z = self.pointer(S, H, valid)
-        chosen = torch.zeros(B, L, x.shape[1], dtype=torch.bool)
+        chosen = torch.zeros(B, L, x.shape[1], dtype=torch.bool, device=x.device)
         for p in range(1, L):
-            chosen[torch.arange(B), p:, targets[:, p - 1].long()] = True
+            chosen[torch.arange(B, device=x.device), p:, targets[:, p - 1].long()] = True
         return z.masked_fill(chosen, NEG_INF)
 
     def teacher_forced(self, reqs: Sequence[Request], targets: Tensor) -> Tensor:

@@ -1,0 +1,124 @@
+// Export requests of the built-in world with target slates, for training elsewhere (the PyTorch
+// side, python/train_ddp.py) or for the LETOR tools.
+//
+//   export_world --out FILE.safetensors [--requests R] [--first I] [--eval] [--seed S] [--world small|default]
+//                [--targets search|appeal|upstream] [--letor FILE.txt]
+//
+// The request file (format "dualrerank-requests", layout in examples/dataset_io.hpp) holds the
+// observed features, context and upstream ranks of requests first .. first+R-1 (with --eval: the
+// world's fixed evaluation requests), the target slate of each (default: beam search on the closed
+// form, the demo's search-distilled recipe) and graded labels (the true item value scaled to
+// [0, 4]). --letor also writes the same requests as a LETOR file: integer grades round(label),
+// qid = request index, features 1-based (no context, no upstream ranks: LETOR has neither).
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "dataset_io.hpp"
+
+using namespace dualrerank;
+
+namespace {
+
+void usage() {
+    std::puts(
+        "usage: export_world --out FILE.safetensors [options]\n"
+        "  --requests R        how many requests (default 256)\n"
+        "  --first I           index of the first request (default 0)\n"
+        "  --eval              the world's evaluation requests (index eval_base + first + i)\n"
+        "  --seed S            world seed (default 1)\n"
+        "  --world small|default  world_config::small() (N 20, L 6; default) or the full world (N 50, L 10)\n"
+        "  --targets search|appeal|upstream  target slates: beam search on the closed form (default),\n"
+        "                      true-appeal sort, or the upstream ranker's order\n"
+        "  --letor FILE        also write the requests as a LETOR file (graded labels, qid:)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    std::string out, letor, targets = "search", world_name = "small";
+    std::uint64_t first = 0, seed = 1;
+    long count = 256;
+    bool eval = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) throw input_error("missing value after " + a);
+            return argv[++i];
+        };
+        if (a == "--out") out = next();
+        else if (a == "--requests") count = std::stol(next());
+        else if (a == "--first") first = std::stoull(next());
+        else if (a == "--eval") eval = true;
+        else if (a == "--seed") seed = std::stoull(next());
+        else if (a == "--world") world_name = next();
+        else if (a == "--targets") targets = next();
+        else if (a == "--letor") letor = next();
+        else if (a == "--help" || a == "-h") {
+            usage();
+            return 0;
+        } else
+            throw input_error("unknown option " + a + " (see --help)");
+    }
+    if (out.empty()) throw input_error("--out is required (see --help)");
+    if (count < 1) throw input_error("--requests must be >= 1");
+    if (world_name != "small" && world_name != "default") throw input_error("--world must be small or default");
+    if (targets != "search" && targets != "appeal" && targets != "upstream")
+        throw input_error("--targets must be search, appeal or upstream");
+
+    const world_config wc = world_name == "small" ? world_config::small() : world_config{};
+    const world w(wc, seed);
+    dataset_io::request_set s;
+    s.L = w.slate_size();
+    sim_request sr;
+    for (long i = 0; i < count; ++i) {
+        const std::uint64_t index = (eval ? world::eval_base : 0) + first + std::uint64_t(i);
+        w.make_request(index, sr);
+        slate y = targets == "search"   ? beam_search(w, sr)
+                  : targets == "appeal" ? appeal_sort(w, sr)
+                                        : upstream_sort(w, sr);
+        std::vector<double> v = true_item_values(sr);
+        double mx = 0;
+        for (double x : v) mx = std::max(mx, x);
+        std::vector<float> lab(v.size());
+        for (std::size_t j = 0; j < v.size(); ++j) lab[j] = float(mx > 0 ? 4.0 * v[j] / mx : 0.0);
+        s.requests.push_back(sr.observed);
+        s.targets.push_back(std::move(y));
+        s.labels.push_back(std::move(lab));
+    }
+    s.metadata["world"] = world_name;
+    s.metadata["seed"] = std::to_string(seed);
+    s.metadata["first"] = std::to_string(first);
+    s.metadata["eval"] = eval ? "1" : "0";
+    s.metadata["targets"] = targets;
+    dataset_io::write_requests(out, s);
+    std::printf("export_world: %ld requests (N %d, F %d, context %d, L %d, targets %s) -> %s\n", count,
+                wc.num_candidates, wc.feature_dim, wc.context_dim, s.L, targets.c_str(), out.c_str());
+
+    if (!letor.empty()) {
+        std::ofstream f(letor, std::ios::binary);
+        if (!f) throw input_error("cannot write " + letor);
+        f << "# dualrerank export_world: world " << world_name << ", seed " << seed << ", grades round(4 * value / max)\n";
+        char buf[64];
+        for (std::size_t q = 0; q < s.requests.size(); ++q) {
+            const request<float>& r = s.requests[q];
+            for (int j = 0; j < r.n; ++j) {
+                f << std::lround(s.labels[q][std::size_t(j)]) << " qid:" << (first + q);
+                for (int k = 0; k < r.f; ++k) {
+                    const float x = r.features[std::size_t(j) * r.f + k];
+                    if (x == 0.0f) continue;
+                    std::snprintf(buf, sizeof buf, " %d:%.9g", k + 1, double(x));
+                    f << buf;
+                }
+                f << '\n';
+            }
+        }
+        if (!f.flush()) throw input_error("error writing " + letor);
+        std::printf("export_world: LETOR copy -> %s\n", letor.c_str());
+    }
+    return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "export_world: %s\n", e.what());
+    return 1;
+}
