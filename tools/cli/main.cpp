@@ -1,0 +1,885 @@
+// dualrerank: the command-line tool (docs/cli.md).
+//
+//   dualrerank train    supervised teacher or student on LETOR files (or the built-in world)
+//   dualrerank eval     NDCG@k / MAP@k of a model's slates on LETOR (or JSON lines with labels)
+//   dualrerank distill  SKD student from a teacher, on the built-in world or LETOR queries
+//   dualrerank ldro     LDRO or GRPO fine-tuning of a student on the built-in world's stream
+//   dualrerank rerank   model + LETOR or JSON-lines requests in, slates out as JSON lines
+//   dualrerank bench    latency of a model at given N
+//   dualrerank info     a model file's kind, config, metadata and tensors
+//
+// Errors end the program with one line on stderr, `dualrerank: error: ...`, and exit status 1
+// (2 for bad usage); --help prints on stdout and exits 0.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../../examples/pipeline.hpp"
+#include "args.hpp"
+#include "common.hpp"
+#include "progress.hpp"
+
+namespace dualrerank_cli {
+namespace {
+
+void add_progress_flags(arg_parser& p) {
+    p.flag("progress", "draw progress bars on stderr even when it is not a terminal")
+        .flag("no-progress", "never draw progress bars");
+}
+bool progress_on(const arg_parser& a) { return progress_wanted(a.flag_set("progress"), a.flag_set("no-progress")); }
+
+std::string fixed(double v, int prec = 4) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.*f", prec, v);
+    return b;
+}
+
+std::uint64_t seed_of(const arg_parser& a) {
+    return static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
+}
+
+/// Open an output path ("-" = stdout) for writing.
+struct output_file {
+    std::ofstream file;
+    std::ostream* out = &std::cout;
+    std::string name = "<stdout>";
+    explicit output_file(const std::string& path) {
+        if (path == "-") return;
+        file.open(path, std::ios::binary | std::ios::trunc);
+        if (!file) throw error("cannot write " + path);
+        out = &file;
+        name = path;
+    }
+    void close() {
+        out->flush();
+        if (!*out) throw error("write to " + name + " failed");
+        if (file.is_open()) file.close();
+    }
+};
+
+/// Supervised fitting in chunks so the bar can move (the optimizer's schedule runs on its own
+/// step counter, so chunking changes nothing else).
+template <class Model>
+double fit_with_progress(train::trainer<Model>& tr, const train::slate_dataset<float>& data, long steps, progress_bar& bar) {
+    const long chunk = std::max(1L, steps / 200);
+    double ema = 0;
+    bool first = true;
+    for (long done = 0; done < steps;) {
+        const long k = std::min(chunk, steps - done);
+        train::fit_supervised(tr, data, k, "train");
+        done += k;
+        const double l = tr.last_loss();
+        if (std::isfinite(l)) ema = first ? l : 0.9 * ema + 0.1 * l;
+        first = false;
+        bar.update(done, "loss " + fixed(ema));
+    }
+    bar.finish();
+    return ema;
+}
+
+// ------------------------------------------------------------------ metrics over queries
+
+struct ranking_metrics {
+    std::vector<int> ks;
+    std::vector<double> ndcg, map;
+    std::size_t queries = 0;
+};
+
+ranking_metrics evaluate_rankings(const std::vector<query>& qs, const std::vector<slate>& rankings, const std::vector<int>& ks) {
+    ranking_metrics m;
+    m.ks = ks;
+    m.ndcg.assign(ks.size(), 0.0);
+    m.map.assign(ks.size(), 0.0);
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+        for (std::size_t j = 0; j < ks.size(); ++j) {
+            m.ndcg[j] += eval::ndcg_at_k(rankings[i], qs[i].relevance, ks[j]);
+            m.map[j] += eval::map_at_k(rankings[i], qs[i].relevance, ks[j]);
+        }
+        ++m.queries;
+    }
+    for (std::size_t j = 0; j < ks.size(); ++j) {
+        m.ndcg[j] /= double(std::max<std::size_t>(1, m.queries));
+        m.map[j] /= double(std::max<std::size_t>(1, m.queries));
+    }
+    return m;
+}
+
+/// Slates of a model on queries (with a progress bar).
+std::vector<slate> rerank_all(const any_model& m, reranker& r, const std::vector<query>& qs, bool bar_on, const char* label) {
+    std::vector<slate> out;
+    out.reserve(qs.size());
+    progress_bar bar(label, long(qs.size()), bar_on);
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+        double score = 0;
+        try {
+            check_query_fits(m, qs[i]);
+            out.push_back(r.run(qs[i].req.view(), i, score));
+        } catch (const input_error& e) {
+            throw input_error(query_name(qs[i]) + ": " + one_line(e.what()));
+        }
+        bar.update(long(i + 1));
+    }
+    bar.finish();
+    return out;
+}
+
+void require_labels(const std::vector<query>& qs) {
+    for (const auto& q : qs)
+        if (q.relevance.empty()) throw input_error(query_name(q) + " has no \"relevance\" labels (needed to evaluate)");
+}
+
+// ------------------------------------------------------------------ train
+
+int cmd_train(int argc, char** argv) {
+    arg_parser a("train",
+                 "dualrerank train --data FILE [--group FILE] --out MODEL [options]\n"
+                 "       dualrerank train --world small|default --out MODEL [options]",
+                 "Train an AR teacher or a NAR student, supervised. On LETOR data the target of a query is its\n"
+                 "documents sorted by graded relevance (stable), the first L; queries with fewer than L\n"
+                 "documents are left out. On the built-in world the target is the beam-search slate on the\n"
+                 "world's closed form (the search-distilled recipe).");
+    a.option("model", "teacher|student", "teacher", "what to train")
+        .option("data", "FILE", "", "LETOR training file (label qid:Q index:value ...)")
+        .option("group", "FILE", "", "query sizes for a --data file without qid: (LightGBM .query / XGBoost .group)")
+        .option("valid", "FILE", "", "LETOR validation file: NDCG@L and MAP@L of the trained model")
+        .option("valid-group", "FILE", "", "query sizes for a --valid file without qid:")
+        .option("out", "MODEL", "", "model file to write (safetensors)")
+        .option("slate-length", "L", "10", "slots of the slate (LETOR; the world sets its own L)")
+        .option("features", "F", "", "input width (default: the largest feature index in --data + 1)")
+        .option("max-candidates", "N", "", "largest N the model accepts (default max(1024, largest query))")
+        .option("requests", "N", "4000", "world: training requests");
+    add_world_options(a);
+    add_architecture_options(a, true);
+    add_optimizer_options(a, "500", "2e-3");
+    a.option("seed", "S", "1", "initialization and batch-order seed");
+    add_progress_flags(a);
+    a.epilog("examples:\n"
+             "  dualrerank train --data train.txt --valid vali.txt --model student --slate-length 10 --steps 2000 --out s.safetensors\n"
+             "  dualrerank train --world small --model teacher --steps 700 --out teacher.safetensors");
+    a.parse(argc, argv, 2);
+
+    const std::string kind = a.choice("model", {"teacher", "student"});
+    const std::string out = a.str("out");
+    const std::uint64_t seed = seed_of(a);
+    const bool bar_on = progress_on(a);
+    if (a.has("data") == a.has("world")) throw usage_error("give exactly one of --data FILE and --world small|default");
+    const train::trainer_config tc = trainer_config_from(a, seed);  // options checked before any work
+    const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
+    {
+        model_config probe;
+        apply_architecture(a, probe);
+    }
+
+    train::slate_dataset<float> data;
+    model_config mc;
+    std::string what;
+    std::size_t skipped = 0, total_queries = 0;
+    if (a.has("world")) {
+        const world_config wc = world_config_from(a.str("world"));
+        const world w(wc, static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
+        mc = config_for_world(wc);
+        const std::size_t count = static_cast<std::size_t>(a.integer("requests", 1, 10000000));
+        progress_bar bar("targets", long(count), bar_on);
+        data.L = wc.slate_size;
+        sim_request sr;
+        for (std::size_t i = 0; i < count; ++i) {
+            w.make_request(1000000 + i, sr);
+            data.requests.push_back(sr.observed);
+            data.targets.push_back(beam_search(w, sr));
+            bar.update(long(i + 1));
+        }
+        bar.finish();
+        total_queries = count;
+        what = "supervised on beam-search targets of the built-in world (" + a.str("world") + ", seed " + a.str("world-seed") + ")";
+    } else {
+        const int L = a.int_value("slate-length", 1, limits::max_slate);
+        const int width = a.has("features") ? a.int_value("features", 1, limits::max_features) : 0;
+        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width);
+        total_queries = qs.size();
+        int largest = 0;
+        for (auto& q : qs) {
+            largest = std::max(largest, q.req.n);
+            if (q.req.n < L) {
+                ++skipped;
+                continue;
+            }
+            data.targets.push_back(target_by_label(q.relevance, L));
+            data.requests.push_back(std::move(q.req));
+        }
+        if (data.requests.empty())
+            throw input_error(a.str("data") + ": no query has at least " + std::to_string(L) +
+                              " documents (lower --slate-length)");
+        data.L = L;
+        mc.features = data.requests[0].f;
+        if (mc.features > limits::max_features)
+            throw input_error(a.str("data") + ": " + std::to_string(mc.features) + " features exceed the limit of " +
+                              std::to_string(limits::max_features));
+        mc.context = 0;
+        mc.max_slate = L;
+        mc.max_candidates = a.has("max-candidates") ? a.int_value("max-candidates", 1, limits::max_candidates)
+                                                    : std::min(limits::max_candidates, std::max(1024, largest));
+        if (largest > mc.max_candidates)
+            throw usage_error("--max-candidates " + std::to_string(mc.max_candidates) + " is below the largest query (" +
+                              std::to_string(largest) + " documents)");
+        what = "supervised on label-sorted targets of " + a.str("data");
+    }
+    mc.d = 32;
+    apply_architecture(a, mc);
+    mc.validate();
+    if (skipped > 0)
+        std::fprintf(stderr, "dualrerank: note: %zu of %zu queries have fewer than %d documents and are left out\n", skipped,
+                     total_queries, data.L);
+
+    double loss = 0;
+    std::size_t params = 0;
+    auto run = [&](auto& model) {
+        model.init(seed);
+        params = model.parameter_count();
+        using M = std::decay_t<decltype(model)>;
+        train::trainer<M> tr(model, tc);
+        progress_bar bar("train " + kind, steps, bar_on);
+        loss = fit_with_progress(tr, data, steps, bar);
+        io::save_model(model, out, provenance("train", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed)));
+    };
+    if (kind == "teacher") {
+        ar_teacher<float> m(mc);
+        run(m);
+    } else {
+        nar_student<float> m(mc);
+        run(m);
+    }
+    std::printf("trained %s (%zu parameters) on %zu requests, %ld steps: final loss %.4f -> %s\n",
+                kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), steps, loss, out.c_str());
+
+    if (a.has("valid")) {
+        const any_model m = load_any_model(out);
+        std::vector<query> vq = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), m.config.features);
+        decoder_settings ds;
+        reranker r(m, ds);
+        const std::vector<slate> slates = rerank_all(m, r, vq, bar_on, "valid");
+        const ranking_metrics rm = evaluate_rankings(vq, slates, {m.config.max_slate});
+        std::printf("validation (%zu queries): NDCG@%d %.4f  MAP@%d %.4f\n", rm.queries, m.config.max_slate, rm.ndcg[0],
+                    m.config.max_slate, rm.map[0]);
+    }
+    return 0;
+}
+
+// ------------------------------------------------------------------ eval
+
+int cmd_eval(int argc, char** argv) {
+    arg_parser a("eval", "dualrerank eval --model MODEL --data FILE [options]",
+                 "NDCG@k and MAP@k (LightGBM conventions) of the model's slates on LETOR data, or on JSON-lines\n"
+                 "requests that carry \"relevance\". The ranking scored is the slate (L = min(slate length, N));\n"
+                 "\"input order\" scores the first L documents in file order, for reference.");
+    a.option("model", "MODEL", "", "model file (teacher or student)")
+        .option("data", "FILE", "", "LETOR file, or .jsonl requests with relevance labels")
+        .option("group", "FILE", "", "query sizes for a LETOR file without qid:")
+        .option("format", "auto|letor|jsonl", "auto", "input format (auto: .jsonl/.ndjson/.json are JSON lines)")
+        .option("at", "K,K,...", "1,3,5,10", "cutoffs k")
+        .flag("json", "print one JSON object instead of the table");
+    add_decoder_options(a);
+    add_progress_flags(a);
+    a.epilog("example:\n  dualrerank eval --model s.safetensors --data test.txt --at 1,5,10");
+    a.parse(argc, argv, 2);
+
+    const any_model m = load_any_model(a.str("model"));
+    const decoder_settings ds = decoder_settings_from(a);
+    reranker r(m, ds);
+    const std::vector<int> ks = a.int_list("at", 1, 1 << 20);
+    const std::string path = a.str("data");
+    const std::string fmt = input_format(path, a.str("format"));
+    std::vector<query> qs = fmt == "jsonl" ? read_jsonl_queries(path) : read_letor_queries(path, a.str_or("group", ""), m.config.features);
+    require_labels(qs);
+    const std::vector<slate> slates = rerank_all(m, r, qs, progress_on(a), "eval");
+    std::vector<slate> input_order;
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+        slate y(slates[i].size());
+        std::iota(y.begin(), y.end(), 0);
+        input_order.push_back(std::move(y));
+    }
+    const ranking_metrics rm = evaluate_rankings(qs, slates, ks);
+    const ranking_metrics base = evaluate_rankings(qs, input_order, ks);
+    if (a.flag_set("json")) {
+        io::json j = io::json::object();
+        j["model"] = a.str("model");
+        j["kind"] = m.kind;
+        j["data"] = path;
+        j["queries"] = static_cast<std::uint64_t>(rm.queries);
+        j["decoder"] = r.decoder();
+        j["slate_length"] = r.slate_length();
+        io::json mj = io::json::object(), bj = io::json::object();
+        for (std::size_t i = 0; i < ks.size(); ++i) {
+            mj["ndcg@" + std::to_string(ks[i])] = rm.ndcg[i];
+            mj["map@" + std::to_string(ks[i])] = rm.map[i];
+            bj["ndcg@" + std::to_string(ks[i])] = base.ndcg[i];
+            bj["map@" + std::to_string(ks[i])] = base.map[i];
+        }
+        j["model_metrics"] = std::move(mj);
+        j["input_order_metrics"] = std::move(bj);
+        std::printf("%s\n", j.dump().c_str());
+        return 0;
+    }
+    std::printf("%s (%s, %s decoder, L = %d) on %s: %zu queries\n", a.str("model").c_str(), m.kind.c_str(), r.decoder().c_str(),
+                r.slate_length(), path.c_str(), rm.queries);
+    std::printf("%-8s %10s %10s %12s %12s\n", "k", "NDCG@k", "MAP@k", "input NDCG", "input MAP");
+    for (std::size_t i = 0; i < ks.size(); ++i)
+        std::printf("%-8d %10.4f %10.4f %12.4f %12.4f\n", ks[i], rm.ndcg[i], rm.map[i], base.ndcg[i], base.map[i]);
+    return 0;
+}
+
+// ------------------------------------------------------------------ distill
+
+int cmd_distill(int argc, char** argv) {
+    arg_parser a("distill",
+                 "dualrerank distill --teacher MODEL --world small|default --out MODEL [options]\n"
+                 "       dualrerank distill --teacher MODEL --data FILE --out MODEL [options]",
+                 "Sequential Knowledge Distillation (SKD): a NAR student learns the AR teacher's step\n"
+                 "distributions along the teacher's greedy and sampled trajectories (decoded once, cached).\n"
+                 "The student keeps the teacher's input shapes; its architecture defaults to the teacher's.");
+    a.option("teacher", "MODEL", "", "ar_teacher model file")
+        .option("out", "MODEL", "", "student model file to write")
+        .option("data", "FILE", "", "LETOR file: distill on its queries (N >= L)")
+        .option("group", "FILE", "", "query sizes for a --data file without qid:")
+        .option("requests", "N", "2000", "world: requests to distill on")
+        .option("slate-length", "L", "", "slots (default the teacher's max_slate)")
+        .option("samples", "K", "15", "teacher samples per request, besides its greedy slate")
+        .option("sample-tau", "X", "1.0", "temperature of the teacher's samples")
+        .option("lambda-kl", "X", "5.0", "weight of the KL term")
+        .option("kl-tau", "X", "1.0", "distillation temperature of the KL term")
+        .option("lambda-gt", "X", "0", "weight of a supervised term toward the label order (LETOR) / search slate (world)")
+        .option("eval-requests", "M", "200", "world: held-out requests for the report (0: none)");
+    add_world_options(a);
+    add_architecture_options(a, false);
+    add_optimizer_options(a, "1000", "2e-3");
+    a.option("seed", "S", "1", "initialization, sampling and batch-order seed");
+    add_progress_flags(a);
+    a.epilog("example:\n  dualrerank distill --teacher teacher.safetensors --world small --steps 1400 --out student.safetensors");
+    a.parse(argc, argv, 2);
+
+    const bool bar_on = progress_on(a);
+    const std::uint64_t seed = seed_of(a);
+    const std::string out = a.str("out");
+    if (a.has("data") == a.has("world")) throw usage_error("give exactly one of --data FILE and --world small|default");
+    const train::trainer_config tc = trainer_config_from(a, seed);  // options checked before any work
+    const ar_teacher<float> teacher = io::load_model<ar_teacher<float>>(a.str("teacher"));
+    model_config sc = teacher.config();
+    apply_architecture(a, sc);
+    sc.validate();
+    const int L = a.has("slate-length") ? a.int_value("slate-length", 1, limits::max_slate) : sc.max_slate;
+    if (L > sc.max_slate)
+        throw usage_error("--slate-length " + std::to_string(L) + " exceeds the teacher's max_slate " + std::to_string(sc.max_slate));
+    train::skd_config skd;
+    skd.samples = a.int_value("samples", 0, 1024);
+    skd.sample_tau = a.real("sample-tau", 1e-6, 1e6);
+    skd.lambda_kl = a.real("lambda-kl", 0.0, 1e6);
+    skd.tau = a.real("kl-tau", 1e-6, 1e6);
+    skd.lambda_gt = a.real("lambda-gt", 0.0, 1e6);
+
+    train::slate_dataset<float> data;
+    data.L = L;
+    std::unique_ptr<world> w;
+    std::string what;
+    if (a.has("world")) {
+        const world_config wc = world_config_from(a.str("world"));
+        check_model_fits_world(teacher.config(), wc, a.str("teacher"));
+        if (L != wc.slate_size) throw usage_error("--slate-length must be the world's L = " + std::to_string(wc.slate_size));
+        w = std::make_unique<world>(wc, static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
+        const std::size_t count = static_cast<std::size_t>(a.integer("requests", 1, 10000000));
+        sim_request sr;
+        for (std::size_t i = 0; i < count; ++i) {
+            w->make_request(1000000 + i, sr);
+            data.requests.push_back(sr.observed);
+            data.targets.push_back(skd.lambda_gt > 0 ? beam_search(*w, sr) : slate());
+        }
+        what = "SKD from " + a.str("teacher") + " on the built-in world (" + a.str("world") + ")";
+    } else {
+        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), teacher.config().features);
+        for (auto& q : qs) {
+            if (q.req.n < L) continue;
+            if (q.req.n > teacher.config().max_candidates)
+                throw input_error(query_name(q) + " has " + std::to_string(q.req.n) + " documents; the teacher accepts at most " +
+                                  std::to_string(teacher.config().max_candidates));
+            data.targets.push_back(target_by_label(q.relevance, L));
+            data.requests.push_back(std::move(q.req));
+        }
+        if (data.requests.empty())
+            throw input_error(a.str("data") + ": no query has at least " + std::to_string(L) + " documents");
+        what = "SKD from " + a.str("teacher") + " on " + a.str("data");
+    }
+
+    // teacher trajectories, decoded once
+    std::vector<train::skd_targets<float>> targets;
+    targets.reserve(data.size());
+    {
+        progress_bar bar("teacher targets", long(data.size()), bar_on);
+        workspace ws;
+        for (std::size_t i = 0; i < data.size(); ++i) {
+            targets.push_back(train::make_skd_targets(teacher, data.requests[i].view(), L, skd, seed * 1000003ULL + i, ws));
+            bar.update(long(i + 1));
+        }
+    }
+    nar_student<float> student(sc);
+    student.init(seed + 500);
+    const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
+    {
+        train::trainer<nar_student<float>> tr(student, tc);
+        progress_bar bar("distill", steps, bar_on);
+        const long chunk = std::max(1L, steps / 200);
+        double ema = 0;
+        for (long done = 0; done < steps;) {
+            const long k = std::min(chunk, steps - done);
+            train::fit_skd(tr, data, targets, skd, k, "skd");
+            done += k;
+            ema = done == k ? tr.last_loss() : 0.9 * ema + 0.1 * tr.last_loss();
+            bar.update(done, "loss " + fixed(ema));
+        }
+        bar.finish();
+        std::printf("distilled nar_student (%zu parameters) on %zu requests, %ld steps: final loss %.4f -> %s\n",
+                    student.parameter_count(), data.size(), steps, ema, out.c_str());
+    }
+    io::save_model(student, out, provenance("distill", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed)));
+
+    // report: agreement with the teacher (and utility on the world)
+    workspace ws;
+    if (w) {
+        const int M = a.int_value("eval-requests", 0, 1000000);
+        if (M > 0) {
+            const pipeline::eval_set ev = pipeline::make_eval_set(*w, M);
+            std::vector<slate> ts;
+            const auto rt = pipeline::evaluate(*w, ev, "teacher", [&](const sim_request& r) {
+                return decode::teacher_greedy(teacher, r.observed.view(), L, ws);
+            }, nullptr, &ts);
+            const auto rs = pipeline::evaluate(*w, ev, "student", [&](const sim_request& r) {
+                return decode::greedy(student, r.observed.view(), L, ws);
+            }, &ts);
+            std::printf("held-out world requests (%d): normalized utility teacher %.4f, student %.4f; PTAR %.4f\n", M,
+                        rt.utility, rs.utility, rs.ptar);
+        }
+    } else {
+        double agree = 0;
+        const std::size_t m = std::min<std::size_t>(data.size(), 500);
+        for (std::size_t i = 0; i < m; ++i) {
+            const auto v = data.requests[i].view();
+            agree += eval::ptar(decode::greedy(student, v, L, ws), decode::teacher_greedy(teacher, v, L, ws));
+        }
+        std::printf("agreement with the teacher's greedy slates (PTAR, %zu requests): %.4f\n", m, agree / double(m));
+    }
+    return 0;
+}
+
+// ------------------------------------------------------------------ ldro
+
+int cmd_ldro(int argc, char** argv) {
+    arg_parser a("ldro", "dualrerank ldro --student MODEL --world small|default --out MODEL [options]",
+                 "RL fine-tuning of a student on the built-in world's request stream: per request a group of\n"
+                 "slates is sampled, scored by per-slot feedback (clicks, long views), and the student takes a\n"
+                 "clipped policy-gradient step with LDRO (or GRPO) advantages, an entropy bonus and a KL to the\n"
+                 "starting student (the anchor). Reports normalized utility before and after, under the\n"
+                 "conditions at the end of the stream.");
+    a.option("student", "MODEL", "", "starting nar_student (e.g. from distill); also the KL anchor")
+        .option("out", "MODEL", "", "fine-tuned student to write")
+        .option("method", "ldro|grpo", "ldro", "advantage estimator")
+        .option("drift", "NAME", "none", "none | swap (objective weights (1,0) -> (0,1) at half time) | engagement (x0.3 at half time) | sparse (x0.05)")
+        .option("feedback", "sampled|expected", "sampled", "reward: sampled clicks or their closed-form expectation")
+        .option("requests", "N", "3000", "requests drawn from the stream")
+        .option("group", "G", "16", "slates sampled per request")
+        .option("per-step", "R", "4", "requests per optimizer step")
+        .option("lr", "X", "1e-4", "learning rate (AdamW, constant)")
+        .option("beta", "X", "0.02", "KL weight toward the anchor")
+        .option("eta", "X", "0.05", "entropy bonus")
+        .option("clip", "X", "0.2", "PPO clip epsilon")
+        .option("eval-requests", "M", "200", "held-out requests for the before/after report (0: none)");
+    add_world_options(a);
+    a.option("seed", "S", "1", "stream and sampling seed");
+    add_progress_flags(a);
+    a.epilog("example:\n  dualrerank ldro --student student.safetensors --world small --drift swap --requests 6000 --out ldro.safetensors");
+    a.parse(argc, argv, 2);
+
+    const bool bar_on = progress_on(a);
+    const std::uint64_t seed = seed_of(a);
+    const std::string out = a.str("out");
+    if (!a.has("world")) throw usage_error("--world small|default is required (RL runs on the built-in world)");
+    const world_config wc = world_config_from(a.str("world"));
+    const nar_student<float> anchor = io::load_model<nar_student<float>>(a.str("student"));
+    check_model_fits_world(anchor.config(), wc, a.str("student"));
+    const world w(wc, static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
+    const int L = w.slate_size();
+
+    train::rl_run_config rc;
+    const std::string method = a.choice("method", {"ldro", "grpo"});
+    rc.rl.method = method == "grpo" ? train::rl_method::grpo : train::rl_method::ldro;
+    rc.requests = static_cast<long>(a.integer("requests", 1, 1000000000));
+    rc.rl.group = a.int_value("group", 2, 4096);
+    rc.requests_per_step = a.int_value("per-step", 1, 4096);
+    rc.optimizer.lr = a.real("lr", 1e-12, 10.0);
+    rc.rl.beta = a.real("beta", 0.0, 1e6);
+    rc.rl.eta = a.real("eta", 0.0, 1e6);
+    rc.rl.clip_eps = a.real("clip", 1e-6, 10.0);
+    rc.expected_feedback = a.choice("feedback", {"sampled", "expected"}) == "expected";
+    rc.seed = seed;
+    rc.log_every = 0;
+    rc.log = nullptr;
+    const std::string drift_name = a.choice("drift", {"none", "swap", "engagement", "sparse"});
+    drift d = drift::none();
+    if (drift_name == "swap") d = drift::weight_swap(rc.requests / 2);
+    else if (drift_name == "engagement") d.engagement = schedule::step(1.0, 0.3, rc.requests / 2);
+    else if (drift_name == "sparse") d.engagement = schedule::constant(0.05);
+
+    nar_student<float> policy = anchor;
+    stream s(w, d, seed * 31 + 5, 3000000);
+    const long steps = (rc.requests + rc.requests_per_step - 1) / rc.requests_per_step;
+    {
+        progress_bar bar(method, steps * rc.requests_per_step, bar_on);
+        train::run_rl(policy, anchor, s, rc, [&](const train::rl_progress& p) {
+            bar.update(p.requests, "reward " + fixed(p.mean_reward) + "  entropy " + fixed(p.stats.entropy, 3) + "  kl " +
+                                        fixed(p.stats.kl));
+        });
+    }
+    io::save_model(policy, out,
+                   provenance("ldro", method + " on the built-in world (" + a.str("world") + "), drift " + drift_name + ", " +
+                                          std::to_string(rc.requests) + " requests, seed " + std::to_string(seed) +
+                                          ", anchor " + a.str("student")));
+    std::printf("%s: %ld requests (%ld steps, group %d) -> %s\n", method.c_str(), rc.requests, steps, rc.rl.group, out.c_str());
+    const int M = a.int_value("eval-requests", 0, 1000000);
+    if (M > 0) {
+        const conditions fc = d.at(rc.requests);
+        const pipeline::eval_set ev = pipeline::make_eval_set(w, M, fc);
+        workspace ws;
+        const auto before = pipeline::evaluate(w, ev, "anchor", [&](const sim_request& r) {
+            return decode::greedy(anchor, r.observed.view(), L, ws);
+        });
+        const auto after = pipeline::evaluate(w, ev, "policy", [&](const sim_request& r) {
+            return decode::greedy(policy, r.observed.view(), L, ws);
+        });
+        std::printf("normalized utility under the final conditions (%d held-out requests): before %.4f, after %.4f\n", M,
+                    before.utility, after.utility);
+    }
+    return 0;
+}
+
+// ------------------------------------------------------------------ rerank
+
+int cmd_rerank(int argc, char** argv) {
+    arg_parser a("rerank", "dualrerank rerank --model MODEL [--input FILE] [--output FILE] [options]",
+                 "Rerank requests: LETOR queries or JSON-lines requests in, one JSON line per request out:\n"
+                 "  {\"id\":...,\"slate\":[best candidate index, ...],\"score\":...}\n"
+                 "score is the slate's log-probability under the model (greedy, beam, confident, sample) or the\n"
+                 "scorer's score (best-of-n). JSON lines are read and answered one at a time (streaming).");
+    a.option("model", "MODEL", "", "model file (teacher or student)")
+        .option("input", "FILE", "-", "requests (- = stdin)")
+        .option("format", "auto|letor|jsonl", "auto", "input format (auto: .jsonl/.ndjson/.json or stdin are JSON lines)")
+        .option("group", "FILE", "", "query sizes for a LETOR file without qid:")
+        .option("output", "FILE", "-", "where the slates go (- = stdout)")
+        .option("on-error", "fail|skip", "fail", "a bad request: stop with an error, or answer {\"id\":...,\"error\":...} and go on");
+    add_decoder_options(a);
+    a.epilog("examples:\n"
+             "  dualrerank rerank --model s.safetensors --input requests.jsonl > slates.jsonl\n"
+             "  dualrerank rerank --model s.safetensors --input test.txt --decoder best-of-n --scorer t.safetensors");
+    a.parse(argc, argv, 2);
+
+    const any_model m = load_any_model(a.str("model"));
+    reranker r(m, decoder_settings_from(a));
+    const bool skip = a.choice("on-error", {"fail", "skip"}) == "skip";
+    const std::string in_path = a.str("input");
+    const std::string fmt = in_path == "-" && a.str("format") == "auto" ? "jsonl" : input_format(in_path, a.str("format"));
+    output_file out(a.str("output"));
+    io::jsonl_writer writer(*out.out);
+    std::uint64_t count = 0, failed = 0;
+    auto answer = [&](const query& q) {
+        io::slate_record rec;
+        rec.id = q.id;
+        try {
+            check_query_fits(m, q);
+            double score = 0;
+            rec.items = r.run(q.req.view(), count, score);
+            rec.has_score = true;
+            rec.score = score;
+        } catch (const input_error& e) {
+            if (!skip) throw input_error(query_name(q) + ": " + one_line(e.what()));
+            rec.error = one_line(e.what());
+            ++failed;
+        }
+        writer.write(rec);
+        ++count;
+    };
+    if (fmt == "letor") {
+        for (const query& q : read_letor_queries(in_path, a.str_or("group", ""), m.config.features)) answer(q);
+    } else {
+        std::ifstream file;
+        std::istream* in = &std::cin;
+        if (in_path != "-") {
+            file.open(in_path, std::ios::binary);
+            if (!file) throw format_error(in_path + ": cannot open");
+            in = &file;
+        }
+        io::jsonl_reader reader(*in, in_path == "-" ? "<stdin>" : in_path);
+        io::jsonl_request req;
+        for (;;) {
+            try {
+                if (!reader.next(req)) break;
+            } catch (const format_error& e) {
+                if (!skip) throw;
+                io::slate_record rec;
+                rec.id = io::json(static_cast<std::uint64_t>(reader.line_number()));
+                rec.error = one_line(e.what());
+                writer.write(rec);
+                ++failed;
+                ++count;
+                continue;
+            }
+            query q;
+            q.id = req.output_id();
+            q.req = std::move(req.candidates);
+            q.line = req.line;
+            answer(q);
+        }
+    }
+    out.close();
+    if (failed > 0) std::fprintf(stderr, "dualrerank: note: %llu of %llu requests failed (answered with \"error\")\n",
+                                 (unsigned long long)failed, (unsigned long long)count);
+    return 0;
+}
+
+// ------------------------------------------------------------------ bench
+
+int cmd_bench(int argc, char** argv) {
+    arg_parser a("bench", "dualrerank bench --model MODEL [--n N,N,...] [options]",
+                 "Latency of one request on one thread: random requests (standard normal features) of N\n"
+                 "candidates, decoded as in rerank. Prints the median and 90th percentile microseconds per\n"
+                 "request and requests per second (1 / mean).");
+    a.option("model", "MODEL", "", "model file (teacher or student)")
+        .option("n", "N,N,...", "20,50,100", "candidate counts (each <= the model's max_candidates)")
+        .option("requests", "R", "1000", "timed requests per N")
+        .option("warmup", "W", "50", "untimed requests first")
+        .flag("json", "print JSON lines instead of the table");
+    add_decoder_options(a);
+    add_progress_flags(a);
+    a.epilog("example:\n  dualrerank bench --model s.safetensors --n 50,100,200 --requests 2000");
+    a.parse(argc, argv, 2);
+
+    const any_model m = load_any_model(a.str("model"));
+    const decoder_settings ds = decoder_settings_from(a);
+    reranker r(m, ds);
+    const std::vector<int> ns = a.int_list("n", 1, limits::max_candidates);
+    const int R = a.int_value("requests", 1, 100000000);
+    const int W = a.int_value("warmup", 0, 100000000);
+    for (int n : ns)
+        if (n > m.config.max_candidates)
+            throw usage_error("--n " + std::to_string(n) + " exceeds the model's max_candidates " + std::to_string(m.config.max_candidates));
+    const bool json = a.flag_set("json");
+    if (!json)
+        std::printf("%s (%s, %s decoder): one thread\n%-8s %-6s %12s %12s %12s %12s\n", a.str("model").c_str(), m.kind.c_str(),
+                    r.decoder().c_str(), "N", "L", "p50 us", "p90 us", "mean us", "req/s");
+    rng g(ds.seed);
+    for (int n : ns) {
+        // a few distinct requests, cycled (the cost does not depend on the values)
+        const int distinct = 16;
+        std::vector<request<float>> reqs(distinct);
+        for (auto& q : reqs) {
+            q.n = n;
+            q.f = m.config.features;
+            q.features.resize(std::size_t(n) * q.f);
+            for (auto& x : q.features) x = float(g.normal());
+            q.context.resize(std::size_t(m.config.context));
+            for (auto& x : q.context) x = float(g.normal());
+            if (m.config.rank_embedding) {
+                q.upstream_rank.resize(std::size_t(n));
+                std::iota(q.upstream_rank.begin(), q.upstream_rank.end(), 0);
+            }
+        }
+        std::vector<double> us;
+        us.reserve(std::size_t(R));
+        double score = 0;
+        progress_bar bar("bench N=" + std::to_string(n), long(W) + R, progress_on(a));
+        for (int i = 0; i < W; ++i) {
+            r.run(reqs[std::size_t(i % distinct)].view(), std::uint64_t(i), score);
+            bar.update(i + 1);
+        }
+        const auto t_all = std::chrono::steady_clock::now();
+        for (int i = 0; i < R; ++i) {
+            const auto v = reqs[std::size_t(i % distinct)].view();
+            const auto t0 = std::chrono::steady_clock::now();
+            r.run(v, std::uint64_t(W + i), score);
+            us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+            bar.update(long(W) + i + 1);
+        }
+        const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
+        bar.finish();
+        std::vector<double> sorted = us;
+        std::sort(sorted.begin(), sorted.end());
+        const double p50 = sorted[sorted.size() / 2];
+        const double p90 = sorted[std::min(sorted.size() - 1, sorted.size() * 9 / 10)];
+        double mean = 0;
+        for (double x : us) mean += x;
+        mean /= double(us.size());
+        const double rps = double(R) / std::max(total, 1e-12);
+        const int L = std::min(r.slate_length(), n);
+        if (json) {
+            io::json j = io::json::object();
+            j["model"] = a.str("model");
+            j["kind"] = m.kind;
+            j["decoder"] = r.decoder();
+            j["n"] = n;
+            j["slate_length"] = L;
+            j["requests"] = R;
+            j["p50_us"] = p50;
+            j["p90_us"] = p90;
+            j["mean_us"] = mean;
+            j["requests_per_second"] = rps;
+            std::printf("%s\n", j.dump().c_str());
+        } else {
+            std::printf("%-8d %-6d %12.1f %12.1f %12.1f %12.0f\n", n, L, p50, p90, mean, rps);
+        }
+        std::fflush(stdout);
+    }
+    return 0;
+}
+
+// ------------------------------------------------------------------ info
+
+std::string shape_text(const std::vector<std::size_t>& s) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+int cmd_info(int argc, char** argv) {
+    arg_parser a("info", "dualrerank info MODEL [--json]",
+                 "A model file's kind, config, metadata, tensors (name, dtype, shape) and parameter count. The\n"
+                 "model is loaded in full, so its embedded self-test runs too.");
+    a.option("model", "MODEL", "", "model file").positional("model").flag("json", "print one JSON object");
+    a.parse(argc, argv, 2);
+    const std::string path = a.str("model");
+    const io::safetensors_file f = io::safetensors_file::from_file(path);
+    const any_model m = load_any_model(path);  // full load: shapes, values, self-test
+    std::size_t params = 0, verify = 0;
+    for (const auto& t : f.tensors()) {
+        if (t.name.rfind("verify.", 0) == 0) ++verify;
+        else params += t.elements();
+    }
+    const auto verify_meta = f.metadata().find("verify");
+    const bool self_test = verify_meta != f.metadata().end() && verify_meta->second == "1";
+    const io::json config = io::config_to_json(m.config);
+    if (a.flag_set("json")) {
+        io::json j = io::json::object();
+        j["path"] = path;
+        j["kind"] = m.kind;
+        j["config"] = config;
+        j["parameters"] = static_cast<std::uint64_t>(params);
+        j["self_test"] = self_test ? "passed" : "absent";
+        io::json meta = io::json::object();
+        for (const auto& kv : f.metadata())
+            if (kv.first != "config") meta[kv.first] = kv.second;
+        j["metadata"] = std::move(meta);
+        io::json ts = io::json::array();
+        for (const auto& t : f.tensors()) {
+            io::json e = io::json::object();
+            e["name"] = t.name;
+            e["dtype"] = io::dtype_name(t.type);
+            io::json sh = io::json::array();
+            for (std::size_t d : t.shape) sh.push_back(static_cast<std::uint64_t>(d));
+            e["shape"] = std::move(sh);
+            ts.push_back(std::move(e));
+        }
+        j["tensors"] = std::move(ts);
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("file        %s\n", path.c_str());
+    std::printf("kind        %s\n", m.kind.c_str());
+    std::printf("parameters  %zu in %zu tensors\n", params, f.tensors().size() - verify);
+    std::printf("self-test   %s\n", self_test ? "passed (the stored probe output was reproduced)" : "absent");
+    std::printf("config\n");
+    for (const auto& kv : config.as_object()) std::printf("  %-16s %s\n", kv.first.c_str(), kv.second.dump().c_str());
+    std::printf("metadata\n");
+    for (const auto& kv : f.metadata())
+        if (kv.first != "config") std::printf("  %-16s %s\n", kv.first.c_str(), kv.second.c_str());
+    std::printf("tensors\n");
+    std::size_t width = 0;
+    for (const auto& t : f.tensors()) width = std::max(width, t.name.size());
+    for (const auto& t : f.tensors())
+        std::printf("  %-*s %-4s %-16s %zu\n", int(width), t.name.c_str(), io::dtype_name(t.type), shape_text(t.shape).c_str(),
+                    t.elements());
+    return 0;
+}
+
+// ------------------------------------------------------------------ dispatch
+
+const char* top_help =
+    "usage: dualrerank <command> [options]\n"
+    "\n"
+    "Generative list-wise reranking (Dual-Rerank): AR teacher, NAR student, SKD, LDRO.\n"
+    "\n"
+    "commands:\n"
+    "  train     train a teacher or a student, supervised, on LETOR files (or the built-in world)\n"
+    "  eval      NDCG@k and MAP@k of a model's slates on LETOR (or JSON lines with labels)\n"
+    "  distill   SKD: a student from a teacher, on the built-in world or LETOR queries\n"
+    "  ldro      LDRO or GRPO fine-tuning of a student on the built-in world\n"
+    "  rerank    model + LETOR or JSON-lines requests in, slates out as JSON lines\n"
+    "  bench     latency of a model at given N (p50/p90 us per request, requests/s)\n"
+    "  info      a model's kind, config, metadata, tensors and parameter count\n"
+    "\n"
+    "Run `dualrerank <command> --help` for a command's options. Every command reads options from\n"
+    "--config FILE (key = value lines) too; the command line wins. Models are safetensors files.\n"
+    "  --version   print the version\n";
+
+int dispatch(int argc, char** argv) {
+    if (argc < 2) {
+        std::fputs(top_help, stderr);
+        return 2;
+    }
+    const std::string cmd = argv[1];
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+        if (cmd == "help" && argc > 2) {
+            char* args[] = {argv[0], argv[2], const_cast<char*>("--help")};
+            return dispatch(3, args);
+        }
+        std::fputs(top_help, stdout);
+        return 0;
+    }
+    if (cmd == "--version") {
+        std::printf("dualrerank %s\n", DUALRERANK_VERSION_STRING);
+        return 0;
+    }
+    if (cmd == "train") return cmd_train(argc, argv);
+    if (cmd == "eval") return cmd_eval(argc, argv);
+    if (cmd == "distill") return cmd_distill(argc, argv);
+    if (cmd == "ldro") return cmd_ldro(argc, argv);
+    if (cmd == "rerank") return cmd_rerank(argc, argv);
+    if (cmd == "bench") return cmd_bench(argc, argv);
+    if (cmd == "info") return cmd_info(argc, argv);
+    throw usage_error("unknown command '" + cmd + "' (commands: train, eval, distill, ldro, rerank, bench, info; see dualrerank --help)");
+}
+
+}  // namespace
+}  // namespace dualrerank_cli
+
+int main(int argc, char** argv) {
+    using namespace dualrerank_cli;
+    try {
+        return dispatch(argc, argv);
+    } catch (const help_requested& h) {
+        std::fputs(h.text.c_str(), stdout);
+        return 0;
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "dualrerank: error: %s\n", one_line(e.what()).c_str());
+        return 2;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "dualrerank: error: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dualrerank: error: %s\n", one_line(e.what()).c_str());
+        return 1;
+    } catch (...) {
+        std::fprintf(stderr, "dualrerank: error: unknown failure\n");
+        return 1;
+    }
+}
