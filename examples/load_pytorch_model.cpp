@@ -23,7 +23,7 @@ void usage() {
     std::puts(
         "usage: load_pytorch_model MODEL.safetensors (--requests FILE.safetensors | --letor FILE [--width W]) [options]\n"
         "  --requests FILE  a request set (examples/export_world, python/dualrerank_ref/dataset.py)\n"
-        "  --letor FILE     a LETOR file with qid: (requests = queries; --width pins the feature width)\n"
+        "  --letor FILE     a LETOR file with qid: (requests = queries; width: --width or the model's)\n"
         "  --L L            slate length (default: the model's max_slate)\n"
         "  --out FILE       write the slates and logits (dualrerank-outputs) for comparison\n"
         "  --print K        print the first K slates (default 3)\n");
@@ -74,9 +74,11 @@ int main(int argc, char** argv) try {
         usage();
         return 2;
     }
+    const auto header = io::read_model_header(model);  // kind and config
+    const std::string& kind = header.first;
+    if (width == 0) width = header.second.features;  // a LETOR file's width pinned to the model's
     const dataset_io::request_set s =
         requests.empty() ? dataset_io::read_letor_requests(letor, width) : dataset_io::read_requests(requests);
-    const std::string kind = io::read_model_header(model).first;
     dataset_io::outputs o;
     if (kind == "nar_student")
         o = serve<nar_student<float>>(model, s, L);

@@ -1,5 +1,6 @@
 #!/bin/sh
-# "Train big elsewhere, serve here", checked end to end on one machine in about a minute:
+# "Train big elsewhere, serve here", checked end to end on one machine (75 to 100 s
+# on a shared 2-core VM, most of it spent importing torch in 9 processes):
 #   1. examples/export_world writes requests + target slates of the built-in world (and a LETOR copy);
 #   2. python/train_ddp.py trains a teacher (world data) and a student (LETOR data) with DDP,
 #      2 processes, gloo; rank 0 writes the model files and the models' greedy slates and logits;
@@ -30,7 +31,8 @@ for prog in export_world load_pytorch_model train_letor; do
 done
 py=""
 for cand in ${PYTHON:-} python3 /usr/bin/python3; do
-    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c "import torch, numpy, torch.distributed.run" >/dev/null 2>&1; then
+    if command -v "$cand" >/dev/null 2>&1 &&
+        version=$("$cand" -c "import numpy, torch, torch.distributed.run; print(torch.__version__)" 2>/dev/null); then
         py=$cand
         break
     fi
@@ -58,7 +60,7 @@ ddp() {
 }
 tiny="--d 16 --heads 2 --enc-layers 1 --dec-layers 1 --ffn 32 --steps 80 --batch 8 --log-every 40"
 
-step "export the built-in world ($("$py" -c 'import torch; print("torch", torch.__version__)'))"
+step "export the built-in world (PyTorch: $py, torch $version)"
 "$build/examples/export_world" --out "$out/train.safetensors" --requests 512 --letor "$out/train.txt" || exit 1
 "$build/examples/export_world" --out "$out/eval.safetensors" --requests 64 --eval --letor "$out/eval.txt" || exit 1
 
@@ -69,46 +71,28 @@ step "DDP (2 processes, gloo): student on the LETOR copy"
 ddp --kind student --letor "$out/train.txt" --eval-letor "$out/eval.txt" --L 6 $tiny \
     --out "$out/student.safetensors" --ref-out "$out/student.ref.safetensors" || exit 1
 
-step "one process emulating the 2 DDP shards: same curve, same weights"
+step "one process emulating the 2 DDP shards (must equal the DDP run)"
 OMP_NUM_THREADS=1 "$py" "$here/train_ddp.py" --kind teacher --data "$out/train.safetensors" $tiny --emulate-ranks 2 \
     --out "$out/teacher.single.safetensors" --log-json "$out/teacher.single.json" >/dev/null || exit 1
-check env DR_PY="$here" "$py" - "$out" <<'EOF'
-import json, os, sys
-sys.path.insert(0, os.environ.get("DR_PY", "python"))
-import numpy as np
-d = sys.argv[1]
-a = json.load(open(f"{d}/teacher.ddp.json"))["loss"]
-b = json.load(open(f"{d}/teacher.single.json"))["loss"]
-curve = max(abs(x - y) / abs(x) for x, y in zip(a, b))
-from dualrerank_ref.safetensors import load_file
-wa, _ = load_file(f"{d}/teacher.safetensors")
-wb, _ = load_file(f"{d}/teacher.single.safetensors")
-w = max(float(np.abs(wa[k] - wb[k]).max()) / max(float(np.abs(wa[k]).max()), 1e-12) for k in wa if not k.startswith("verify."))
-ok = len(a) == len(b) and curve <= 1e-5 and w <= 1e-4
-print(f"DDP vs one process: {len(a)} steps, loss within {curve:.2e} relative (tolerance 1e-5), final weights within "
-      f"{w:.2e} relative per tensor (tolerance 1e-4): {'OK' if ok else 'MISMATCH'}")
-sys.exit(0 if ok else 1)
-EOF
 
 step "C++ loads the PyTorch models and reranks the evaluation requests"
 "$build/examples/load_pytorch_model" "$out/teacher.safetensors" --requests "$out/eval.safetensors" --print 0 \
     --out "$out/teacher.cpp.safetensors" || exit 1
-check "$py" "$here/compare_outputs.py" "$out/teacher.ref.safetensors" "$out/teacher.cpp.safetensors" \
-    --label "PyTorch DDP teacher -> C++"
-width=$("$py" -c "import sys, json; sys.path.insert(0, '$here'); from dualrerank_ref.model_io import load_model; \
-print(load_model('$out/student.safetensors').config.features)") || exit 1
-"$build/examples/load_pytorch_model" "$out/student.safetensors" --letor "$out/eval.txt" --width "$width" --print 0 \
+"$build/examples/load_pytorch_model" "$out/student.safetensors" --letor "$out/eval.txt" --print 0 \
     --out "$out/student.cpp.safetensors" || exit 1
-check "$py" "$here/compare_outputs.py" "$out/student.ref.safetensors" "$out/student.cpp.safetensors" \
-    --label "PyTorch DDP student (LETOR) -> C++"
+step "compare: PyTorch vs C++ outputs; DDP vs one process"
+check "$py" "$here/compare_outputs.py" "$out/teacher.ref.safetensors" "$out/teacher.cpp.safetensors" \
+    "$out/student.ref.safetensors" "$out/student.cpp.safetensors" \
+    --labels "PyTorch DDP teacher -> C++" "PyTorch DDP student (LETOR) -> C++" \
+    --models "$out/teacher.safetensors" "$out/teacher.single.safetensors" \
+    --curves "$out/teacher.ddp.json" "$out/teacher.single.json"
 
 step "the reverse: C++-trained models in the PyTorch reference"
 "$build/examples/train_letor" "$out/train.txt" "$out/eval.txt" --L 6 --k 6 --steps 150 --d 16 --heads 2 --layers 1 \
     --ffn 32 --save "$out/cpp" || exit 1
-for m in teacher student; do
-    check "$py" "$here/load_cpp_model.py" "$out/cpp/$m.safetensors" --letor "$out/eval.txt" \
-        --compare "$out/cpp/$m.outputs.safetensors"
-done
+check "$py" "$here/load_cpp_model.py" "$out/cpp/teacher.safetensors" "$out/cpp/student.safetensors" \
+    --letor "$out/eval.txt" --print 0 \
+    --compare "$out/cpp/teacher.outputs.safetensors" "$out/cpp/student.outputs.safetensors"
 
 step "done: $([ $fail -eq 0 ] && echo 'all checks passed' || echo 'FAILED')"
 exit $fail
