@@ -4204,9 +4204,27 @@ inline xsimd::batch<float, A> select_lane(const xsimd::batch_bool<float, A>& c, 
                                           const xsimd::batch<float, A>& b) noexcept {
     return xsimd::select(c, a, b);
 }
+/// Lane-wise a * b + c. With FMA hardware this is the fused instruction, called directly:
+/// xsimd 8 implements fma for some architectures as a * b + c, which is only fused when the
+/// optimizer contracts it (GCC does at -O2, not at -O1 or -O0), and the scalar path above is
+/// always fused.
 template <class A>
 inline xsimd::batch<float, A> fmadd(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
                                     const xsimd::batch<float, A>& c) noexcept {
+    using B = xsimd::batch<float, A>;
+    if constexpr (B::size == 16) {
+#if defined(__AVX512F__)
+        return B(_mm512_fmadd_ps(a, b, c));
+#endif
+    } else if constexpr (B::size == 8) {
+#if defined(__FMA__) && defined(__AVX__)
+        return B(_mm256_fmadd_ps(a, b, c));
+#endif
+    } else if constexpr (B::size == 4) {
+#if defined(__FMA__) && defined(__SSE__)
+        return B(_mm_fmadd_ps(a, b, c));
+#endif
+    }
     return xsimd::fma(a, b, c);
 }
 
@@ -4756,10 +4774,11 @@ inline void slot_argmin_lanes(const float* scale, const float* lane_mask, int N,
 }
 
 /// A product-form row's candidates in visiting order for the filtered kernel: finite logits only
-/// (an item with logit -inf is never chosen, so its draw is skipped), roughly most likely first
-/// (counting sort on the binary exponent of exp(c - s), ties in index order).
+/// (an item with logit -inf is never chosen, so its draw is skipped), likely winners first (three
+/// tiers by exp(c - s), each in index order).
 struct visit_order {
     int n = 0;                      // finite candidates
+    int head = 0;                   // the first `head` are evaluated exactly without a test
     bool filtered = false;          // worth using the filtered kernel (see make_visit_order)
     const std::uint32_t* index = nullptr;
     const float* index_f = nullptr;
@@ -4768,47 +4787,66 @@ struct visit_order {
 };
 
 inline visit_order make_visit_order(const float* w, int N, workspace& ws) {
-    constexpr int nb = 130;
-    int count[nb + 1] = {};
-    auto bucket = [](float x) { return static_cast<int>(float_bits(x) >> 23) - 127; };  // x in [1, e^80]
+    using B = xsimd::batch<float>;
+    constexpr std::size_t W = B::size;
     visit_order v;
-    for (int i = 0; i < N; ++i)
-        if (w[i] != inf_f) {
-            ++count[std::min(std::max(bucket(w[i]), 0), nb - 1) + 1];
-            ++v.n;
-        }
-    for (int b = 0; b < nb; ++b) count[b + 1] += count[b];
-    auto* idx = ws.alloc<std::uint32_t>(static_cast<std::size_t>(v.n));
+    float wmin = inf_f;
+    for (int i = 0; i < N; ++i) {
+        v.n += w[i] != inf_f ? 1 : 0;
+        wmin = std::min(wmin, w[i]);
+    }
+    const std::size_t np = (static_cast<std::size_t>(v.n) + W - 1) / W * W;
+    auto* idx = ws.alloc<std::uint32_t>(static_cast<std::size_t>(v.n) + 1);  // + 1: branch-free appends
     auto* idf = ws.alloc<float>(static_cast<std::size_t>(v.n));
-    auto* wo = ws.alloc<float>(static_cast<std::size_t>(v.n));
+    auto* wo = ws.alloc<float>(np);
     auto* wl = ws.alloc<float>(static_cast<std::size_t>(v.n));
-    for (int i = 0; i < N; ++i)
-        if (w[i] != inf_f) {
-            const int p = count[std::min(std::max(bucket(w[i]), 0), nb - 1)]++;
-            idx[p] = static_cast<std::uint32_t>(i);
-            idf[p] = static_cast<float>(i);
-            wo[p] = w[i];
-            wl[p] = w[i] * 0x1.0p-24f;  // exact (w >= 1)
+    // Three tiers, each in index order: w < 4 wmin (the likely winners), w < 64 wmin, the rest
+    // (finite). Passes with unconditional stores keep this free of branches and of the store-to-
+    // load chains of a counting sort.
+    const float tier[3] = {4.0f * wmin, 64.0f * wmin, inf_f};
+    int pos = 0;
+    for (int r = 0; r < 3; ++r) {
+        const float lo = r == 0 ? -inf_f : tier[r - 1], hi = tier[r];
+        for (int i = 0; i < N; ++i) {
+            idx[pos] = static_cast<std::uint32_t>(i);
+            pos += (w[i] >= lo && w[i] < hi) ? 1 : 0;
         }
+    }
+    for (int p = 0; p < v.n; ++p) {
+        const float x = w[idx[p]];
+        idf[p] = static_cast<float>(idx[p]);
+        wo[p] = x;
+        wl[p] = x * 0x1.0p-24f;  // exact (w >= 1)
+    }
     v.index = idx;
     v.index_f = idf;
     v.w = wo;
     v.w_lb = wl;
-    // Expected share of candidates the filter lets through (no masks, no slack): candidate p is a
-    // lane's new best with probability lambda_p / Lambda_p (exponential race, lambda = 1 / w), so
-    // some lane of W needs it with probability 1 - (1 - lambda_p / Lambda_p)^W. The filtered loop
-    // costs about 60% of the plain one per candidate plus the exact work and mispredicted
-    // branches; measured (AVX-512, N = 100) it pays off below about 30% (normal logits with
-    // standard deviation >= 0.5 at tau = 1).
-    double cum = 0.0, need = 0.0;
-    for (int p = 0; p < v.n; ++p) {
-        const double lam = 1.0 / static_cast<double>(wo[p]);
-        cum += lam;
-        double y = 1.0 - lam / cum;
-        for (std::size_t b = 1; b < simd::width<float>; b *= 2) y *= y;  // y^W (W a power of two)
-        need += 1.0 - y;
+    // Probability that the filter lets candidate p through (no masks, no slack): p is a lane's new
+    // best with probability lambda_p / Lambda_p (exponential race, lambda = 1 / w, Lambda_p the
+    // sum over the first p + 1), so some lane of W needs it with probability
+    // need_p = 1 - (1 - lambda_p / Lambda_p)^W. need_p falls along the visiting order: the first
+    // `head` candidates (need_p >= 1/2) are evaluated without a test (a test there would mostly
+    // pass and its branch would be unpredictable). The filtered loop costs about 60% of the plain
+    // one per candidate plus the exact work and mispredicted branches; measured (AVX-512, N = 100)
+    // it pays off while the expected share of exact evaluations stays below about 30% (normal
+    // logits with standard deviation >= 0.5 at tau = 1). Float precision is plenty for a choice
+    // of kernel; the choice never changes the result.
+    float* ratio = ws.alloc<float>(np);
+    for (std::size_t p = static_cast<std::size_t>(v.n); p < np; ++p) wo[p] = inf_f;  // pads: lambda = 0
+    for (std::size_t p = 0; p < np; p += W) (B(1.0f) / B::load_aligned(wo + p)).store_aligned(ratio + p);
+    float* cum = ws.alloc<float>(np);
+    float c = 0.0f;
+    for (std::size_t p = 0; p < np; ++p) cum[p] = c += ratio[p];  // Lambda_p (the only serial part)
+    B need(0.0f);
+    for (std::size_t p = 0; p < np; p += W) {
+        B y = B(1.0f) - B::load_aligned(ratio + p) / B::load_aligned(cum + p);  // pads: y = 1
+        for (std::size_t b = 1; b < W; b *= 2) y = y * y;  // y^W (W a power of two)
+        need = need + (B(1.0f) - y);
+        (B(1.0f) - y).store_aligned(ratio + p);
     }
-    v.filtered = need <= 0.3 * v.n;
+    while (v.head < v.n && ratio[v.head] >= 0.5f) ++v.head;
+    v.filtered = simd::reduce_add(need) <= 0.3f * static_cast<float>(v.n);
     return v;
 }
 
@@ -4835,8 +4873,14 @@ inline void slot_argmin_lanes_filtered(const visit_order& v, const float* lane_m
         best = xsimd::select(lt, k, best);
         best_index = xsimd::select(lt, idx, best_index);
     };
-    // Two candidates per test: half the branches (and mispredictions) for a few more exact draws.
     int p = 0;
+    for (; p < v.head; ++p) {  // likely winners: no test (see make_visit_order)
+        const std::uint32_t i0 = v.index[p];
+        exact(p, counter_bits_lanes(BU(counter0 + BU(i0)), key.k0, key.k1),
+              B::load_aligned(lane_mask + static_cast<std::size_t>(i0) * W));
+    }
+    thr = best * slack;
+    // Two candidates per test: half the branches (and mispredictions) for a few more exact draws.
     for (; p + 1 < v.n; p += 2) {
         const std::uint32_t i0 = v.index[p], i1 = v.index[p + 1];
         const BU bits0 = counter_bits_lanes(BU(counter0 + BU(i0)), key.k0, key.k1);
