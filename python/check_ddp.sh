@@ -1,6 +1,6 @@
 #!/bin/sh
-# "Train big elsewhere, serve here", checked end to end on one machine (75 to 100 s
-# on a shared 2-core VM, most of it spent importing torch in 9 processes):
+# "Train big elsewhere, serve here", checked end to end on one machine (65 s on a
+# shared 2-core VM at load average 7, most of it spent importing torch in ten processes):
 #   1. examples/export_world writes requests + target slates of the built-in world (and a LETOR copy);
 #   2. python/train_ddp.py trains a teacher (world data) and a student (LETOR data) with DDP,
 #      2 processes, gloo; rank 0 writes the model files and the models' greedy slates and logits;
