@@ -1,5 +1,7 @@
 #!/bin/sh
 # C++ vs PyTorch (eager and TorchScript) in one run, one pinned thread each, as one markdown table.
+# (bench/compare.sh supersedes this: it adds ONNX Runtime, the same weights and inputs on every
+# side, a cross-check of logits and slates, FLOPs, memory and two-thread figures.)
 #
 #   bench/compare_torch.sh BUILD_DIR
 #

@@ -19,7 +19,21 @@ Every variant's slates are checked against dualrerank_ref.decode on the benchmar
 
 Reports medians (wall clock and process CPU time) of many runs, rotating over 16 requests per N.
 
+With --data DIR (the output of python/compare_prepare.py; bench/compare.sh) the models and the
+requests are the files there (the very weights and inputs the C++ and ONNX Runtime sides use), and
+the cases are those of the comparison:
+  nar_greedy/{eager,torchscript}/N     eager: as above; torchscript: compare_prepare.NarGreedy (student
+                                       forward and the unrolled masked greedy) traced as one graph
+  ar_greedy/{eager-kv,torchscript-kv}/N, ar1_greedy/... (2- and 1-layer decoder teacher)
+                                       eager-kv: as above; torchscript-kv: compare_prepare.
+                                       TeacherGreedyOneGraph (encoder + L KV-cache steps) traced
+  ar_greedy/eager/N, ar1_greedy/eager/N  the reference's prefix re-run (no KV cache), for orientation
+  nar_batch32/{eager,torchscript}/50   32 requests in one padded batch (one run = 32 requests)
+and --dump FILE writes every variant's slates and logits (NAR: Z [L, N]; AR: the raw step logits
+along the greedy path) for the cross-check of bench/compare_table.py.
+
   /usr/bin/python3 python/bench_infer.py [--sizes 20 50 100 200] [--runs 100] [--json out.json]
+  /usr/bin/python3 python/bench_infer.py --data DIR [--dump outputs.json] [--json out.json]
 """
 
 from __future__ import annotations
@@ -29,7 +43,7 @@ import math
 import os
 import sys
 import warnings
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -101,8 +115,9 @@ def ar_greedy_prefix(encode, step, x, ctx) -> List[int]:
     return prefix
 
 
-def ar_greedy_kv(m: ArTeacher, x: Tensor, ctx: Tensor) -> List[int]:
-    """Incremental AR greedy with a KV cache, on the reference's modules (same math as step_logits)."""
+def ar_greedy_kv(m: ArTeacher, x: Tensor, ctx: Tensor, logits: Optional[List[Tensor]] = None) -> List[int]:
+    """Incremental AR greedy with a KV cache, on the reference's modules (same math as step_logits).
+    logits: when given, receives each step's raw logits [N]."""
     d = m.config.d
     heads = m.config.heads
     H = m.encoder(x, ctx, None, None)  # [1, N, d]
@@ -126,6 +141,8 @@ def ar_greedy_kv(m: ArTeacher, x: Tensor, ctx: Tensor) -> List[int]:
             h = h + blk.ffn(blk.ln3(h))
         s = m.decoder.ln_f(h)[0, 0]
         z = (keys @ m.pointer.q(s)) * scale
+        if logits is not None:
+            logits.append(z)
         i = int(torch.argmax(z.masked_fill(used, float("-inf"))))
         used[i] = True
         out.append(i)
@@ -194,6 +211,98 @@ def run(sizes: List[int], runs: int, warmup: int, min_seconds: float, variants: 
                       f"({t['runs']} runs)", flush=True)
     return results
 
+def run_compare(data: str, sizes: List[int], runs: int, warmup: int, min_seconds: float, variants: List[str],
+                dump: Optional[dict]) -> Dict[str, dict]:
+    """The cases of bench/compare.sh on the models and inputs of compare_prepare.py (see the docstring)."""
+    import compare_prepare as cp
+    from dualrerank_ref.models import Request
+    models = cp.load_models(data)
+    inputs = cp.load_inputs(data)
+    student = models["nar_student"]
+    results: Dict[str, dict] = {}
+
+    def bench(name, packed, fn, ref):
+        """Check fn's slates against ref on every input, keep its outputs, then time it."""
+        if variants and not any(v in name for v in variants):
+            return
+        for _ in range(3):  # a few runs also warm up the profiling executor before the check
+            got = [fn(*p) for p in packed]
+        slates = [g[0] for g in got]
+        if slates != ref:
+            bad = next(i for i in range(len(ref)) if slates[i] != ref[i])
+            raise RuntimeError(f"{name}: slate {slates[bad]} != reference {ref[bad]} (input {bad})")
+        if dump is not None:
+            dump[name] = {"slates": slates, "logits": [g[1].reshape(-1).tolist() for g in got]}
+        state = {"i": 0}
+
+        def once():
+            p = packed[state["i"] % len(packed)]
+            state["i"] += 1
+            fn(*p)
+
+        t = median_time(once, runs, warmup, min_seconds)
+        results[name] = t
+        print(f"{name:32s} median {1e6 * t['median_s']:9.1f} us wall, {1e6 * t['cpu_median_s']:9.1f} us CPU "
+              f"({t['runs']} runs)", flush=True)
+
+    with torch.inference_mode():
+        for N in sizes:
+            X, C = inputs[f"x.{N}"], inputs[f"ctx.{N}"]
+            packed = [(X[r:r + 1], C[r:r + 1]) for r in range(X.shape[0])]
+            reqs = [Request(X[r], C[r], None) for r in range(X.shape[0])]
+            x0, c0 = packed[0]
+            ref = [decode.greedy(student, r, L) for r in reqs]
+            eager_s = StudentLogits(student)
+            nar_trace = torch.jit.trace(cp.NarGreedy(student), (x0, c0), check_trace=False)
+
+            def nar_eager(x, c):
+                Z = eager_s(x, c)
+                return masked_greedy(Z).tolist(), Z
+
+            def nar_ts(x, c):
+                Z, y = nar_trace(x, c)
+                return y.tolist(), Z
+
+            bench(f"nar_greedy/eager/{N}", packed, nar_eager, ref)
+            bench(f"nar_greedy/torchscript/{N}", packed, nar_ts, ref)
+            for tag, name in (("ar", "ar_teacher"), ("ar1", "ar_teacher_1dec")):
+                m = models[name]
+                ref = [decode.teacher_greedy(m, r, L) for r in reqs]
+                enc, step = TeacherEncode(m), TeacherStep(m)
+                kv_trace = torch.jit.trace(cp.TeacherGreedyOneGraph(m), (x0, c0), check_trace=False)
+
+                def ar_prefix(x, c, enc=enc, step=step):
+                    return ar_greedy_prefix(enc, lambda t: step, x, c), torch.zeros(0)
+
+                def ar_kv(x, c, m=m):
+                    zs: List[Tensor] = []
+                    y = ar_greedy_kv(m, x, c, zs)
+                    return y, torch.stack(zs)
+
+                def ar_ts(x, c, kv_trace=kv_trace):
+                    Z, y = kv_trace(x, c)
+                    return y.tolist(), Z
+
+                bench(f"{tag}_greedy/eager-kv/{N}", packed, ar_kv, ref)
+                bench(f"{tag}_greedy/torchscript-kv/{N}", packed, ar_ts, ref)
+                bench(f"{tag}_greedy/eager/{N}", packed, ar_prefix, ref)
+        xb, cb = inputs["batch.x"], inputs["batch.ctx"]
+        B, NB = xb.shape[0], xb.shape[1]
+        ref = [sum((decode.greedy(student, Request(xb[b], cb[b], None), L) for b in range(B)), [])]
+        batch_trace = torch.jit.trace(cp.NarGreedy(student), (xb, cb), check_trace=False)
+
+        def batch_eager(x, c):
+            Z = student(x, c, None, None, L)
+            return cp.masked_argmax_steps(Z).reshape(-1).tolist(), Z
+
+        def batch_ts(x, c):
+            Z, y = batch_trace(x, c)
+            return y.reshape(-1).tolist(), Z
+
+        bench(f"nar_batch{B}/eager/{NB}", [(xb, cb)], batch_eager, ref)
+        bench(f"nar_batch{B}/torchscript/{NB}", [(xb, cb)], batch_ts, ref)
+    return results
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -204,11 +313,20 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", default=[], help="variants whose name contains one of these strings")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--data", help="models and inputs of python/compare_prepare.py (the comparison cases)")
+    ap.add_argument("--dump", help="with --data: write every variant's slates and logits here (JSON)")
     a = ap.parse_args(argv)
     setup_torch(a.threads)
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # shapes are fixed per trace on purpose
-    results = {"config": f"single request, L {L}, d 64, h 4, 2+2 layers, FFN 256, F 32, context 8, float32",
-               "cases": run(a.sizes, a.runs, a.warmup, a.min_seconds, a.only)}
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch.jit")
+    results = {"config": f"single request, L {L}, d 64, h 4, 2+2 layers, FFN 256, F 32, context 8, float32"}
+    if a.data:
+        dump: Optional[dict] = {} if a.dump else None
+        results["cases"] = run_compare(a.data, a.sizes, a.runs, a.warmup, a.min_seconds, a.only, dump)
+        if a.dump:
+            write_json(a.dump, {"outputs": dump})
+    else:
+        results["cases"] = run(a.sizes, a.runs, a.warmup, a.min_seconds, a.only)
     info = blas_info()
     results["blas"] = info
     print_blas(info)

@@ -2,11 +2,14 @@
 # Install what the build needs on Debian/Ubuntu (as root, or with sudo), only when missing.
 #   tools/install-deps.sh            build + test + bench dependencies
 #   tools/install-deps.sh --torch    also the PyTorch reference (python3-torch, python3-numpy)
+#   tools/install-deps.sh --compare  also what bench/compare.sh needs (PyTorch, OpenBLAS, Node.js with npm)
 set -euo pipefail
 want=(cmake g++ make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev)
 for arg in "$@"; do
   case "$arg" in
     --torch) want+=(python3-torch python3-numpy) ;;
+    --compare) want+=(python3-torch python3-numpy libopenblas0-serial nodejs)
+               command -v npm >/dev/null || want+=(npm) ;;  # some nodejs builds ship npm
     --fuzz) want+=(clang libclang-rt-14-dev) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
