@@ -3,16 +3,22 @@
 #   tools/test.sh            Release build in build/ (tests and examples; benchmarks: tools/bench.sh), all tests through CTest
 #   tools/test.sh --asan     the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   tools/test.sh --tsan     ThreadSanitizer (build-tsan/)
+#   --filter REGEX           build only the test binary and run only the tests whose names match
+#                            (ctest -R), e.g. tools/test.sh --tsan --filter 'threads|allocat' (the CI TSan job)
 # Installs missing Debian packages first (tools/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=release
-for arg in "$@"; do
-  case "$arg" in
+filter=
+while [ $# -gt 0 ]; do
+  case "$1" in
     --asan) mode=asan ;;
     --tsan) mode=tsan ;;
-    *) echo "test.sh: unknown option $arg" >&2; exit 2 ;;
+    --filter) [ $# -ge 2 ] || { echo "test.sh: --filter needs a regex" >&2; exit 2; }; filter=$2; shift ;;
+    --filter=*) filter=${1#--filter=} ;;
+    *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
   esac
+  shift
 done
 tools/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -24,6 +30,10 @@ case "$mode" in
         "-DCMAKE_CXX_FLAGS_RELEASE=-O1" "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer") ;;
 esac
 cmake -S . -B "$dir" "${flags[@]}" >/dev/null
-cmake --build "$dir" -j "$jobs"
+target=()
+[ -z "$filter" ] || target=(--target dualrerank_tests)
+cmake --build "$dir" -j "$jobs" ${target[@]+"${target[@]}"}
 cd "$dir"
-ctest --output-on-failure -j "$jobs"
+select=()
+[ -z "$filter" ] || select=(-R "$filter")
+ctest --output-on-failure -j "$jobs" ${select[@]+"${select[@]}"}

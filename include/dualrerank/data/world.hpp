@@ -132,6 +132,9 @@ struct world_config {
         if (context_dim < 0 || context_dim > (1 << 16)) bad("context_dim must be in [0, 65536]");
         if (latent_dim < 1 || latent_dim > 4096) bad("latent_dim must be in [1, 4096]");
         if (num_categories < 1 || num_categories > 4096) bad("num_categories must be in [1, 4096]");
+        // one request holds N x (F + k) values: cap it (2^26, 256 MiB of floats) before any is made
+        if (static_cast<std::int64_t>(num_candidates) * (feature_dim + latent_dim) > (std::int64_t(1) << 26))
+            bad("num_candidates * (feature_dim + latent_dim) must be <= 2^26");
         if (viewport < 0) bad("viewport must be >= 0");
         if (!(exam_decay > 0.0 && exam_decay <= 1.0)) bad("exam_decay must be in (0, 1]");
         if (!(exam_cut > 0.0 && exam_cut <= 1.0)) bad("exam_cut must be in (0, 1]");
@@ -139,8 +142,8 @@ struct world_config {
         const double reals[] = {affinity_scale, quality_std, click_bias, redundancy, complementarity,
                                 long_bias, long_quality, depth_std, upstream_affinity_share,
                                 upstream_noise, latent_noise, context_noise, depth_noise};
-        for (double x : reals)
-            if (!finite(x)) bad("all parameters must be finite");
+        for (double x : reals)  // 1e30 would make the observed features overflow float
+            if (!finite(x) || std::fabs(x) > 1e6) bad("all parameters must be finite and within [-1e6, 1e6]");
         if (affinity_scale < 0 || quality_std < 0 || depth_std < 0 || upstream_noise < 0 ||
             latent_noise < 0 || context_noise < 0 || depth_noise < 0)
             bad("scales and noise levels must be >= 0");

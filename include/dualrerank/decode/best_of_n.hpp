@@ -35,7 +35,10 @@ struct teacher_scorer {
     const ar_teacher<T>* teacher = nullptr;
     /// scores[k] for slates [K x L]; ws is the scorer's own workspace (reset here).
     void operator()(const request_view<T>& r, int K, int L, const int* slates, T* scores, workspace& ws) const {
-        T w[1024];
+        if (L < 1 || L > limits::max_slate)
+            dualrerank::detail::throw_input("teacher_scorer: slate length L = " + std::to_string(L) + " outside [1, " +
+                                            std::to_string(limits::max_slate) + "]");
+        T w[limits::max_slate];
         rank_decay_weights(L, w);
         teacher->score_slates(r, K, L, slates, w, scores, ws);
     }
@@ -69,9 +72,12 @@ struct best_of_n_workspace {
 template <class T, class Scorer>
 int best_of_n(const nar_student<T>& s, const Scorer& scorer, const request_view<T>& r, int L, const best_of_n_config& cfg,
               counter_key key, std::uint32_t counter_base, int* out, best_of_n_workspace<T>& bw) {
-    if (cfg.n < 1) dualrerank::detail::throw_input("best_of_n: n must be >= 1");
+    if (cfg.n < 1 || cfg.n > limits::max_samples)
+        dualrerank::detail::throw_input("best_of_n: n = " + std::to_string(cfg.n) + " outside [1, " +
+                                        std::to_string(limits::max_samples) + "] (limits::max_samples)");
     bw.student.reset();
     student_cache<T> c = s.forward(&r, 1, L, bw.student);
+    detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "best_of_n");
     const std::size_t need = std::size_t(cfg.n) * L;
     if (bw.slates.size() < need) bw.slates.resize(need);
     if (bw.scores.size() < std::size_t(cfg.n)) bw.scores.resize(std::size_t(cfg.n));

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "../model/ar_teacher.hpp"
@@ -106,6 +107,25 @@ T slate_log_prob(const T* Z, int L, int n, int ld, const int* y) noexcept {
     return total;
 }
 
+namespace detail {
+
+/// Non-finite logits of real candidates (impossible with features within limits unless the
+/// weights themselves are extreme) would make a decoder return an arbitrary slate (NaN compares
+/// false, ties go to the lowest index): input_error instead.
+template <class T>
+void check_logits(const T* Z, int rows, int n, std::size_t ld, const char* who) {
+    for (int t = 0; t < rows; ++t)
+        for (int i = 0; i < n; ++i) {
+            const T z = Z[std::size_t(t) * ld + i];
+            if (!std::isfinite(z))
+                ::dualrerank::detail::throw_input(std::string(who) + ": logit [" + std::to_string(t) + "][" +
+                                                  std::to_string(i) + "] is " + (std::isnan(z) ? "NaN" : "infinite") +
+                                                  " (the model's arithmetic overflowed on this request)");
+        }
+}
+
+}  // namespace detail
+
 // ------------------------------------------------------------------------- student decoders
 
 /// Student greedy: out [L]. Resets ws; allocation-free after warm-up.
@@ -113,6 +133,7 @@ template <class T>
 void greedy(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
     student_cache<T> c = s.forward(&r, 1, L, ws);
+    detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "greedy");
     greedy_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n));
 }
 
@@ -128,6 +149,7 @@ template <class T>
 void confident(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
     student_cache<T> c = s.forward(&r, 1, L, ws);
+    detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "confident");
     confident_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n), ws.alloc<T>(L));
 }
 
@@ -143,6 +165,8 @@ template <class T>
 void greedy_batch(const nar_student<T>& s, const request_view<T>* reqs, int B, int L, int* out, workspace& ws) {
     ws.reset();
     student_cache<T> c = s.forward(reqs, B, L, ws);
+    for (int b = 0; b < B; ++b)
+        detail::check_logits(c.Z + std::size_t(b) * L * c.n, L, reqs[b].n, std::size_t(c.n), "greedy_batch");
     std::uint8_t* used = ws.alloc<std::uint8_t>(c.n);
     for (int b = 0; b < B; ++b)
         greedy_slate(c.Z + std::size_t(b) * L * c.n, L, reqs[b].n, c.n, out + std::size_t(b) * L, used);
@@ -174,6 +198,7 @@ T teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam
     for (int t = 0; t < L; ++t) {
         for (int b = 0; b < live; ++b) prev[b] = t ? prefix[std::size_t(b) * L + t - 1] : 0;
         m.step(s, prev, live, logits, ws);
+        detail::check_logits(logits, live, n, std::size_t(n), "teacher_beam");
         // candidates (score, beam, item): keep the best B with a small insertion list
         int kept = 0;
         for (int b = 0; b < live; ++b) {

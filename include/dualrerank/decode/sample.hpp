@@ -19,8 +19,12 @@ template <class T>
 void teacher_sample(const ar_teacher<T>& m, const request_view<T>& r, int L, int K, double tau, counter_key key,
                     std::uint32_t counter_base, int* slates, T* log_probs, workspace& ws) {
     ws.reset();
-    if (K < 1) dualrerank::detail::throw_input("teacher_sample: K must be >= 1");
+    if (K < 1 || K > limits::max_samples)
+        dualrerank::detail::throw_input("teacher_sample: K = " + std::to_string(K) + " outside [1, " +
+                                        std::to_string(limits::max_samples) + "] (limits::max_samples)");
     if (!(tau > 0) || !std::isfinite(tau)) dualrerank::detail::throw_input("teacher_sample: temperature must be finite and > 0");
+    if (r.n > 0 && L > 0 && std::uint64_t(K) * std::uint64_t(L) * std::uint64_t(r.n) > (std::uint64_t(1) << 32))
+        dualrerank::detail::throw_input("teacher_sample: K * L * N exceeds the 2^32 counters of one key");
     const int n = r.n;
     teacher_state<T> s = m.begin(r, L, K, ws);
     T* logits = ws.alloc<T>(std::size_t(K) * n);

@@ -18,6 +18,7 @@
 
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -184,11 +185,18 @@ std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model
     return out;
 }
 
+/// Non-finite values are refused (input_error) before anything is written: such a file could
+/// never be loaded, and writing it would replace the last good file.
 template <class Model>
 void add_param_tensors(const Model& m, const std::string& prefix, const typename Model::value_type* base,
                        std::vector<tensor_write>& out) {
-    for (const auto& t : m.table().tensors())
+    for (const auto& t : m.table().tensors()) {
+        for (std::size_t i = 0; i < t.size; ++i)
+            if (!std::isfinite(base[t.offset + i]))
+                dualrerank::detail::throw_input("save: tensor \"" + prefix + t.name + "\" holds a non-finite value at " +
+                                                std::to_string(i) + " (nothing written)");
         out.push_back({prefix + t.name, dtype_of<typename Model::value_type>(), t.shape, base + t.offset});
+    }
 }
 
 template <class Model>
@@ -268,10 +276,27 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     if (kind != to_string(Model::kind))
         dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a " + to_string(Model::kind));
     const model_config c = detail::parse_config_meta(f, what);
-    Model m(c);
+    // A header may declare any config within `limits` (billions of parameters) in a file of a few
+    // bytes: bound the arena by the values the file actually holds before allocating it.
+    std::size_t held = 0;
+    for (const auto& t : f.tensors()) held += t.elements();
+    std::optional<Model> mo;
+    try {
+        mo.emplace(c, held);
+    } catch (const input_error& e) {
+        dualrerank::detail::throw_format(what + ": " + e.what() +
+                                         " (the values its tensors hold: missing tensors, or a config that is not the file's)");
+    }
+    Model& m = *mo;
     detail::read_param_tensors(m, f, "", m.params(), opt.allow_unknown, what);
     auto it = f.metadata().find("verify");
     if (opt.verify && it != f.metadata().end() && it->second == "1") {
+        {  // the probe's size comes from the config: check the file holds it before building it
+            const int pn = std::min(c.max_candidates, std::max(c.max_slate, 4));
+            const tensor_info& vf = f.at("verify.features");
+            if (vf.shape != std::vector<std::size_t>{std::size_t(pn), std::size_t(c.features)})
+                dualrerank::detail::throw_format(what + ": verify.features has the wrong shape");
+        }
         auto p = detail::make_probe<Model>(c);
         const tensor_info& out = f.at("verify.output");
         std::vector<T> expected(out.elements());
@@ -299,7 +324,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
                                                  std::to_string(double(got[i])) + " vs stored " +
                                                  std::to_string(double(expected[i])) + ")");
     }
-    return m;
+    return std::move(m);
 }
 
 template <class Model>

@@ -50,13 +50,14 @@ class ar_teacher : public model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::teacher;
 
-    explicit ar_teacher(const model_config& c) : model_base<T>(c) {
+    /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
+    explicit ar_teacher(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
         auto& t = this->table_;
         enc_ = candidate_encoder::make(t, "encoder", c);
         bos_ = t.add("bos", {std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
         slot_emb_ = t.add("slot_emb", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(0.1));
         dec_ = decoder_stack::make(t, c, true);
-        this->allocate();
+        this->allocate(max_parameters);
     }
 
     // ---------------------------------------------------------------- teacher forcing (training)
@@ -201,10 +202,21 @@ public:
     /// One step for B <= beams prefixes at position s.t: prev[b] is the item chosen at the
     /// previous slot by prefix b (ignored at t = 0). Writes raw (unmasked) logits [B x n] and
     /// advances s.t. Scratch comes from ws; it is not released (bounded by L steps per request).
+    /// Throws input_error (nothing written) for B outside [1, s.beams], a step beyond s.L, or a
+    /// prev[b] outside [0, s.n) at t > 0.
     void step(teacher_state<T>& s, const int* prev, int B, T* logits, workspace& ws) const {
         const T* P = this->params();
         const int d = this->config_.d;
         const int t = s.t;
+        if (B < 1 || B > s.beams)
+            detail::throw_input("ar_teacher::step: B = " + std::to_string(B) + " outside [1, " + std::to_string(s.beams) +
+                                "] (the beams given to begin)");
+        if (t >= s.L) detail::throw_input("ar_teacher::step: all " + std::to_string(s.L) + " slots already decoded");
+        if (t > 0)
+            for (int b = 0; b < B; ++b)
+                if (prev[b] < 0 || prev[b] >= s.n)
+                    detail::throw_input("ar_teacher::step: prev[" + std::to_string(b) + "] = " + std::to_string(prev[b]) +
+                                        " outside [0, " + std::to_string(s.n) + ")");
         for (int b = 0; b < B; ++b) {
             const T* src = t == 0 ? P + bos_ : s.H + std::size_t(prev[b]) * d;
             const T* se = P + slot_emb_ + std::size_t(t) * d;
@@ -228,6 +240,13 @@ public:
     /// Beam bookkeeping: new prefix b continues old prefix parent[b] (KV rows 0..t-1 copied).
     void reorder(teacher_state<T>& s, const int* parent, int B) const {
         const int d = this->config_.d;
+        if (B < 1 || B > s.beams || s.beams < 2)
+            detail::throw_input("ar_teacher::reorder: B = " + std::to_string(B) + " outside [1, " + std::to_string(s.beams) +
+                                "] or a state begun with one beam");
+        for (int b = 0; b < B; ++b)
+            if (parent[b] < 0 || parent[b] >= s.beams)
+                detail::throw_input("ar_teacher::reorder: parent[" + std::to_string(b) + "] = " + std::to_string(parent[b]) +
+                                    " outside [0, " + std::to_string(s.beams) + ")");
         const std::size_t rowlen = std::size_t(s.t) * 2 * d, stride = std::size_t(s.L) * 2 * d;
         for (std::size_t i = 0; i < dec_.blocks.size(); ++i) {
             for (int b = 0; b < B; ++b)

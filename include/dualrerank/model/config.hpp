@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "../core/error.hpp"
@@ -18,6 +19,15 @@ struct limits {
     static constexpr int max_layers = 64;
     static constexpr int max_candidates = 1 << 14;
     static constexpr int max_slate = 1024;
+    /// Largest |feature| or |context feature| a request may hold. Beyond about 1e9 (models with
+    /// context: the user-item product squares the scale) or 1e18 (without), the float LayerNorm's
+    /// variance overflows and every candidate gets the same encoding (measured; docs/bad-input.md),
+    /// so such requests are rejected instead of silently ranked in index order. Normalize raw
+    /// counts (e.g. log1p) before they reach the model.
+    static constexpr double max_feature_magnitude = 1e8;
+    /// Largest K of teacher_sample and largest n of Best-of-N (the KV cache and the scorer's
+    /// batch grow with K * L * d per layer).
+    static constexpr int max_samples = 1 << 12;
 };
 
 struct model_config {
@@ -88,12 +98,25 @@ void validate_request(const model_config& c, const request_view<T>& r, int L, co
         throw_input(w + "slate length L = " + std::to_string(L) + " exceeds the model's max_slate = " +
                     std::to_string(c.max_slate));
     const std::size_t m = std::size_t(r.n) * r.f;
+    const T cap = T(limits::max_feature_magnitude);
+    auto too_large = [&](T x) {
+        char v[32];
+        std::snprintf(v, sizeof v, "%g", double(x));
+        return w + "feature value " + v + " exceeds limits::max_feature_magnitude (1e8) in magnitude";
+    };
     for (std::size_t i = 0; i < m; ++i)
-        if (!std::isfinite(r.features[i]))
-            throw_input(w + "non-finite feature at candidate " + std::to_string(i / r.f) + ", feature " +
+        if (!(std::fabs(r.features[i]) <= cap)) {  // NaN, +-inf and too large in one compare
+            if (!std::isfinite(r.features[i]))
+                throw_input(w + "non-finite feature at candidate " + std::to_string(i / r.f) + ", feature " +
+                            std::to_string(i % r.f));
+            throw_input(too_large(r.features[i]) + " at candidate " + std::to_string(i / r.f) + ", feature " +
                         std::to_string(i % r.f));
+        }
     for (int i = 0; i < (r.context ? r.fc : 0); ++i)
-        if (!std::isfinite(r.context[i])) throw_input(w + "non-finite context feature " + std::to_string(i));
+        if (!(std::fabs(r.context[i]) <= cap)) {
+            if (!std::isfinite(r.context[i])) throw_input(w + "non-finite context feature " + std::to_string(i));
+            throw_input(too_large(r.context[i]) + " (context feature " + std::to_string(i) + ")");
+        }
     if (c.rank_embedding) {
         if (!r.upstream_rank) throw_input(w + "the model uses upstream ranks but the request has none");
         for (int i = 0; i < r.n; ++i)

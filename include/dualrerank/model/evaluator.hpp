@@ -31,14 +31,15 @@ class list_evaluator : public model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::evaluator;
 
-    explicit list_evaluator(const model_config& c) : model_base<T>(c) {
+    /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
+    explicit list_evaluator(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
         auto& t = this->table_;
         enc_ = candidate_encoder::make(t, "encoder", c);
         slot_emb_ = t.add("slot_emb", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(0.1));
         block_ = nn::encoder_block::make(t, "block", c.d, c.heads, c.ffn, true);
         ln_f_ = nn::layer_norm::make(t, "ln_f", c.d);
         head_ = nn::linear::make(t, "head", c.d, c.outputs, true);
-        this->allocate();
+        this->allocate(max_parameters);
     }
 
     /// Forward K slates [K x L] of one request (validated).

@@ -49,7 +49,14 @@ public:
 
 protected:
     explicit model_base(const model_config& c) : config_(c) { c.validate(); }
-    void allocate() { params_.assign(table_.total(), T(0)); }
+    /// Allocate the arena. `max_parameters` (the loader passes the number of values the file
+    /// holds) rejects a config declaring more parameters before anything is allocated.
+    void allocate(std::size_t max_parameters = static_cast<std::size_t>(-1)) {
+        if (table_.parameter_count() > max_parameters)
+            detail::throw_input("model config declares " + std::to_string(table_.parameter_count()) +
+                                " parameters, more than the " + std::to_string(max_parameters) + " allowed");
+        params_.assign(table_.total(), T(0));
+    }
 
     model_config config_;
     tensor_table table_;

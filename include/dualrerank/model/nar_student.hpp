@@ -30,12 +30,13 @@ class nar_student : public model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::student;
 
-    explicit nar_student(const model_config& c) : model_base<T>(c) {
+    /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
+    explicit nar_student(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
         auto& t = this->table_;
         enc_ = candidate_encoder::make(t, "encoder", c);
         slot_queries_ = t.add("slot_queries", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
         dec_ = decoder_stack::make(t, c, false);
-        this->allocate();
+        this->allocate(max_parameters);
     }
 
     /// Training/analysis forward over B requests (validated), all with slate length L.

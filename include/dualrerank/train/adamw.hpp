@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "../core/aligned.hpp"
 #include "../core/params.hpp"
@@ -25,6 +26,20 @@ struct adamw_config {
     double min_lr_ratio = 0.1;
 };
 
+/// input_error unless every field is in range (a NaN learning rate would silently turn every
+/// weight into NaN on the first step). Returns c.
+inline const adamw_config& validate(const adamw_config& c) {
+    auto bad = [](const char* m) { dualrerank::detail::throw_input(std::string("invalid adamw_config: ") + m); };
+    if (!(std::isfinite(c.lr) && c.lr >= 0)) bad("lr must be finite and >= 0");
+    if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) bad("beta1 and beta2 must be in [0, 1)");
+    if (!(std::isfinite(c.eps) && c.eps > 0)) bad("eps must be finite and > 0");
+    if (!(std::isfinite(c.weight_decay) && c.weight_decay >= 0)) bad("weight_decay must be finite and >= 0");
+    if (std::isnan(c.clip_norm)) bad("clip_norm must not be NaN (<= 0 turns clipping off)");
+    if (c.warmup_steps < 0 || c.total_steps < 0) bad("warmup_steps and total_steps must be >= 0");
+    if (!(c.min_lr_ratio >= 0 && c.min_lr_ratio <= 1)) bad("min_lr_ratio must be in [0, 1]");
+    return c;
+}
+
 /// Learning rate at a given (0-based) step.
 inline double learning_rate(const adamw_config& c, long step) noexcept {
     if (c.warmup_steps > 0 && step < c.warmup_steps) return c.lr * double(step + 1) / double(c.warmup_steps);
@@ -43,7 +58,7 @@ struct step_result {
 template <class T>
 class adamw {
 public:
-    adamw(const tensor_table& table, adamw_config cfg) : table_(&table), cfg_(cfg), m_(table.total(), T(0)), v_(table.total(), T(0)) {}
+    adamw(const tensor_table& table, adamw_config cfg) : table_(&table), cfg_(validate(cfg)), m_(table.total(), T(0)), v_(table.total(), T(0)) {}
 
     /// One update from grads (which are clipped in place). Returns what happened.
     step_result step(T* params, T* grads) {
@@ -87,7 +102,7 @@ public:
     long steps() const noexcept { return step_; }
     long skipped() const noexcept { return skipped_; }
     const adamw_config& config() const noexcept { return cfg_; }
-    void set_config(const adamw_config& c) noexcept { cfg_ = c; }
+    void set_config(const adamw_config& c) { cfg_ = validate(c); }
     T* first_moment() noexcept { return m_.data(); }
     T* second_moment() noexcept { return v_.data(); }
     const T* first_moment() const noexcept { return m_.data(); }

@@ -49,7 +49,20 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
             const std::function<void(const rl_progress&)>& on_step = {}) {
     const int L = s.simulator().slate_size();
     const int G = cfg.rl.group;
-    if (G < 2) dualrerank::detail::throw_input("run_rl: the group must hold at least 2 slates");
+    if (G < 2 || G > limits::max_samples)
+        dualrerank::detail::throw_input("run_rl: the group must hold 2 to " + std::to_string(limits::max_samples) +
+                                        " slates, got " + std::to_string(G));
+    // requests_per_step = 0 used to divide by zero (SIGFPE) below
+    if (cfg.requests < 0 || cfg.requests_per_step < 1 || cfg.requests_per_step > (1 << 16))
+        dualrerank::detail::throw_input("run_rl: requests must be >= 0 and requests_per_step in [1, 65536]");
+    const rl_config& rc = cfg.rl;
+    if (!(std::isfinite(rc.clip_eps) && rc.clip_eps >= 0) || !(std::isfinite(rc.beta) && rc.beta >= 0) ||
+        !(std::isfinite(rc.eta) && rc.eta >= 0) || !(std::isfinite(rc.floor_const) && rc.floor_const >= 0) ||
+        !(std::isfinite(rc.floor_ema_frac) && rc.floor_ema_frac >= 0) || !(rc.ema_decay >= 0 && rc.ema_decay <= 1))
+        dualrerank::detail::throw_input("run_rl: clip_eps, beta, eta, floor_const, floor_ema_frac must be finite and "
+                                        ">= 0, ema_decay in [0, 1]");
+    if (!(std::isfinite(rc.sample_tau) && rc.sample_tau > 0))
+        dualrerank::detail::throw_input("run_rl: sample_tau must be finite and > 0");
     trainer_config tc;
     tc.optimizer = cfg.optimizer;
     tc.batch_size = cfg.requests_per_step;

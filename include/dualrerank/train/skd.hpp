@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "../decode/greedy.hpp"
@@ -31,6 +32,19 @@ struct skd_config {
     double lambda_gt = 0.0;    ///< weight of the supervised loss toward logged targets (when given)
 };
 
+/// input_error unless samples is in [0, limits::max_samples] and the temperatures and weights
+/// are finite (temperatures > 0, weights >= 0). Returns c.
+inline const skd_config& validate(const skd_config& c) {
+    auto bad = [](const std::string& m) { dualrerank::detail::throw_input("invalid skd_config: " + m); };
+    if (c.samples < 0 || c.samples > limits::max_samples)
+        bad("samples = " + std::to_string(c.samples) + " outside [0, " + std::to_string(limits::max_samples) + "]");
+    if (!(std::isfinite(c.sample_tau) && c.sample_tau > 0) || !(std::isfinite(c.tau) && c.tau > 0))
+        bad("sample_tau and tau must be finite and > 0");
+    if (!(std::isfinite(c.lambda_kl) && c.lambda_kl >= 0) || !(std::isfinite(c.lambda_gt) && c.lambda_gt >= 0))
+        bad("lambda_kl and lambda_gt must be finite and >= 0");
+    return c;
+}
+
 /// Cached teacher targets of one request.
 template <class T>
 struct skd_targets {
@@ -45,6 +59,10 @@ struct skd_targets {
 template <class T>
 skd_targets<T> make_skd_targets(const ar_teacher<T>& teacher, const request_view<T>& r, int L, const skd_config& cfg,
                                 std::uint64_t seed, workspace& ws) {
+    validate(cfg);
+    if (L < 1 || L > teacher.config().max_slate)
+        dualrerank::detail::throw_input("make_skd_targets: slate length L = " + std::to_string(L) + " outside [1, " +
+                                        std::to_string(teacher.config().max_slate) + "]");
     const int n = r.n;
     std::vector<int> all(std::size_t(cfg.samples + 1) * L);
     decode::teacher_greedy(teacher, r, L, all.data(), ws);
@@ -159,6 +177,7 @@ std::vector<skd_targets<T>> cache_skd_targets(const ar_teacher<T>& teacher, cons
 template <class T>
 void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const std::vector<skd_targets<T>>& targets,
              const skd_config& cfg, long steps, const std::string& label = "skd") {
+    validate(cfg);
     if (data.size() == 0 || targets.size() != data.size()) dualrerank::detail::throw_input("fit_skd: dataset and targets differ");
     const int B = tr.config().batch_size, L = data.L;
     std::vector<int> idx;

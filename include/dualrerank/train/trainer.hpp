@@ -35,6 +35,15 @@ struct trainer_config {
     std::FILE* log = stderr;
 };
 
+/// input_error unless batch_size is in [1, 65536] and max_bad_steps >= 1. Returns c.
+inline const trainer_config& validate(const trainer_config& c) {
+    if (c.batch_size < 1 || c.batch_size > (1 << 16))
+        dualrerank::detail::throw_input("invalid trainer_config: batch_size must be in [1, 65536], got " +
+                                        std::to_string(c.batch_size));
+    if (c.max_bad_steps < 1) dualrerank::detail::throw_input("invalid trainer_config: max_bad_steps must be >= 1");
+    return c;
+}
+
 struct step_report {
     long step = 0;
     double loss = 0;
@@ -49,7 +58,7 @@ public:
     using T = typename Model::value_type;
 
     trainer(Model& model, trainer_config cfg)
-        : model_(&model), cfg_(cfg), opt_(model.table(), cfg.optimizer), grads_(model.arena_size(), T(0)), rng_(cfg.seed) {}
+        : model_(&model), cfg_(validate(cfg)), opt_(model.table(), cfg.optimizer), grads_(model.arena_size(), T(0)), rng_(cfg.seed) {}
 
     /// One optimiser step of fn(grads, ws) -> loss. Non-finite loss or gradients: skipped and counted, weights untouched;
     /// after max_bad_steps in a row a training_error is thrown.
