@@ -2279,6 +2279,7 @@ DUALRERANK_NAMESPACE_END
 // list evaluator, and the checks applied to it and to every request at the API boundary.
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 
@@ -2292,6 +2293,15 @@ struct limits {
     static constexpr int max_layers = 64;
     static constexpr int max_candidates = 1 << 14;
     static constexpr int max_slate = 1024;
+    /// Largest |feature| or |context feature| a request may hold. Beyond about 1e9 (models with
+    /// context: the user-item product squares the scale) or 1e18 (without), the float LayerNorm's
+    /// variance overflows and every candidate gets the same encoding (measured; docs/bad-input.md),
+    /// so such requests are rejected instead of silently ranked in index order. Normalize raw
+    /// counts (e.g. log1p) before they reach the model.
+    static constexpr double max_feature_magnitude = 1e8;
+    /// Largest K of teacher_sample and largest n of Best-of-N (the KV cache and the scorer's
+    /// batch grow with K * L * d per layer).
+    static constexpr int max_samples = 1 << 12;
 };
 
 struct model_config {
@@ -2362,12 +2372,25 @@ void validate_request(const model_config& c, const request_view<T>& r, int L, co
         throw_input(w + "slate length L = " + std::to_string(L) + " exceeds the model's max_slate = " +
                     std::to_string(c.max_slate));
     const std::size_t m = std::size_t(r.n) * r.f;
+    const T cap = T(limits::max_feature_magnitude);
+    auto too_large = [&](T x) {
+        char v[32];
+        std::snprintf(v, sizeof v, "%g", double(x));
+        return w + "feature value " + v + " exceeds limits::max_feature_magnitude (1e8) in magnitude";
+    };
     for (std::size_t i = 0; i < m; ++i)
-        if (!std::isfinite(r.features[i]))
-            throw_input(w + "non-finite feature at candidate " + std::to_string(i / r.f) + ", feature " +
+        if (!(std::fabs(r.features[i]) <= cap)) {  // NaN, +-inf and too large in one compare
+            if (!std::isfinite(r.features[i]))
+                throw_input(w + "non-finite feature at candidate " + std::to_string(i / r.f) + ", feature " +
+                            std::to_string(i % r.f));
+            throw_input(too_large(r.features[i]) + " at candidate " + std::to_string(i / r.f) + ", feature " +
                         std::to_string(i % r.f));
+        }
     for (int i = 0; i < (r.context ? r.fc : 0); ++i)
-        if (!std::isfinite(r.context[i])) throw_input(w + "non-finite context feature " + std::to_string(i));
+        if (!(std::fabs(r.context[i]) <= cap)) {
+            if (!std::isfinite(r.context[i])) throw_input(w + "non-finite context feature " + std::to_string(i));
+            throw_input(too_large(r.context[i]) + " (context feature " + std::to_string(i) + ")");
+        }
     if (c.rank_embedding) {
         if (!r.upstream_rank) throw_input(w + "the model uses upstream ranks but the request has none");
         for (int i = 0; i < r.n; ++i)
@@ -2441,7 +2464,14 @@ public:
 
 protected:
     explicit model_base(const model_config& c) : config_(c) { c.validate(); }
-    void allocate() { params_.assign(table_.total(), T(0)); }
+    /// Allocate the arena. `max_parameters` (the loader passes the number of values the file
+    /// holds) rejects a config declaring more parameters before anything is allocated.
+    void allocate(std::size_t max_parameters = static_cast<std::size_t>(-1)) {
+        if (table_.parameter_count() > max_parameters)
+            detail::throw_input("model config declares " + std::to_string(table_.parameter_count()) +
+                                " parameters, more than the " + std::to_string(max_parameters) + " allowed");
+        params_.assign(table_.total(), T(0));
+    }
 
     model_config config_;
     tensor_table table_;
@@ -2880,12 +2910,13 @@ class nar_student : public model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::student;
 
-    explicit nar_student(const model_config& c) : model_base<T>(c) {
+    /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
+    explicit nar_student(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
         auto& t = this->table_;
         enc_ = candidate_encoder::make(t, "encoder", c);
         slot_queries_ = t.add("slot_queries", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
         dec_ = decoder_stack::make(t, c, false);
-        this->allocate();
+        this->allocate(max_parameters);
     }
 
     /// Training/analysis forward over B requests (validated), all with slate length L.
@@ -2999,13 +3030,14 @@ class ar_teacher : public model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::teacher;
 
-    explicit ar_teacher(const model_config& c) : model_base<T>(c) {
+    /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
+    explicit ar_teacher(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
         auto& t = this->table_;
         enc_ = candidate_encoder::make(t, "encoder", c);
         bos_ = t.add("bos", {std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
         slot_emb_ = t.add("slot_emb", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(0.1));
         dec_ = decoder_stack::make(t, c, true);
-        this->allocate();
+        this->allocate(max_parameters);
     }
 
     // ---------------------------------------------------------------- teacher forcing (training)
@@ -3150,10 +3182,21 @@ public:
     /// One step for B <= beams prefixes at position s.t: prev[b] is the item chosen at the
     /// previous slot by prefix b (ignored at t = 0). Writes raw (unmasked) logits [B x n] and
     /// advances s.t. Scratch comes from ws; it is not released (bounded by L steps per request).
+    /// Throws input_error (nothing written) for B outside [1, s.beams], a step beyond s.L, or a
+    /// prev[b] outside [0, s.n) at t > 0.
     void step(teacher_state<T>& s, const int* prev, int B, T* logits, workspace& ws) const {
         const T* P = this->params();
         const int d = this->config_.d;
         const int t = s.t;
+        if (B < 1 || B > s.beams)
+            detail::throw_input("ar_teacher::step: B = " + std::to_string(B) + " outside [1, " + std::to_string(s.beams) +
+                                "] (the beams given to begin)");
+        if (t >= s.L) detail::throw_input("ar_teacher::step: all " + std::to_string(s.L) + " slots already decoded");
+        if (t > 0)
+            for (int b = 0; b < B; ++b)
+                if (prev[b] < 0 || prev[b] >= s.n)
+                    detail::throw_input("ar_teacher::step: prev[" + std::to_string(b) + "] = " + std::to_string(prev[b]) +
+                                        " outside [0, " + std::to_string(s.n) + ")");
         for (int b = 0; b < B; ++b) {
             const T* src = t == 0 ? P + bos_ : s.H + std::size_t(prev[b]) * d;
             const T* se = P + slot_emb_ + std::size_t(t) * d;
@@ -3177,6 +3220,13 @@ public:
     /// Beam bookkeeping: new prefix b continues old prefix parent[b] (KV rows 0..t-1 copied).
     void reorder(teacher_state<T>& s, const int* parent, int B) const {
         const int d = this->config_.d;
+        if (B < 1 || B > s.beams || s.beams < 2)
+            detail::throw_input("ar_teacher::reorder: B = " + std::to_string(B) + " outside [1, " + std::to_string(s.beams) +
+                                "] or a state begun with one beam");
+        for (int b = 0; b < B; ++b)
+            if (parent[b] < 0 || parent[b] >= s.beams)
+                detail::throw_input("ar_teacher::reorder: parent[" + std::to_string(b) + "] = " + std::to_string(parent[b]) +
+                                    " outside [0, " + std::to_string(s.beams) + ")");
         const std::size_t rowlen = std::size_t(s.t) * 2 * d, stride = std::size_t(s.L) * 2 * d;
         for (std::size_t i = 0; i < dec_.blocks.size(); ++i) {
             for (int b = 0; b < B; ++b)
@@ -3232,14 +3282,15 @@ class list_evaluator : public model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::evaluator;
 
-    explicit list_evaluator(const model_config& c) : model_base<T>(c) {
+    /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
+    explicit list_evaluator(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
         auto& t = this->table_;
         enc_ = candidate_encoder::make(t, "encoder", c);
         slot_emb_ = t.add("slot_emb", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(0.1));
         block_ = nn::encoder_block::make(t, "block", c.d, c.heads, c.ffn, true);
         ln_f_ = nn::layer_norm::make(t, "ln_f", c.d);
         head_ = nn::linear::make(t, "head", c.d, c.outputs, true);
-        this->allocate();
+        this->allocate(max_parameters);
     }
 
     /// Forward K slates [K x L] of one request (validated).
@@ -3469,6 +3520,7 @@ DUALRERANK_NAMESPACE_END
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -3485,6 +3537,20 @@ struct adamw_config {
     long total_steps = 0;       ///< cosine decay to min_lr_ratio * lr at total_steps (0: constant after warmup)
     double min_lr_ratio = 0.1;
 };
+
+/// input_error unless every field is in range (a NaN learning rate would silently turn every
+/// weight into NaN on the first step). Returns c.
+inline const adamw_config& validate(const adamw_config& c) {
+    auto bad = [](const char* m) { dualrerank::detail::throw_input(std::string("invalid adamw_config: ") + m); };
+    if (!(std::isfinite(c.lr) && c.lr >= 0)) bad("lr must be finite and >= 0");
+    if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) bad("beta1 and beta2 must be in [0, 1)");
+    if (!(std::isfinite(c.eps) && c.eps > 0)) bad("eps must be finite and > 0");
+    if (!(std::isfinite(c.weight_decay) && c.weight_decay >= 0)) bad("weight_decay must be finite and >= 0");
+    if (std::isnan(c.clip_norm)) bad("clip_norm must not be NaN (<= 0 turns clipping off)");
+    if (c.warmup_steps < 0 || c.total_steps < 0) bad("warmup_steps and total_steps must be >= 0");
+    if (!(c.min_lr_ratio >= 0 && c.min_lr_ratio <= 1)) bad("min_lr_ratio must be in [0, 1]");
+    return c;
+}
 
 /// Learning rate at a given (0-based) step.
 inline double learning_rate(const adamw_config& c, long step) noexcept {
@@ -3504,7 +3570,7 @@ struct step_result {
 template <class T>
 class adamw {
 public:
-    adamw(const tensor_table& table, adamw_config cfg) : table_(&table), cfg_(cfg), m_(table.total(), T(0)), v_(table.total(), T(0)) {}
+    adamw(const tensor_table& table, adamw_config cfg) : table_(&table), cfg_(validate(cfg)), m_(table.total(), T(0)), v_(table.total(), T(0)) {}
 
     /// One update from grads (which are clipped in place). Returns what happened.
     step_result step(T* params, T* grads) {
@@ -3548,7 +3614,7 @@ public:
     long steps() const noexcept { return step_; }
     long skipped() const noexcept { return skipped_; }
     const adamw_config& config() const noexcept { return cfg_; }
-    void set_config(const adamw_config& c) noexcept { cfg_ = c; }
+    void set_config(const adamw_config& c) { cfg_ = validate(c); }
     T* first_moment() noexcept { return m_.data(); }
     T* second_moment() noexcept { return v_.data(); }
     const T* first_moment() const noexcept { return m_.data(); }
@@ -3604,6 +3670,15 @@ struct trainer_config {
     std::FILE* log = stderr;
 };
 
+/// input_error unless batch_size is in [1, 65536] and max_bad_steps >= 1. Returns c.
+inline const trainer_config& validate(const trainer_config& c) {
+    if (c.batch_size < 1 || c.batch_size > (1 << 16))
+        dualrerank::detail::throw_input("invalid trainer_config: batch_size must be in [1, 65536], got " +
+                                        std::to_string(c.batch_size));
+    if (c.max_bad_steps < 1) dualrerank::detail::throw_input("invalid trainer_config: max_bad_steps must be >= 1");
+    return c;
+}
+
 struct step_report {
     long step = 0;
     double loss = 0;
@@ -3618,7 +3693,7 @@ public:
     using T = typename Model::value_type;
 
     trainer(Model& model, trainer_config cfg)
-        : model_(&model), cfg_(cfg), opt_(model.table(), cfg.optimizer), grads_(model.arena_size(), T(0)), rng_(cfg.seed) {}
+        : model_(&model), cfg_(validate(cfg)), opt_(model.table(), cfg.optimizer), grads_(model.arena_size(), T(0)), rng_(cfg.seed) {}
 
     /// One optimiser step of fn(grads, ws) -> loss. Non-finite loss or gradients: skipped and counted, weights untouched;
     /// after max_bad_steps in a row a training_error is thrown.
@@ -3806,6 +3881,7 @@ DUALRERANK_NAMESPACE_END
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 // ---- begin include/dualrerank/decode/greedy.hpp ----
@@ -3825,6 +3901,7 @@ DUALRERANK_NAMESPACE_END
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 
@@ -3914,6 +3991,25 @@ T slate_log_prob(const T* Z, int L, int n, int ld, const int* y) noexcept {
     return total;
 }
 
+namespace detail {
+
+/// Non-finite logits of real candidates (impossible with features within limits unless the
+/// weights themselves are extreme) would make a decoder return an arbitrary slate (NaN compares
+/// false, ties go to the lowest index): input_error instead.
+template <class T>
+void check_logits(const T* Z, int rows, int n, std::size_t ld, const char* who) {
+    for (int t = 0; t < rows; ++t)
+        for (int i = 0; i < n; ++i) {
+            const T z = Z[std::size_t(t) * ld + i];
+            if (!std::isfinite(z))
+                ::dualrerank::detail::throw_input(std::string(who) + ": logit [" + std::to_string(t) + "][" +
+                                                  std::to_string(i) + "] is " + (std::isnan(z) ? "NaN" : "infinite") +
+                                                  " (the model's arithmetic overflowed on this request)");
+        }
+}
+
+}  // namespace detail
+
 // ------------------------------------------------------------------------- student decoders
 
 /// Student greedy: out [L]. Resets ws; allocation-free after warm-up.
@@ -3921,6 +4017,7 @@ template <class T>
 void greedy(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
     student_cache<T> c = s.forward(&r, 1, L, ws);
+    detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "greedy");
     greedy_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n));
 }
 
@@ -3936,6 +4033,7 @@ template <class T>
 void confident(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
     student_cache<T> c = s.forward(&r, 1, L, ws);
+    detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "confident");
     confident_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n), ws.alloc<T>(L));
 }
 
@@ -3951,6 +4049,8 @@ template <class T>
 void greedy_batch(const nar_student<T>& s, const request_view<T>* reqs, int B, int L, int* out, workspace& ws) {
     ws.reset();
     student_cache<T> c = s.forward(reqs, B, L, ws);
+    for (int b = 0; b < B; ++b)
+        detail::check_logits(c.Z + std::size_t(b) * L * c.n, L, reqs[b].n, std::size_t(c.n), "greedy_batch");
     std::uint8_t* used = ws.alloc<std::uint8_t>(c.n);
     for (int b = 0; b < B; ++b)
         greedy_slate(c.Z + std::size_t(b) * L * c.n, L, reqs[b].n, c.n, out + std::size_t(b) * L, used);
@@ -3982,6 +4082,7 @@ T teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam
     for (int t = 0; t < L; ++t) {
         for (int b = 0; b < live; ++b) prev[b] = t ? prefix[std::size_t(b) * L + t - 1] : 0;
         m.step(s, prev, live, logits, ws);
+        detail::check_logits(logits, live, n, std::size_t(n), "teacher_beam");
         // candidates (score, beam, item): keep the best B with a small insertion list
         int kept = 0;
         for (int b = 0; b < live; ++b) {
@@ -5043,8 +5144,12 @@ template <class T>
 void teacher_sample(const ar_teacher<T>& m, const request_view<T>& r, int L, int K, double tau, counter_key key,
                     std::uint32_t counter_base, int* slates, T* log_probs, workspace& ws) {
     ws.reset();
-    if (K < 1) dualrerank::detail::throw_input("teacher_sample: K must be >= 1");
+    if (K < 1 || K > limits::max_samples)
+        dualrerank::detail::throw_input("teacher_sample: K = " + std::to_string(K) + " outside [1, " +
+                                        std::to_string(limits::max_samples) + "] (limits::max_samples)");
     if (!(tau > 0) || !std::isfinite(tau)) dualrerank::detail::throw_input("teacher_sample: temperature must be finite and > 0");
+    if (r.n > 0 && L > 0 && std::uint64_t(K) * std::uint64_t(L) * std::uint64_t(r.n) > (std::uint64_t(1) << 32))
+        dualrerank::detail::throw_input("teacher_sample: K * L * N exceeds the 2^32 counters of one key");
     const int n = r.n;
     teacher_state<T> s = m.begin(r, L, K, ws);
     T* logits = ws.alloc<T>(std::size_t(K) * n);
@@ -5096,6 +5201,19 @@ struct skd_config {
     double lambda_gt = 0.0;    ///< weight of the supervised loss toward logged targets (when given)
 };
 
+/// input_error unless samples is in [0, limits::max_samples] and the temperatures and weights
+/// are finite (temperatures > 0, weights >= 0). Returns c.
+inline const skd_config& validate(const skd_config& c) {
+    auto bad = [](const std::string& m) { dualrerank::detail::throw_input("invalid skd_config: " + m); };
+    if (c.samples < 0 || c.samples > limits::max_samples)
+        bad("samples = " + std::to_string(c.samples) + " outside [0, " + std::to_string(limits::max_samples) + "]");
+    if (!(std::isfinite(c.sample_tau) && c.sample_tau > 0) || !(std::isfinite(c.tau) && c.tau > 0))
+        bad("sample_tau and tau must be finite and > 0");
+    if (!(std::isfinite(c.lambda_kl) && c.lambda_kl >= 0) || !(std::isfinite(c.lambda_gt) && c.lambda_gt >= 0))
+        bad("lambda_kl and lambda_gt must be finite and >= 0");
+    return c;
+}
+
 /// Cached teacher targets of one request.
 template <class T>
 struct skd_targets {
@@ -5110,6 +5228,10 @@ struct skd_targets {
 template <class T>
 skd_targets<T> make_skd_targets(const ar_teacher<T>& teacher, const request_view<T>& r, int L, const skd_config& cfg,
                                 std::uint64_t seed, workspace& ws) {
+    validate(cfg);
+    if (L < 1 || L > teacher.config().max_slate)
+        dualrerank::detail::throw_input("make_skd_targets: slate length L = " + std::to_string(L) + " outside [1, " +
+                                        std::to_string(teacher.config().max_slate) + "]");
     const int n = r.n;
     std::vector<int> all(std::size_t(cfg.samples + 1) * L);
     decode::teacher_greedy(teacher, r, L, all.data(), ws);
@@ -5224,6 +5346,7 @@ std::vector<skd_targets<T>> cache_skd_targets(const ar_teacher<T>& teacher, cons
 template <class T>
 void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const std::vector<skd_targets<T>>& targets,
              const skd_config& cfg, long steps, const std::string& label = "skd") {
+    validate(cfg);
     if (data.size() == 0 || targets.size() != data.size()) dualrerank::detail::throw_input("fit_skd: dataset and targets differ");
     const int B = tr.config().batch_size, L = data.L;
     std::vector<int> idx;
@@ -5526,7 +5649,10 @@ struct teacher_scorer {
     const ar_teacher<T>* teacher = nullptr;
     /// scores[k] for slates [K x L]; ws is the scorer's own workspace (reset here).
     void operator()(const request_view<T>& r, int K, int L, const int* slates, T* scores, workspace& ws) const {
-        T w[1024];
+        if (L < 1 || L > limits::max_slate)
+            dualrerank::detail::throw_input("teacher_scorer: slate length L = " + std::to_string(L) + " outside [1, " +
+                                            std::to_string(limits::max_slate) + "]");
+        T w[limits::max_slate];
         rank_decay_weights(L, w);
         teacher->score_slates(r, K, L, slates, w, scores, ws);
     }
@@ -5560,9 +5686,12 @@ struct best_of_n_workspace {
 template <class T, class Scorer>
 int best_of_n(const nar_student<T>& s, const Scorer& scorer, const request_view<T>& r, int L, const best_of_n_config& cfg,
               counter_key key, std::uint32_t counter_base, int* out, best_of_n_workspace<T>& bw) {
-    if (cfg.n < 1) dualrerank::detail::throw_input("best_of_n: n must be >= 1");
+    if (cfg.n < 1 || cfg.n > limits::max_samples)
+        dualrerank::detail::throw_input("best_of_n: n = " + std::to_string(cfg.n) + " outside [1, " +
+                                        std::to_string(limits::max_samples) + "] (limits::max_samples)");
     bw.student.reset();
     student_cache<T> c = s.forward(&r, 1, L, bw.student);
+    detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "best_of_n");
     const std::size_t need = std::size_t(cfg.n) * L;
     if (bw.slates.size() < need) bw.slates.resize(need);
     if (bw.scores.size() < std::size_t(cfg.n)) bw.scores.resize(std::size_t(cfg.n));
@@ -5765,6 +5894,9 @@ struct world_config {
         if (context_dim < 0 || context_dim > (1 << 16)) bad("context_dim must be in [0, 65536]");
         if (latent_dim < 1 || latent_dim > 4096) bad("latent_dim must be in [1, 4096]");
         if (num_categories < 1 || num_categories > 4096) bad("num_categories must be in [1, 4096]");
+        // one request holds N x (F + k) values: cap it (2^26, 256 MiB of floats) before any is made
+        if (static_cast<std::int64_t>(num_candidates) * (feature_dim + latent_dim) > (std::int64_t(1) << 26))
+            bad("num_candidates * (feature_dim + latent_dim) must be <= 2^26");
         if (viewport < 0) bad("viewport must be >= 0");
         if (!(exam_decay > 0.0 && exam_decay <= 1.0)) bad("exam_decay must be in (0, 1]");
         if (!(exam_cut > 0.0 && exam_cut <= 1.0)) bad("exam_cut must be in (0, 1]");
@@ -5772,8 +5904,8 @@ struct world_config {
         const double reals[] = {affinity_scale, quality_std, click_bias, redundancy, complementarity,
                                 long_bias, long_quality, depth_std, upstream_affinity_share,
                                 upstream_noise, latent_noise, context_noise, depth_noise};
-        for (double x : reals)
-            if (!finite(x)) bad("all parameters must be finite");
+        for (double x : reals)  // 1e30 would make the observed features overflow float
+            if (!finite(x) || std::fabs(x) > 1e6) bad("all parameters must be finite and within [-1e6, 1e6]");
         if (affinity_scale < 0 || quality_std < 0 || depth_std < 0 || upstream_noise < 0 ||
             latent_noise < 0 || context_noise < 0 || depth_noise < 0)
             bad("scales and noise levels must be >= 0");
@@ -9064,6 +9196,7 @@ DUALRERANK_NAMESPACE_END
 
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9224,11 +9357,18 @@ std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model
     return out;
 }
 
+/// Non-finite values are refused (input_error) before anything is written: such a file could
+/// never be loaded, and writing it would replace the last good file.
 template <class Model>
 void add_param_tensors(const Model& m, const std::string& prefix, const typename Model::value_type* base,
                        std::vector<tensor_write>& out) {
-    for (const auto& t : m.table().tensors())
+    for (const auto& t : m.table().tensors()) {
+        for (std::size_t i = 0; i < t.size; ++i)
+            if (!std::isfinite(base[t.offset + i]))
+                dualrerank::detail::throw_input("save: tensor \"" + prefix + t.name + "\" holds a non-finite value at " +
+                                                std::to_string(i) + " (nothing written)");
         out.push_back({prefix + t.name, dtype_of<typename Model::value_type>(), t.shape, base + t.offset});
+    }
 }
 
 template <class Model>
@@ -9308,10 +9448,27 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     if (kind != to_string(Model::kind))
         dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a " + to_string(Model::kind));
     const model_config c = detail::parse_config_meta(f, what);
-    Model m(c);
+    // A header may declare any config within `limits` (billions of parameters) in a file of a few
+    // bytes: bound the arena by the values the file actually holds before allocating it.
+    std::size_t held = 0;
+    for (const auto& t : f.tensors()) held += t.elements();
+    std::optional<Model> mo;
+    try {
+        mo.emplace(c, held);
+    } catch (const input_error& e) {
+        dualrerank::detail::throw_format(what + ": " + e.what() +
+                                         " (the values its tensors hold: missing tensors, or a config that is not the file's)");
+    }
+    Model& m = *mo;
     detail::read_param_tensors(m, f, "", m.params(), opt.allow_unknown, what);
     auto it = f.metadata().find("verify");
     if (opt.verify && it != f.metadata().end() && it->second == "1") {
+        {  // the probe's size comes from the config: check the file holds it before building it
+            const int pn = std::min(c.max_candidates, std::max(c.max_slate, 4));
+            const tensor_info& vf = f.at("verify.features");
+            if (vf.shape != std::vector<std::size_t>{std::size_t(pn), std::size_t(c.features)})
+                dualrerank::detail::throw_format(what + ": verify.features has the wrong shape");
+        }
         auto p = detail::make_probe<Model>(c);
         const tensor_info& out = f.at("verify.output");
         std::vector<T> expected(out.elements());
@@ -9339,7 +9496,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
                                                  std::to_string(double(got[i])) + " vs stored " +
                                                  std::to_string(double(expected[i])) + ")");
     }
-    return m;
+    return std::move(m);
 }
 
 template <class Model>
@@ -10409,7 +10566,20 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
             const std::function<void(const rl_progress&)>& on_step = {}) {
     const int L = s.simulator().slate_size();
     const int G = cfg.rl.group;
-    if (G < 2) dualrerank::detail::throw_input("run_rl: the group must hold at least 2 slates");
+    if (G < 2 || G > limits::max_samples)
+        dualrerank::detail::throw_input("run_rl: the group must hold 2 to " + std::to_string(limits::max_samples) +
+                                        " slates, got " + std::to_string(G));
+    // requests_per_step = 0 used to divide by zero (SIGFPE) below
+    if (cfg.requests < 0 || cfg.requests_per_step < 1 || cfg.requests_per_step > (1 << 16))
+        dualrerank::detail::throw_input("run_rl: requests must be >= 0 and requests_per_step in [1, 65536]");
+    const rl_config& rc = cfg.rl;
+    if (!(std::isfinite(rc.clip_eps) && rc.clip_eps >= 0) || !(std::isfinite(rc.beta) && rc.beta >= 0) ||
+        !(std::isfinite(rc.eta) && rc.eta >= 0) || !(std::isfinite(rc.floor_const) && rc.floor_const >= 0) ||
+        !(std::isfinite(rc.floor_ema_frac) && rc.floor_ema_frac >= 0) || !(rc.ema_decay >= 0 && rc.ema_decay <= 1))
+        dualrerank::detail::throw_input("run_rl: clip_eps, beta, eta, floor_const, floor_ema_frac must be finite and "
+                                        ">= 0, ema_decay in [0, 1]");
+    if (!(std::isfinite(rc.sample_tau) && rc.sample_tau > 0))
+        dualrerank::detail::throw_input("run_rl: sample_tau must be finite and > 0");
     trainer_config tc;
     tc.optimizer = cfg.optimizer;
     tc.batch_size = cfg.requests_per_step;
