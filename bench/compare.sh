@@ -16,11 +16,15 @@
 #      $BENCH_REPS repetitions; it also dumps its logits and slates, the memory and workspace
 #      figures), bench_training, python/bench_infer.py --data, python/bench_train.py,
 #      bench/onnx_bench.mjs; then bench_compare's two-thread serving cases pinned to two CPUs;
+#      (steps 4 repeated ROUNDS times; the logits and slates are taken from the first round);
 #   5. bench/compare_table.py: the cross-check (exit status 1 on a mismatch) and the table.
 #
 # Environment:
 #   BENCH_CPU=0            the CPU for the single-thread runs; BENCH_CPUS2=0,1 for the 2-thread case
 #   BENCH_REPS=5           Google Benchmark repetitions (median aggregates)
+#   ROUNDS=1               run the whole timing sequence this many times; the table takes every
+#                          case's best round (lowest median), which filters bursts of other load on
+#                          a shared machine the same way for every implementation
 #   TORCH_RUNS=100         minimum timed runs per PyTorch inference case; ORT_RUNS=200 for ORT
 #   TORCH_STEPS=20         timed PyTorch training steps
 #   TORCH_BLAS_DIR=DIR     the libblas.so.3 directory for torch (default: Debian's OpenBLAS,
@@ -123,32 +127,56 @@ run() {  # label, command...
 }
 
 run prepare "$py" "$root/python/compare_prepare.py" "$data"
-run cpp $pin "$build/bench/bench_compare" --data="$data" --dump="$out/cpp_dump.json" \
-    --benchmark_filter='^(nar_greedy|ar_greedy|ar1_greedy|nar_batch32|sgemm_eigen)/' $gb --benchmark_out="$out/cpp.json"
-run cpp_train $pin "$build/bench/bench_training" $gb --benchmark_out="$out/cpp_train.json"
-(
-    [ -n "$blasdir" ] && export LD_LIBRARY_PATH="$blasdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    [ "${MALLOC_TUNING:-1}" = 1 ] && export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456
-    run torch_infer $pin "$py" "$root/python/bench_infer.py" --data "$data" --runs "${TORCH_RUNS:-100}" \
-        --json "$out/torch.json" --dump "$out/torch_dump.json"
-    run torch_train $pin "$py" "$root/python/bench_train.py" --steps "${TORCH_STEPS:-20}" --json "$out/torch_train.json"
-) || exit 1
-run ort $pin node "$here/onnx_bench.mjs" --ort "$ort" --data "$data" --json "$out/ort.json" --runs "${ORT_RUNS:-200}"
+rounds=${ROUNDS:-1}
+cpp_l="" train_l="" torch_l="" ttrain_l="" ort_l="" thr_l=""
+r=1
+while [ "$r" -le "$rounds" ]; do
+    [ "$rounds" -gt 1 ] && say "round $r of $rounds, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+    cdump="" tdump=""
+    if [ "$r" = 1 ]; then
+        cdump="--dump=$out/cpp_dump.json"
+        tdump="--dump $out/torch_dump.json"
+    fi
+    run cpp.r$r $pin "$build/bench/bench_compare" --data="$data" $cdump \
+        --benchmark_filter='^(nar_greedy|ar_greedy|ar1_greedy|nar_batch32|sgemm_eigen)/' $gb --benchmark_out="$out/cpp.r$r.json"
+    run cpp_train.r$r $pin "$build/bench/bench_training" $gb --benchmark_out="$out/cpp_train.r$r.json"
+    (
+        [ -n "$blasdir" ] && export LD_LIBRARY_PATH="$blasdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        [ "${MALLOC_TUNING:-1}" = 1 ] && export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456
+        run torch_infer.r$r $pin "$py" "$root/python/bench_infer.py" --data "$data" --runs "${TORCH_RUNS:-100}" \
+            --json "$out/torch.r$r.json" $tdump
+        run torch_train.r$r $pin "$py" "$root/python/bench_train.py" --steps "${TORCH_STEPS:-20}" \
+            --json "$out/torch_train.r$r.json"
+    ) || exit 1
+    [ "$r" = 1 ] && say "torch: $(grep -m1 'BLAS in use' "$out/torch_infer.r1.log")"
+    run ort.r$r $pin node "$here/onnx_bench.mjs" --ort "$ort" --data "$data" --json "$out/ort.r$r.json" \
+        --runs "${ORT_RUNS:-200}"
+    if [ -n "$pin2" ] || [ -z "$pin" ]; then
+        run cpp_threads.r$r $pin2 "$build/bench/bench_compare" --data="$data" --benchmark_filter='^serve_' $gb \
+            --benchmark_out="$out/cpp_threads.r$r.json"
+        thr_l="$thr_l $out/cpp_threads.r$r.json"
+    fi
+    cpp_l="$cpp_l $out/cpp.r$r.json"
+    train_l="$train_l $out/cpp_train.r$r.json"
+    torch_l="$torch_l $out/torch.r$r.json"
+    ttrain_l="$ttrain_l $out/torch_train.r$r.json"
+    ort_l="$ort_l $out/ort.r$r.json"
+    r=$((r + 1))
+done
 threads_json=""
-if [ -n "$pin2" ] || [ -z "$pin" ]; then
-    run cpp_threads $pin2 "$build/bench/bench_compare" --data="$data" --benchmark_filter='^serve_' $gb \
-        --benchmark_out="$out/cpp_threads.json"
-    threads_json="--cpp-threads $out/cpp_threads.json"
+if [ -n "$thr_l" ]; then
+    threads_json="--cpp-threads$thr_l"
 else
     say "CPUs $cpus2 not available: no two-thread measurement"
 fi
 load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 say "load average after the runs: $load1"
 
-"$py" "$here/compare_table.py" --cpp "$out/cpp.json" --cpp-dump "$out/cpp_dump.json" $threads_json \
-    --cpp-train "$out/cpp_train.json" --torch "$out/torch.json" --torch-dump "$out/torch_dump.json" \
-    --torch-train "$out/torch_train.json" --ort "$out/ort.json" --reps "$reps" --out "$build/performance_table.md" \
-    --label "$(date -u +%Y-%m-%d), $(getconf _NPROCESSORS_ONLN 2>/dev/null) CPUs, load average $load0 before / $load1 after, nice $(nice), pinned: ${pin:-no}"
+# shellcheck disable=SC2086  # the lists are meant to split into one argument per round
+"$py" "$here/compare_table.py" --cpp $cpp_l --cpp-dump "$out/cpp_dump.json" $threads_json \
+    --cpp-train $train_l --torch $torch_l --torch-dump "$out/torch_dump.json" \
+    --torch-train $ttrain_l --ort $ort_l --reps "$reps" --out "$build/performance_table.md" \
+    --label "$(date -u +%Y-%m-%d), $(getconf _NPROCESSORS_ONLN 2>/dev/null) CPUs, load average $load0 before / $load1 after, nice $(nice), pinned: ${pin:-no}, $rounds round(s)"
 status=$?
 say "table written to $build/performance_table.md"
 exit $status

@@ -14,9 +14,13 @@ count (python/bench_flops.py, documented there) and the achieved GFLOP/s of ever
 the ratios of the other implementations' times to the C++ time (> 1: C++ faster), then the issue's
 targets, two threads vs one, memory and workspace figures.
 
-  compare_table.py --cpp CPP.json --cpp-dump DUMP.json --torch TORCH.json --torch-dump TDUMP.json
-                   --ort ORT.json [--cpp-threads THREADS.json] [--cpp-train TRAIN.json]
-                   [--torch-train TTRAIN.json] [--out table.md] [--label TEXT] [--tol 1e-4]
+  compare_table.py --cpp CPP.json... --cpp-dump DUMP.json --torch TORCH.json... --torch-dump TDUMP.json
+                   --ort ORT.json... [--cpp-threads THREADS.json...] [--cpp-train TRAIN.json...]
+                   [--torch-train TTRAIN.json...] [--out table.md] [--label TEXT] [--tol 1e-4]
+
+Timing options take one file per round (bench/compare.sh ROUNDS=n): every figure is then the best
+round's (lowest time, highest rate). The cross-check reads the outputs of one round (--cpp-dump,
+--torch-dump and the outputs in the first --ort file).
 """
 
 from __future__ import annotations
@@ -67,6 +71,58 @@ def load(path: Optional[str]) -> dict:
         return {}
     with open(path) as f:
         return json.load(f)
+
+
+LOWER = ("cpu", "real", "median_cpu_us", "median_wall_us", "median_s", "cpu_median_s", "ms_per_step",
+         "cpu_ms_per_step")
+HIGHER = ("items_per_second", "requests_per_s", "cpu_requests_per_s")
+
+
+def best_of(entries: List[dict]) -> dict:
+    """One entry from several rounds of the same case: each time statistic the lowest, each rate the
+    highest (the round least disturbed by other load on the machine)."""
+    out = dict(entries[0])
+    for k in LOWER:
+        vals = [e[k] for e in entries if isinstance(e.get(k), (int, float))]
+        if vals:
+            out[k] = min(vals)
+    for k in HIGHER:
+        vals = [e[k] for e in entries if isinstance(e.get(k), (int, float))]
+        if vals:
+            out[k] = max(vals)
+    return out
+
+
+def merge_gb(paths: List[str]) -> Dict[str, dict]:
+    docs = [gb_medians(p) for p in paths or []]
+    docs = [d for d in docs if d]
+    if not docs:
+        return {}
+    out = {"__context__": docs[0].get("__context__", {})}
+    for name in docs[0]:
+        if name != "__context__":
+            out[name] = best_of([d[name] for d in docs if name in d])
+    return out
+
+
+def merge_cases(paths: List[str], section: Optional[str]) -> dict:
+    """Rounds of a torch / ORT results file: the first file, with every case (under `section`, or
+    the top-level entries that are dicts) replaced by the best of the rounds."""
+    docs = [d for d in (load(p) for p in paths or []) if d]
+    if not docs:
+        return {}
+    out = dict(docs[0])
+    if section is not None:
+        merged = {}
+        for k in docs[0].get(section, {}):
+            merged[k] = best_of([d[section][k] for d in docs if k in d.get(section, {})])
+        out[section] = merged
+    else:
+        for k, v in docs[0].items():
+            if isinstance(v, dict) and "median_s" in v:
+                out[k] = best_of([d[k] for d in docs if k in d])
+    out["rounds"] = len(docs)
+    return out
 
 
 def fmt_t(s: Optional[float]) -> str:
@@ -155,24 +211,25 @@ def run_checks(cpp_dump: dict, torch_dump: dict, ort: dict, tol: float):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cpp", required=True)
+    ap.add_argument("--cpp", nargs="+", required=True)
     ap.add_argument("--cpp-dump", required=True)
-    ap.add_argument("--cpp-threads")
-    ap.add_argument("--cpp-train")
-    ap.add_argument("--torch", required=True)
+    ap.add_argument("--cpp-threads", nargs="+")
+    ap.add_argument("--cpp-train", nargs="+")
+    ap.add_argument("--torch", nargs="+", required=True)
     ap.add_argument("--torch-dump", required=True)
-    ap.add_argument("--torch-train")
-    ap.add_argument("--ort", required=True)
+    ap.add_argument("--torch-train", nargs="+")
+    ap.add_argument("--ort", nargs="+", required=True)
     ap.add_argument("--out")
     ap.add_argument("--label", default="")
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--reps", default="5")
     a = ap.parse_args(argv)
 
-    cpp = gb_medians(a.cpp)
-    thr = gb_medians(a.cpp_threads)
-    ctr = gb_medians(a.cpp_train)
-    ti, tt, ort = load(a.torch), load(a.torch_train), load(a.ort)
+    cpp = merge_gb(a.cpp)
+    thr = merge_gb(a.cpp_threads)
+    ctr = merge_gb(a.cpp_train)
+    ti, tt, ort = merge_cases(a.torch, "cases"), merge_cases(a.torch_train, None), merge_cases(a.ort, "cases")
+    rounds = max(1, len(a.cpp))
     cdump, tdump = load(a.cpp_dump), load(a.torch_dump)
     tc, oc = ti.get("cases", {}), ort.get("cases", {})
     lines: List[str] = []
@@ -378,6 +435,10 @@ def main(argv=None) -> int:
     p("")
     blas = ti.get("blas", {})
     ctx = cpp.get("__context__", {})
+    if rounds > 1:
+        p(f"- {rounds} rounds of every run, one after the other; each figure is the best round's (lowest time, "
+          "highest rate), so that bursts of other load on the shared machine are filtered the same way for every "
+          "implementation.")
     p(f"- C++: Google Benchmark, {a.reps} repetitions; inference: the median over the repetitions of the median "
       "of single calls (as for torch and ORT); training: of the mean over a repetition's iterations; "
       f"{ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; GB load average {ctx.get('load_avg', '?')}.")
@@ -391,7 +452,10 @@ def main(argv=None) -> int:
           f"intra_op {s.get('intra_op_num_threads')}, inter_op {s.get('inter_op_num_threads')}, "
           f"{s.get('execution_mode')}, graph optimization {s.get('graph_optimization_level')}; ONNX opset 17 exports "
           "(torch.onnx.export) of the reference. NAR: one graph (forward + masked greedy). AR: a step graph with "
-          "KV-cache inputs/outputs run L times after an encoder graph, and the whole greedy decode as one graph.")
+          "KV-cache inputs/outputs run L times after an encoder graph, and the whole greedy decode as one graph."
+          + (f" The Node binding runs each session.run() in a setImmediate callback; that event-loop turn alone "
+             f"takes {1e6 * ort['run_hop']['median_s']:.1f} us (median, wall clock) per call."
+             if isinstance(ort.get("run_hop"), dict) else ""))
     prefix = [(N, tget(f"ar_greedy/eager/{N}", "cpu")) for N in SIZES]
     if any(v for _, v in prefix):
         p("- For orientation, the reference's own AR decoding without a KV cache (prefix re-run, torch eager), "

@@ -184,7 +184,10 @@ async function main() {
             return { slate: s, logits: o.Z.data };  // all B slates [B*L] and logits [B*L*N] as one entry
         });
     }
-    const doc = { onnxruntime: ortVersion, node: process.version,
+    // onnxruntime-node's session.run() calls the native run inside setImmediate (one event-loop
+    // turn per call); its cost alone, for the reader of the AR step-graph figures (L + 1 calls)
+    const hop = await timeCase(() => new Promise((resolve) => setImmediate(resolve)), 1, a);
+    const doc = { onnxruntime: ortVersion, run_hop: hop, node: process.version,
                   session: { intra_op_num_threads: 1, inter_op_num_threads: 1, execution_mode: 'sequential',
                              graph_optimization_level: 'all', execution_provider: 'cpu' },
                   cases, outputs };
