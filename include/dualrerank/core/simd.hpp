@@ -5,6 +5,8 @@
 #pragma once
 
 #include <xsimd/xsimd.hpp>
+#include <cstddef>
+#include <type_traits>
 
 #include "../version.hpp"
 
@@ -33,12 +35,63 @@ inline T reduce_max(const xsimd::batch<T, A>& b) noexcept {
 #if XSIMD_VERSION_MAJOR >= 9
     return xsimd::reduce_max(b);
 #else
-    alignas(64) T tmp[xsimd::batch<T, A>::size];
-    b.store_aligned(tmp);
-    T m = tmp[0];
-    for (std::size_t i = 1; i < xsimd::batch<T, A>::size; ++i) m = tmp[i] > m ? tmp[i] : m;
-    return m;
+    constexpr std::size_t W = xsimd::batch<T, A>::size;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value && W == 16) return _mm512_reduce_max_ps(b);
+    if constexpr (std::is_same<T, double>::value && W == 8) return _mm512_reduce_max_pd(b);
 #endif
+    alignas(64) T tmp[W];
+    b.store_aligned(tmp);
+    for (std::size_t h = W / 2; h > 0; h /= 2)  // pairwise: a short dependency chain
+        for (std::size_t i = 0; i < h; ++i) tmp[i] = tmp[i + h] > tmp[i] ? tmp[i + h] : tmp[i];
+    return tmp[0];
+#endif
+}
+
+/// True when load_partial / store_partial are single masked instructions for T (AVX-512); else
+/// they go through memory and a scalar tail loop is usually faster.
+template <class T>
+inline constexpr bool fast_partial =
+#if defined(__AVX512F__)
+    (std::is_same<T, float>::value && xsimd::batch<T>::size == 16) ||
+    (std::is_same<T, double>::value && xsimd::batch<T>::size == 8);
+#else
+    false;
+#endif
+
+/// The first n (0 < n < width) elements of p in a batch, the other lanes set to `fill`; reads
+/// only p[0..n).
+template <class T>
+inline xsimd::batch<T> load_partial(const T* p, int n, T fill) noexcept {
+    using B = xsimd::batch<T>;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value && B::size == 16)
+        return B(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << n) - 1u), p));
+    if constexpr (std::is_same<T, double>::value && B::size == 8)
+        return B(_mm512_mask_loadu_pd(_mm512_set1_pd(fill), static_cast<__mmask8>((1u << n) - 1u), p));
+#endif
+    alignas(64) T tmp[B::size];
+    for (std::size_t i = 0; i < B::size; ++i) tmp[i] = static_cast<int>(i) < n ? p[i] : fill;
+    return B::load_aligned(tmp);
+}
+
+/// Store the first n (0 < n < width) lanes of v to p[0..n); writes nothing else.
+template <class T>
+inline void store_partial(T* p, const xsimd::batch<T>& v, int n) noexcept {
+    using B = xsimd::batch<T>;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value && B::size == 16) {
+        _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
+        return;
+    }
+    if constexpr (std::is_same<T, double>::value && B::size == 8) {
+        _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
+        return;
+    }
+#endif
+    alignas(64) T tmp[B::size];
+    v.store_aligned(tmp);
+    for (int i = 0; i < n; ++i) p[i] = tmp[i];
 }
 
 /// Name of the instruction set the library was compiled for (for benchmark reports).

@@ -76,14 +76,13 @@ struct candidate_encoder {
                     T* h = c.h0 + (std::size_t(g) * b.n + r) * d;
                     const T* a = c.a + (std::size_t(g) * b.n + r) * d;
                     const T* cp = c.cproj + std::size_t(g) * d;
-                    for (int j = 0; j < d; ++j) h[j] += a[j] * cp[j];
+                    nn::add_product(h, a, cp, std::size_t(d));
                 }
         }
         if (rank_emb != no_tensor && b.rank) {
             for (int r = 0; r < rows; ++r) {
                 const T* e = P + rank_emb + std::size_t(b.rank[r]) * d;
-                T* h = c.h0 + std::size_t(r) * d;
-                for (int j = 0; j < d; ++j) h[j] += e[j];
+                nn::add_inplace(c.h0 + std::size_t(r) * d, e, std::size_t(d));
             }
         }
         const int nb = static_cast<int>(blocks.size());
@@ -141,7 +140,7 @@ struct candidate_encoder {
                 if (b.len && r % b.n >= b.len[r / b.n]) continue;
                 T* ge = G + rank_emb + std::size_t(b.rank[r]) * d;
                 const T* g = dx + std::size_t(r) * d;
-                for (int j = 0; j < d; ++j) ge[j] += g[j];
+                nn::add_inplace(ge, g, std::size_t(d));
             }
         }
     }

@@ -47,10 +47,9 @@ void attention_forward(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs
             const T* Q = a.q + g * a.q_gs + h * dh;
             const T* K = a.k + g * a.k_gs + h * dh;
             const T* V = a.v + g * a.v_gs + h * dh;
-            if (nkv > 0) gemm_nt<T>(a.nq, nkv, dh, T(1), Q, a.ldq, K, a.ldk, T(0), pr, a.nk);
+            if (nkv > 0) gemm_nt<T>(a.nq, nkv, dh, scale, Q, a.ldq, K, a.ldk, T(0), pr, a.nk);
             for (int i = 0; i < a.nq; ++i) {
                 T* row = pr + std::size_t(i) * a.nk;
-                for (int j = 0; j < nkv; ++j) row[j] *= scale;
                 int lim = nkv;
                 if (a.causal) lim = std::min(nkv, i + a.nk - a.nq + 1);
                 for (int j = std::max(lim, 0); j < nkv; ++j) row[j] = ninf;
@@ -91,9 +90,7 @@ void attention_backward(const attn_view<T>& a, const T* probs, const T* dout, in
             for (int i = 0; i < a.nq; ++i) {
                 const T* p = pr + std::size_t(i) * a.nk;
                 T* ds = dS + std::size_t(i) * nkv;
-                T dot = 0;
-                for (int j = 0; j < nkv; ++j) dot += ds[j] * p[j];
-                for (int j = 0; j < nkv; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
+                softmax_backward_row(ds, p, nkv, scale);
             }
             gemm_nn<T>(a.nq, dh, nkv, T(1), dS, nkv, K, a.ldk, T(1), dQ, a.ldq);  // dQ += dS K
             gemm_tn<T>(nkv, dh, a.nq, T(1), dS, nkv, Q, a.ldq, T(1), dK, a.ldk);  // dK += dS^T Q

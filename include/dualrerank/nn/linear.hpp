@@ -32,13 +32,7 @@ struct linear {
         ldx = ldx < 0 ? in : ldx;
         ldy = ldy < 0 ? out : ldy;
         gemm_nt<T>(n, out, in, T(1), x, ldx, P + w, in, T(0), y, ldy);
-        if (b != no_tensor) {
-            const T* bias = P + b;
-            for (int r = 0; r < n; ++r) {
-                T* yr = y + std::size_t(r) * ldy;
-                for (int j = 0; j < out; ++j) yr[j] += bias[j];
-            }
-        }
+        if (b != no_tensor) add_rows(y, n, out, std::size_t(ldy), P + b);
     }
 
     /// Accumulates dW += dy^T x, db += colsum(dy) into G, and dx += dy W (when dx != nullptr).
@@ -50,13 +44,7 @@ struct linear {
         lddy = lddy < 0 ? out : lddy;
         lddx = lddx < 0 ? in : lddx;
         gemm_tn<T>(out, in, n, T(1), dy, lddy, x, ldx, T(1), G + w, in);
-        if (b != no_tensor) {
-            T* gb = G + b;
-            for (int r = 0; r < n; ++r) {
-                const T* dr = dy + std::size_t(r) * lddy;
-                for (int j = 0; j < out; ++j) gb[j] += dr[j];
-            }
-        }
+        if (b != no_tensor) add_column_sums(G + b, dy, n, out, std::size_t(lddy));
         if (dx) gemm_nn<T>(n, in, out, T(1), dy, lddy, P + w, in, T(1), dx, lddx);
     }
 };

@@ -42,9 +42,56 @@ inline cmat<T> as_cmat(const T* p, Eigen::Index rows, Eigen::Index cols) noexcep
     return as_cmat(p, rows, cols, cols);
 }
 
+// Elementwise loops in explicit xsimd lanes: GCC at -O2 (and any compiler unsure about aliasing
+// between y and x) leaves the plain loops scalar.
+
+/// y[i] += x[i].
 template <class T>
 inline void add_inplace(T* y, const T* x, std::size_t n) noexcept {
-    for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) (B::load_unaligned(y + i) + B::load_unaligned(x + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] += x[i];
+}
+
+/// y[i] += a[i] * b[i].
+template <class T>
+inline void add_product(T* y, const T* a, const T* b, std::size_t n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W)
+        xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), B::load_unaligned(y + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] += a[i] * b[i];
+}
+
+/// Every row r < n of y (m columns, leading dimension ldy) += bias.
+template <class T>
+inline void add_rows(T* y, int n, int m, std::size_t ldy, const T* bias) noexcept {
+    for (int r = 0; r < n; ++r) add_inplace(y + static_cast<std::size_t>(r) * ldy, bias, static_cast<std::size_t>(m));
+}
+
+/// g[j] += sum over rows r < n of dy[r][j] (m columns, leading dimension lddy): a bias gradient.
+template <class T>
+inline void add_column_sums(T* g, const T* dy, int n, int m, std::size_t lddy) noexcept {
+    for (int r = 0; r < n; ++r) add_inplace(g, dy + static_cast<std::size_t>(r) * lddy, static_cast<std::size_t>(m));
+}
+
+/// Sum of x[0..n).
+template <class T>
+inline T sum(const T* x, std::size_t n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    T s = 0;
+    if (n >= W) {
+        B acc = B::load_unaligned(x);
+        for (i = W; i + W <= n; i += W) acc += B::load_unaligned(x + i);
+        s = simd::reduce_add(acc);
+    }
+    for (; i < n; ++i) s += x[i];
+    return s;
 }
 
 template <class T>
@@ -53,45 +100,80 @@ inline void copy(T* y, const T* x, std::size_t n) noexcept {
 }
 
 /// In-place softmax of one row of length n; entries equal to -inf get probability 0.
-/// A row that is entirely -inf becomes all zeros (nothing to attend to). xsimd lanes + tail.
+/// A row that is entirely -inf becomes all zeros (nothing to attend to). xsimd lanes; with AVX-512
+/// the tail is one masked batch padded with -inf (exp gives 0 there), so a short row costs one
+/// vector exp; elsewhere the tail is scalar.
 template <class T>
 inline void softmax_row(T* z, int n) noexcept {
     using std::exp;
     using B = xsimd::batch<T>;
     constexpr int W = int(B::size);
-    T m = -std::numeric_limits<T>::infinity();
-    int i = 0;
-    if (n >= W) {
-        B mb = B::load_unaligned(z);
-        for (i = W; i + W <= n; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
-        m = simd::reduce_max(mb);
-    }
-    for (; i < n; ++i) m = std::max(m, z[i]);
-    if (!(m > -std::numeric_limits<T>::infinity())) {
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    constexpr bool masked = simd::fast_partial<T>;
+    const int full = n / W * W, tail = n - full;
+    B tb(ninf);
+    if constexpr (masked)
+        if (tail > 0) tb = simd::load_partial(z + full, tail, ninf);
+    B mb = tb;
+    for (int i = 0; i < full; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
+    T m = simd::reduce_max(mb);
+    if constexpr (!masked)
+        for (int i = full; i < n; ++i) m = std::max(m, z[i]);
+    if (!(m > ninf)) {
         std::fill(z, z + n, T(0));
         return;
     }
-    T s = 0;
-    i = 0;
-    if (n >= W) {
-        const B mv(m);
-        B sb(T(0));
-        for (; i + W <= n; i += W) {
-            const B e = xsimd::exp(B::load_unaligned(z + i) - mv);
-            e.store_unaligned(z + i);
-            sb += e;
+    // exp arguments are floored at -800 (exp is 0 there in float and double): xsimd's exp converts
+    // round(x / ln 2) to an integer, undefined behaviour for -inf (masked entries, padded lanes).
+    const B mv(m), lo(T(-800));
+    B sb(T(0));
+    for (int i = 0; i < full; i += W) {
+        const B e = xsimd::exp(xsimd::max(B::load_unaligned(z + i) - mv, lo));
+        e.store_unaligned(z + i);
+        sb += e;
+    }
+    B te(T(0));
+    T s_tail = 0;
+    if (tail > 0) {
+        if constexpr (masked) {
+            te = xsimd::exp(xsimd::max(tb - mv, lo));
+            sb += te;
+        } else {
+            for (int i = full; i < n; ++i) {
+                z[i] = exp(z[i] - m);
+                s_tail += z[i];
+            }
         }
-        s = simd::reduce_add(sb);
     }
-    for (; i < n; ++i) {
-        z[i] = exp(z[i] - m);
-        s += z[i];
-    }
-    const T inv = T(1) / s;
-    i = 0;
+    const T inv = T(1) / (simd::reduce_add(sb) + s_tail);
     const B iv(inv);
-    for (; i + W <= n; i += W) (B::load_unaligned(z + i) * iv).store_unaligned(z + i);
-    for (; i < n; ++i) z[i] *= inv;
+    for (int i = 0; i < full; i += W) (B::load_unaligned(z + i) * iv).store_unaligned(z + i);
+    if (tail > 0) {
+        if constexpr (masked)
+            simd::store_partial(z + full, B(te * iv), tail);
+        else
+            for (int i = full; i < n; ++i) z[i] *= inv;
+    }
+}
+
+/// Softmax backward for one row, in place: ds = p * (ds - <ds, p>) * scale.
+template <class T>
+inline void softmax_backward_row(T* ds, const T* p, int n, T scale) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr int W = int(B::size);
+    int i = 0;
+    T dot = 0;
+    if (n >= W) {
+        B acc(T(0));
+        for (; i + W <= n; i += W) acc = xsimd::fma(B::load_unaligned(ds + i), B::load_unaligned(p + i), acc);
+        dot = simd::reduce_add(acc);
+    }
+    for (; i < n; ++i) dot += ds[i] * p[i];
+    const B vd(dot), vs(scale);
+    i = 0;
+    for (; i + W <= n; i += W)
+        (B::load_unaligned(p + i) * (B::load_unaligned(ds + i) - vd) * vs).store_unaligned(ds + i);
+    for (; i < n; ++i) ds[i] = p[i] * (ds[i] - dot) * scale;
 }
 
 /// log-softmax of one row into out (masked entries, -inf in z, stay -inf). Returns log-sum-exp.
