@@ -402,6 +402,8 @@ DUALRERANK_NAMESPACE_END
 // depend on -m flags); make batches inside function bodies.
 
 #include <xsimd/xsimd.hpp>
+#include <cstddef>
+#include <type_traits>
 
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -429,12 +431,63 @@ inline T reduce_max(const xsimd::batch<T, A>& b) noexcept {
 #if XSIMD_VERSION_MAJOR >= 9
     return xsimd::reduce_max(b);
 #else
-    alignas(64) T tmp[xsimd::batch<T, A>::size];
-    b.store_aligned(tmp);
-    T m = tmp[0];
-    for (std::size_t i = 1; i < xsimd::batch<T, A>::size; ++i) m = tmp[i] > m ? tmp[i] : m;
-    return m;
+    constexpr std::size_t W = xsimd::batch<T, A>::size;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value && W == 16) return _mm512_reduce_max_ps(b);
+    if constexpr (std::is_same<T, double>::value && W == 8) return _mm512_reduce_max_pd(b);
 #endif
+    alignas(64) T tmp[W];
+    b.store_aligned(tmp);
+    for (std::size_t h = W / 2; h > 0; h /= 2)  // pairwise: a short dependency chain
+        for (std::size_t i = 0; i < h; ++i) tmp[i] = tmp[i + h] > tmp[i] ? tmp[i + h] : tmp[i];
+    return tmp[0];
+#endif
+}
+
+/// True when load_partial / store_partial are single masked instructions for T (AVX-512); else
+/// they go through memory and a scalar tail loop is usually faster.
+template <class T>
+inline constexpr bool fast_partial =
+#if defined(__AVX512F__)
+    (std::is_same<T, float>::value && xsimd::batch<T>::size == 16) ||
+    (std::is_same<T, double>::value && xsimd::batch<T>::size == 8);
+#else
+    false;
+#endif
+
+/// The first n (0 < n < width) elements of p in a batch, the other lanes set to `fill`; reads
+/// only p[0..n).
+template <class T>
+inline xsimd::batch<T> load_partial(const T* p, int n, T fill) noexcept {
+    using B = xsimd::batch<T>;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value && B::size == 16)
+        return B(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << n) - 1u), p));
+    if constexpr (std::is_same<T, double>::value && B::size == 8)
+        return B(_mm512_mask_loadu_pd(_mm512_set1_pd(fill), static_cast<__mmask8>((1u << n) - 1u), p));
+#endif
+    alignas(64) T tmp[B::size];
+    for (std::size_t i = 0; i < B::size; ++i) tmp[i] = static_cast<int>(i) < n ? p[i] : fill;
+    return B::load_aligned(tmp);
+}
+
+/// Store the first n (0 < n < width) lanes of v to p[0..n); writes nothing else.
+template <class T>
+inline void store_partial(T* p, const xsimd::batch<T>& v, int n) noexcept {
+    using B = xsimd::batch<T>;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value && B::size == 16) {
+        _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
+        return;
+    }
+    if constexpr (std::is_same<T, double>::value && B::size == 8) {
+        _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
+        return;
+    }
+#endif
+    alignas(64) T tmp[B::size];
+    v.store_aligned(tmp);
+    for (int i = 0; i < n; ++i) p[i] = tmp[i];
 }
 
 /// Name of the instruction set the library was compiled for (for benchmark reports).
@@ -601,9 +654,56 @@ inline cmat<T> as_cmat(const T* p, Eigen::Index rows, Eigen::Index cols) noexcep
     return as_cmat(p, rows, cols, cols);
 }
 
+// Elementwise loops in explicit xsimd lanes: GCC at -O2 (and any compiler unsure about aliasing
+// between y and x) leaves the plain loops scalar.
+
+/// y[i] += x[i].
 template <class T>
 inline void add_inplace(T* y, const T* x, std::size_t n) noexcept {
-    for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) (B::load_unaligned(y + i) + B::load_unaligned(x + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] += x[i];
+}
+
+/// y[i] += a[i] * b[i].
+template <class T>
+inline void add_product(T* y, const T* a, const T* b, std::size_t n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W)
+        xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), B::load_unaligned(y + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] += a[i] * b[i];
+}
+
+/// Every row r < n of y (m columns, leading dimension ldy) += bias.
+template <class T>
+inline void add_rows(T* y, int n, int m, std::size_t ldy, const T* bias) noexcept {
+    for (int r = 0; r < n; ++r) add_inplace(y + static_cast<std::size_t>(r) * ldy, bias, static_cast<std::size_t>(m));
+}
+
+/// g[j] += sum over rows r < n of dy[r][j] (m columns, leading dimension lddy): a bias gradient.
+template <class T>
+inline void add_column_sums(T* g, const T* dy, int n, int m, std::size_t lddy) noexcept {
+    for (int r = 0; r < n; ++r) add_inplace(g, dy + static_cast<std::size_t>(r) * lddy, static_cast<std::size_t>(m));
+}
+
+/// Sum of x[0..n).
+template <class T>
+inline T sum(const T* x, std::size_t n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    T s = 0;
+    if (n >= W) {
+        B acc = B::load_unaligned(x);
+        for (i = W; i + W <= n; i += W) acc += B::load_unaligned(x + i);
+        s = simd::reduce_add(acc);
+    }
+    for (; i < n; ++i) s += x[i];
+    return s;
 }
 
 template <class T>
@@ -612,45 +712,80 @@ inline void copy(T* y, const T* x, std::size_t n) noexcept {
 }
 
 /// In-place softmax of one row of length n; entries equal to -inf get probability 0.
-/// A row that is entirely -inf becomes all zeros (nothing to attend to). xsimd lanes + tail.
+/// A row that is entirely -inf becomes all zeros (nothing to attend to). xsimd lanes; with AVX-512
+/// the tail is one masked batch padded with -inf (exp gives 0 there), so a short row costs one
+/// vector exp; elsewhere the tail is scalar.
 template <class T>
 inline void softmax_row(T* z, int n) noexcept {
     using std::exp;
     using B = xsimd::batch<T>;
     constexpr int W = int(B::size);
-    T m = -std::numeric_limits<T>::infinity();
-    int i = 0;
-    if (n >= W) {
-        B mb = B::load_unaligned(z);
-        for (i = W; i + W <= n; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
-        m = simd::reduce_max(mb);
-    }
-    for (; i < n; ++i) m = std::max(m, z[i]);
-    if (!(m > -std::numeric_limits<T>::infinity())) {
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    constexpr bool masked = simd::fast_partial<T>;
+    const int full = n / W * W, tail = n - full;
+    B tb(ninf);
+    if constexpr (masked)
+        if (tail > 0) tb = simd::load_partial(z + full, tail, ninf);
+    B mb = tb;
+    for (int i = 0; i < full; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
+    T m = simd::reduce_max(mb);
+    if constexpr (!masked)
+        for (int i = full; i < n; ++i) m = std::max(m, z[i]);
+    if (!(m > ninf)) {
         std::fill(z, z + n, T(0));
         return;
     }
-    T s = 0;
-    i = 0;
-    if (n >= W) {
-        const B mv(m);
-        B sb(T(0));
-        for (; i + W <= n; i += W) {
-            const B e = xsimd::exp(B::load_unaligned(z + i) - mv);
-            e.store_unaligned(z + i);
-            sb += e;
+    // exp arguments are floored at -800 (exp is 0 there in float and double): xsimd's exp converts
+    // round(x / ln 2) to an integer, undefined behaviour for -inf (masked entries, padded lanes).
+    const B mv(m), lo(T(-800));
+    B sb(T(0));
+    for (int i = 0; i < full; i += W) {
+        const B e = xsimd::exp(xsimd::max(B::load_unaligned(z + i) - mv, lo));
+        e.store_unaligned(z + i);
+        sb += e;
+    }
+    B te(T(0));
+    T s_tail = 0;
+    if (tail > 0) {
+        if constexpr (masked) {
+            te = xsimd::exp(xsimd::max(tb - mv, lo));
+            sb += te;
+        } else {
+            for (int i = full; i < n; ++i) {
+                z[i] = exp(z[i] - m);
+                s_tail += z[i];
+            }
         }
-        s = simd::reduce_add(sb);
     }
-    for (; i < n; ++i) {
-        z[i] = exp(z[i] - m);
-        s += z[i];
-    }
-    const T inv = T(1) / s;
-    i = 0;
+    const T inv = T(1) / (simd::reduce_add(sb) + s_tail);
     const B iv(inv);
-    for (; i + W <= n; i += W) (B::load_unaligned(z + i) * iv).store_unaligned(z + i);
-    for (; i < n; ++i) z[i] *= inv;
+    for (int i = 0; i < full; i += W) (B::load_unaligned(z + i) * iv).store_unaligned(z + i);
+    if (tail > 0) {
+        if constexpr (masked)
+            simd::store_partial(z + full, B(te * iv), tail);
+        else
+            for (int i = full; i < n; ++i) z[i] *= inv;
+    }
+}
+
+/// Softmax backward for one row, in place: ds = p * (ds - <ds, p>) * scale.
+template <class T>
+inline void softmax_backward_row(T* ds, const T* p, int n, T scale) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr int W = int(B::size);
+    int i = 0;
+    T dot = 0;
+    if (n >= W) {
+        B acc(T(0));
+        for (; i + W <= n; i += W) acc = xsimd::fma(B::load_unaligned(ds + i), B::load_unaligned(p + i), acc);
+        dot = simd::reduce_add(acc);
+    }
+    for (; i < n; ++i) dot += ds[i] * p[i];
+    const B vd(dot), vs(scale);
+    i = 0;
+    for (; i + W <= n; i += W)
+        (B::load_unaligned(p + i) * (B::load_unaligned(ds + i) - vd) * vs).store_unaligned(ds + i);
+    for (; i < n; ++i) ds[i] = p[i] * (ds[i] - dot) * scale;
 }
 
 /// log-softmax of one row into out (masked entries, -inf in z, stay -inf). Returns log-sum-exp.
@@ -1558,13 +1693,7 @@ struct linear {
         ldx = ldx < 0 ? in : ldx;
         ldy = ldy < 0 ? out : ldy;
         gemm_nt<T>(n, out, in, T(1), x, ldx, P + w, in, T(0), y, ldy);
-        if (b != no_tensor) {
-            const T* bias = P + b;
-            for (int r = 0; r < n; ++r) {
-                T* yr = y + std::size_t(r) * ldy;
-                for (int j = 0; j < out; ++j) yr[j] += bias[j];
-            }
-        }
+        if (b != no_tensor) add_rows(y, n, out, std::size_t(ldy), P + b);
     }
 
     /// Accumulates dW += dy^T x, db += colsum(dy) into G, and dx += dy W (when dx != nullptr).
@@ -1576,13 +1705,7 @@ struct linear {
         lddy = lddy < 0 ? out : lddy;
         lddx = lddx < 0 ? in : lddx;
         gemm_tn<T>(out, in, n, T(1), dy, lddy, x, ldx, T(1), G + w, in);
-        if (b != no_tensor) {
-            T* gb = G + b;
-            for (int r = 0; r < n; ++r) {
-                const T* dr = dy + std::size_t(r) * lddy;
-                for (int j = 0; j < out; ++j) gb[j] += dr[j];
-            }
-        }
+        if (b != no_tensor) add_column_sums(G + b, dy, n, out, std::size_t(lddy));
         if (dx) gemm_nn<T>(n, in, out, T(1), dy, lddy, P + w, in, T(1), dx, lddx);
     }
 };
@@ -1618,22 +1741,37 @@ struct layer_norm {
     template <class T>
     void forward(const T* P, const T* x, int n, T* y, T* mean = nullptr, T* rstd = nullptr) const noexcept {
         using std::sqrt;
+        using B = xsimd::batch<T>;
+        constexpr int W = int(B::size);
         const T* gamma = P + g;
         const T* beta = P + b;
+        const int full = d / W * W;
         for (int r = 0; r < n; ++r) {
             const T* xr = x + std::size_t(r) * d;
             T* yr = y + std::size_t(r) * d;
-            T m = 0;
-            for (int i = 0; i < d; ++i) m += xr[i];
-            m /= T(d);
+            const T m = sum(xr, std::size_t(d)) / T(d);
+            const B vm(m);
             T v = 0;
-            for (int i = 0; i < d; ++i) {
+            int i = 0;
+            if (full > 0) {
+                B acc(T(0));
+                for (; i < full; i += W) {
+                    const B c = B::load_unaligned(xr + i) - vm;
+                    acc = xsimd::fma(c, c, acc);
+                }
+                v = simd::reduce_add(acc);
+            }
+            for (; i < d; ++i) {
                 const T c = xr[i] - m;
                 v += c * c;
             }
             v /= T(d);
             const T rs = T(1) / sqrt(v + T(eps));
-            for (int i = 0; i < d; ++i) yr[i] = (xr[i] - m) * rs * gamma[i] + beta[i];
+            const B vr(rs);
+            for (i = 0; i < full; i += W)
+                xsimd::fma((B::load_unaligned(xr + i) - vm) * vr, B::load_unaligned(gamma + i), B::load_unaligned(beta + i))
+                    .store_unaligned(yr + i);
+            for (; i < d; ++i) yr[i] = (xr[i] - m) * rs * gamma[i] + beta[i];
             if (mean) mean[r] = m;
             if (rstd) rstd[r] = rs;
         }
@@ -1642,16 +1780,35 @@ struct layer_norm {
     /// dx += LN'(x)^T dy; dgamma, dbeta accumulate into G.
     template <class T>
     void backward(const T* P, const T* x, const T* mean, const T* rstd, const T* dy, int n, T* dx, T* G) const noexcept {
+        using B = xsimd::batch<T>;
+        constexpr int W = int(B::size);
         const T* gamma = P + g;
         T* dgamma = G + g;
         T* dbeta = G + b;
+        const int full = d / W * W;
         for (int r = 0; r < n; ++r) {
             const T* xr = x + std::size_t(r) * d;
             const T* dyr = dy + std::size_t(r) * d;
             T* dxr = dx + std::size_t(r) * d;
             const T m = mean[r], rs = rstd[r];
+            const B vm(m), vr(rs);
             T sum_dxhat = 0, sum_dxhat_xhat = 0;
-            for (int i = 0; i < d; ++i) {
+            int i = 0;
+            if (full > 0) {
+                B s1(T(0)), s2(T(0));
+                for (; i < full; i += W) {
+                    const B xhat = (B::load_unaligned(xr + i) - vm) * vr;
+                    const B dyv = B::load_unaligned(dyr + i);
+                    const B dxhat = dyv * B::load_unaligned(gamma + i);
+                    s1 += dxhat;
+                    s2 = xsimd::fma(dxhat, xhat, s2);
+                    xsimd::fma(dyv, xhat, B::load_unaligned(dgamma + i)).store_unaligned(dgamma + i);
+                    (B::load_unaligned(dbeta + i) + dyv).store_unaligned(dbeta + i);
+                }
+                sum_dxhat = simd::reduce_add(s1);
+                sum_dxhat_xhat = simd::reduce_add(s2);
+            }
+            for (; i < d; ++i) {
                 const T xhat = (xr[i] - m) * rs;
                 const T dxhat = dyr[i] * gamma[i];
                 sum_dxhat += dxhat;
@@ -1660,7 +1817,13 @@ struct layer_norm {
                 dbeta[i] += dyr[i];
             }
             const T a = sum_dxhat / T(d), c = sum_dxhat_xhat / T(d);
-            for (int i = 0; i < d; ++i) {
+            const B va(a), vc(c);
+            for (i = 0; i < full; i += W) {
+                const B xhat = (B::load_unaligned(xr + i) - vm) * vr;
+                const B t = B::load_unaligned(dyr + i) * B::load_unaligned(gamma + i) - va - xhat * vc;
+                xsimd::fma(vr, t, B::load_unaligned(dxr + i)).store_unaligned(dxr + i);
+            }
+            for (; i < d; ++i) {
                 const T xhat = (xr[i] - m) * rs;
                 dxr[i] += rs * (dyr[i] * gamma[i] - a - xhat * c);
             }
@@ -1720,7 +1883,7 @@ inline void gelu_backward(const T* pre, T* g, std::size_t m) noexcept {
     for (; i + W <= m; i += W) {
         const B x = B::load_unaligned(pre + i);
         const B cdf = half * (one + xsimd::erf(x * rs2));
-        const B pdf = xsimd::exp(mhalf * x * x) * c;
+        const B pdf = xsimd::exp(xsimd::max(mhalf * x * x, B(T(-800)))) * c;  // floor: see softmax_row
         (B::load_unaligned(g + i) * (cdf + x * pdf)).store_unaligned(g + i);
     }
     for (; i < m; ++i) g[i] *= gelu_grad(pre[i]);
@@ -1812,10 +1975,9 @@ void attention_forward(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs
             const T* Q = a.q + g * a.q_gs + h * dh;
             const T* K = a.k + g * a.k_gs + h * dh;
             const T* V = a.v + g * a.v_gs + h * dh;
-            if (nkv > 0) gemm_nt<T>(a.nq, nkv, dh, T(1), Q, a.ldq, K, a.ldk, T(0), pr, a.nk);
+            if (nkv > 0) gemm_nt<T>(a.nq, nkv, dh, scale, Q, a.ldq, K, a.ldk, T(0), pr, a.nk);
             for (int i = 0; i < a.nq; ++i) {
                 T* row = pr + std::size_t(i) * a.nk;
-                for (int j = 0; j < nkv; ++j) row[j] *= scale;
                 int lim = nkv;
                 if (a.causal) lim = std::min(nkv, i + a.nk - a.nq + 1);
                 for (int j = std::max(lim, 0); j < nkv; ++j) row[j] = ninf;
@@ -1856,9 +2018,7 @@ void attention_backward(const attn_view<T>& a, const T* probs, const T* dout, in
             for (int i = 0; i < a.nq; ++i) {
                 const T* p = pr + std::size_t(i) * a.nk;
                 T* ds = dS + std::size_t(i) * nkv;
-                T dot = 0;
-                for (int j = 0; j < nkv; ++j) dot += ds[j] * p[j];
-                for (int j = 0; j < nkv; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
+                softmax_backward_row(ds, p, nkv, scale);
             }
             gemm_nn<T>(a.nq, dh, nkv, T(1), dS, nkv, K, a.ldk, T(1), dQ, a.ldq);  // dQ += dS K
             gemm_tn<T>(nkv, dh, a.nq, T(1), dS, nkv, Q, a.ldq, T(1), dK, a.ldk);  // dK += dS^T Q
@@ -2642,14 +2802,13 @@ struct candidate_encoder {
                     T* h = c.h0 + (std::size_t(g) * b.n + r) * d;
                     const T* a = c.a + (std::size_t(g) * b.n + r) * d;
                     const T* cp = c.cproj + std::size_t(g) * d;
-                    for (int j = 0; j < d; ++j) h[j] += a[j] * cp[j];
+                    nn::add_product(h, a, cp, std::size_t(d));
                 }
         }
         if (rank_emb != no_tensor && b.rank) {
             for (int r = 0; r < rows; ++r) {
                 const T* e = P + rank_emb + std::size_t(b.rank[r]) * d;
-                T* h = c.h0 + std::size_t(r) * d;
-                for (int j = 0; j < d; ++j) h[j] += e[j];
+                nn::add_inplace(c.h0 + std::size_t(r) * d, e, std::size_t(d));
             }
         }
         const int nb = static_cast<int>(blocks.size());
@@ -2707,7 +2866,7 @@ struct candidate_encoder {
                 if (b.len && r % b.n >= b.len[r / b.n]) continue;
                 T* ge = G + rank_emb + std::size_t(b.rank[r]) * d;
                 const T* g = dx + std::size_t(r) * d;
-                for (int j = 0; j < d; ++j) ge[j] += g[j];
+                nn::add_inplace(ge, g, std::size_t(d));
             }
         }
     }
@@ -4738,8 +4897,12 @@ inline slate_tables<T> prepare_slates(const T* Z, int L, int N, std::ptrdiff_t l
         tb.zmax[t] = mx;
         const bool log_form = !((mx - mn) * tb.inv_tau <= product_form_range);
         tb.log_form[t] = log_form ? 1 : 0;
-        for (int i = 0; i < N; ++i) d[i] = (static_cast<double>(z[i]) - mx) * tb.inv_tau;  // <= 0, -inf kept
-        for (std::size_t i = static_cast<std::size_t>(N); i < np; ++i) d[i] = -inf_d;
+        // d <= 0, floored at exp_floor: exp is 0 below about -745 either way, and xsimd's double exp
+        // converts round(d / ln 2) to int64, which is undefined behaviour for -inf (masked logits,
+        // padding) and for |d| >~ 6e18 (a tiny tau): found by fuzzing (UBSan float-cast-overflow)
+        constexpr double exp_floor = -800.0;
+        for (int i = 0; i < N; ++i) d[i] = std::max((static_cast<double>(z[i]) - mx) * tb.inv_tau, exp_floor);
+        for (std::size_t i = static_cast<std::size_t>(N); i < np; ++i) d[i] = exp_floor;
         float* sc = tb.scale + static_cast<std::size_t>(t) * np;
         if (!log_form || want_log_probs) {
             for (std::size_t i = 0; i < np; i += WD) xsimd::exp(BD::load_aligned(d + i)).store_aligned(ex + i);
