@@ -341,6 +341,20 @@ TEST_CASE("REQ-13: features at the 1e8 cap are served", "[bad_input]") {
     std::vector<float> Z(3 * 8);
     m.s.logits(r.view(), 3, Z.data(), ws);
     for (float z : Z) CHECK(std::isfinite(z));
+    // well-behaved up to the cap: the request scaled so its largest feature is 1e3, then 1e8
+    // (context too), gets the same slates
+    auto scaled = [&](float top) {
+        auto q = good_request(m.c, 8);
+        float mx = 0;
+        for (float x : q.features) mx = std::max(mx, std::fabs(x));
+        for (float x : q.context) mx = std::max(mx, std::fabs(x));
+        for (auto& x : q.features) x = x / mx * top;
+        for (auto& x : q.context) x = x / mx * top;
+        return q;
+    };
+    const auto lo = scaled(1e3f), hi = scaled(1e8f);
+    CHECK(decode::greedy(m.s, lo.view(), 3, ws) == decode::greedy(m.s, hi.view(), 3, ws));
+    CHECK(decode::teacher_greedy(m.t, lo.view(), 3, ws) == decode::teacher_greedy(m.t, hi.view(), 3, ws));
 }
 
 TEST_CASE("REQ-14: NaN or Inf context feature", "[bad_input]") {
