@@ -22,7 +22,8 @@
 // Benchmarks (one request per iteration, rotating over the 16 requests of each N):
 //   nar_greedy/N, ar_greedy/N (2-layer decoder), ar1_greedy/N (1-layer decoder), nar_batch32/50
 //   (one iteration = 32 requests), each also with the medians of single calls (median_wall_us,
-//   median_cpu_us), and serve_nar/50, serve_ar/50 with ->Threads(1)->Threads(2)
+//   median_cpu_us), train_teacher/50 and train_student/50 (one training step at batch 32, as in
+//   bench_training.cpp, also with per-step medians), and serve_nar/50, serve_ar/50 with ->Threads(1)->Threads(2)
 //   (two threads share one model, one workspace each; real time, items_per_second = requests/s),
 //   and sgemm_eigen/512 (Eigen's float GEMM, for the machine's practical FLOP rate).
 #include <benchmark/benchmark.h>
@@ -189,7 +190,16 @@ void ar_path(const ar_teacher<float>& m, const request_view<float>& v, std::vect
 void dump(const std::string& path) {
     std::ostringstream o;
     workspace ws;
-    o << "{\"data\":" << (g.data.empty() ? "null" : "\"" + g.data + "\"") << ",\"outputs\":{";
+    std::string data_json = "null";
+    if (!g.data.empty()) {
+        data_json = "\"";
+        for (char ch : g.data) {
+            if (ch == '"' || ch == '\\') data_json += '\\';
+            if (static_cast<unsigned char>(ch) >= 0x20) data_json += ch;
+        }
+        data_json += '"';
+    }
+    o << "{\"data\":" << data_json << ",\"outputs\":{";
     bool first = true;
     auto key = [&](const std::string& k) {
         o << (first ? "" : ",") << '"' << k << "\":";
@@ -370,6 +380,38 @@ void bm_batch(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * B);
 }
 
+// One training step (forward, backward, AdamW) at batch 32, N = 50, L = 10: the setup of
+// bench/bench_training.cpp (its own random initialization and data: 256 generated requests,
+// target slot t of request i = (7 i + t) mod N), timed per step like the inference cases, to
+// compare with python/bench_train.py's median step.
+template <class Model>
+void bm_train(benchmark::State& state) {
+    const int B = 32, N = 50, count = 256;
+    const model_config c = bench_common::reference_config();
+    Model m(c);
+    m.init(1);
+    train::slate_dataset<float> data;
+    data.L = L;
+    data.requests = bench_common::make_requests(c, count, N, 5);
+    for (int i = 0; i < count; ++i) {
+        slate y(static_cast<std::size_t>(L));
+        for (int t = 0; t < L; ++t) y[t] = (i * 7 + t) % N;
+        data.targets.push_back(y);
+    }
+    train::trainer_config tc;
+    tc.batch_size = B;
+    train::trainer<Model> tr(m, tc);
+    train::fit_supervised(tr, data, 2);  // warm-up
+    iteration_timer timer(state);
+    for (auto _ : state) {
+        timer.start();
+        train::fit_supervised(tr, data, 1);
+        timer.stop();
+    }
+    timer.report(state);
+    state.SetItemsProcessed(state.iterations() * B);
+}
+
 // The machine's practical single-thread float GEMM rate (the "FLOP floor" of the table divides the
 // case FLOPs by it): Eigen's sgemm on 512 x 512 x 512, independent of the library's own kernels.
 void bm_sgemm(benchmark::State& state) {
@@ -427,6 +469,8 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(("ar1_greedy/" + std::to_string(N)).c_str(), bm_ar, g.teacher1.get(), N)
             ->Unit(benchmark::kMicrosecond);
     }
+    benchmark::RegisterBenchmark("train_teacher/50", bm_train<ar_teacher<float>>)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("train_student/50", bm_train<nar_student<float>>)->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("sgemm_eigen", bm_sgemm)->Arg(512)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("nar_batch32/50", bm_batch)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark("serve_nar/50", bm_serve_nar)->Threads(1)->Threads(2)->UseRealTime()

@@ -6,15 +6,15 @@
 #   bench/compare.sh BUILD_DIR
 #
 # Steps (docs/performance.md, "Comparison harness"):
-#   1. builds bench_compare and bench_training in BUILD_DIR (configuring it as a Release build
+#   1. builds bench_compare in BUILD_DIR (configuring it as a Release build
 #      without tests and examples if it has no CMakeCache.txt; BUILD=0 skips this step);
 #   2. installs onnxruntime-node@1.30.0 into BUILD_DIR/onnx with ONNXRUNTIME_NODE_INSTALL=skip
 #      (once; the CPU runtime ships in the package);
 #   3. python/compare_prepare.py BUILD_DIR/compare-data: the models (NAR student, AR teacher with
 #      2- and 1-layer decoders) as safetensors files, the inputs, and their ONNX exports;
 #   4. runs, each pinned to CPU $BENCH_CPU with taskset: bench_compare (C++, Google Benchmark,
-#      $BENCH_REPS repetitions; it also dumps its logits and slates, the memory and workspace
-#      figures), bench_training, python/bench_infer.py --data, python/bench_train.py,
+#      $BENCH_REPS repetitions, inference and training steps; it also dumps its logits and slates,
+#      the memory and workspace figures), python/bench_infer.py --data, python/bench_train.py,
 #      bench/onnx_bench.mjs; then bench_compare's two-thread serving cases pinned to two CPUs;
 #      (steps 4 repeated ROUNDS times; the logits and slates are taken from the first round);
 #   5. bench/compare_table.py: the cross-check (exit status 1 on a mismatch) and the table.
@@ -68,10 +68,10 @@ if [ "${BUILD:-1}" = 1 ]; then
         cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDUALRERANK_BUILD_TESTS=OFF \
             -DDUALRERANK_BUILD_EXAMPLES=OFF -DDUALRERANK_BUILD_BENCH=ON >/dev/null || exit 1
     fi
-    say "building bench_compare and bench_training in $build"
-    cmake --build "$build" -j2 --target bench_compare bench_training >/dev/null || exit 1
+    say "building bench_compare in $build"
+    cmake --build "$build" -j2 --target bench_compare >/dev/null || exit 1
 fi
-for b in bench_compare bench_training; do
+for b in bench_compare; do
     [ -x "$build/bench/$b" ] || { say "$build/bench/$b missing"; exit 2; }
 done
 
@@ -128,7 +128,7 @@ run() {  # label, command...
 
 run prepare "$py" "$root/python/compare_prepare.py" "$data"
 rounds=${ROUNDS:-1}
-cpp_l="" train_l="" torch_l="" ttrain_l="" ort_l="" thr_l=""
+cpp_l="" torch_l="" ttrain_l="" ort_l="" thr_l=""
 r=1
 while [ "$r" -le "$rounds" ]; do
     [ "$rounds" -gt 1 ] && say "round $r of $rounds, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
@@ -138,8 +138,7 @@ while [ "$r" -le "$rounds" ]; do
         tdump="--dump $out/torch_dump.json"
     fi
     run cpp.r$r $pin "$build/bench/bench_compare" --data="$data" $cdump \
-        --benchmark_filter='^(nar_greedy|ar_greedy|ar1_greedy|nar_batch32|sgemm_eigen)/' $gb --benchmark_out="$out/cpp.r$r.json"
-    run cpp_train.r$r $pin "$build/bench/bench_training" $gb --benchmark_out="$out/cpp_train.r$r.json"
+        --benchmark_filter='^(nar_greedy|ar_greedy|ar1_greedy|nar_batch32|train_teacher|train_student|sgemm_eigen)/' $gb --benchmark_out="$out/cpp.r$r.json"
     (
         [ -n "$blasdir" ] && export LD_LIBRARY_PATH="$blasdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
         [ "${MALLOC_TUNING:-1}" = 1 ] && export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456
@@ -157,7 +156,6 @@ while [ "$r" -le "$rounds" ]; do
         thr_l="$thr_l $out/cpp_threads.r$r.json"
     fi
     cpp_l="$cpp_l $out/cpp.r$r.json"
-    train_l="$train_l $out/cpp_train.r$r.json"
     torch_l="$torch_l $out/torch.r$r.json"
     ttrain_l="$ttrain_l $out/torch_train.r$r.json"
     ort_l="$ort_l $out/ort.r$r.json"
@@ -174,7 +172,7 @@ say "load average after the runs: $load1"
 
 # shellcheck disable=SC2086  # the lists are meant to split into one argument per round
 "$py" "$here/compare_table.py" --cpp $cpp_l --cpp-dump "$out/cpp_dump.json" $threads_json \
-    --cpp-train $train_l --torch $torch_l --torch-dump "$out/torch_dump.json" \
+    --torch $torch_l --torch-dump "$out/torch_dump.json" \
     --torch-train $ttrain_l --ort $ort_l --reps "$reps" --out "$build/performance_table.md" \
     --label "$(date -u +%Y-%m-%d), $(getconf _NPROCESSORS_ONLN 2>/dev/null) CPUs, load average $load0 before / $load1 after, nice $(nice), pinned: ${pin:-no}, $rounds round(s)"
 status=$?

@@ -278,8 +278,11 @@ def main(argv=None) -> int:
         for kind in ("teacher", "student"):
             r = tt.get(kind)
             e = None if r is None else r["cpu_median_s" if basis == "cpu" else "median_s"]
-            out.append((f"training step, {kind}, batch {B}, N = {BN}", case_flops(f"train_{kind}", BN),
-                        cget(f"BM_train_step_{kind}", basis, ctr), e, None, None, None))
+            c = cget(f"train_{kind}/{BN}", basis)
+            if c is None:  # bench_training's figures (--cpp-train)
+                c = cget(f"BM_train_step_{kind}", basis, ctr)
+            out.append((f"training step, {kind}, batch {B}, N = {BN}", case_flops(f"train_{kind}", BN), c, e, None,
+                        None, None))
         return out
 
     title = "# Comparison: dualrerank (C++) vs PyTorch vs ONNX Runtime" + (f" ({a.label})" if a.label else "")
@@ -347,7 +350,9 @@ def main(argv=None) -> int:
             tgt(f"NAR / AR ({label} decoder) latency <= 0.35", ", ".join(f"N {N}: {r:.2f}" for N, r in rs),
                 all(r <= 0.35 for _, r in rs))
     for kind in ("teacher", "student"):
-        c = cget(f"BM_train_step_{kind}", "cpu", ctr)
+        c = cget(f"train_{kind}/{BN}", "cpu")
+        if c is None:
+            c = cget(f"BM_train_step_{kind}", "cpu", ctr)
         r = tt.get(kind)
         if c and r:
             tgt(f"training step ({kind}) at least 3x the PyTorch step rate", f"{r['cpu_median_s'] / c:.2f}x",
@@ -440,7 +445,7 @@ def main(argv=None) -> int:
           "highest rate), so that bursts of other load on the shared machine are filtered the same way for every "
           "implementation.")
     p(f"- C++: Google Benchmark, {a.reps} repetitions; inference: the median over the repetitions of the median "
-      "of single calls (as for torch and ORT); training: of the mean over a repetition's iterations; "
+      "of single calls or training steps (as for torch and ORT); "
       f"{ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; GB load average {ctx.get('load_avg', '?')}.")
     p(f"- PyTorch {blas.get('torch', '?')}, one thread, BLAS in use: {blas.get('blas', '?')} "
       f"({', '.join(os.path.basename(x) for x in blas.get('mapped_libraries', [])) or 'none mapped'}); "
