@@ -478,6 +478,19 @@ TEST_CASE("REQ-21: non-finite logits from extreme weights", "[bad_input]") {
                     input_error);
 }
 
+TEST_CASE("REQ-22: L = INT_MAX through the slate-returning overloads (nothing allocated for it)", "[bad_input]") {
+    models m;
+    auto r = good_request(m.c, 8);
+    workspace ws;
+    const int huge = std::numeric_limits<int>::max();
+    // these used to allocate the returned slate (8 GiB of ints) before the call validated L
+    CHECK_THROWS_PART(input_error, decode::greedy(m.s, r.view(), huge, ws), "slate length L = 2147483647 exceeds");
+    CHECK_THROWS_PART(input_error, decode::confident(m.s, r.view(), huge, ws), "slate length L = 2147483647 exceeds");
+    CHECK_THROWS_PART(input_error, decode::teacher_greedy(m.t, r.view(), huge, ws), "slate length L = 2147483647 exceeds");
+    CHECK_THROWS_PART(input_error, decode::teacher_beam(m.t, r.view(), huge, 2, ws), "slate length L = 2147483647 exceeds");
+    CHECK(decode::greedy(m.s, r.view(), 4, ws).size() == 4);
+}
+
 // =====================================================================================================
 // CFG: model configs
 // =====================================================================================================
@@ -935,6 +948,11 @@ TEST_CASE("TRN-06: malformed supervised datasets", "[bad_input]") {
     CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1), "target slate shorter than L");
     d.targets = {slate{1, 2, 9}};
     CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1), "target index out of range");
+    d.targets = {slate{1, 2, 3}};
+    d.L = std::numeric_limits<int>::max();  // used to size the batch's target buffer first
+    CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1), "slate length L = 2147483647 outside [1, max_slate]");
+    d.L = 0;
+    CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1), "outside [1, max_slate]");
 }
 
 TEST_CASE("TRN-07: a batch with a NaN feature stops the step with input_error, weights untouched", "[bad_input]") {
@@ -1009,6 +1027,8 @@ TEST_CASE("SKD-04: cached targets that do not match the dataset", "[bad_input]")
     std::vector<train::skd_targets<float>> tg;
     for (auto& r : d.requests) tg.push_back(train::make_skd_targets(m.t, r.view(), 2, cfg, 1, ws));  // L = 2, the data's L is 3
     CHECK_THROWS_PART(input_error, train::fit_skd(tr, d, tg, cfg, 4), "targets do not match the request");
+    d.L = -1;
+    CHECK_THROWS_PART(input_error, train::fit_skd(tr, d, tg, cfg, 4), "fit_skd: slate length L = -1 outside");
 }
 
 // =====================================================================================================

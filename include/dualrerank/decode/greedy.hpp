@@ -124,6 +124,12 @@ void check_logits(const T* Z, int rows, int n, std::size_t ld, const char* who) 
         }
 }
 
+/// Size of the slate a slate-returning overload allocates before the call validates L: never
+/// more than the model's max_slate (an L above it is rejected, so the slate is never written).
+inline std::size_t slate_capacity(int L, const model_config& c) noexcept {
+    return std::size_t(std::min(std::max(L, 0), c.max_slate));
+}
+
 }  // namespace detail
 
 // ------------------------------------------------------------------------- student decoders
@@ -139,7 +145,7 @@ void greedy(const nar_student<T>& s, const request_view<T>& r, int L, int* out, 
 
 template <class T>
 slate greedy(const nar_student<T>& s, const request_view<T>& r, int L, workspace& ws) {
-    slate y(std::size_t(L > 0 ? L : 0));
+    slate y(detail::slate_capacity(L, s.config()));
     greedy(s, r, L, y.data(), ws);
     return y;
 }
@@ -155,7 +161,7 @@ void confident(const nar_student<T>& s, const request_view<T>& r, int L, int* ou
 
 template <class T>
 slate confident(const nar_student<T>& s, const request_view<T>& r, int L, workspace& ws) {
-    slate y(std::size_t(L > 0 ? L : 0));
+    slate y(detail::slate_capacity(L, s.config()));
     confident(s, r, L, y.data(), ws);
     return y;
 }
@@ -250,14 +256,14 @@ T teacher_greedy(const ar_teacher<T>& m, const request_view<T>& r, int L, int* o
 
 template <class T>
 slate teacher_greedy(const ar_teacher<T>& m, const request_view<T>& r, int L, workspace& ws) {
-    slate y(std::size_t(L > 0 ? L : 0));
+    slate y(detail::slate_capacity(L, m.config()));
     teacher_beam(m, r, L, 1, y.data(), ws);
     return y;
 }
 
 template <class T>
 slate teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam, workspace& ws) {
-    slate y(std::size_t(L > 0 ? L : 0));
+    slate y(detail::slate_capacity(L, m.config()));
     teacher_beam(m, r, L, beam, y.data(), ws);
     return y;
 }

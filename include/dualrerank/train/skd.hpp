@@ -180,6 +180,8 @@ void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const st
     validate(cfg);
     if (data.size() == 0 || targets.size() != data.size()) dualrerank::detail::throw_input("fit_skd: dataset and targets differ");
     const int B = tr.config().batch_size, L = data.L;
+    if (L < 1 || L > tr.model().config().max_slate)
+        dualrerank::detail::throw_input("fit_skd: slate length L = " + std::to_string(L) + " outside [1, max_slate]");
     std::vector<int> idx;
     std::vector<request_view<T>> views(static_cast<std::size_t>(B));
     tr.run(

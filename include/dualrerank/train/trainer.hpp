@@ -205,6 +205,8 @@ void fit_supervised(trainer<Model>& tr, const slate_dataset<typename Model::valu
     using T = typename Model::value_type;
     if (data.size() == 0) dualrerank::detail::throw_input("fit_supervised: empty dataset");
     const int B = tr.config().batch_size, L = data.L;
+    if (L < 1 || L > tr.model().config().max_slate)  // before the batch buffers are sized by it
+        dualrerank::detail::throw_input("fit_supervised: slate length L = " + std::to_string(L) + " outside [1, max_slate]");
     std::vector<int> idx;
     std::vector<request_view<T>> views(static_cast<std::size_t>(B));
     std::vector<int> targets(std::size_t(B) * L);
