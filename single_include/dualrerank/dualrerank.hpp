@@ -3999,6 +3999,8 @@ void fit_supervised(trainer<Model>& tr, const slate_dataset<typename Model::valu
     using T = typename Model::value_type;
     if (data.size() == 0) dualrerank::detail::throw_input("fit_supervised: empty dataset");
     const int B = tr.config().batch_size, L = data.L;
+    if (L < 1 || L > tr.model().config().max_slate)  // before the batch buffers are sized by it
+        dualrerank::detail::throw_input("fit_supervised: slate length L = " + std::to_string(L) + " outside [1, max_slate]");
     std::vector<int> idx;
     std::vector<request_view<T>> views(static_cast<std::size_t>(B));
     std::vector<int> targets(std::size_t(B) * L);
@@ -4167,6 +4169,12 @@ void check_logits(const T* Z, int rows, int n, std::size_t ld, const char* who) 
         }
 }
 
+/// Size of the slate a slate-returning overload allocates before the call validates L: never
+/// more than the model's max_slate (an L above it is rejected, so the slate is never written).
+inline std::size_t slate_capacity(int L, const model_config& c) noexcept {
+    return std::size_t(std::min(std::max(L, 0), c.max_slate));
+}
+
 }  // namespace detail
 
 // ------------------------------------------------------------------------- student decoders
@@ -4182,7 +4190,7 @@ void greedy(const nar_student<T>& s, const request_view<T>& r, int L, int* out, 
 
 template <class T>
 slate greedy(const nar_student<T>& s, const request_view<T>& r, int L, workspace& ws) {
-    slate y(std::size_t(L > 0 ? L : 0));
+    slate y(detail::slate_capacity(L, s.config()));
     greedy(s, r, L, y.data(), ws);
     return y;
 }
@@ -4198,7 +4206,7 @@ void confident(const nar_student<T>& s, const request_view<T>& r, int L, int* ou
 
 template <class T>
 slate confident(const nar_student<T>& s, const request_view<T>& r, int L, workspace& ws) {
-    slate y(std::size_t(L > 0 ? L : 0));
+    slate y(detail::slate_capacity(L, s.config()));
     confident(s, r, L, y.data(), ws);
     return y;
 }
@@ -4293,14 +4301,14 @@ T teacher_greedy(const ar_teacher<T>& m, const request_view<T>& r, int L, int* o
 
 template <class T>
 slate teacher_greedy(const ar_teacher<T>& m, const request_view<T>& r, int L, workspace& ws) {
-    slate y(std::size_t(L > 0 ? L : 0));
+    slate y(detail::slate_capacity(L, m.config()));
     teacher_beam(m, r, L, 1, y.data(), ws);
     return y;
 }
 
 template <class T>
 slate teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam, workspace& ws) {
-    slate y(std::size_t(L > 0 ? L : 0));
+    slate y(detail::slate_capacity(L, m.config()));
     teacher_beam(m, r, L, beam, y.data(), ws);
     return y;
 }
@@ -5512,6 +5520,8 @@ void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const st
     validate(cfg);
     if (data.size() == 0 || targets.size() != data.size()) dualrerank::detail::throw_input("fit_skd: dataset and targets differ");
     const int B = tr.config().batch_size, L = data.L;
+    if (L < 1 || L > tr.model().config().max_slate)
+        dualrerank::detail::throw_input("fit_skd: slate length L = " + std::to_string(L) + " outside [1, max_slate]");
     std::vector<int> idx;
     std::vector<request_view<T>> views(static_cast<std::size_t>(B));
     tr.run(
