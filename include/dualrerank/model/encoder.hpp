@@ -127,10 +127,8 @@ struct candidate_encoder {
                 for (int r = 0; r < b.n; ++r) {
                     const std::size_t o = (std::size_t(g) * b.n + r) * d;
                     const T* cp = c.cproj + std::size_t(g) * d;
-                    for (int j = 0; j < d; ++j) {
-                        da[o + j] = dx[o + j] * cp[j];
-                        dc[std::size_t(g) * d + j] += dx[o + j] * c.a[o + j];
-                    }
+                    nn::multiply(da + o, dx + o, cp, std::size_t(d));
+                    nn::add_product(dc + std::size_t(g) * d, dx + o, c.a + o, std::size_t(d));
                 }
             item_ctx.backward(P, b.x, da, rows, static_cast<T*>(nullptr), G);
             ctx.backward(P, b.ctx, dc, b.B, static_cast<T*>(nullptr), G);

@@ -66,6 +66,16 @@ inline void add_product(T* y, const T* a, const T* b, std::size_t n) noexcept {
     for (; i < n; ++i) y[i] += a[i] * b[i];
 }
 
+/// y[i] = a[i] * b[i].
+template <class T>
+inline void multiply(T* y, const T* a, const T* b, std::size_t n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) (B::load_unaligned(a + i) * B::load_unaligned(b + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] = a[i] * b[i];
+}
+
 /// Every row r < n of y (m columns, leading dimension ldy) += bias.
 template <class T>
 inline void add_rows(T* y, int n, int m, std::size_t ldy, const T* bias) noexcept {
