@@ -5,17 +5,22 @@
 #   tools/test.sh --tsan     ThreadSanitizer (build-tsan/)
 #   --filter REGEX           build only the test binary and run only the tests whose names match
 #                            (ctest -R), e.g. tools/test.sh --tsan --filter 'threads|allocat' (the CI TSan job)
+#   --files 'a.cpp b.cpp'    compile only these tests/test_*.cpp files into the test binary (a quick
+#                            sanitizer job); default: all of them
 # Installs missing Debian packages first (tools/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=release
 filter=
+files=
 while [ $# -gt 0 ]; do
   case "$1" in
     --asan) mode=asan ;;
     --tsan) mode=tsan ;;
     --filter) [ $# -ge 2 ] || { echo "test.sh: --filter needs a regex" >&2; exit 2; }; filter=$2; shift ;;
     --filter=*) filter=${1#--filter=} ;;
+    --files) [ $# -ge 2 ] || { echo "test.sh: --files needs a list of test files" >&2; exit 2; }; files=$2; shift ;;
+    --files=*) files=${1#--files=} ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -29,7 +34,8 @@ case "$mode" in
   tsan) dir=build-tsan; flags=(-DCMAKE_BUILD_TYPE=Release -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF -DDUALRERANK_TEST_CONSUMERS=OFF
         "-DCMAKE_CXX_FLAGS_RELEASE=-O1" "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer") ;;
 esac
-cmake -S . -B "$dir" "${flags[@]}" >/dev/null
+files=$(echo "$files" | tr ', ' ';;' | sed 's/;;*/;/g; s/^;//; s/;$//')
+cmake -S . -B "$dir" "${flags[@]}" "-DDUALRERANK_TEST_FILES=$files" >/dev/null
 target=()
 [ -z "$filter" ] || target=(--target dualrerank_tests)
 cmake --build "$dir" -j "$jobs" ${target[@]+"${target[@]}"}
