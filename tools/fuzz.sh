@@ -65,6 +65,8 @@ esac
 # more executions per second on small VMs, at the cost of a shorter use-after-free window.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=16}"
 failed=0
+npass=0
+nfail=0
 summary=()
 for t in $targets; do
   bin="$build_dir/tests/fuzz/fuzz_$t"
@@ -72,6 +74,7 @@ for t in $targets; do
   art="$build_dir/artifacts/$t"
   log="$build_dir/fuzz_$t.log"
   [ "$keep" = 1 ] || rm -rf "$work"
+  rm -rf "$art"
   mkdir -p "$work" "$art"
   dirs=("$work" "tests/fuzz/corpus/$t")
   [ -d "tests/fuzz/regressions/$t" ] && dirs+=("tests/fuzz/regressions/$t")
@@ -92,11 +95,15 @@ for t in $targets; do
   if [ "$rc" != 0 ] || [ "${crashes:-0}" != 0 ]; then
     status="FAILED (exit $rc; see $log)"
     failed=1
+    nfail=$((nfail + 1))
     grep -E 'ERROR|SUMMARY|property violated|Test unit written' "$log" | head -5 || true
+  else
+    npass=$((npass + 1))
   fi
   summary+=("$(printf '%-12s execs %-10s cov %-6s ft %-6s crashes %-3s %s' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
                "${crashes:-0}" "$status")")
 done
 echo "== fuzz summary (${mode} ${amount} per target)"
 printf '%s\n' "${summary[@]}"
+echo "fuzz: $npass passed, $nfail failed"
 exit "$failed"
