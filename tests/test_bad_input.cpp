@@ -562,7 +562,7 @@ TEST_CASE("TCH-02: step beyond the L slots given to begin", "[bad_input]") {
     CHECK_THROWS_PART(input_error, m.t.step(s, prev, 1, logits.data(), ws), "all 2 slots already decoded");
 }
 
-TEST_CASE("TCH-03: step with a previous item outside [0, N)", "[bad_input]") {
+TEST_CASE("TCH-03: step with a previous item outside 0..N-1", "[bad_input]") {
     models m;
     auto r = good_request(m.c, 8);
     workspace ws;
@@ -588,7 +588,7 @@ TEST_CASE("TCH-04: reorder with a parent outside the beams, or a one-beam state"
     CHECK_THROWS_AS(m.t.reorder(one, parent, 1), input_error);
 }
 
-TEST_CASE("TCH-05: beam width < 1; beam width > N is clamped", "[bad_input]") {
+TEST_CASE("TCH-05: beam width < 1, and beam width > N is clamped", "[bad_input]") {
     models m;
     auto r = good_request(m.c, 5);
     workspace ws;
@@ -732,7 +732,7 @@ TEST_CASE("GUM-04: null logits or output", "[bad_input]") {
                       "logits is null");
 }
 
-TEST_CASE("GUM-05: a slot with fewer finite logits than it needs; every candidate masked", "[bad_input]") {
+TEST_CASE("GUM-05: a slot with fewer finite logits than it needs, every candidate masked", "[bad_input]") {
     sampler_args a;
     for (int i = 1; i < a.N; ++i) a.Z[std::size_t(a.N) + i] = -inf_f;  // row 1: one finite logit, slot 1 needs 2
     CHECK_THROWS_PART(input_error, a.run(), "row 1 of Z has 1 finite logits");
@@ -754,7 +754,7 @@ TEST_CASE("GUM-06: K * L * N beyond the 2^32 counters of one key (before any all
                       "N must be in [1, 2^24)");
 }
 
-TEST_CASE("GUM-07: extreme finite logits (1e30) sample exactly; beyond float range they are rejected", "[bad_input]") {
+TEST_CASE("GUM-07: extreme finite logits (1e30) sample exactly, beyond float range they are rejected", "[bad_input]") {
     sampler_args a;
     a.ldz = 0;  // one shared row: Plackett-Luce
     a.L = 1;
@@ -1002,7 +1002,7 @@ TEST_CASE("SKD-02: non-positive or non-finite temperatures and weights", "[bad_i
     bad([](train::skd_config& c) { c.lambda_gt = -1; });
 }
 
-TEST_CASE("SKD-03: a slate length outside [1, max_slate]", "[bad_input]") {
+TEST_CASE("SKD-03: a slate length outside 1..max_slate", "[bad_input]") {
     models m;
     auto r = good_request(m.c, 8);
     workspace ws;

@@ -2,7 +2,7 @@
 // shared read-only by 8 threads that serve greedy, confidence-ordered, beam, sampled (teacher and
 // student, each request with its own counter key) and Best-of-N requests concurrently, each thread
 // with its own workspaces and its own RNG stream choosing the order. Every result must equal the
-// single-thread result bit for bit. The TSan job (tools/test.sh --tsan --filter threads) runs the
+// single-thread result bit for bit. The TSan job (tools/test.sh --tsan --filter '^threads') runs the
 // tests tagged [threads].
 #include "test_util.hpp"
 

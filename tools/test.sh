@@ -4,7 +4,7 @@
 #   tools/test.sh --asan     the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   tools/test.sh --tsan     ThreadSanitizer (build-tsan/)
 #   --filter REGEX           build only the test binary and run only the tests whose names match
-#                            (ctest -R), e.g. tools/test.sh --tsan --filter 'threads|allocat' (the CI TSan job)
+#                            (ctest -R), e.g. tools/test.sh --tsan --filter '^threads|allocates nothing' (the CI TSan job)
 #   --files 'a.cpp b.cpp'    compile only these tests/test_*.cpp files into the test binary (a quick
 #                            sanitizer job); default: all of them
 # Installs missing Debian packages first (tools/install-deps.sh).
