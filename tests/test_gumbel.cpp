@@ -153,7 +153,7 @@ TEST_CASE("gumbel noise: lanes equal the scalar and are accurate over all 2^23 u
     CHECK(worst_bound <= 1.0 + 0x1.0p-19);
 }
 
-TEST_CASE("gumbel noise: counter hash lanes equal core counter_bits; uniforms in (0, 1)", "[gumbel]") {
+TEST_CASE("gumbel noise: counter hash lanes equal core counter_bits, uniforms in (0, 1)", "[gumbel]") {
     using BU = xsimd::batch<std::uint32_t>;
     constexpr std::size_t W = BU::size;
     alignas(64) std::uint32_t c[W];
@@ -436,7 +436,7 @@ TEST_CASE("gumbel: temperature limits (tiny tau is greedy, huge tau is uniform)"
     }
 }
 
-TEST_CASE("gumbel: reproducible from key and counter; documented counter layout", "[gumbel]") {
+TEST_CASE("gumbel: reproducible from key and counter, documented counter layout", "[gumbel]") {
     workspace ws;
     const int N = 30, L = 5, K = 21;
     const std::vector<float> Z = random_logits(static_cast<std::size_t>(L) * N, 1.0, 12);
@@ -493,7 +493,7 @@ TEST_CASE("gumbel: no allocation after warm-up", "[gumbel]") {
     CHECK(ws.block_allocations() == blocks);
 }
 
-TEST_CASE("gumbel: bad arguments are input_error; -inf logits are never chosen", "[gumbel]") {
+TEST_CASE("gumbel: bad arguments are input_error, -inf logits are never chosen", "[gumbel]") {
     workspace ws;
     const int N = 6, L = 3;
     std::vector<float> Z = random_logits(static_cast<std::size_t>(L) * N, 1.0, 2);

@@ -678,6 +678,16 @@ inline void add_product(T* y, const T* a, const T* b, std::size_t n) noexcept {
     for (; i < n; ++i) y[i] += a[i] * b[i];
 }
 
+/// y[i] = a[i] * b[i].
+template <class T>
+inline void multiply(T* y, const T* a, const T* b, std::size_t n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) (B::load_unaligned(a + i) * B::load_unaligned(b + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] = a[i] * b[i];
+}
+
 /// Every row r < n of y (m columns, leading dimension ldy) += bias.
 template <class T>
 inline void add_rows(T* y, int n, int m, std::size_t ldy, const T* bias) noexcept {
@@ -2853,10 +2863,8 @@ struct candidate_encoder {
                 for (int r = 0; r < b.n; ++r) {
                     const std::size_t o = (std::size_t(g) * b.n + r) * d;
                     const T* cp = c.cproj + std::size_t(g) * d;
-                    for (int j = 0; j < d; ++j) {
-                        da[o + j] = dx[o + j] * cp[j];
-                        dc[std::size_t(g) * d + j] += dx[o + j] * c.a[o + j];
-                    }
+                    nn::multiply(da + o, dx + o, cp, std::size_t(d));
+                    nn::add_product(dc + std::size_t(g) * d, dx + o, c.a + o, std::size_t(d));
                 }
             item_ctx.backward(P, b.x, da, rows, static_cast<T*>(nullptr), G);
             ctx.backward(P, b.ctx, dc, b.B, static_cast<T*>(nullptr), G);
@@ -3734,10 +3742,7 @@ public:
     /// One update from grads (which are clipped in place). Returns what happened.
     step_result step(T* params, T* grads) {
         step_result r;
-        double sq = 0;
-        const std::size_t n = table_->total();
-        for (std::size_t i = 0; i < n; ++i) sq += double(grads[i]) * double(grads[i]);
-        r.grad_norm = std::sqrt(sq);
+        r.grad_norm = std::sqrt(squared_norm(grads, table_->total()));
         r.lr = learning_rate(cfg_, step_);
         if (!std::isfinite(r.grad_norm)) {
             ++skipped_;
@@ -3757,7 +3762,21 @@ public:
             T* m = m_.data() + ts.offset;
             T* v = v_.data() + ts.offset;
             const T wd = ts.decay ? T(cfg_.weight_decay) : T(0);
-            for (std::size_t i = 0; i < ts.size; ++i) {
+            using B = xsimd::batch<T>;
+            constexpr std::size_t W = B::size;
+            const B vb1(b1), vb2(b2), vc1(T(1) - b1), vc2(T(1) - b2), vdecay(T(1) - lr * wd), vstep(step_size),
+                vbc2(sqrt_bc2), veps(eps), vc(c);
+            std::size_t i = 0;
+            for (; i + W <= ts.size; i += W) {  // the scalar loop below, in lanes (same operations)
+                const B gi = B::load_unaligned(g + i) * vc;
+                const B mi = vb1 * B::load_unaligned(m + i) + vc1 * gi;
+                const B vi = vb2 * B::load_unaligned(v + i) + vc2 * gi * gi;
+                mi.store_unaligned(m + i);
+                vi.store_unaligned(v + i);
+                const B pi = B::load_unaligned(p + i) * vdecay;
+                (pi - vstep * mi / (xsimd::sqrt(vi) / vbc2 + veps)).store_unaligned(p + i);
+            }
+            for (; i < ts.size; ++i) {
                 const T gi = g[i] * c;
                 m[i] = b1 * m[i] + (T(1) - b1) * gi;
                 v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
@@ -3784,6 +3803,25 @@ public:
     }
 
 private:
+    /// Sum of squares in double: lanes of T over blocks of 1024 values, each block's sum added in
+    /// double (a float accumulator over a whole arena would lose digits).
+    static double squared_norm(const T* g, std::size_t n) noexcept {
+        using B = xsimd::batch<T>;
+        constexpr std::size_t W = B::size, block = 1024;
+        double sq = 0;
+        std::size_t i = 0;
+        for (; i + block <= n; i += block) {
+            B acc(T(0));
+            for (std::size_t j = i; j < i + block; j += W) {
+                const B x = B::load_unaligned(g + j);
+                acc = xsimd::fma(x, x, acc);
+            }
+            sq += double(simd::reduce_add(acc));
+        }
+        for (; i < n; ++i) sq += double(g[i]) * double(g[i]);
+        return sq;
+    }
+
     const tensor_table* table_;
     adamw_config cfg_;
     aligned_vector<T> m_, v_;
