@@ -33,6 +33,7 @@ struct options {
     int skd_requests = 8000;
     long skd_steps = 12000;
     long rl_requests = 24000;
+    int teacher_width = 32;  // d of the AR teachers (the students have d = 32)
     int eval_requests = 500;
     int gate_requests = 100;
     int best_of = 16;
@@ -46,7 +47,8 @@ void usage() {
         "  --seeds K        run seeds S..S+K-1 and print mean and spread\n"
         "  --json PATH      write the table rows as JSON objects\n"
         "  --out DIR        where models and curves go (default runs/demo)\n"
-        "  --verbose        progress lines for every training phase\n");
+        "  --verbose        progress lines for every training phase\n"
+        "  --teacher-width D  model width of the AR teachers (default 32, as the students)\n");
 }
 
 options parse(int argc, char** argv) {
@@ -57,7 +59,11 @@ options parse(int argc, char** argv) {
             if (i + 1 >= argc) throw input_error("missing value after " + a);
             return argv[++i];
         };
-        if (a == "--quick") {
+        if (a == "--teacher-width") {
+            o.teacher_width = std::stoi(next());
+            if (o.teacher_width < 8 || o.teacher_width > 512 || o.teacher_width % 4 != 0)
+                throw input_error("--teacher-width must be a multiple of 4 in [8, 512]");
+        } else if (a == "--quick") {
             o.quick = true;
         } else if (a == "--seed") {
             o.seed = std::stoull(next());
@@ -155,6 +161,9 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     phase("exploratory logs");
     const auto logs = generate_logs(w, 0, std::size_t(o.log_pages), behaviour_policy{}, seed * 7 + 1);
     phase("click model (position-based) on the logs");
+    model_config tmc = mc;  // the teachers' config: wider when --teacher-width says so
+    tmc.d = o.teacher_width;
+    tmc.ffn = 4 * o.teacher_width;
     model_config cm = mc;
     cm.enc_layers = 0;
     pointwise_scorer<float> click(cm);
@@ -166,7 +175,7 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     phase("teacher on click-model targets (log recipe)");
     auto log_data = train::make_teacher_targets<float>(w, train::teacher_recipe::click_model, 0, std::size_t(o.train_requests),
                                                        &logs, &click);
-    ar_teacher<float> teacher_log(mc);
+    ar_teacher<float> teacher_log(tmc);
     teacher_log.init(seed + 200);
     {
         train::trainer<ar_teacher<float>> tr(teacher_log, trainer_cfg(o.teacher_steps, 2e-3));
@@ -179,7 +188,7 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     auto search_data =
         train::make_teacher_targets<float>(w, train::teacher_recipe::search, 1000000, std::size_t(o.train_requests), nullptr, nullptr);
     phase("teacher on search-distilled targets");
-    ar_teacher<float> teacher(mc);
+    ar_teacher<float> teacher(tmc);
     teacher.init(seed + 300);
     {
         train::trainer<ar_teacher<float>> tr(teacher, trainer_cfg(o.teacher_steps, 2e-3));
