@@ -425,6 +425,15 @@ inline T reduce_add(const xsimd::batch<T, A>& b) noexcept {
 #endif
 }
 
+/// exp(x) lane-wise, with x floored at -800 first (exp is 0 there in float and in double). The one
+/// exp to call on arguments that may be -inf or hugely negative (masked logits, padded lanes, a
+/// tiny temperature): xsimd's exp converts round(x / ln 2) to an integer, which is undefined
+/// behaviour for those (UBSan float-cast-overflow, found by fuzzing).
+template <class T, class A>
+inline xsimd::batch<T, A> exp_floored(const xsimd::batch<T, A>& x) noexcept {
+    return xsimd::exp(xsimd::max(x, xsimd::batch<T, A>(T(-800))));
+}
+
 /// Horizontal max of a batch.
 template <class T, class A>
 inline T reduce_max(const xsimd::batch<T, A>& b) noexcept {
@@ -745,12 +754,10 @@ inline void softmax_row(T* z, int n) noexcept {
         std::fill(z, z + n, T(0));
         return;
     }
-    // exp arguments are floored at -800 (exp is 0 there in float and double): xsimd's exp converts
-    // round(x / ln 2) to an integer, undefined behaviour for -inf (masked entries, padded lanes).
-    const B mv(m), lo(T(-800));
+    const B mv(m);  // masked entries and padded lanes are -inf: simd::exp_floored
     B sb(T(0));
     for (int i = 0; i < full; i += W) {
-        const B e = xsimd::exp(xsimd::max(B::load_unaligned(z + i) - mv, lo));
+        const B e = simd::exp_floored(B(B::load_unaligned(z + i) - mv));
         e.store_unaligned(z + i);
         sb += e;
     }
@@ -758,7 +765,7 @@ inline void softmax_row(T* z, int n) noexcept {
     T s_tail = 0;
     if (tail > 0) {
         if constexpr (masked) {
-            te = xsimd::exp(xsimd::max(tb - mv, lo));
+            te = simd::exp_floored(B(tb - mv));
             sb += te;
         } else {
             for (int i = full; i < n; ++i) {
@@ -1893,7 +1900,7 @@ inline void gelu_backward(const T* pre, T* g, std::size_t m) noexcept {
     for (; i + W <= m; i += W) {
         const B x = B::load_unaligned(pre + i);
         const B cdf = half * (one + xsimd::erf(x * rs2));
-        const B pdf = xsimd::exp(xsimd::max(mhalf * x * x, B(T(-800)))) * c;  // floor: see softmax_row
+        const B pdf = simd::exp_floored(B(mhalf * x * x)) * c;
         (B::load_unaligned(g + i) * (cdf + x * pdf)).store_unaligned(g + i);
     }
     for (; i < m; ++i) g[i] *= gelu_grad(pre[i]);
@@ -4943,15 +4950,12 @@ inline slate_tables<T> prepare_slates(const T* Z, int L, int N, std::ptrdiff_t l
         tb.zmax[t] = mx;
         const bool log_form = !((mx - mn) * tb.inv_tau <= product_form_range);
         tb.log_form[t] = log_form ? 1 : 0;
-        // d <= 0, floored at exp_floor: exp is 0 below about -745 either way, and xsimd's double exp
-        // converts round(d / ln 2) to int64, which is undefined behaviour for -inf (masked logits,
-        // padding) and for |d| >~ 6e18 (a tiny tau): found by fuzzing (UBSan float-cast-overflow)
-        constexpr double exp_floor = -800.0;
-        for (int i = 0; i < N; ++i) d[i] = std::max((static_cast<double>(z[i]) - mx) * tb.inv_tau, exp_floor);
-        for (std::size_t i = static_cast<std::size_t>(N); i < np; ++i) d[i] = exp_floor;
+        // d <= 0; -inf for masked logits and padding, hugely negative for a tiny tau: simd::exp_floored
+        for (int i = 0; i < N; ++i) d[i] = (static_cast<double>(z[i]) - mx) * tb.inv_tau;
+        for (std::size_t i = static_cast<std::size_t>(N); i < np; ++i) d[i] = -inf_d;
         float* sc = tb.scale + static_cast<std::size_t>(t) * np;
         if (!log_form || want_log_probs) {
-            for (std::size_t i = 0; i < np; i += WD) xsimd::exp(BD::load_aligned(d + i)).store_aligned(ex + i);
+            for (std::size_t i = 0; i < np; i += WD) simd::exp_floored(BD::load_aligned(d + i)).store_aligned(ex + i);
         }
         if (log_form) {
             for (int i = 0; i < N; ++i) {

@@ -29,6 +29,15 @@ inline T reduce_add(const xsimd::batch<T, A>& b) noexcept {
 #endif
 }
 
+/// exp(x) lane-wise, with x floored at -800 first (exp is 0 there in float and in double). The one
+/// exp to call on arguments that may be -inf or hugely negative (masked logits, padded lanes, a
+/// tiny temperature): xsimd's exp converts round(x / ln 2) to an integer, which is undefined
+/// behaviour for those (UBSan float-cast-overflow, found by fuzzing).
+template <class T, class A>
+inline xsimd::batch<T, A> exp_floored(const xsimd::batch<T, A>& x) noexcept {
+    return xsimd::exp(xsimd::max(x, xsimd::batch<T, A>(T(-800))));
+}
+
 /// Horizontal max of a batch.
 template <class T, class A>
 inline T reduce_max(const xsimd::batch<T, A>& b) noexcept {

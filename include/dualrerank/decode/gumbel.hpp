@@ -354,15 +354,12 @@ inline slate_tables<T> prepare_slates(const T* Z, int L, int N, std::ptrdiff_t l
         tb.zmax[t] = mx;
         const bool log_form = !((mx - mn) * tb.inv_tau <= product_form_range);
         tb.log_form[t] = log_form ? 1 : 0;
-        // d <= 0, floored at exp_floor: exp is 0 below about -745 either way, and xsimd's double exp
-        // converts round(d / ln 2) to int64, which is undefined behaviour for -inf (masked logits,
-        // padding) and for |d| >~ 6e18 (a tiny tau): found by fuzzing (UBSan float-cast-overflow)
-        constexpr double exp_floor = -800.0;
-        for (int i = 0; i < N; ++i) d[i] = std::max((static_cast<double>(z[i]) - mx) * tb.inv_tau, exp_floor);
-        for (std::size_t i = static_cast<std::size_t>(N); i < np; ++i) d[i] = exp_floor;
+        // d <= 0; -inf for masked logits and padding, hugely negative for a tiny tau: simd::exp_floored
+        for (int i = 0; i < N; ++i) d[i] = (static_cast<double>(z[i]) - mx) * tb.inv_tau;
+        for (std::size_t i = static_cast<std::size_t>(N); i < np; ++i) d[i] = -inf_d;
         float* sc = tb.scale + static_cast<std::size_t>(t) * np;
         if (!log_form || want_log_probs) {
-            for (std::size_t i = 0; i < np; i += WD) xsimd::exp(BD::load_aligned(d + i)).store_aligned(ex + i);
+            for (std::size_t i = 0; i < np; i += WD) simd::exp_floored(BD::load_aligned(d + i)).store_aligned(ex + i);
         }
         if (log_form) {
             for (int i = 0; i < N; ++i) {

@@ -48,7 +48,7 @@ inline void gelu_backward(const T* pre, T* g, std::size_t m) noexcept {
     for (; i + W <= m; i += W) {
         const B x = B::load_unaligned(pre + i);
         const B cdf = half * (one + xsimd::erf(x * rs2));
-        const B pdf = xsimd::exp(xsimd::max(mhalf * x * x, B(T(-800)))) * c;  // floor: see softmax_row
+        const B pdf = simd::exp_floored(B(mhalf * x * x)) * c;
         (B::load_unaligned(g + i) * (cdf + x * pdf)).store_unaligned(g + i);
     }
     for (; i < m; ++i) g[i] *= gelu_grad(pre[i]);

@@ -133,12 +133,10 @@ inline void softmax_row(T* z, int n) noexcept {
         std::fill(z, z + n, T(0));
         return;
     }
-    // exp arguments are floored at -800 (exp is 0 there in float and double): xsimd's exp converts
-    // round(x / ln 2) to an integer, undefined behaviour for -inf (masked entries, padded lanes).
-    const B mv(m), lo(T(-800));
+    const B mv(m);  // masked entries and padded lanes are -inf: simd::exp_floored
     B sb(T(0));
     for (int i = 0; i < full; i += W) {
-        const B e = xsimd::exp(xsimd::max(B::load_unaligned(z + i) - mv, lo));
+        const B e = simd::exp_floored(B(B::load_unaligned(z + i) - mv));
         e.store_unaligned(z + i);
         sb += e;
     }
@@ -146,7 +144,7 @@ inline void softmax_row(T* z, int n) noexcept {
     T s_tail = 0;
     if (tail > 0) {
         if constexpr (masked) {
-            te = xsimd::exp(xsimd::max(tb - mv, lo));
+            te = simd::exp_floored(B(tb - mv));
             sb += te;
         } else {
             for (int i = full; i < n; ++i) {
