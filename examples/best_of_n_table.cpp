@@ -33,7 +33,9 @@ struct options {
     int evaluator_pages = 20000;
     long evaluator_steps = 3000;
     double gate = 0.5;
+    double tau = decode::best_of_n_config{}.tau;
     bool expected_labels = false;
+    bool evaluator = true;
     std::string csv_path;
 };
 
@@ -47,6 +49,8 @@ void usage() {
         "  --evaluator-pages P     exploratory log pages the list evaluator is trained on (default 20000)\n"
         "  --evaluator-steps K     evaluator training steps, batch 32 (default 3000)\n"
         "  --gate X                correlation threshold for serving Best-of-N (default 0.5)\n"
+        "  --tau X                 the student's sampling temperature for the proposals (default 1)\n"
+        "  --no-evaluator          skip the list evaluator (no training; teacher and closed form only)\n"
         "  --expected-labels       diagnostic: train the evaluator on the logged slates' expected per-slot\n"
         "                          feedback (closed form) instead of the sampled clicks / long views\n"
         "  --csv PATH              also write the table as CSV\n");
@@ -74,6 +78,11 @@ options parse(int argc, char** argv) {
             o.evaluator_steps = std::stol(next());
         } else if (a == "--gate") {
             o.gate = std::stod(next());
+        } else if (a == "--tau") {
+            o.tau = std::stod(next());
+            if (!(o.tau > 0) || !std::isfinite(o.tau)) throw input_error("--tau must be a positive number");
+        } else if (a == "--no-evaluator") {
+            o.evaluator = false;
         } else if (a == "--expected-labels") {
             o.expected_labels = true;
         } else if (a == "--csv") {
@@ -150,6 +159,19 @@ void fit_evaluator(list_evaluator<float>& ev, const world& w, const std::vector<
         "evaluator");
 }
 
+/// The teacher scorer (rank-decay weights, as decode::teacher_scorer) that also counts the decoder
+/// rows its prefix trie ran, against the K * L positions of teacher forcing without it.
+struct counting_teacher_scorer {
+    const ar_teacher<float>* teacher = nullptr;
+    mutable double rows = 0, positions = 0;
+    void operator()(const request_view<float>& r, int K, int L, const int* slates, float* scores, workspace& ws) const {
+        float w[limits::max_slate];
+        decode::rank_decay_weights(L, w);
+        rows += teacher->score_slates(r, K, L, slates, w, scores, ws);
+        positions += double(K) * L;
+    }
+};
+
 struct result_row {
     std::string scorer;
     double correlation = 0;
@@ -169,7 +191,7 @@ result_row measure(const std::string& name, const Scorer& scorer, Before before,
     // the demo's gate measurement: 16 student samples per held-out request, Spearman per request
     {
         const int K = 16;
-        const double tau = decode::best_of_n_config{}.tau;
+        const double tau = o.tau;
         std::vector<std::vector<float>> sc;
         std::vector<std::vector<double>> ut;
         decode::best_of_n_workspace<float> bw;
@@ -195,6 +217,7 @@ result_row measure(const std::string& name, const Scorer& scorer, Before before,
     for (int j = 0; j < 3; ++j) {
         decode::best_of_n_config bon;
         bon.n = kN[j];
+        bon.tau = o.tau;
         decode::best_of_n_workspace<float> bw;
         std::vector<int> out(static_cast<std::size_t>(L));
         std::uint32_t req_counter = 0;
@@ -230,20 +253,22 @@ int main(int argc, char** argv) {
         phase("evaluation requests (beam-search oracle per request)");
         const pipeline::eval_set ev = pipeline::make_eval_set(w, o.requests);
 
-        phase("exploratory logs and the list evaluator");
-        const auto logs = generate_logs(w, 0, std::size_t(o.evaluator_pages), behaviour_policy{}, o.seed * 7 + 1);
-        model_config mc = teacher.config();  // the demo's model_config (d = 32, h = 4, 2 layers, ffn 128)
-        mc.outputs = 2;                      // click, long view
-        list_evaluator<float> evaluator(mc);
-        evaluator.init(o.seed + 600);
-        fit_evaluator(evaluator, w, logs, o.evaluator_steps, o.seed, o.expected_labels);
-
         std::vector<result_row> rows;
         auto none = [](const sim_request&) {};
         phase("teacher scorer");
-        rows.push_back(measure("teacher", decode::teacher_scorer<float>{&teacher}, none, w, ev, student, o));
-        phase("evaluator scorer");
-        rows.push_back(measure("evaluator", decode::evaluator_scorer<float>{&evaluator}, none, w, ev, student, o));
+        const counting_teacher_scorer ts{&teacher};
+        rows.push_back(measure("teacher", ts, none, w, ev, student, o));
+        if (o.evaluator) {
+            phase("exploratory logs and the list evaluator");
+            const auto logs = generate_logs(w, 0, std::size_t(o.evaluator_pages), behaviour_policy{}, o.seed * 7 + 1);
+            model_config mc = student.config();  // the demo's student config (d = 32, h = 4, 2 layers, ffn 128)
+            mc.outputs = 2;                      // click, long view
+            list_evaluator<float> evaluator(mc);
+            evaluator.init(o.seed + 600);
+            fit_evaluator(evaluator, w, logs, o.evaluator_steps, o.seed, o.expected_labels);
+            phase("evaluator scorer");
+            rows.push_back(measure("evaluator", decode::evaluator_scorer<float>{&evaluator}, none, w, ev, student, o));
+        }
         phase("closed-form scorer (upper bound)");
         closed_form_scorer cf{&w, nullptr, ev.cond};
         rows.push_back(measure("closed form (bound)", cf, [&](const sim_request& r) { cf.current = &r; }, w, ev, student, o));
@@ -260,7 +285,9 @@ int main(int argc, char** argv) {
                         r.passes ? "Best-of-N" : "greedy", r.utility[0], r.utility[1], r.utility[2],
                         r.passes ? r.utility[2] : r.utility[0]);
         std::printf("(normalized utility: random 0, beam-search oracle 1; N = 1 is the student's greedy slate; served@16 is\n"
-                    " what the gate serves at N = 16)\n");
+                    " what the gate serves at N = 16; proposals sampled at tau = %g)\n", o.tau);
+        std::printf("teacher scorer: its prefix trie decoded %.1f%% of the N * L positions (mean over every scored request)\n",
+                    100.0 * ts.rows / std::max(1.0, ts.positions));
         if (!o.csv_path.empty()) {
             std::ofstream f(o.csv_path);
             if (!f) throw error("cannot write " + o.csv_path);

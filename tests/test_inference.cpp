@@ -278,6 +278,62 @@ TEST_CASE("teacher scoring of K slates in one pass equals per-slate teacher forc
     }
 }
 
+TEST_CASE("teacher scoring through the prefix trie equals teacher forcing slate by slate", "[inference][teacher]") {
+    auto c = small_config();
+    ar_teacher<double> t(c);
+    t.init(37);
+    rng g(9);
+    auto r = test_util::random_request<double>(c, 9, g);
+    auto v = r.view();
+    const int L = 5;
+    // shared first items, a shared 3-prefix, an exact duplicate, a slate sharing nothing
+    const std::vector<int> slates = {0, 1, 2, 3, 4,  0, 1, 2, 4, 3,  0, 1, 5, 6, 7,  0, 2, 1, 3, 4,
+                                     0, 1, 2, 3, 4,  8, 7, 6, 5, 4,  0, 1, 2, 4, 5,  8, 7, 0, 1, 2};
+    const int K = int(slates.size()) / L;
+    const std::vector<double> w = {1.0, 0.63, 0.5, 0.43, 0.39};
+    std::vector<double> trie(K), flat(K), ls(r.n);
+    workspace ws, ws2;
+    // trie rows per level (prefix lengths 0..4): 1 + 2 + 3 + 5 + 6
+    CHECK(t.score_slates(v, K, L, slates.data(), w.data(), trie.data(), ws) == 17);
+    t.score_slates_flat(v, K, L, slates.data(), w.data(), flat.data(), ws);
+    for (int k = 0; k < K; ++k) {
+        ws2.reset();
+        auto cache = t.forward(&v, 1, L, slates.data() + k * L, ws2);
+        double ref = 0;
+        for (int p = 0; p < L; ++p) {
+            nn::log_softmax_row(cache.Z + std::size_t(p) * r.n, r.n, ls.data());
+            ref += w[p] * ls[slates[k * L + p]];
+        }
+        CHECK(std::fabs(ref - trie[k]) < 1e-10);
+        CHECK(std::fabs(ref - flat[k]) < 1e-10);
+    }
+    CHECK(trie[0] == trie[4]);  // the duplicate scores identically
+    SECTION("one slate, and all slates equal") {
+        std::vector<double> one(1), same(3);
+        t.score_slates(v, 1, L, slates.data() + 5 * L, nullptr, one.data(), ws);
+        t.score_slates_flat(v, 1, L, slates.data() + 5 * L, nullptr, flat.data(), ws);
+        CHECK(std::fabs(one[0] - flat[0]) < 1e-10);
+        std::vector<int> rep3;
+        for (int i = 0; i < 3; ++i) rep3.insert(rep3.end(), slates.begin() + 5 * L, slates.begin() + 6 * L);
+        CHECK(t.score_slates(v, 3, L, rep3.data(), nullptr, same.data(), ws) == L);
+        for (double x : same) CHECK(std::fabs(x - one[0]) < 1e-12);
+    }
+    SECTION("L = 1 and L = N") {
+        std::vector<int> firsts = {3, 0, 3, 8};
+        std::vector<double> a(4), b(4);
+        t.score_slates(v, 4, 1, firsts.data(), nullptr, a.data(), ws);
+        t.score_slates_flat(v, 4, 1, firsts.data(), nullptr, b.data(), ws);
+        for (int k = 0; k < 4; ++k) CHECK(std::fabs(a[k] - b[k]) < 1e-10);
+        auto r6 = test_util::random_request<double>(c, 6, g);  // L = N = max_slate = 6
+        std::vector<int> full = {0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 5, 4};
+        std::vector<double> fa(2), fb(2);
+        t.score_slates(r6.view(), 2, 6, full.data(), nullptr, fa.data(), ws);
+        t.score_slates_flat(r6.view(), 2, 6, full.data(), nullptr, fb.data(), ws);
+        for (int k = 0; k < 2; ++k) CHECK(std::fabs(fa[k] - fb[k]) < 1e-10);
+        CHECK(std::fabs(fa[0] - fa[1]) > 0);  // only the last two slots differ (the last is forced: log p = 0)
+    }
+}
+
 TEST_CASE("Best-of-N picks the scorer's best slate among greedy + samples", "[inference][best_of_n]") {
     auto c = small_config();
     nar_student<double> s(c);

@@ -228,7 +228,7 @@ inline void add_decoder_options(arg_parser& p) {
         .option("beam-width", "B", "4", "beam width for --decoder beam")
         .option("best-of", "N", "16", "slates scored per request for --decoder best-of-n")
         .option("scorer", "MODEL", "", "teacher or evaluator model that scores the best-of-n slates")
-        .option("tau", "X", "1.0", "sampling temperature (best-of-n, sample)")
+        .option("tau", "X", "", "sampling temperature (default: 0.5 for best-of-n, 1 for sample)")
         .option("seed", "S", "1", "seed of the sampling noise");
 }
 
@@ -250,7 +250,7 @@ inline decoder_settings decoder_settings_from(const arg_parser& a) {
     d.beam_width = a.int_value("beam-width", 1, 1024);
     d.best_of = a.int_value("best-of", 1, 4096);
     d.scorer = a.str_or("scorer", "");
-    d.tau = a.real("tau", 1e-6, 1e6);
+    d.tau = a.has("tau") ? a.real("tau", 1e-6, 1e6) : d.decoder == "best-of-n" ? decode::best_of_n_config{}.tau : 1.0;
     d.seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
     return d;
 }

@@ -12,6 +12,8 @@
 // decoder.ln_f.*, pointer.{q,k}.weight.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -150,7 +152,128 @@ public:
 
     /// Rank-decay weighted teacher log-likelihood of K slates of one request (the default
     /// Best-of-N scorer): score_k = sum_t w_t log p_T(y_t | y_<t), w null = all ones. Resets ws.
-    void score_slates(const request_view<T>& r, int K, int L, const int* slates, const T* w, T* scores, workspace& ws) const {
+    ///
+    /// The slates are merged into a prefix trie first: slates that agree on y_0..y_{t-1} have the
+    /// same decoder state at position t (the decoder is causal), so each distinct prefix is one
+    /// decoder row, and all rows go through the decoder in one batched pass whose self-attention
+    /// follows each row's path in the trie (decoder_block::forward_tree); the cross-attention and
+    /// the pointer head are single products over every row against the one candidate encoding.
+    /// Exact: the scores equal teacher forcing slate by slate up to float rounding
+    /// (score_slates_flat is the one-pass version without the trie). Every slate shares position 0
+    /// (the BOS), and a student's samples share their first slots with the greedy slate and with
+    /// each other, so the decoder runs over fewer than K * L rows. Returns that number of rows
+    /// (the distinct prefixes of lengths 0..L-1).
+    int score_slates(const request_view<T>& r, int K, int L, const int* slates, const T* w, T* scores, workspace& ws) const {
+        ws.reset();
+        check(&r, 1, L);
+        if (K < 1) detail::throw_input("ar_teacher: need at least one slate to score");
+        for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "ar_teacher");
+        const T* P = this->params();
+        const int d = this->config_.d, n = r.n;
+        const auto y = [&](int k, int t) { return slates[std::size_t(k) * L + t]; };
+        // The trie, level by level (level t = the distinct prefixes y_0..y_{t-1}, rows off[t] ..
+        // off[t+1]-1). node[t*K + k] = slate k's row at level t; for row g: depth[g] = t, rep[g] =
+        // a slate through it, anc[g*L + i] = its ancestor at level i (anc[g*L + t] = g).
+        const std::size_t LK = std::size_t(L) * K;
+        int* node = ws.alloc<int>(LK);
+        int* off = ws.alloc<int>(std::size_t(L) + 1);
+        int* depth = ws.alloc<int>(LK);
+        int* rep = ws.alloc<int>(LK);
+        int* anc = ws.alloc<int>(LK * L);
+        int* order = ws.alloc<int>(std::size_t(K));
+        int* start = ws.alloc<int>(std::size_t(K) + 1);
+        int* child = ws.alloc<int>(std::size_t(n));
+        std::fill(child, child + n, -1);
+        std::fill(node, node + K, 0);
+        off[0] = 0;
+        off[1] = 1;
+        depth[0] = 0;
+        rep[0] = 0;
+        anc[0] = 0;
+        for (int t = 1; t < L; ++t) {
+            // group the slates by their level t-1 row (counting sort), then give each distinct
+            // (row, y_{t-1}) pair a new row; child[] maps item -> row within one group
+            const int base = off[t - 1], P_ = off[t] - base;
+            const int* nd = node + std::size_t(t - 1) * K;
+            std::fill(start, start + P_ + 1, 0);
+            for (int k = 0; k < K; ++k) ++start[nd[k] - base + 1];
+            for (int p = 0; p < P_; ++p) start[p + 1] += start[p];
+            for (int k = 0; k < K; ++k) order[start[nd[k] - base]++] = k;  // start[p] now ends group p
+            int g = off[t], begin_g = 0;
+            for (int p = 0; p < P_; ++p) {
+                const int end_g = start[p];
+                for (int i = begin_g; i < end_g; ++i) {
+                    const int k = order[i], item = y(k, t - 1);
+                    if (child[item] < 0) {
+                        child[item] = g;
+                        depth[g] = t;
+                        rep[g] = k;
+                        const int par = base + p;
+                        std::copy(anc + std::size_t(par) * L, anc + std::size_t(par) * L + t, anc + std::size_t(g) * L);
+                        anc[std::size_t(g) * L + t] = g;
+                        ++g;
+                    }
+                    node[std::size_t(t) * K + k] = child[item];
+                }
+                for (int i = begin_g; i < end_g; ++i) child[y(order[i], t - 1)] = -1;
+                begin_g = end_g;
+            }
+            off[t + 1] = g;
+        }
+        const int R = off[L];
+        // decoder inputs, the encoding, the memory projections and the pointer keys (once)
+        const packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
+        const encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        T* x = ws.alloc<T>(std::size_t(R) * d);
+        T* yb = ws.alloc<T>(std::size_t(R) * d);
+        for (int g = 0; g < R; ++g) {
+            const int t = depth[g];
+            const T* src = t == 0 ? P + bos_ : enc.H + std::size_t(y(rep[g], t - 1)) * d;
+            const T* se = P + slot_emb_ + std::size_t(t) * d;
+            T* row = x + std::size_t(g) * d;
+            for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
+        }
+        T* memkv = ws.alloc<T>(std::size_t(n) * 2 * d);
+        for (std::size_t i = 0; i < dec_.blocks.size(); ++i) {
+            dec_.blocks[i].cross_attn.project_memory(P, enc.H, n, memkv);
+            dec_.blocks[i].forward_tree(P, x, R, anc, L, depth, memkv, n, yb, ws);
+            std::swap(x, yb);
+        }
+        dec_.ln_f.forward(P, x, R, yb);
+        T* q = x;  // free
+        dec_.ptr.q.forward(P, yb, R, q);
+        T* Kp = ws.alloc<T>(std::size_t(n) * d);
+        dec_.ptr.k.forward(P, enc.H, n, Kp);
+        T* Z = ws.alloc<T>(std::size_t(R) * n);
+        nn::gemm_nt<T>(R, n, d, T(1) / std::sqrt(T(d)), q, d, Kp, d, T(0), Z, n);
+        // per row: log-normalizer over the items its prefix has not taken
+        T* lse = ws.alloc<T>(std::size_t(R));
+        const T ninf = -std::numeric_limits<T>::infinity();
+        for (int g = 0; g < R; ++g) {
+            T* row = Z + std::size_t(g) * n;
+            for (int i = 0; i < depth[g]; ++i) row[y(rep[g], i)] = ninf;
+            T mx = ninf;
+            for (int i = 0; i < n; ++i) mx = std::max(mx, row[i]);
+            T sum = 0;
+            for (int i = 0; i < n; ++i) sum += std::exp(row[i] - mx);
+            lse[g] = mx + std::log(sum);
+        }
+        for (int k = 0; k < K; ++k) {
+            T sc = 0;
+            for (int t = 0; t < L; ++t) {
+                const int g = node[std::size_t(t) * K + k];
+                sc += (w ? w[t] : T(1)) * (Z[std::size_t(g) * n + y(k, t)] - lse[g]);
+            }
+            scores[k] = sc;
+        }
+        return R;
+    }
+
+    /// score_slates without the prefix trie: every slate teacher-forced over all L positions in
+    /// one batched pass (forward_slates). Same scores up to float rounding; kept as the reference
+    /// for tests and benchmarks. Resets ws.
+    void score_slates_flat(const request_view<T>& r, int K, int L, const int* slates, const T* w, T* scores,
+                           workspace& ws) const {
         ws.reset();
         teacher_cache<T> c = forward_slates(r, K, L, slates, ws);
         T* lsm = ws.alloc<T>(c.n);

@@ -260,6 +260,57 @@ struct decoder_block {
         mlp.forward(P, ln, B, y, hid, hid + std::size_t(B) * mlp.hidden);
         for (std::size_t i = 0; i < m; ++i) y[i] += x1[i];
     }
+
+    /// Inference over a prefix tree of positions (one request): row j is a position at depth
+    /// depth[j] whose causal self-attention keys are the rows of its path anc[j * anc_stride + i],
+    /// i = 0..depth[j] (root first, the last entry is j itself; every row's ancestors are rows of
+    /// this call). All rows share one projected memory memkv [nk x 2d], so the cross-attention is
+    /// one batched product over every row. Equals `step` run level by level with a KV cache (and
+    /// teacher forcing of every root-to-leaf path) up to float rounding. x, y: [R x d].
+    template <class T>
+    void forward_tree(const T* P, const T* x, int R, const int* anc, int anc_stride, const int* depth, const T* memkv,
+                      int nk, T* y, workspace& ws) const {
+        const std::size_t m = std::size_t(R) * d;
+        const int h = self_attn.heads, dh = d / h;
+        T* ln = ws.alloc<T>(m);
+        T* qkv = ws.alloc<T>(m * 3);
+        T* ctx = ws.alloc<T>(m);
+        T* att = ws.alloc<T>(m);
+        T* x1 = ws.alloc<T>(m);
+        T* hid = ws.alloc<T>(std::size_t(R) * mlp.hidden * 2);
+        T* probs = ws.alloc<T>(std::size_t(h) * R * nk);
+        T* sc = ws.alloc<T>(std::size_t(anc_stride));
+        ln1.forward(P, x, R, ln);
+        self_attn.qkv.forward(P, ln, R, qkv);
+        const T scale = T(1) / std::sqrt(T(dh));
+        const std::size_t ld = std::size_t(3) * d;
+        for (int j = 0; j < R; ++j) {
+            const int* a = anc + std::size_t(j) * anc_stride;
+            const int nkv = depth[j] + 1;
+            for (int hh = 0; hh < h; ++hh) {
+                const T* q = qkv + std::size_t(j) * ld + std::size_t(hh) * dh;
+                for (int i = 0; i < nkv; ++i)
+                    sc[i] = scale * dot(q, qkv + std::size_t(a[i]) * ld + d + std::size_t(hh) * dh, std::size_t(dh));
+                softmax_row(sc, nkv);
+                T* o = ctx + std::size_t(j) * d + std::size_t(hh) * dh;
+                std::fill(o, o + dh, T(0));
+                for (int i = 0; i < nkv; ++i)
+                    axpy(o, sc[i], qkv + std::size_t(a[i]) * ld + 2 * std::size_t(d) + std::size_t(hh) * dh, std::size_t(dh));
+            }
+        }
+        self_attn.out.forward(P, ctx, R, att);
+        for (std::size_t i = 0; i < m; ++i) x1[i] = x[i] + att[i];
+        ln2.forward(P, x1, R, ln);
+        T* qb = qkv;  // reuse
+        cross_attn.q.forward(P, ln, R, qb);
+        attention_forward(cross_attn.view(qb, memkv, 1, R, nk, 0, static_cast<const int*>(nullptr)), ctx, d,
+                          std::ptrdiff_t(m), probs);
+        cross_attn.out.forward(P, ctx, R, att);
+        for (std::size_t i = 0; i < m; ++i) x1[i] += att[i];
+        ln3.forward(P, x1, R, ln);
+        mlp.forward(P, ln, R, y, hid, hid + std::size_t(R) * mlp.hidden);
+        for (std::size_t i = 0; i < m; ++i) y[i] += x1[i];
+    }
 };
 
 }  // namespace nn

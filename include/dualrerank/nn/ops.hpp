@@ -76,6 +76,33 @@ inline void multiply(T* y, const T* a, const T* b, std::size_t n) noexcept {
     for (; i < n; ++i) y[i] = a[i] * b[i];
 }
 
+/// Dot product of a[0..n) and b[0..n).
+template <class T>
+inline T dot(const T* a, const T* b, std::size_t n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    T s = 0;
+    if (n >= W) {
+        B acc = B::load_unaligned(a) * B::load_unaligned(b);
+        for (i = W; i + W <= n; i += W) acc = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), acc);
+        s = simd::reduce_add(acc);
+    }
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+/// y[i] += alpha * x[i].
+template <class T>
+inline void axpy(T* y, T alpha, const T* x, std::size_t n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    const B va(alpha);
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) xsimd::fma(va, B::load_unaligned(x + i), B::load_unaligned(y + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
 /// Every row r < n of y (m columns, leading dimension ldy) += bias.
 template <class T>
 inline void add_rows(T* y, int n, int m, std::size_t ldy, const T* bias) noexcept {
