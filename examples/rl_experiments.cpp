@@ -8,8 +8,9 @@
 //   rl_experiments --student runs/demo/seed1/student_skd.safetensors --method ldro --drift swap \
 //                  --feedback sampled --requests 24000 --seed 1 --csv out.csv
 // Drifts: none, swap (objective weights (1,0) -> (0,1) at half time), engagement0.3 (engagement
-// x0.3 at half time), sparse (engagement x0.05 from the start). Ablations: --no-objective-decoupling,
-// --no-slot-decoupling, --no-rank-decay, --scale ema|group|floor.
+// x0.3 at half time), sparse (engagement x0.05 from the start). --seed is the demo's seed (the world
+// the student was trained on); --stream-seed varies the request stream and the RL noise alone.
+// Ablations: --no-objective-decoupling, --no-slot-decoupling, --no-rank-decay, --scale ema|group|floor.
 #include <cstring>
 #include <fstream>
 
@@ -20,7 +21,7 @@ using namespace dualrerank;
 int main(int argc, char** argv) {
     try {
         std::string student_path, method = "ldro", drift_name = "swap", feedback = "sampled", csv;
-        std::uint64_t seed = 1;
+        std::uint64_t seed = 1, stream_seed = 0;
         long requests = 24000;
         int eval_every = 2000, eval_requests = 300;
         train::rl_run_config rc;
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
             else if (a == "--feedback") feedback = next();
             else if (a == "--csv") csv = next();
             else if (a == "--seed") seed = std::stoull(next());
+            else if (a == "--stream-seed") stream_seed = std::stoull(next());
             else if (a == "--requests") requests = std::stol(next());
             else if (a == "--eval-every") eval_every = std::stoi(next());
             else if (a == "--eval-requests") eval_requests = std::stoi(next());
@@ -54,7 +56,7 @@ int main(int argc, char** argv) {
             } else if (a == "--verbose") rc.log_every = 250;
             else if (a == "--help" || a == "-h") {
                 std::puts("usage: rl_experiments --student PATH [--method ldro|grpo] [--drift none|swap|engagement0.3|sparse]\n"
-                          "       [--feedback sampled|expected] [--requests N] [--seed S] [--csv PATH] [--lr X] [--beta X]\n"
+                          "       [--feedback sampled|expected] [--requests N] [--seed S] [--stream-seed S2] [--csv PATH] [--lr X] [--beta X]\n"
                           "       [--eta X] [--group G] [--per-step R] [--no-objective-decoupling] [--no-slot-decoupling]\n"
                           "       [--no-rank-decay] [--scale floor|ema|group] [--eval-every K] [--eval-requests M]");
                 return 0;
@@ -78,7 +80,10 @@ int main(int argc, char** argv) {
         const int L = w.slate_size();
         if (anchor.config().max_slate != L || anchor.config().features != w.config().feature_dim)
             throw input_error("the student was not trained on the small built-in world");
-        stream s(w, d, seed * 31 + 5, 3000000);
+        // the world is the demo's for --seed; the request stream (and the RL noise) can be varied alone
+        const std::uint64_t ss = stream_seed ? stream_seed : seed;
+        rc.seed = ss;
+        stream s(w, d, ss * 31 + 5, 3000000);
         workspace ws;
         std::ofstream out;
         if (!csv.empty()) {
