@@ -126,6 +126,7 @@ TEST_CASE("gumbel noise: lanes equal the scalar and are accurate over all 2^23 u
     alignas(64) float e_lane[W];
     alignas(64) float l_lane[W];
     double worst_e = 0.0, worst_log = 0.0, worst_bound = 0.0;
+    std::size_t bad_q = 0;
     std::size_t mismatches = 0;
     for (std::uint32_t m0 = 0; m0 < (1u << 23); m0 += W) {
         for (std::size_t j = 0; j < W; ++j) bits[j] = ((m0 + static_cast<std::uint32_t>(j)) << 9) | 0x1ffu * (j & 1);
@@ -143,14 +144,17 @@ TEST_CASE("gumbel noise: lanes equal the scalar and are accurate over all 2^23 u
             worst_e = std::max(worst_e, static_cast<double>(std::fabs((es - et) / et)));
             const long double lt = std::log(static_cast<long double>(es));
             worst_log = std::max(worst_log, static_cast<double>(std::fabs(ls - lt) / std::max(std::fabs(lt), 1e-30L)));
-            // The filtered kernel's bound: 1 - U <= E (1 + 2^-19) for the computed E.
+            // The filtered kernel's bound: q 2^-24 <= 1 - U <= E (1 + 2^-19) for the computed E,
+            // with q = ~bits >> 8 from the complemented counter word.
             worst_bound = std::max(worst_bound, static_cast<double>((1.0L - u) / es));
+            if (static_cast<long double>(static_cast<float>(~bits[j] >> 8)) / 16777216.0L > 1.0L - u) ++bad_q;
         }
     }
     CHECK(mismatches == 0);
     CHECK(worst_e < 2.5e-7);
     CHECK(worst_log < 2.5e-7);
     CHECK(worst_bound <= 1.0 + 0x1.0p-19);
+    CHECK(bad_q == 0);
 }
 
 TEST_CASE("gumbel noise: counter hash lanes equal core counter_bits, uniforms in (0, 1)", "[gumbel]") {
@@ -164,6 +168,8 @@ TEST_CASE("gumbel noise: counter hash lanes equal core counter_bits, uniforms in
             for (std::size_t j = 0; j < W; ++j) c[j] = base + static_cast<std::uint32_t>(j * 977);
             dd::counter_bits_lanes(BU::load_aligned(c), key.k0, key.k1).store_aligned(out);
             for (std::size_t j = 0; j < W; ++j) REQUIRE(out[j] == counter_bits(key, c[j]));
+            dd::counter_bits_not_lanes(BU::load_aligned(c), key.k0, key.k1).store_aligned(out);
+            for (std::size_t j = 0; j < W; ++j) REQUIRE(out[j] == ~counter_bits(key, c[j]));
         }
     }
     const counter_key key = counter_key::from_seed(7);
@@ -313,6 +319,43 @@ TEST_CASE("gumbel: SIMD and scalar give identical slates and log-probs", "[gumbe
     ws.reset();
     CHECK(a == b);
     CHECK(la == lb);
+}
+
+TEST_CASE("gumbel: filtered kernel equals the scalar reference on benchmark-sized calls", "[gumbel]") {
+    // K = 64 slates of L = 10 over N = 100 (the benchmark's shape) from flat to very peaked rows,
+    // per-slot rows and one shared row (peaked shared rows mask the likely winners early, so
+    // lanes start rounds with no finite key), with and without -inf logits; the slates must not
+    // depend on whether log-probs are requested.
+    workspace ws;
+    const int N = 100, L = 10, K = 64;
+    int cases = 0;
+    for (double sigma : {0.0, 0.5, 1.5, 3.0, 8.0}) {
+        for (int variant = 0; variant < 3; ++variant) {  // 0 per-slot rows, 1 shared row, 2 with -inf
+            const std::ptrdiff_t ldz = variant == 1 ? 0 : N;
+            std::vector<float> Z = random_logits(static_cast<std::size_t>(L) * N, sigma, 4242 + variant);
+            if (variant == 2)
+                for (std::size_t i = 0; i < Z.size(); i += 3) Z[i] = neg_inf;
+            for (std::uint64_t seed : {1ULL, 2ULL, 3ULL}) {
+                const counter_key key = counter_key::from_seed(seed);
+                const std::uint32_t base = static_cast<std::uint32_t>(seed * 7919u);
+                std::vector<int> ys(static_cast<std::size_t>(K) * L), yv(ys.size()), yn(ys.size());
+                std::vector<float> lps(K), lpv(K);
+                decode::sample_slates_scalar(Z.data(), L, N, ldz, 1.0, key, base, K, ys.data(), lps.data(), ws);
+                ws.reset();
+                dd::sample_slates_impl<true>(Z.data(), L, N, ldz, 1.0, key, base, K, yv.data(), lpv.data(), ws,
+                                             "sample_slates", dd::lanes_kernel::filtered);
+                ws.reset();
+                decode::sample_slates(Z.data(), L, N, ldz, 1.0, key, base, K, yn.data(), static_cast<float*>(nullptr), ws);
+                ws.reset();
+                INFO("sigma = " << sigma << ", variant = " << variant << ", seed = " << seed);
+                REQUIRE(yv == ys);
+                REQUIRE(yn == ys);
+                for (int k = 0; k < K; ++k) REQUIRE(std::fabs(lpv[k] - lps[k]) <= 1e-6f);
+                ++cases;
+            }
+        }
+    }
+    CHECK(cases == 45);
 }
 
 TEST_CASE("gumbel_argmax: SIMD equals scalar for odd n, masks and double logits", "[gumbel]") {

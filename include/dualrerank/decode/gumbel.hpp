@@ -33,9 +33,10 @@
 //
 // SIMD layout. Lanes run over slates (W at a time), so each lane keeps its own running argmin and
 // no horizontal reduction is needed; slates left over when K is not a multiple of W (fewer than
-// W / 2) use lanes over candidates. Product-form rows that are peaked enough use a filtered kernel:
-// -log U >= 1 - U bounds every key from below with one multiply-add, and the log is evaluated only
-// when some lane's bound reaches its best key so far (candidates visited most likely first); the
+// W / 2) use lanes over candidates. Product-form rows use a filtered kernel: candidates are
+// visited most likely first, the first few evaluated exactly, the rest in rounds of 32 where
+// -log U >= 1 - U bounds every key from below with one multiply-add and the log is evaluated only
+// for the candidates whose bound reaches some lane's best key at the start of the round; the
 // bound is checked over all 2^23 uniforms, so the choice is still bit-identical to the reference.
 //
 // Log-probabilities are computed in double: sum_t (s_{t,y_t} - c_t) - log(sum of exp(s_t - c_t)
@@ -65,6 +66,14 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// The filtered kernel's round is a lambda called for the full rounds and for the last one; both
+// calls must be inlined (an out-of-line call measured 5-15% slower on AVX-512).
+#if defined(__GNUC__) || defined(__clang__)
+#define DUALRERANK_SAMPLER_INLINE __attribute__((always_inline))
+#else
+#define DUALRERANK_SAMPLER_INLINE
 #endif
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -308,6 +317,46 @@ inline void check_slate_args(const T* Z, int L, int N, std::ptrdiff_t ldz, doubl
         throw_input(f + ": K * L * N = " + std::to_string(draws) + " exceeds the 2^32 counters of one key");
 }
 
+/// Largest and smallest finite value and finite count of a row; `bad` if it holds NaN or +inf.
+struct row_range {
+    double max = -inf_d, min = inf_d;
+    int finite = 0;
+    bool bad = false;
+};
+
+template <class T>
+inline row_range scan_row(const T* z, int n) noexcept {
+    using BT = xsimd::batch<T>;
+    constexpr int W = static_cast<int>(BT::size);
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    BT mx(-inf), mn(inf), count(T(0));
+    auto bad = BT(T(0)) != BT(T(0));
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        const BT v = BT::load_unaligned(z + i);
+        bad = bad | (v != v) | (v == BT(inf));
+        const auto finite = v != BT(-inf);
+        mx = xsimd::max(mx, v);
+        mn = xsimd::min(mn, xsimd::select(finite, v, BT(inf)));
+        count = count + xsimd::select(finite, BT(T(1)), BT(T(0)));
+    }
+    row_range r;
+    r.bad = xsimd::any(bad);
+    r.max = static_cast<double>(simd::reduce_max(mx));
+    r.min = -static_cast<double>(simd::reduce_max(BT(-mn)));
+    r.finite = static_cast<int>(simd::reduce_add(count));
+    for (; i < n; ++i) {
+        const double v = static_cast<double>(z[i]);
+        r.bad = r.bad || std::isnan(v) || v == inf_d;
+        if (v != -inf_d) {
+            ++r.finite;
+            r.max = std::max(r.max, v);
+            r.min = std::min(r.min, v);
+        }
+    }
+    return r;
+}
+
 /// Validate Z and build the per-call tables (identical for both paths).
 template <class T>
 inline slate_tables<T> prepare_slates(const T* Z, int L, int N, std::ptrdiff_t ldz, double tau, bool want_log_probs,
@@ -335,19 +384,16 @@ inline slate_tables<T> prepare_slates(const T* Z, int L, int N, std::ptrdiff_t l
     }
     for (int t = 0; t < L; ++t) {
         const T* z = tb.row(t);
-        double mx = -inf_d, mn = inf_d;
-        int finite = 0;
-        for (int i = 0; i < N; ++i) {
-            const double v = static_cast<double>(z[i]);
-            if (std::isnan(v) || v == inf_d)
-                throw_input(std::string(fn) + ": Z[" + std::to_string(t) + "][" + std::to_string(i) + "] is " +
-                            (std::isnan(v) ? "NaN" : "+inf"));
-            if (v != -inf_d) {
-                ++finite;
-                mx = std::max(mx, v);
-                mn = std::min(mn, v);
+        const row_range r = scan_row(z, N);
+        if (r.bad)
+            for (int i = 0; i < N; ++i) {
+                const double v = static_cast<double>(z[i]);
+                if (std::isnan(v) || v == inf_d)
+                    throw_input(std::string(fn) + ": Z[" + std::to_string(t) + "][" + std::to_string(i) + "] is " +
+                                (std::isnan(v) ? "NaN" : "+inf"));
             }
-        }
+        const double mx = r.max, mn = r.min;
+        const int finite = r.finite;
         if (finite < t + 1)
             throw_input(std::string(fn) + ": row " + std::to_string(t) + " of Z has " + std::to_string(finite) +
                         " finite logits, slot " + std::to_string(t) + " needs at least " + std::to_string(t + 1));
@@ -491,139 +537,204 @@ inline void slot_argmin_lanes(const float* scale, const float* lane_mask, int N,
     best_index.store_aligned(out);
 }
 
+/// Index of the lowest set bit of x != 0, and the number of set bits of x.
+inline int lowest_bit(std::uint32_t x) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctz(x);
+#else
+    int i = 0;
+    for (; !(x & 1u); x >>= 1) ++i;
+    return i;
+#endif
+}
+inline int bit_count(std::uint32_t x) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_popcount(x);
+#else
+    int c = 0;
+    for (; x != 0; x &= x - 1) ++c;
+    return c;
+#endif
+}
+
 /// A product-form row's candidates in visiting order for the filtered kernel: finite logits only
 /// (an item with logit -inf is never chosen, so its draw is skipped), likely winners first (three
-/// tiers by exp(c - s), each in index order).
+/// tiers by exp(c - s), each in index order; the order never changes the result).
 struct visit_order {
     int n = 0;                      // finite candidates
     int head = 0;                   // the first `head` are evaluated exactly without a test
-    bool filtered = false;          // worth using the filtered kernel (see make_visit_order)
     const std::uint32_t* index = nullptr;
     const float* index_f = nullptr;
     const float* w = nullptr;       // exp(c - s) of each
     const float* w_lb = nullptr;    // exp(c - s) * 2^-24 (for the lower bound)
 };
 
+/// Tier bounds of the visiting order, relative to the smallest w of the row.
+inline constexpr float visit_tiers[] = {4.0f, 64.0f, inf_f};
+inline constexpr int visit_tier_count = static_cast<int>(sizeof visit_tiers / sizeof visit_tiers[0]);
+
 inline visit_order make_visit_order(const float* w, int N, workspace& ws) {
     using B = xsimd::batch<float>;
     constexpr std::size_t W = B::size;
+    const std::size_t np = padded(N);  // w has np entries, +inf pads
     visit_order v;
-    float wmin = inf_f;
-    for (int i = 0; i < N; ++i) {
-        v.n += w[i] != inf_f ? 1 : 0;
-        wmin = std::min(wmin, w[i]);
+    B vmin(inf_f), vcount(0.0f);
+    for (std::size_t i = 0; i < np; i += W) {
+        const B x = B::load_aligned(w + i);
+        vmin = xsimd::min(vmin, x);
+        vcount = vcount + xsimd::select(x != B(inf_f), B(1.0f), B(0.0f));
     }
-    const std::size_t np = (static_cast<std::size_t>(v.n) + W - 1) / W * W;
-    auto* idx = ws.alloc<std::uint32_t>(static_cast<std::size_t>(v.n) + 1);  // + 1: branch-free appends
-    auto* idf = ws.alloc<float>(static_cast<std::size_t>(v.n));
-    auto* wo = ws.alloc<float>(np);
-    auto* wl = ws.alloc<float>(static_cast<std::size_t>(v.n));
-    // Three tiers, each in index order: w < 4 wmin (the likely winners), w < 64 wmin, the rest
-    // (finite). Passes with unconditional stores keep this free of branches and of the store-to-
-    // load chains of a counting sort.
-    const float tier[3] = {4.0f * wmin, 64.0f * wmin, inf_f};
+    const float wmin = -simd::reduce_max(B(-vmin));
+    v.n = static_cast<int>(simd::reduce_add(vcount));
+    const std::size_t nv = static_cast<std::size_t>(v.n) + W;  // + W: whole-batch appends
+    auto* idx = ws.alloc<std::uint32_t>(nv);
+    auto* idf = ws.alloc<float>(nv);
+    auto* wo = ws.alloc<float>(nv);
+    auto* wl = ws.alloc<float>(nv);
+    // Tiers, each in index order: w < 4 wmin (the likely winners), w < 64 wmin, the rest (finite).
+    // Branch-free appends: AVX-512 compresses whole batches, elsewhere a scalar pass per tier with
+    // unconditional stores.
     int pos = 0;
-    for (int r = 0; r < 3; ++r) {
-        const float lo = r == 0 ? -inf_f : tier[r - 1], hi = tier[r];
+    for (int r = 0; r < visit_tier_count; ++r) {
+        const float lo = r == 0 ? -inf_f : visit_tiers[r - 1] * wmin, hi = visit_tiers[r] * wmin;
+#if defined(__AVX512F__)
+        if constexpr (W == 16) {
+            const __m512i step = _mm512_set1_epi32(16);
+            __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            for (std::size_t i = 0; i < np; i += W) {
+                const __m512 x = _mm512_load_ps(w + i);
+                const __mmask16 in = _mm512_cmp_ps_mask(x, _mm512_set1_ps(lo), _CMP_GE_OQ) &
+                                     _mm512_cmp_ps_mask(x, _mm512_set1_ps(hi), _CMP_LT_OQ);
+                _mm512_storeu_si512(idx + pos, _mm512_maskz_compress_epi32(in, iota));
+                _mm512_storeu_ps(wo + pos, _mm512_maskz_compress_ps(in, x));
+                pos += bit_count(in);  // the mask fits 16 bits
+                iota = _mm512_add_epi32(iota, step);
+            }
+            continue;
+        }
+#endif
         for (int i = 0; i < N; ++i) {
             idx[pos] = static_cast<std::uint32_t>(i);
+            wo[pos] = w[i];
             pos += (w[i] >= lo && w[i] < hi) ? 1 : 0;
         }
     }
-    for (int p = 0; p < v.n; ++p) {
-        const float x = w[idx[p]];
+    for (std::size_t p = static_cast<std::size_t>(v.n); p < nv; ++p) {  // pads: never visited
+        idx[p] = 0;
+        wo[p] = inf_f;
+    }
+    for (std::size_t p = 0; p + W <= nv; p += W) {
+        const B x = B::load_unaligned(wo + p);
+        (x * B(0x1.0p-24f)).store_unaligned(wl + p);  // exact (w >= 1)
+        to_float(as_signed(xsimd::batch<std::uint32_t>::load_unaligned(idx + p))).store_unaligned(idf + p);
+    }
+    for (std::size_t p = nv / W * W; p < nv; ++p) {
+        wl[p] = wo[p] * 0x1.0p-24f;
         idf[p] = static_cast<float>(idx[p]);
-        wo[p] = x;
-        wl[p] = x * 0x1.0p-24f;  // exact (w >= 1)
     }
     v.index = idx;
     v.index_f = idf;
     v.w = wo;
     v.w_lb = wl;
-    // Probability that the filter lets candidate p through (no masks, no slack): p is a lane's new
-    // best with probability lambda_p / Lambda_p (exponential race, lambda = 1 / w, Lambda_p the
-    // sum over the first p + 1), so some lane of W needs it with probability
-    // need_p = 1 - (1 - lambda_p / Lambda_p)^W. need_p falls along the visiting order: the first
-    // `head` candidates (need_p >= 1/2) are evaluated without a test (a test there would mostly
-    // pass and its branch would be unpredictable). The filtered loop costs about 60% of the plain
-    // one per candidate plus the exact work and mispredicted branches; measured (AVX-512, N = 100)
-    // it pays off while the expected share of exact evaluations stays below about 30% (normal
-    // logits with standard deviation >= 0.5 at tau = 1). Float precision is plenty for a choice
-    // of kernel; the choice never changes the result.
-    float* ratio = ws.alloc<float>(np);
-    for (std::size_t p = static_cast<std::size_t>(v.n); p < np; ++p) wo[p] = inf_f;  // pads: lambda = 0
-    for (std::size_t p = 0; p < np; p += W) (B(1.0f) / B::load_aligned(wo + p)).store_aligned(ratio + p);
-    float* cum = ws.alloc<float>(np);
-    float c = 0.0f;
-    for (std::size_t p = 0; p < np; ++p) cum[p] = c += ratio[p];  // Lambda_p (the only serial part)
-    B need(0.0f);
-    for (std::size_t p = 0; p < np; p += W) {
-        B y = B(1.0f) - B::load_aligned(ratio + p) / B::load_aligned(cum + p);  // pads: y = 1
-        for (std::size_t b = 1; b < W; b *= 2) y = y * y;  // y^W (W a power of two)
-        need = need + (B(1.0f) - y);
-        (B(1.0f) - y).store_aligned(ratio + p);
+    // Head: candidate p is a lane's new best with probability r = lambda_p / Lambda_p (exponential
+    // race, lambda = 1 / w, Lambda_p the sum over the first p + 1, no masks), so some lane of W
+    // needs its exact key with probability 1 - (1 - r)^W. While that is at least 1/2, i.e.
+    // r >= 1 - 2^(-1/W), the bound would mostly pass anyway: evaluating exactly at once is cheaper
+    // and keeps the thresholds fresh. The first candidate is always exact (r = 1).
+    const float r_min = W == 16 ? 0.042397f : W == 8 ? 0.082996f : W == 4 ? 0.159104f : 1.0f - std::pow(0.5f, 1.0f / W);
+    float* lam = ws.alloc<float>(nv);
+    for (std::size_t p = 0; p + W <= nv; p += W)  // covers the first n (nv = n + W)
+        (B(1.0f) / B::load_unaligned(wo + p)).store_unaligned(lam + p);
+    float lam_sum = 0.0f;
+    while (v.head < v.n) {
+        const float l = lam[v.head];
+        lam_sum += l;
+        if (l < r_min * lam_sum) break;
+        ++v.head;
     }
-    while (v.head < v.n && ratio[v.head] >= 0.5f) ++v.head;
-    v.filtered = simd::reduce_add(need) <= 0.3f * static_cast<float>(v.n);
     return v;
 }
 
-/// Slates in lanes, product form, with a cheap exact bound: -log U >= 1 - U, so the key E w of a
-/// candidate is at least (1 - U) w, which costs one multiply-add instead of a log. A candidate is
-/// evaluated exactly only when some lane's bound reaches that lane's best key so far (times
-/// 1 + 2^-18, covering the log's rounding; the tests check the bound over all 2^23 uniforms), so
-/// the result equals the unfiltered argmin (ties: smallest index) bit for bit. Visiting likely
-/// candidates first makes the best keys small early and the exact evaluations rare.
+/// (bk, bi) = the lexicographic minimum of (bk, bi) and (k, idx) in the lanes selected by m: a
+/// smaller key, or an equal key and a smaller index, wins.
+template <class B, class M>
+inline void merge_lanes(B& bk, B& bi, const B& k, const B& idx, const M& m) noexcept {
+    const auto lt = m & ((k < bk) | ((k == bk) & (idx < bi)));
+    bk = xsimd::select(lt, k, bk);
+    bi = xsimd::select(lt, idx, bi);
+}
+
+/// Candidates per round of the filtered kernel (see below); at most 32 (a bit mask).
+inline constexpr int filtered_round = 32;
+
+/// Slates in lanes, product form, with a cheap exact bound and deferred exact evaluation.
+///
+/// -log U >= 1 - U bounds every key from below: E w >= (1 - U) w, which costs a shift, a
+/// conversion and a multiply instead of a log. Candidates are tested in rounds of
+/// `filtered_round` against the lanes' best keys at the start of the round (times 1 + 2^-18,
+/// covering the log's rounding; the tests check the bound over all 2^23 uniforms); the counter
+/// words are kept and a bit records whether some lane passed. Then the exact keys of the
+/// candidates that some lane passed are computed (independent logs, no data-dependent branch per
+/// candidate) and merged into every lane: a lane that did not pass has an exact key above its
+/// best, so it keeps its best; ties go to the smaller index. Thresholds within a round are stale,
+/// i.e. larger: more candidates pass, never fewer, so the result equals the unfiltered argmin bit
+/// for bit. Visiting likely candidates first makes the best keys small early.
 inline void slot_argmin_lanes_filtered(const visit_order& v, const float* lane_mask,
                                        const xsimd::batch<std::uint32_t>& counter0, counter_key key,
                                        float* out) noexcept {
     using B = xsimd::batch<float>;
     using BU = xsimd::batch<std::uint32_t>;
-    using BI = xsimd::batch<std::int32_t>;
     constexpr std::size_t W = B::size;
-    B best(inf_f), best_index(0.0f), thr(inf_f);
-    const B slack(1.0f + 0x1.0p-18f);
-    auto exact = [&](int p, const BU& bits, const B& m) {
-        const B e = exp_noise_from_bits<B>(bits);
-        const B k = fmadd(e, B(v.w[p]), m);
-        const B idx(v.index_f[p]);
-        const auto lt = (k < best) | ((k == best) & (idx < best_index));
-        best = xsimd::select(lt, k, best);
-        best_index = xsimd::select(lt, idx, best_index);
+    const auto all = B(0.0f) == B(0.0f);
+    auto mask_row = [&](std::uint32_t i) { return B::load_aligned(lane_mask + static_cast<std::size_t>(i) * W); };
+    B best(inf_f), best_index(0.0f);
+    for (int p = 0; p < v.head; ++p) {  // likely winners: exact, no test (see make_visit_order)
+        const std::uint32_t i = v.index[p];
+        const B e = exp_noise_from_bits<B>(counter_bits_lanes(BU(counter0 + BU(i)), key.k0, key.k1));
+        merge_lanes(best, best_index, fmadd(e, B(v.w[p]), mask_row(i)), B(v.index_f[p]), all);
+    }
+    const B slack(1.0f + 0x1.0p-18f), big(std::numeric_limits<float>::max());
+    constexpr int round = filtered_round;
+    static_assert(round >= 1 && round <= 32, "one bit per candidate of a round");
+    alignas(64) std::uint32_t nbits_of[round * W];  // ~counter words of the round's candidates
+    // Exact key (E w, +inf where masked) of candidate p0 + j of the round, from its counter words.
+    auto exact_key = [&](int p0, int j) {
+        const B e = exp_noise_from_bits<B>(BU(~BU::load_aligned(nbits_of + static_cast<std::size_t>(j) * W)));
+        return fmadd(e, B(v.w[p0 + j]), mask_row(v.index[p0 + j]));
     };
-    int p = 0;
-    for (; p < v.head; ++p) {  // likely winners: no test (see make_visit_order)
-        const std::uint32_t i0 = v.index[p];
-        exact(p, counter_bits_lanes(BU(counter0 + BU(i0)), key.k0, key.k1),
-              B::load_aligned(lane_mask + static_cast<std::size_t>(i0) * W));
-    }
-    thr = best * slack;
-    // Two candidates per test: half the branches (and mispredictions) for a few more exact draws.
-    for (; p + 1 < v.n; p += 2) {
-        const std::uint32_t i0 = v.index[p], i1 = v.index[p + 1];
-        const BU bits0 = counter_bits_lanes(BU(counter0 + BU(i0)), key.k0, key.k1);
-        const BU bits1 = counter_bits_lanes(BU(counter0 + BU(i1)), key.k0, key.k1);
-        const B m0 = B::load_aligned(lane_mask + static_cast<std::size_t>(i0) * W);
-        const B m1 = B::load_aligned(lane_mask + static_cast<std::size_t>(i1) * W);
-        // (1 - U) 2^24 = 2^24 - F, exact; lb = (1 - U) w <= E w
-        const B q0 = to_float(BI(BI(1 << 24) - as_signed(BU(BU(bits0 >> 8) | BU(1u)))));
-        const B q1 = to_float(BI(BI(1 << 24) - as_signed(BU(BU(bits1 >> 8) | BU(1u)))));
-        const B lb0 = fmadd(q0, B(v.w_lb[p]), m0);
-        const B lb1 = fmadd(q1, B(v.w_lb[p + 1]), m1);
-        if (!xsimd::any(xsimd::min(lb0, lb1) <= thr)) continue;
-        exact(p, bits0, m0);
-        exact(p + 1, bits1, m1);
-        thr = best * slack;
-    }
-    if (p < v.n) {
-        const std::uint32_t i0 = v.index[p];
-        const BU bits0 = counter_bits_lanes(BU(counter0 + BU(i0)), key.k0, key.k1);
-        exact(p, bits0, B::load_aligned(lane_mask + static_cast<std::size_t>(i0) * W));
-    }
+    auto run_round = [&](int p0, int c) DUALRERANK_SAMPLER_INLINE {
+        // thr <= FLT_MAX: a masked lane (bound +inf) never passes, even before its first finite key.
+        const B thr = xsimd::min(best * slack, big);
+        std::uint32_t passed = 0;
+        for (int j = 0; j < c; ++j) {
+            const std::uint32_t i = v.index[p0 + j];
+            const BU nbits = counter_bits_not_lanes(BU(counter0 + BU(i)), key.k0, key.k1);
+            nbits.store_aligned(nbits_of + static_cast<std::size_t>(j) * W);
+            // q = 2^24 - 1 - (bits >> 8) <= 2^24 - F (exact), so lb <= (1 - U) w (1 + 2^-24)
+            const B lb = fmadd(to_float(as_signed(BU(nbits >> 8))), B(v.w_lb[p0 + j]), mask_row(i));
+            passed |= static_cast<std::uint32_t>(xsimd::any(lb <= thr)) << j;
+        }
+        // Two accumulators halve the dependency chain of the merges (the minimum is associative).
+        B best2(inf_f), best_index2(inf_f);
+        while (passed != 0) {
+            const int j0 = lowest_bit(passed);
+            passed &= passed - 1;
+            merge_lanes(best, best_index, exact_key(p0, j0), B(v.index_f[p0 + j0]), all);
+            if (passed == 0) break;
+            const int j1 = lowest_bit(passed);
+            passed &= passed - 1;
+            merge_lanes(best2, best_index2, exact_key(p0, j1), B(v.index_f[p0 + j1]), all);
+        }
+        merge_lanes(best, best_index, best2, best_index2, all);
+    };
+    int p0 = v.head;
+    for (; p0 + round <= v.n; p0 += round) run_round(p0, round);
+    if (p0 < v.n) run_round(p0, v.n - p0);
     best_index.store_aligned(out);
 }
 
-/// Which slates-in-lanes kernel product-form rows use (tests force each; results are identical).
+/// Which slates-in-lanes kernel product-form rows use (automatic: the filtered one; tests force
+/// each; results are identical).
 enum class lanes_kernel { automatic, plain, filtered };
 
 template <bool Simd, class T>
@@ -659,7 +770,7 @@ inline void sample_slates_impl(const T* Z, int L, int N, std::ptrdiff_t ldz, dou
                 const BU ct = c0 + BU(static_cast<std::uint32_t>(static_cast<std::uint64_t>(t) * N));
                 if (tb.log_form[t])
                     slot_argmin_lanes<true>(scale_row(t), lane_mask, N, tb.tau, ct, key, picked);
-                else if (policy == lanes_kernel::filtered || (policy == lanes_kernel::automatic && order[t].filtered))
+                else if (policy != lanes_kernel::plain)
                     slot_argmin_lanes_filtered(order[t], lane_mask, ct, key, picked);
                 else
                     slot_argmin_lanes<false>(scale_row(t), lane_mask, N, tb.tau, ct, key, picked);

@@ -149,6 +149,21 @@ inline U counter_bits_lanes(U counter, std::uint32_t k0, std::uint32_t k1) noexc
     return mix32_lanes(U(mix32_lanes(U(counter ^ U(k0))) + U(k1)));
 }
 
+/// ~counter_bits_lanes(counter, k0, k1): the complement folds into the last xor (one ternary
+/// logic instruction on AVX-512), for the filtered sampler's bound on 1 - U.
+template <class U>
+inline U counter_bits_not_lanes(U counter, std::uint32_t k0, std::uint32_t k1) noexcept {
+    U x = mix32_lanes(U(counter ^ U(k0))) + U(k1);
+    x = x ^ (x >> 16);
+    x = x * U(0x21f0aaadU);
+    x = x ^ (x >> 15);
+    x = x * U(0x735a2d97U);
+#if defined(__AVX512F__)
+    if constexpr (sizeof(U) == 64) return U(_mm512_ternarylogic_epi32(x, U(x >> 15), x, 0xc3));  // ~(a ^ b)
+#endif
+    return ~(x ^ (x >> 15));
+}
+
 // ---- the uniform and the logs --------------------------------------------------------------------
 //
 // The uniform of a counter word is U = ((bits >> 9) + 0.5) * 2^-23 = F * 2^-24 with the odd 24-bit
