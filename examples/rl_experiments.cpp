@@ -7,7 +7,8 @@
 //
 //   rl_experiments --student runs/demo/seed1/student_skd.safetensors --method ldro --drift swap \
 //                  --feedback sampled --requests 24000 --seed 1 --csv out.csv
-// Drifts: none, swap (objective weights (1,0) -> (0,1) at half time), engagement0.3 (engagement
+// Drifts: none, swap (objective weights (1,0) -> (0,1) at half time), swap-mixed ((0.8, 0.2) ->
+// (0.2, 0.8) at half time), engagement0.3 (engagement
 // x0.3 at half time), sparse (engagement x0.05 from the start). --seed is the demo's seed (the world
 // the student was trained on); --stream-seed varies the request stream and the RL noise alone.
 // Ablations: --no-objective-decoupling, --no-slot-decoupling, --no-rank-decay, --scale ema|group|floor.
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
             else if (a == "--eta") rc.rl.eta = std::stod(next());
             else if (a == "--group") rc.rl.group = std::stoi(next());
             else if (a == "--per-step") rc.requests_per_step = std::stoi(next());
+            else if (a == "--polyak") rc.polyak = std::stod(next());
             else if (a == "--no-objective-decoupling") rc.rl.decouple_objectives = false;
             else if (a == "--no-slot-decoupling") rc.rl.decouple_slots = false;
             else if (a == "--no-rank-decay") rc.rl.rank_decay = false;
@@ -55,9 +57,9 @@ int main(int argc, char** argv) {
                                                                                   : train::scale_mode::group_std_floor;
             } else if (a == "--verbose") rc.log_every = 250;
             else if (a == "--help" || a == "-h") {
-                std::puts("usage: rl_experiments --student PATH [--method ldro|grpo] [--drift none|swap|engagement0.3|sparse]\n"
+                std::puts("usage: rl_experiments --student PATH [--method ldro|grpo] [--drift none|swap|swap-mixed|engagement0.3|sparse]\n"
                           "       [--feedback sampled|expected] [--requests N] [--seed S] [--stream-seed S2] [--csv PATH] [--lr X] [--beta X]\n"
-                          "       [--eta X] [--group G] [--per-step R] [--no-objective-decoupling] [--no-slot-decoupling]\n"
+                          "       [--eta X] [--group G] [--per-step R] [--polyak A] [--no-objective-decoupling] [--no-slot-decoupling]\n"
                           "       [--no-rank-decay] [--scale floor|ema|group] [--eval-every K] [--eval-requests M]");
                 return 0;
             } else
@@ -70,6 +72,10 @@ int main(int argc, char** argv) {
         rc.expected_feedback = feedback == "expected";
         drift d = drift::none();
         if (drift_name == "swap") d = drift::weight_swap(requests / 2);
+        else if (drift_name == "swap-mixed") {  // mixed weights: (0.8, 0.2) -> (0.2, 0.8)
+            d.click_weight = schedule::step(0.8, 0.2, requests / 2);
+            d.long_view_weight = schedule::step(0.2, 0.8, requests / 2);
+        }
         else if (drift_name == "engagement0.3") d.engagement = schedule::step(1.0, 0.3, requests / 2);
         else if (drift_name == "sparse") d.engagement = schedule::constant(0.05);
         else if (drift_name != "none") throw input_error("unknown drift " + drift_name);
@@ -109,7 +115,7 @@ int main(int argc, char** argv) {
         const double anchor_final = pipeline::evaluate(w, final_set, "anchor", [&](const sim_request& q) {
                                         return decode::greedy(anchor, q.observed.view(), L, ws);
                                     }).utility;
-        const long change = drift_name == "swap" || drift_name == "engagement0.3" ? requests / 2 : 0;
+        const long change = drift_name == "swap" || drift_name == "swap-mixed" || drift_name == "engagement0.3" ? requests / 2 : 0;
         long recovered_at = -1;
         long next_eval = eval_every;
         train::run_rl(policy, anchor, s, rc, [&](const train::rl_progress& p) {

@@ -1098,6 +1098,9 @@ TEST_CASE("RL-03: non-finite or negative RL hyper-parameters", "[bad_input]") {
     bad([](train::rl_run_config& r) { r.rl.ema_decay = 2; }, "ema_decay");
     bad([](train::rl_run_config& r) { r.rl.sample_tau = 0; }, "sample_tau");
     bad([](train::rl_run_config& r) { r.optimizer.lr = std::nan(""); }, "lr must be finite");
+    bad([](train::rl_run_config& r) { r.polyak = 1; }, "polyak must be in [0, 1)");
+    bad([](train::rl_run_config& r) { r.polyak = std::nan(""); }, "polyak");
+    bad([](train::rl_run_config& r) { r.polyak = -0.5; }, "polyak");
     CHECK(s.step() == -1);  // nothing was drawn from the stream
 }
 

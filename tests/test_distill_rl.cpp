@@ -198,3 +198,48 @@ TEST_CASE("teacher sampling is reproducible, returns distinct slates, and approa
     slate greedy = decode::teacher_greedy(t, r.view(), L, ws);
     for (int k = 0; k < K; ++k) CHECK(std::equal(greedy.begin(), greedy.end(), cold.begin() + k * L));
 }
+
+TEST_CASE("run_rl with Polyak averaging returns the bias-corrected average of the iterates", "[rl]") {
+    world w{world_config::small(), 5};
+    model_config c = test_util::small_config(w.config().feature_dim, w.config().context_dim);
+    c.max_slate = w.slate_size();
+    c.max_candidates = w.num_candidates();
+    c.enc_layers = 1;
+    c.dec_layers = 1;
+    nar_student<float> anchor(c);
+    anchor.init(3);
+    train::rl_run_config rc;
+    rc.requests = 24;
+    rc.requests_per_step = 2;
+    rc.rl.group = 4;
+    rc.log = nullptr;
+    rc.optimizer.lr = 1e-2;  // steps large enough that the average differs from the last iterate
+    const std::size_t np = anchor.arena_size();
+    for (double a : {0.0, 0.5, 0.9}) {
+        nar_student<float> p = anchor;
+        stream s(w, drift::none(), 11);
+        rc.polyak = a;
+        std::vector<double> avg(np, 0.0), last(np);
+        double wsum = 0;
+        long steps = 0;
+        train::run_rl(p, anchor, s, rc, [&](const train::rl_progress&) {
+            const float* q = p.params();  // the raw iterate after this step
+            for (std::size_t j = 0; j < np; ++j) {
+                avg[j] = a * avg[j] + (1 - a) * double(q[j]);
+                last[j] = q[j];
+            }
+            wsum = a * wsum + (1 - a);
+            ++steps;
+        });
+        REQUIRE(steps == 12);
+        double max_err = 0, max_move = 0;
+        for (std::size_t j = 0; j < np; ++j) {
+            const double want = a > 0 ? avg[j] / wsum : last[j];
+            max_err = std::max(max_err, std::fabs(double(p.params()[j]) - want));
+            max_move = std::max(max_move, std::fabs(last[j] - want));
+        }
+        INFO("polyak " << a);
+        CHECK(max_err < 1e-6);
+        if (a > 0) CHECK(max_move > 1e-4);  // the average is not the last iterate
+    }
+}

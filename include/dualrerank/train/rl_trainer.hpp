@@ -32,6 +32,11 @@ struct rl_run_config {
         o.clip_norm = 1.0;
         return o;
     }();
+    /// Polyak averaging: > 0 makes the policy run_rl returns the exponential moving average of
+    /// its parameters over the optimizer steps (weight `polyak` on the past, bias-corrected), which
+    /// smooths the step-to-step noise of sampled feedback; training itself uses the raw
+    /// parameters. 0 (the default): the policy is the last iterate. Must be in [0, 1).
+    double polyak = 0.0;
     int log_every = 0;            ///< progress every k steps (0: never)
     std::FILE* log = stderr;
 };
@@ -63,6 +68,8 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
                                         ">= 0, ema_decay in [0, 1]");
     if (!(std::isfinite(rc.sample_tau) && rc.sample_tau > 0))
         dualrerank::detail::throw_input("run_rl: sample_tau must be finite and > 0");
+    if (!(cfg.polyak >= 0 && cfg.polyak < 1))
+        dualrerank::detail::throw_input("run_rl: polyak must be in [0, 1)");
     trainer_config tc;
     tc.optimizer = cfg.optimizer;
     tc.batch_size = cfg.requests_per_step;
@@ -122,9 +129,17 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
             }
             return loss / cfg.requests_per_step;
     };
+    const std::size_t np = policy.arena_size();
+    std::vector<double> avg(cfg.polyak > 0 ? np : 0, 0.0);
+    double avg_weight = 0;  // 1 - polyak^steps: the bias correction of the zero-started average
     const auto t0 = std::chrono::steady_clock::now();
     for (long i = 0; i < steps; ++i) {
         tr.step(fn);
+        if (cfg.polyak > 0) {
+            const T* p = policy.params();
+            for (std::size_t j = 0; j < np; ++j) avg[j] = cfg.polyak * avg[j] + (1.0 - cfg.polyak) * double(p[j]);
+            avg_weight = cfg.polyak * avg_weight + (1.0 - cfg.polyak);
+        }
         prog.mean_reward = reward_count ? reward_sum / double(reward_count) : 0.0;
         if (on_step) on_step(prog);
         if (cfg.log && cfg.log_every > 0 && ((i + 1) % cfg.log_every == 0 || i + 1 == steps)) {
@@ -136,6 +151,10 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
             if (i + 1 == steps) std::fprintf(cfg.log, "\n");
             std::fflush(cfg.log);
         }
+    }
+    if (cfg.polyak > 0 && avg_weight > 0) {
+        T* p = policy.params();
+        for (std::size_t j = 0; j < np; ++j) p[j] = T(avg[j] / avg_weight);
     }
 }
 
