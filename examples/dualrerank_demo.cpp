@@ -32,8 +32,12 @@ struct options {
     long student_steps = 4000;
     int skd_requests = 8000;
     long skd_steps = 12000;
-    long rl_requests = 24000;
-    int teacher_width = 32;  // d of the AR teachers (the students have d = 32)
+    long rl_requests = 48000;
+    int rl_group = 32;          // G slates per request
+    int rl_requests_per_step = 8;
+    double rl_polyak = 0.998;
+    int latency_rounds = 3;     // side-by-side latency passes over the evaluation requests   // serve the average of the last ~500 steps' parameters (docs/rl.md)
+    int teacher_width = 64;  // d of the AR teachers (the students have d = 32): a heavy teacher, a light student
     int eval_requests = 500;
     int gate_requests = 100;
     int best_of = 16;
@@ -48,7 +52,7 @@ void usage() {
         "  --json PATH      write the table rows as JSON objects\n"
         "  --out DIR        where models and curves go (default runs/demo)\n"
         "  --verbose        progress lines for every training phase\n"
-        "  --teacher-width D  model width of the AR teachers (default 32, as the students)\n");
+        "  --teacher-width D  model width of the AR teachers (default 64; the students have d = 32)\n");
 }
 
 options parse(int argc, char** argv) {
@@ -92,6 +96,10 @@ options parse(int argc, char** argv) {
         o.skd_requests = 1500;
         o.skd_steps = 1400;
         o.rl_requests = 3000;
+        o.rl_group = 16;
+        o.rl_requests_per_step = 4;
+        o.rl_polyak = 0.99;
+        o.latency_rounds = 1;
         o.eval_requests = 150;
         o.gate_requests = 40;
     }
@@ -295,13 +303,19 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
         [&](const sim_request& r) { return decode::greedy(student_skd, r.observed.view(), L, ws); }, &teacher_final);
     skd_final.collapse = pipeline::collapse(student_skd, ev_final, L);
     rows.push_back(skd_final);
+    std::vector<nar_student<float>> rl_policies;  // kept for the latency pass
+    rl_policies.reserve(2);
     for (auto method : {train::rl_method::ldro, train::rl_method::grpo}) {
         const bool ldro = method == train::rl_method::ldro;
         phase(ldro ? "RL: LDRO under the weight swap" : "RL: GRPO under the weight swap");
-        nar_student<float> policy = student_skd;
+        rl_policies.push_back(student_skd);
+        nar_student<float>& policy = rl_policies.back();
         stream s(w, swap, seed * 31 + 5, 2000000);
         train::rl_run_config rc;
         rc.rl.method = method;
+        rc.rl.group = o.rl_group;
+        rc.requests_per_step = o.rl_requests_per_step;
+        rc.polyak = o.rl_polyak;
         rc.requests = o.rl_requests;
         rc.seed = seed;
         rc.log_every = o.verbose ? 250 : 0;
@@ -357,6 +371,45 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
             return slate(out.begin(), out.end());
         },
         &teacher_slates));
+
+    // ---- latency, side by side: the serving policies take turns on every evaluation request, so
+    // load changes during the run hit all of them alike (the rows' p50 column and the NAR/AR ratio)
+    phase("latency: serving policies side by side");
+    {
+        std::vector<std::size_t> which;
+        std::vector<pipeline::policy_fn> fns;
+        auto add = [&](const std::string& name, pipeline::policy_fn f) {
+            for (std::size_t i = 0; i < rows.size(); ++i)
+                if (rows[i].policy == name) {
+                    which.push_back(i);
+                    fns.push_back(std::move(f));
+                    return;
+                }
+            throw error("demo: no row named " + name);
+        };
+        auto student_fn = [&](const nar_student<float>& m) {
+            return [&m, &ws, L](const sim_request& r) { return decode::greedy(m, r.observed.view(), L, ws); };
+        };
+        add("teacher (log recipe)", [&](const sim_request& r) { return decode::teacher_greedy(teacher_log, r.observed.view(), L, ws); });
+        add("teacher (search-distilled)", [&](const sim_request& r) { return decode::teacher_greedy(teacher, r.observed.view(), L, ws); });
+        add("student supervised", student_fn(student_sup));
+        add("student SKD", student_fn(student_skd));
+        add("student SKD @swapped weights", student_fn(student_skd));
+        add("SKD+LDRO @swapped weights", student_fn(rl_policies[0]));
+        add("SKD+GRPO @swapped weights", student_fn(rl_policies[1]));
+        std::uint32_t lat_counter = 0;
+        add("Best-of-" + std::to_string(bon.n) + " (SKD + teacher scorer)", [&](const sim_request& r) {
+            decode::best_of_n(student_skd, scorer, r.observed.view(), L, bon, counter_key::from_seed(seed + 78),
+                              (lat_counter++) * std::uint32_t(bon.n * L * r.n()), out.data(), bw);
+            return slate(out.begin(), out.end());
+        });
+        const std::vector<double> p50 = pipeline::side_by_side_p50(ev, fns, o.latency_rounds);
+        for (std::size_t k = 0; k < which.size(); ++k) rows[which[k]].p50_us = p50[k];
+        std::fprintf(stderr,
+                     "[demo seed %llu] p50 latency side by side (%d rounds over %zu requests): student SKD %.1f us, "
+                     "teacher (search-distilled) %.1f us, NAR/AR %.2f\n",
+                     (unsigned long long)seed, o.latency_rounds, ev.requests.size(), p50[3], p50[1], p50[3] / p50[1]);
+    }
     std::fprintf(stderr, "[demo seed %llu] done in %.1fs; models and curves in %s\n", (unsigned long long)seed,
                  seconds_since(t_start), dir.c_str());
     return rows;

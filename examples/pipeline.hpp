@@ -87,6 +87,30 @@ inline row evaluate(const world& w, const eval_set& e, const std::string& name, 
     return r;
 }
 
+/// Median latency per request of several policies measured side by side: each request is served
+/// by every policy in turn (the order rotating with the request and the round), `rounds` times, so
+/// a change in the machine's load hits all of them alike and their ratios stay comparable.
+inline std::vector<double> side_by_side_p50(const eval_set& e, const std::vector<policy_fn>& policies, int rounds) {
+    const std::size_t P = policies.size();
+    std::vector<std::vector<double>> lat(P);
+    for (int round = 0; round < rounds; ++round)
+        for (std::size_t i = 0; i < e.requests.size(); ++i)
+            for (std::size_t k = 0; k < P; ++k) {
+                const std::size_t j = (k + i + std::size_t(round)) % P;
+                const auto t0 = std::chrono::steady_clock::now();
+                const slate y = policies[j](e.requests[i]);
+                lat[j].push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+                if (y.empty()) throw error("side_by_side_p50: a policy returned an empty slate");
+            }
+    std::vector<double> p50(P, 0.0);
+    for (std::size_t j = 0; j < P; ++j) {
+        if (lat[j].empty()) continue;
+        std::nth_element(lat[j].begin(), lat[j].begin() + lat[j].size() / 2, lat[j].end());
+        p50[j] = lat[j][lat[j].size() / 2];
+    }
+    return p50;
+}
+
 /// Graded collapse of a student over the evaluation requests.
 inline double collapse(const nar_student<float>& s, const eval_set& e, int L) {
     workspace ws;
