@@ -111,34 +111,27 @@ void run_best_of_n(benchmark::State& state, const Scorer& scorer) {
     }
 }
 
-/// Counts the rows (distinct prefixes) the trie scorer decodes.
-struct counting_scorer {
-    const ar_teacher<float>* teacher = nullptr;
-    mutable double rows = 0, positions = 0;
-    void operator()(const request_view<float>& r, int k, int l, const int* slates, float* scores, workspace& ws) const {
-        float w[limits::max_slate];
-        decode::rank_decay_weights(l, w);
-        rows += teacher->score_slates(r, k, l, slates, w, scores, ws);
-        positions += double(k) * l;
-    }
-};
-
-void BM_best_of_16_teacher(benchmark::State& state) {
-    run_best_of_n(state, decode::teacher_scorer<float>{&shared_models().teacher});
-    // the trie's size on the same requests and noise (outside the timed loop)
-    counting_scorer cs{&shared_models().teacher};
-    const models& m = shared_models();
-    const auto reqs = bench_common::make_requests(m.c, 16, int(state.range(0)), 2);
+/// The share of the K * L positions the trie scorer decodes on these requests (same noise as the
+/// timed loop; measured outside it).
+double trie_share(const nar_student<float>& student, const ar_teacher<float>& teacher, const std::vector<request<float>>& reqs) {
+    std::size_t rows = 0;
+    const decode::teacher_scorer<float> ts{&teacher, &rows};
     decode::best_of_n_workspace<float> bw;
     std::vector<int> out(L);
     decode::best_of_n_config cfg;
     cfg.n = K;
     std::uint32_t counter = 0;
     for (const auto& r : reqs) {
-        decode::best_of_n(m.student, cs, r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
+        decode::best_of_n(student, ts, r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
         counter += static_cast<std::uint32_t>(K * L * r.n);
     }
-    state.counters["prefixes"] = cs.rows / cs.positions;
+    return double(rows) / (double(K) * L * double(reqs.size()));
+}
+
+void BM_best_of_16_teacher(benchmark::State& state) {
+    run_best_of_n(state, decode::teacher_scorer<float>{&shared_models().teacher});
+    const models& m = shared_models();
+    state.counters["prefixes"] = trie_share(m.student, m.teacher, bench_common::make_requests(m.c, 16, int(state.range(0)), 2));
 }
 
 /// The flat scorer: one teacher-forced pass over all K * L positions (no trie).
@@ -202,18 +195,7 @@ void BM_trained_best_of_16_sample(benchmark::State& state) { run_trained(state, 
 void BM_trained_best_of_16_teacher(benchmark::State& state) {
     const trained_models* m = trained();
     run_trained(state, decode::teacher_scorer<float>{m ? &m->teacher : nullptr}, false);
-    if (!m) return;
-    counting_scorer cs{&m->teacher};
-    decode::best_of_n_workspace<float> bw;
-    std::vector<int> out(L);
-    decode::best_of_n_config cfg;
-    cfg.n = K;
-    std::uint32_t counter = 0;
-    for (const auto& r : m->reqs) {
-        decode::best_of_n(m->student, cs, r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
-        counter += static_cast<std::uint32_t>(K * L * r.n);
-    }
-    state.counters["prefixes"] = cs.rows / cs.positions;
+    if (m) state.counters["prefixes"] = trie_share(m->student, m->teacher, m->reqs);
 }
 
 void BM_trained_best_of_16_teacher_flat(benchmark::State& state) {

@@ -159,19 +159,6 @@ void fit_evaluator(list_evaluator<float>& ev, const world& w, const std::vector<
         "evaluator");
 }
 
-/// The teacher scorer (rank-decay weights, as decode::teacher_scorer) that also counts the decoder
-/// rows its prefix trie ran, against the K * L positions of teacher forcing without it.
-struct counting_teacher_scorer {
-    const ar_teacher<float>* teacher = nullptr;
-    mutable double rows = 0, positions = 0;
-    void operator()(const request_view<float>& r, int K, int L, const int* slates, float* scores, workspace& ws) const {
-        float w[limits::max_slate];
-        decode::rank_decay_weights(L, w);
-        rows += teacher->score_slates(r, K, L, slates, w, scores, ws);
-        positions += double(K) * L;
-    }
-};
-
 struct result_row {
     std::string scorer;
     double correlation = 0;
@@ -256,8 +243,14 @@ int main(int argc, char** argv) {
         std::vector<result_row> rows;
         auto none = [](const sim_request&) {};
         phase("teacher scorer");
-        const counting_teacher_scorer ts{&teacher};
+        std::size_t trie_rows = 0;
+        const decode::teacher_scorer<float> ts{&teacher, &trie_rows};
         rows.push_back(measure("teacher", ts, none, w, ev, student, o));
+        // the positions the teacher was asked to score: the gate's 16 slates per request, then each
+        // N > 1 of kN on the evaluation set (best_of_n does not call the scorer for N = 1)
+        double positions = 16.0 * L * o.gate_requests;
+        for (int n : kN)
+            if (n > 1) positions += double(n) * L * o.requests;
         if (o.evaluator) {
             phase("exploratory logs and the list evaluator");
             const auto logs = generate_logs(w, 0, std::size_t(o.evaluator_pages), behaviour_policy{}, o.seed * 7 + 1);
@@ -287,7 +280,7 @@ int main(int argc, char** argv) {
         std::printf("(normalized utility: random 0, beam-search oracle 1; N = 1 is the student's greedy slate; served@16 is\n"
                     " what the gate serves at N = 16; proposals sampled at tau = %g)\n", o.tau);
         std::printf("teacher scorer: its prefix trie decoded %.1f%% of the N * L positions (mean over every scored request)\n",
-                    100.0 * ts.rows / std::max(1.0, ts.positions));
+                    100.0 * double(trie_rows) / positions);
         if (!o.csv_path.empty()) {
             std::ofstream f(o.csv_path);
             if (!f) throw error("cannot write " + o.csv_path);

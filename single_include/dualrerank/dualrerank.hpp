@@ -3480,15 +3480,12 @@ public:
         nn::gemm_nt<T>(R, n, d, T(1) / std::sqrt(T(d)), q, d, Kp, d, T(0), Z, n);
         // per row: log-normalizer over the items its prefix has not taken
         T* lse = ws.alloc<T>(std::size_t(R));
+        T* lsm = ws.alloc<T>(std::size_t(n));
         const T ninf = -std::numeric_limits<T>::infinity();
         for (int g = 0; g < R; ++g) {
             T* row = Z + std::size_t(g) * n;
             for (int i = 0; i < depth[g]; ++i) row[y(rep[g], i)] = ninf;
-            T mx = ninf;
-            for (int i = 0; i < n; ++i) mx = std::max(mx, row[i]);
-            T sum = 0;
-            for (int i = 0; i < n; ++i) sum += std::exp(row[i] - mx);
-            lse[g] = mx + std::log(sum);
+            lse[g] = nn::log_softmax_row(row, n, lsm);
         }
         for (int k = 0; k < K; ++k) {
             T sc = 0;
@@ -6189,6 +6186,9 @@ void rank_decay_weights(int L, T* w) noexcept {
 template <class T>
 struct teacher_scorer {
     const ar_teacher<T>* teacher = nullptr;
+    /// Optional, owned by the caller (one per thread): adds the decoder rows (distinct prefixes)
+    /// each call decoded, against K * L positions without the prefix trie.
+    std::size_t* rows_decoded = nullptr;
     /// scores[k] for slates [K x L]; ws is the scorer's own workspace (reset here).
     void operator()(const request_view<T>& r, int K, int L, const int* slates, T* scores, workspace& ws) const {
         if (L < 1 || L > limits::max_slate)
@@ -6196,7 +6196,8 @@ struct teacher_scorer {
                                             std::to_string(limits::max_slate) + "]");
         T w[limits::max_slate];
         rank_decay_weights(L, w);
-        teacher->score_slates(r, K, L, slates, w, scores, ws);
+        const int rows = teacher->score_slates(r, K, L, slates, w, scores, ws);
+        if (rows_decoded) *rows_decoded += std::size_t(rows);
     }
 };
 

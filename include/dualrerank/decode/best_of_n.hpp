@@ -33,6 +33,9 @@ void rank_decay_weights(int L, T* w) noexcept {
 template <class T>
 struct teacher_scorer {
     const ar_teacher<T>* teacher = nullptr;
+    /// Optional, owned by the caller (one per thread): adds the decoder rows (distinct prefixes)
+    /// each call decoded, against K * L positions without the prefix trie.
+    std::size_t* rows_decoded = nullptr;
     /// scores[k] for slates [K x L]; ws is the scorer's own workspace (reset here).
     void operator()(const request_view<T>& r, int K, int L, const int* slates, T* scores, workspace& ws) const {
         if (L < 1 || L > limits::max_slate)
@@ -40,7 +43,8 @@ struct teacher_scorer {
                                             std::to_string(limits::max_slate) + "]");
         T w[limits::max_slate];
         rank_decay_weights(L, w);
-        teacher->score_slates(r, K, L, slates, w, scores, ws);
+        const int rows = teacher->score_slates(r, K, L, slates, w, scores, ws);
+        if (rows_decoded) *rows_decoded += std::size_t(rows);
     }
 };
 

@@ -248,15 +248,12 @@ public:
         nn::gemm_nt<T>(R, n, d, T(1) / std::sqrt(T(d)), q, d, Kp, d, T(0), Z, n);
         // per row: log-normalizer over the items its prefix has not taken
         T* lse = ws.alloc<T>(std::size_t(R));
+        T* lsm = ws.alloc<T>(std::size_t(n));
         const T ninf = -std::numeric_limits<T>::infinity();
         for (int g = 0; g < R; ++g) {
             T* row = Z + std::size_t(g) * n;
             for (int i = 0; i < depth[g]; ++i) row[y(rep[g], i)] = ninf;
-            T mx = ninf;
-            for (int i = 0; i < n; ++i) mx = std::max(mx, row[i]);
-            T sum = 0;
-            for (int i = 0; i < n; ++i) sum += std::exp(row[i] - mx);
-            lse[g] = mx + std::log(sum);
+            lse[g] = nn::log_softmax_row(row, n, lsm);
         }
         for (int k = 0; k < K; ++k) {
             T sc = 0;
