@@ -19,7 +19,7 @@
 //                   [--evaluator-pages 20000] [--evaluator-steps 3000] [--gate 0.5] [--csv PATH]
 #include <fstream>
 
-#include "pipeline.hpp"
+#include <dualrerank/sim/sim.hpp>
 
 using namespace dualrerank;
 

@@ -10,7 +10,7 @@
 #include <map>
 #include <sys/stat.h>
 
-#include "pipeline.hpp"
+#include <dualrerank/sim/sim.hpp>
 
 using namespace dualrerank;
 using pipeline::row;

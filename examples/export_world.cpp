@@ -15,6 +15,8 @@
 #include <fstream>
 #include <string>
 
+#include <dualrerank/sim/sim.hpp>
+
 #include "dataset_io.hpp"
 
 using namespace dualrerank;

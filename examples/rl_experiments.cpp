@@ -15,7 +15,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "pipeline.hpp"
+#include <dualrerank/sim/sim.hpp>
 
 using namespace dualrerank;
 

@@ -1314,7 +1314,7 @@ TEST_CASE("IO-10: saving non-finite weights leaves the last good file in place",
     CHECK_THROWS_PART(input_error, io::save_model(m.s, p), "holds a non-finite value");
     CHECK(read_bytes(p) == good);
     train::trainer<nar_student<float>> tr(m.s, train::trainer_config{});
-    CHECK_THROWS_PART(input_error, io::save_checkpoint(tr, d.file("c.safetensors")), "\"param.");
+    CHECK_THROWS_PART(input_error, train::save_checkpoint(tr, d.file("c.safetensors")), "\"param.");
     CHECK_FALSE(std::filesystem::exists(d.file("c.safetensors")));
     CHECK(std::distance(std::filesystem::directory_iterator(d.path), std::filesystem::directory_iterator()) == 1);  // no temp files
 }
@@ -1331,15 +1331,15 @@ TEST_CASE("IO-12: a checkpoint of another config or kind", "[bad_input]") {
     models m;
     train::trainer<nar_student<float>> tr(m.s, train::trainer_config{});
     const std::string p = d.file("c.safetensors");
-    io::save_checkpoint(tr, p);
+    train::save_checkpoint(tr, p);
     model_config other = m.c;
     other.d = 8;
     other.heads = 2;
     nar_student<float> s2(other);
     train::trainer<nar_student<float>> tr2(s2, train::trainer_config{});
-    CHECK_THROWS_PART(training_error, io::load_checkpoint(tr2, p), "another model config (d 16 vs 8, heads 4 vs 2)");
+    CHECK_THROWS_PART(training_error, train::load_checkpoint(tr2, p), "another model config (d 16 vs 8, heads 4 vs 2)");
     train::trainer<ar_teacher<float>> tt(m.t, train::trainer_config{});
-    CHECK_THROWS_PART(training_error, io::load_checkpoint(tt, p), "is for a nar_student, not a ar_teacher");
+    CHECK_THROWS_PART(training_error, train::load_checkpoint(tt, p), "is for a nar_student, not a ar_teacher");
 }
 
 TEST_CASE("IO-13: a truncated or corrupted checkpoint leaves the trainer untouched", "[bad_input]") {
@@ -1348,19 +1348,19 @@ TEST_CASE("IO-13: a truncated or corrupted checkpoint leaves the trainer untouch
     train::trainer<nar_student<float>> tr(f.s, train::trainer_config{});
     tr.step([&](float* g, workspace& ws) { return f.good_step(g, ws); });
     const std::string p = d.file("c.safetensors");
-    io::save_checkpoint(tr, p);
+    train::save_checkpoint(tr, p);
     const auto bytes = read_bytes(p);
     tr.step([&](float* g, workspace& ws) { return f.good_step(g, ws); });
     const auto weights = f.weights();
     const long steps = tr.optimizer().steps();
     for (std::size_t len : {std::size_t(0), std::size_t(7), std::size_t(100), bytes.size() / 2, bytes.size() - 1}) {
         write_bytes(p, std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + std::ptrdiff_t(len)));
-        CHECK_THROWS_AS(io::load_checkpoint(tr, p), format_error);
+        CHECK_THROWS_AS(train::load_checkpoint(tr, p), format_error);
     }
     auto flipped = bytes;
     flipped[bytes.size() - 3] ^= 1;
     write_bytes(p, flipped);
-    CHECK_THROWS_PART(format_error, io::load_checkpoint(tr, p), "checksum mismatch");
+    CHECK_THROWS_PART(format_error, train::load_checkpoint(tr, p), "checksum mismatch");
     CHECK(f.weights() == weights);
     CHECK(tr.optimizer().steps() == steps);
 }
@@ -1371,8 +1371,8 @@ TEST_CASE("IO-14: a model file given as a checkpoint and vice versa", "[bad_inpu
     const std::string mp = d.file("m.safetensors"), cp = d.file("c.safetensors");
     io::save_model(m.s, mp);
     train::trainer<nar_student<float>> tr(m.s, train::trainer_config{});
-    io::save_checkpoint(tr, cp);
-    CHECK_THROWS_PART(format_error, io::load_checkpoint(tr, mp), "not a dualrerank checkpoint");
+    train::save_checkpoint(tr, cp);
+    CHECK_THROWS_PART(format_error, train::load_checkpoint(tr, mp), "not a dualrerank checkpoint");
     CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(cp), "not a dualrerank model file");
 }
 

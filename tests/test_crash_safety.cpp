@@ -78,7 +78,7 @@ void write_version(target what, nar_student<float>& m, train::trainer<nar_studen
         std::copy(m1.begin(), m1.end(), tr.optimizer().first_moment());
         std::copy(m2.begin(), m2.end(), tr.optimizer().second_moment());
         tr.optimizer().restore(v, 0);
-        io::save_checkpoint(tr, path);
+        train::save_checkpoint(tr, path);
     }
 }
 
@@ -141,7 +141,7 @@ trial_result run_trial(target what, const nar_student<float>& base, const std::f
     } else {
         nar_student<float> m(base.config());
         train::trainer<nar_student<float>> tr(m, train::trainer_config{});
-        io::load_checkpoint(tr, path);  // CRC + shapes + counters
+        train::load_checkpoint(tr, path);  // CRC + shapes + counters
         r.on_disk = version_of(m.params(), base);
         const auto want = version_weights(base, r.on_disk);
         const auto m1 = version_moments(base, r.on_disk, 0), m2 = version_moments(base, r.on_disk, 1);

@@ -5,4 +5,5 @@
 #include DUALRERANK_TEST_HEADER
 #else
 #include <dualrerank/dualrerank.hpp>
+#include <dualrerank/sim/sim.hpp>
 #endif

@@ -150,14 +150,14 @@ TEST_CASE("resuming from a checkpoint continues exactly as if uninterrupted", "[
     first.init(1);
     train::trainer<nar_student<float>> t2(first, tc);
     train::fit_supervised(t2, data, 1000);
-    io::save_checkpoint(t2, path);
+    train::save_checkpoint(t2, path);
 
     nar_student<float> resumed(c);
     resumed.init(777);  // different start: everything must come from the checkpoint
     train::trainer_config other = tc;
     other.seed = 12345;
     train::trainer<nar_student<float>> t3(resumed, other);
-    io::load_checkpoint(t3, path);
+    train::load_checkpoint(t3, path);
     CHECK(t3.optimizer().steps() == 1000);
     train::fit_supervised(t3, data, 1000);
     CHECK(std::equal(straight.params(), straight.params() + straight.arena_size(), resumed.params()));
@@ -171,13 +171,13 @@ TEST_CASE("resuming from a checkpoint continues exactly as if uninterrupted", "[
     nar_student<float> wrong(c2);
     train::trainer<nar_student<float>> t4(wrong, tc);
     try {
-        io::load_checkpoint(t4, path);
+        train::load_checkpoint(t4, path);
         FAIL("mismatched checkpoint accepted");
     } catch (const training_error& e) {
         CHECK(std::string(e.what()).find("d 8 vs 12") != std::string::npos);
     }
     ar_teacher<float> teacher(c);
     train::trainer<ar_teacher<float>> t5(teacher, tc);
-    CHECK_THROWS_AS(io::load_checkpoint(t5, path), training_error);
+    CHECK_THROWS_AS(train::load_checkpoint(t5, path), training_error);
     std::remove(path.c_str());
 }

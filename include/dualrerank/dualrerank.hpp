@@ -35,13 +35,13 @@
 #include "train/trainer.hpp"
 #include "train/skd.hpp"
 #include "train/rl.hpp"
+#include "train/checkpoint.hpp"
 
 #include "decode/greedy.hpp"
 #include "decode/sample.hpp"
 #include "decode/gumbel.hpp"
 #include "decode/best_of_n.hpp"
 
-#include "data/simulator.hpp"
 #include "data/letor.hpp"
 
 #include "io/json.hpp"
@@ -51,5 +51,3 @@
 
 #include "eval/metrics.hpp"
 
-#include "train/recipes.hpp"
-#include "train/rl_trainer.hpp"

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "../../examples/pipeline.hpp"
+#include <dualrerank/sim/sim.hpp>
 #include "args.hpp"
 #include "common.hpp"
 #include "progress.hpp"

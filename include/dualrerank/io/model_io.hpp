@@ -1,4 +1,4 @@
-// Models and training checkpoints as safetensors files.
+// Models as safetensors files (training checkpoints: train/checkpoint.hpp, which builds on this).
 //
 // Model file: one tensor per parameter, named exactly as the PyTorch reference's state_dict
 // (python/dualrerank_ref), F32 (or F64 for double models); __metadata__:
@@ -10,10 +10,9 @@
 // must agree within 1e-4 relative, else format_error (catches byte-order, layout and version
 // mismatches that shape checks cannot).
 //
-// Checkpoint: the model's tensors under "param.", the AdamW moments under "adam.m." / "adam.v.",
-// and trainer.step / trainer.skipped / trainer.bad_steps (I64) and trainer.rng (U64 [4]);
-// __metadata__ format = "dualrerank-checkpoint", kind, config, optimizer (JSON). Written
-// atomically (temp file, fsync, rename): the file on disk is always the last complete version.
+// Checkpoints (train/checkpoint.hpp) use the same container: the model's tensors under "param.",
+// the AdamW moments under "adam.m." / "adam.v.", step counters and the RNG state. Every file is
+// written atomically (temp file, fsync, rename): the file on disk is the last complete version.
 #pragma once
 
 #include <array>
@@ -25,7 +24,6 @@
 #include "../model/ar_teacher.hpp"
 #include "../model/evaluator.hpp"
 #include "../model/nar_student.hpp"
-#include "../train/trainer.hpp"
 #include "json.hpp"
 #include "safetensors.hpp"
 
@@ -330,80 +328,6 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
 template <class Model>
 Model load_model(const std::string& path, const load_options& opt = {}) {
     return load_model_from<Model>(safetensors_file::from_file(path), "model file " + path, opt);
-}
-
-// ------------------------------------------------------------------ checkpoints
-
-template <class Model>
-void save_checkpoint(train::trainer<Model>& tr, const std::string& path) {
-    using T = typename Model::value_type;
-    const Model& m = tr.model();
-    std::vector<tensor_write> tensors;
-    detail::add_param_tensors(m, "param.", m.params(), tensors);
-    detail::add_param_tensors(m, "adam.m.", tr.optimizer().first_moment(), tensors);
-    detail::add_param_tensors(m, "adam.v.", tr.optimizer().second_moment(), tensors);
-    const std::int64_t step = tr.optimizer().steps(), skipped = tr.optimizer().skipped(), bad = tr.bad_steps();
-    const auto st = tr.random().state();
-    tensors.push_back({"trainer.step", dtype::i64, {1}, &step});
-    tensors.push_back({"trainer.skipped", dtype::i64, {1}, &skipped});
-    tensors.push_back({"trainer.bad_steps", dtype::i64, {1}, &bad});
-    tensors.push_back({"trainer.rng", dtype::u64, {4}, st.data()});
-    const auto& oc = tr.optimizer().config();
-    json o = json::object();
-    o["lr"] = oc.lr;
-    o["beta1"] = oc.beta1;
-    o["beta2"] = oc.beta2;
-    o["eps"] = oc.eps;
-    o["weight_decay"] = oc.weight_decay;
-    o["clip_norm"] = oc.clip_norm;
-    o["warmup_steps"] = std::int64_t(oc.warmup_steps);
-    o["total_steps"] = std::int64_t(oc.total_steps);
-    o["min_lr_ratio"] = oc.min_lr_ratio;
-    std::map<std::string, std::string> meta;
-    meta["format"] = checkpoint_format;
-    meta["format_version"] = format_version;
-    meta["kind"] = to_string(Model::kind);
-    meta["config"] = config_to_json(m.config()).dump();
-    meta["optimizer"] = o.dump();
-    meta["dtype"] = std::is_same<T, double>::value ? "F64" : "F32";
-    write_safetensors_file(path, tensors, meta);
-}
-
-/// Restore parameters, optimizer moments, step counters and the RNG stream. A checkpoint of a
-/// different kind or config is rejected with a training_error naming the mismatch.
-template <class Model>
-void load_checkpoint(train::trainer<Model>& tr, const std::string& path) {
-    safetensors_file f = safetensors_file::from_file(path);
-    const std::string what = "checkpoint " + path;
-    if (detail::require_meta(f, "format", what) != checkpoint_format)
-        dualrerank::detail::throw_format(what + ": not a dualrerank checkpoint");
-    const std::string kind = detail::require_meta(f, "kind", what);
-    if (kind != to_string(Model::kind))
-        throw training_error("dualrerank: " + what + " is for a " + kind + ", not a " + to_string(Model::kind));
-    const model_config c = detail::parse_config_meta(f, what);
-    Model& m = tr.model();
-    if (c != m.config())
-        throw training_error("dualrerank: " + what + " was written for another model config (" +
-                             config_difference(c, m.config()) + ")");
-    // read everything into temporaries first: a bad file leaves the trainer untouched
-    using T = typename Model::value_type;
-    aligned_vector<T> p(m.arena_size(), T(0)), mm(m.arena_size(), T(0)), vv(m.arena_size(), T(0));
-    detail::read_param_tensors(m, f, "param.", p.data(), true, what);
-    detail::read_param_tensors(m, f, "adam.m.", mm.data(), true, what);
-    detail::read_param_tensors(m, f, "adam.v.", vv.data(), true, what);
-    std::int64_t step = 0, skipped = 0, bad = 0;
-    std::array<std::uint64_t, 4> st{};
-    f.read("trainer.step", {1}, &step);
-    f.read("trainer.skipped", {1}, &skipped);
-    f.read("trainer.bad_steps", {1}, &bad);
-    f.read("trainer.rng", {4}, st.data());
-    if (step < 0 || skipped < 0 || bad < 0) dualrerank::detail::throw_format(what + ": negative step counters");
-    std::copy(p.begin(), p.end(), m.params());
-    std::copy(mm.begin(), mm.end(), tr.optimizer().first_moment());
-    std::copy(vv.begin(), vv.end(), tr.optimizer().second_moment());
-    tr.optimizer().restore(long(step), long(skipped));
-    tr.restore_counters(long(bad));
-    tr.random().set_state(st);
 }
 
 }  // namespace io

@@ -8,9 +8,11 @@
 // and the evaluator (per-slot binary cross-entropy).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -132,6 +134,16 @@ private:
 };
 
 // ------------------------------------------------------------------ supervised step functions
+
+/// The top-L candidates by a score vector (ties: lower index first).
+template <class T>
+slate top_by_score(const T* score, int n, int L) {
+    slate idx(static_cast<std::size_t>(n));
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return score[a] > score[b]; });
+    idx.resize(static_cast<std::size_t>(L));
+    return idx;
+}
 
 /// A supervised example set: requests and one target slate (length L) per request.
 template <class T>

@@ -11,14 +11,13 @@
 #include <string>
 #include <vector>
 
-#include <dualrerank/dualrerank.hpp>
-#include <dualrerank/model/pointwise.hpp>
-#include <dualrerank/train/recipes.hpp>
-#include <dualrerank/train/rl_trainer.hpp>
+#include "../dualrerank.hpp"
+#include "../model/pointwise.hpp"
+#include "recipes.hpp"
+#include "rl_world.hpp"
 
+DUALRERANK_NAMESPACE_BEGIN
 namespace pipeline {
-
-using namespace dualrerank;
 
 /// One row of the results table.
 struct row {
@@ -136,3 +135,4 @@ inline std::vector<request<float>> requests_of(const world& w, std::uint64_t fir
 }
 
 }  // namespace pipeline
+DUALRERANK_NAMESPACE_END

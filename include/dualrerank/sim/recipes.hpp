@@ -11,9 +11,9 @@
 #include <numeric>
 #include <vector>
 
-#include "../data/simulator.hpp"
+#include "simulator.hpp"
 #include "../model/pointwise.hpp"
-#include "trainer.hpp"
+#include "../train/trainer.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 namespace train {
@@ -82,16 +82,6 @@ void fit_click_model(trainer<pointwise_scorer<T>>& tr, const world& w, const std
             return loss / B;
         },
         label);
-}
-
-/// The top-L candidates by a score vector (ties: lower index first).
-template <class T>
-slate top_by_score(const T* score, int n, int L) {
-    slate idx(static_cast<std::size_t>(n));
-    std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return score[a] > score[b]; });
-    idx.resize(static_cast<std::size_t>(L));
-    return idx;
 }
 
 /// Build a supervised dataset of `count` requests (from `first`) with targets from a recipe.

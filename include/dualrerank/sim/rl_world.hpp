@@ -10,10 +10,10 @@
 #include <functional>
 #include <vector>
 
-#include "../data/stream.hpp"
+#include "stream.hpp"
 #include "../decode/gumbel.hpp"
-#include "rl.hpp"
-#include "trainer.hpp"
+#include "../train/rl.hpp"
+#include "../train/trainer.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 namespace train {
