@@ -4,7 +4,7 @@
 // Best-of-16 serving with the teacher as a parallel scorer. Prints one table per seed (and the
 // mean and spread over seeds with --seeds K), saves the models and curves.
 //
-//   dualrerank_demo [--quick] [--seed S] [--seeds K] [--json PATH] [--out DIR] [--verbose]
+//   dualrerank_demo [--quick] [--check] [--seed S] [--seeds K] [--json PATH] [--out DIR] [--verbose]
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -22,6 +22,7 @@ struct options {
     int seeds = 1;
     bool quick = false;
     bool verbose = false;
+    bool check = false;  // --check: assert the method claims on the mean over seeds (CI runs --quick --check)
     std::string json_path;
     std::string out_dir = "runs/demo";
     // sizes (set by --quick)
@@ -52,6 +53,9 @@ void usage() {
         "  --json PATH      write the table rows as JSON objects\n"
         "  --out DIR        where models and curves go (default runs/demo)\n"
         "  --verbose        progress lines for every training phase\n"
+        "  --check          assert the method claims on the mean over seeds (SKD > supervised student,\n"
+        "                   Best-of-N >= the SKD student's greedy slate, log-recipe teacher >= upstream sort);\n"
+        "                   exit status 3 when one fails\n"
         "  --teacher-width D  model width of the AR teachers (default 64; the students have d = 32)\n");
 }
 
@@ -80,6 +84,8 @@ options parse(int argc, char** argv) {
             o.out_dir = next();
         } else if (a == "--verbose") {
             o.verbose = true;
+        } else if (a == "--check") {
+            o.check = true;
         } else if (a == "--help" || a == "-h") {
             usage();
             std::exit(0);
@@ -468,6 +474,36 @@ void write_json(const std::string& path, const std::vector<std::vector<row>>& ru
     f << "\n]\n";
 }
 
+/// The method claims the demo makes, each a comparison of two rows' mean normalized utility over
+/// the seeds. Returns the number that fail; prints one line per claim.
+int check_claims(const std::vector<std::vector<row>>& runs) {
+    auto mean_of = [&](const std::string& prefix) {
+        for (std::size_t i = 0; i < runs[0].size(); ++i)
+            if (runs[0][i].policy.compare(0, prefix.size(), prefix) == 0) {
+                double u = 0;
+                for (const auto& r : runs) u += r[i].utility;
+                return u / double(runs.size());
+            }
+        throw error("demo --check: no row starting with \"" + prefix + "\"");
+    };
+    struct claim {
+        const char* better;
+        const char* than;
+        bool strict;
+    };
+    const claim claims[] = {{"student SKD", "student supervised", true},
+                            {"Best-of-", "student SKD", false},
+                            {"teacher (log recipe)", "upstream sort", false}};
+    int failed = 0;
+    for (const claim& c : claims) {
+        const double a = mean_of(c.better), b = mean_of(c.than);
+        const bool ok = c.strict ? a > b : a >= b;
+        failed += ok ? 0 : 1;
+        std::printf("check: %-28s %.4f %s %-20s %.4f  %s\n", c.better, a, c.strict ? "> " : ">=", c.than, b, ok ? "ok" : "FAILED");
+    }
+    return failed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -477,6 +513,7 @@ int main(int argc, char** argv) {
         for (int s = 0; s < o.seeds; ++s) runs.push_back(run_once(o, o.seed + std::uint64_t(s)));
         print_table(runs);
         if (!o.json_path.empty()) write_json(o.json_path, runs, o.seed);
+        if (o.check && check_claims(runs) > 0) return 3;
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "dualrerank_demo: %s\n", e.what());
