@@ -1,4 +1,4 @@
-// RL experiments on the built-in world (DESIGN.md section 4, issue "Dual-Rerank end to end"):
+// RL experiments on the built-in world (docs/design.md section 4, issue "Dual-Rerank end to end"):
 // start from an SKD student (a model file written by dualrerank_demo), run LDRO or GRPO on a
 // drifting stream, evaluate the greedy policy on fixed requests every k requests under the
 // stream's current conditions, and write a CSV curve. Prints the start (conditions at request 0),

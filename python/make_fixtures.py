@@ -68,7 +68,7 @@ class Case:
 CASES = [
     Case("default", ModelConfig(features=32, context=8, d=64, heads=4, enc_layers=2, dec_layers=2, ffn=256,
                                 max_slate=10, max_candidates=512, rank_embedding=False, outputs=1),
-         [50, 50], 10, 101, False, False, "DESIGN.md defaults: d 64, h 4, 2+2 layers, F 32, context 8, N 50, L 10"),
+         [50, 50], 10, 101, False, False, "docs/design.md defaults: d 64, h 4, 2+2 layers, F 32, context 8, N 50, L 10"),
     Case("odd", ModelConfig(features=13, context=5, d=40, heads=5, enc_layers=1, dec_layers=2, ffn=72,
                             max_slate=5, max_candidates=40, rank_embedding=True, outputs=2),
          [7, 33], 5, 202, False, True, "odd sizes (SIMD tails), rank embedding, N 7 and 33 in one padded batch"),

@@ -1,4 +1,4 @@
-"""PyTorch reference of the dualrerank models (DESIGN.md sections 2-3).
+"""PyTorch reference of the dualrerank models (docs/design.md sections 2-3).
 
 Same math and the same tensor names as the C++ headers (include/dualrerank/model/*.hpp,
 include/dualrerank/nn/*.hpp): a module's state_dict() keys are exactly the C++ tensor table's
