@@ -1,8 +1,7 @@
-// Small dense kernels shared by the layers: Eigen maps over row-major spans, GEMM wrappers, row
-// softmax. Everything is row-major; a matrix is (pointer, rows, cols, leading dimension).
+// Small dense kernels shared by the layers: elementwise loops in xsimd lanes, row softmax.
+// Everything is row-major; a matrix is (pointer, rows, cols, leading dimension).
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -13,34 +12,6 @@
 
 DUALRERANK_NAMESPACE_BEGIN
 namespace nn {
-
-template <class T>
-using row_matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using mat = Eigen::Map<row_matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using cmat = Eigen::Map<const row_matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using vec = Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>;
-template <class T>
-using cvec = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
-
-template <class T>
-inline mat<T> as_mat(T* p, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld) noexcept {
-    return mat<T>(p, rows, cols, Eigen::OuterStride<>(ld));
-}
-template <class T>
-inline mat<T> as_mat(T* p, Eigen::Index rows, Eigen::Index cols) noexcept {
-    return as_mat(p, rows, cols, cols);
-}
-template <class T>
-inline cmat<T> as_cmat(const T* p, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld) noexcept {
-    return cmat<T>(p, rows, cols, Eigen::OuterStride<>(ld));
-}
-template <class T>
-inline cmat<T> as_cmat(const T* p, Eigen::Index rows, Eigen::Index cols) noexcept {
-    return as_cmat(p, rows, cols, cols);
-}
 
 // Elementwise loops in explicit xsimd lanes: GCC at -O2 (and any compiler unsure about aliasing
 // between y and x) leaves the plain loops scalar.
