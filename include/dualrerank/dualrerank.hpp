@@ -29,6 +29,7 @@
 #include "model/ar_teacher.hpp"
 #include "model/evaluator.hpp"
 #include "model/pointwise.hpp"
+#include "model/page_evaluator.hpp"
 
 #include "train/losses.hpp"
 #include "train/adamw.hpp"
@@ -36,11 +37,13 @@
 #include "train/skd.hpp"
 #include "train/rl.hpp"
 #include "train/checkpoint.hpp"
+#include "train/evaluator_fit.hpp"
 
 #include "decode/greedy.hpp"
 #include "decode/sample.hpp"
 #include "decode/gumbel.hpp"
 #include "decode/best_of_n.hpp"
+#include "decode/page_search.hpp"
 
 #include "data/letor.hpp"
 
@@ -48,6 +51,8 @@
 #include "io/safetensors.hpp"
 #include "io/model_io.hpp"
 #include "io/jsonl.hpp"
+#include "io/impression_log.hpp"
 
 #include "eval/metrics.hpp"
 
+#include "serve.hpp"

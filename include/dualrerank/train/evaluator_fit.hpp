@@ -1,0 +1,231 @@
+// Fitting a page evaluator (model/page_evaluator.hpp) on logged pages, and the held-out report a
+// user checks before trusting it (docs/evaluator.md; docs/design.md section 10.2).
+//
+// Pages come from a `page_source` (a count and a callback that fills one page), so logs far larger
+// than memory (e.g. regenerated from a simulator, or streamed from a file) can be used. Fitting is
+// minibatch AdamW on the per-page negative log-likelihood, with a held-out source evaluated every
+// `eval_every` steps: the best parameters seen are kept (early stopping after `patience`
+// evaluations without improvement). The report gives, per slot and objective, the mean predicted
+// and observed rates (calibration) and the AUC of the per-slot predictions.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "../model/page_evaluator.hpp"
+#include "adamw.hpp"
+
+DUALRERANK_NAMESPACE_BEGIN
+namespace train {
+
+/// One logged page: the request, the shown slate, per-slot labels [L x O] (objective 0 the click,
+/// then each objective given a click, in [0, 1]) and the logging policy's log-propensity (NaN when
+/// not logged).
+template <class T>
+struct page_example {
+    request<T> req;
+    slate shown;
+    std::vector<float> labels;
+    double log_propensity = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// `count` pages; get(i, out) fills page i (0 <= i < count) into out, reusing its buffers.
+template <class T>
+struct page_source {
+    std::size_t count = 0;
+    std::function<void(std::size_t, page_example<T>&)> get;
+};
+
+struct page_fit_config {
+    int batch = 64;             ///< pages per step
+    long steps = 20000;         ///< at most this many steps (fewer if early stopping triggers)
+    double lr = 0.02;           ///< AdamW peak learning rate (cosine decay to 10% over `steps`)
+    double weight_decay = 1e-4; ///< on the bilinear forms only
+    long eval_every = 1000;     ///< steps between held-out evaluations
+    int patience = 4;           ///< evaluations without improvement before stopping
+    std::uint64_t seed = 1;     ///< batch order
+    std::FILE* log = nullptr;   ///< one line per held-out evaluation when set
+
+    void validate() const {
+        auto bad = [](const char* m) { dualrerank::detail::throw_input(std::string("invalid page_fit_config: ") + m); };
+        if (batch < 1 || batch > (1 << 20)) bad("batch must be in [1, 2^20]");
+        if (steps < 1) bad("steps must be >= 1");
+        if (!(std::isfinite(lr) && lr > 0)) bad("lr must be finite and > 0");
+        if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight_decay must be finite and >= 0");
+        if (eval_every < 1) bad("eval_every must be >= 1");
+        if (patience < 1) bad("patience must be >= 1");
+    }
+};
+
+struct page_fit_result {
+    long steps = 0;                 ///< steps taken
+    long best_step = 0;             ///< step of the kept parameters
+    double best_valid_loss = 0;     ///< held-out NLL per page of the kept parameters
+    double initial_valid_loss = 0;  ///< before fitting
+    bool stopped_early = false;
+};
+
+/// Mean negative log-likelihood per page of `src`.
+template <class T>
+double page_source_loss(const page_evaluator<T>& ev, const page_source<T>& src, workspace& ws) {
+    if (src.count == 0) dualrerank::detail::throw_input("page_source_loss: no pages");
+    page_example<T> p;
+    double sum = 0;
+    for (std::size_t i = 0; i < src.count; ++i) {
+        src.get(i, p);
+        sum += ev.page_loss(p.req.view(), int(p.shown.size()), p.shown.data(), p.labels.data(), static_cast<T*>(nullptr), T(0), ws);
+    }
+    return sum / double(src.count);
+}
+
+/// Fit on `train`, early-stopped on `valid` (both non-empty). The evaluator keeps the best
+/// parameters seen on `valid`.
+template <class T>
+page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& train, const page_source<T>& valid,
+                                   const page_fit_config& cfg) {
+    cfg.validate();
+    if (train.count == 0 || !train.get) dualrerank::detail::throw_input("fit_page_evaluator: no training pages");
+    if (valid.count == 0 || !valid.get) dualrerank::detail::throw_input("fit_page_evaluator: no held-out pages");
+    adamw_config oc;
+    oc.lr = cfg.lr;
+    oc.weight_decay = cfg.weight_decay;
+    oc.warmup_steps = std::min(200L, cfg.steps / 10);
+    oc.total_steps = cfg.steps;
+    oc.clip_norm = 0;  // per-page mean loss: gradients are bounded by the features' scale
+    adamw<T> opt(ev.table(), oc);
+    aligned_vector<T> grads(ev.arena_size(), T(0)), best(ev.params(), ev.params() + ev.arena_size());
+    workspace ws;
+    page_fit_result res;
+    res.initial_valid_loss = page_source_loss(ev, valid, ws);
+    res.best_valid_loss = res.initial_valid_loss;
+    rng gen(cfg.seed);
+    // epochs over a shuffled order of the training pages
+    std::vector<std::size_t> order(train.count);
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    std::size_t pos = order.size();
+    page_example<T> p;
+    int bad_evals = 0;
+    const T scale = T(1) / T(cfg.batch);
+    for (long step = 0; step < cfg.steps; ++step) {
+        std::fill(grads.begin(), grads.end(), T(0));
+        for (int b = 0; b < cfg.batch; ++b) {
+            if (pos == order.size()) {
+                for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[gen.below(i)]);
+                pos = 0;
+            }
+            train.get(order[pos++], p);
+            ev.page_loss(p.req.view(), int(p.shown.size()), p.shown.data(), p.labels.data(), grads.data(), scale, ws);
+        }
+        opt.step(ev.params(), grads.data());
+        res.steps = step + 1;
+        if (res.steps % cfg.eval_every == 0 || res.steps == cfg.steps) {
+            const double vl = page_source_loss(ev, valid, ws);
+            if (cfg.log)
+                std::fprintf(cfg.log, "[page evaluator] step %ld held-out NLL/page %.5f (best %.5f at step %ld)\n", res.steps, vl,
+                             res.best_valid_loss, res.best_step);
+            if (vl < res.best_valid_loss) {
+                res.best_valid_loss = vl;
+                res.best_step = res.steps;
+                std::copy(ev.params(), ev.params() + ev.arena_size(), best.begin());
+                bad_evals = 0;
+            } else if (++bad_evals >= cfg.patience) {
+                res.stopped_early = true;
+                break;
+            }
+        }
+    }
+    std::copy(best.begin(), best.end(), ev.params());
+    return res;
+}
+
+/// Calibration and discrimination of one (slot, objective) cell on held-out pages.
+struct slot_calibration {
+    long pages = 0;
+    double predicted = 0;  ///< mean predicted rate
+    double observed = 0;   ///< mean observed label
+    double auc = std::numeric_limits<double>::quiet_NaN();  ///< NaN when all labels agree
+};
+
+/// Held-out report: cells [L x O] (slot-major) and the NLL per page.
+struct page_fit_report {
+    int slots = 0, objectives = 0;
+    double loss = 0;
+    std::vector<slot_calibration> cells;
+    const slot_calibration& at(int t, int o) const { return cells[std::size_t(t) * objectives + o]; }
+};
+
+namespace detail {
+
+/// AUC of scores against binary labels (label >= 0.5 is positive), ties counted half.
+inline double auc(std::vector<std::pair<double, bool>>& v) {
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    double pos = 0, neg = 0, rank_sum = 0;
+    for (std::size_t i = 0; i < v.size();) {
+        std::size_t j = i;
+        while (j < v.size() && v[j].first == v[i].first) ++j;
+        const double mid = 0.5 * double(i + 1 + j);  // average 1-based rank of the tie group
+        for (std::size_t k = i; k < j; ++k)
+            if (v[k].second) {
+                rank_sum += mid;
+                ++pos;
+            }
+        neg += double(j - i);
+        i = j;
+    }
+    neg -= pos;
+    if (pos == 0 || neg == 0) return std::numeric_limits<double>::quiet_NaN();
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
+}
+
+}  // namespace detail
+
+/// Per-slot calibration and AUC of `ev` on `valid` (all pages must have the same slate length).
+template <class T>
+page_fit_report page_fit_evaluation(const page_evaluator<T>& ev, const page_source<T>& valid) {
+    if (valid.count == 0 || !valid.get) dualrerank::detail::throw_input("page_fit_evaluation: no pages");
+    const int O = ev.config().objectives;
+    page_example<T> p;
+    workspace ws;
+    page_fit_report rep;
+    rep.objectives = O;
+    std::vector<std::vector<std::pair<double, bool>>> pairs;
+    std::vector<T> pred;
+    double loss = 0;
+    for (std::size_t i = 0; i < valid.count; ++i) {
+        valid.get(i, p);
+        const int L = int(p.shown.size());
+        if (rep.slots == 0) {
+            rep.slots = L;
+            rep.cells.assign(std::size_t(L) * O, slot_calibration{});
+            pairs.assign(std::size_t(L) * O, {});
+        } else if (L != rep.slots) {
+            dualrerank::detail::throw_input("page_fit_evaluation: pages have different slate lengths");
+        }
+        pred.resize(std::size_t(L) * O);
+        ev.predict(p.req.view(), 1, L, p.shown.data(), pred.data(), ws);
+        loss += ev.page_loss(p.req.view(), L, p.shown.data(), p.labels.data(), static_cast<T*>(nullptr), T(0), ws);
+        for (std::size_t c = 0; c < pred.size(); ++c) {
+            slot_calibration& cell = rep.cells[c];
+            ++cell.pages;
+            cell.predicted += double(pred[c]);
+            cell.observed += double(p.labels[c]);
+            pairs[c].push_back({double(pred[c]), p.labels[c] >= 0.5f});
+        }
+    }
+    for (std::size_t c = 0; c < rep.cells.size(); ++c) {
+        slot_calibration& cell = rep.cells[c];
+        cell.predicted /= double(cell.pages);
+        cell.observed /= double(cell.pages);
+        cell.auc = detail::auc(pairs[c]);
+    }
+    rep.loss = loss / double(valid.count);
+    return rep;
+}
+
+}  // namespace train
+DUALRERANK_NAMESPACE_END
