@@ -4,6 +4,7 @@
 // own tests). Every malformed input throws std::runtime_error naming the file and the field.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -331,5 +332,42 @@ private:
     std::map<std::string, tensor_entry> tensors_;
     std::map<std::string, std::string> meta_;
 };
+
+
+// ------------------------------------------------------------------------- portable weights
+// The weight generator shared with python/dualrerank_ref/weights.py ("splitmix64-v1"): value i of
+// tensor `name` is offset + x * 2^exponent with x uniform in (-1, 1), from splitmix64 keyed by the
+// seed and the FNV-1a hash of the name, so both sides build identical weights without a file.
+
+inline std::uint64_t fnv1a64(const std::string& s) {
+    std::uint64_t h = 0xCBF29CE484222325ull;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001B3ull;
+    }
+    return h;
+}
+
+inline std::uint64_t splitmix64(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+inline float portable_value(std::uint64_t seed, const std::string& name, std::size_t i, double offset, int exponent) {
+    const std::uint64_t base = seed ^ fnv1a64(name);
+    const std::uint64_t k = splitmix64(base + std::uint64_t(i + 1) * 0x9E3779B97F4A7C15ull) >> 40;
+    const double x = (2.0 * double(k) + 1.0 - 16777216.0) / 16777216.0;
+    return static_cast<float>(offset + std::ldexp(x, exponent));
+}
+
+/// Fill `count` values of tensor `name` from its spec [offset, exponent, shape] in a fixture's
+/// "init" recipe.
+template <class T>
+void fill_portable(T* p, std::size_t count, std::uint64_t seed, const std::string& name, const json& spec) {
+    const double off = spec.arr.at(0).number();
+    const int e = int(spec.arr.at(1).integer());
+    for (std::size_t i = 0; i < count; ++i) p[i] = T(portable_value(seed, name, i, off, e));
+}
 
 }  // namespace fixture_io

@@ -97,30 +97,6 @@ model_config parse_config(const std::string& text) {
     return c;
 }
 
-// ------------------------------------------------------------------ portable weights (weights.py)
-
-std::uint64_t fnv1a64(const std::string& s) {
-    std::uint64_t h = 0xCBF29CE484222325ull;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 0x100000001B3ull;
-    }
-    return h;
-}
-
-std::uint64_t splitmix64(std::uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-float portable_value(std::uint64_t seed, const std::string& name, std::size_t i, double offset, int exponent) {
-    const std::uint64_t base = seed ^ fnv1a64(name);
-    const std::uint64_t k = splitmix64(base + std::uint64_t(i + 1) * 0x9E3779B97F4A7C15ull) >> 40;
-    const double x = (2.0 * double(k) + 1.0 - 16777216.0) / 16777216.0;
-    return static_cast<float>(offset + std::ldexp(x, exponent));
-}
-
 std::string shape_str(const std::vector<std::size_t>& s) {
     std::ostringstream o;
     o << "[";
@@ -174,13 +150,7 @@ std::string load_weights(Model& m, const safetensors& fx, const fs::path& dir, c
         return "file";
     }
     const auto seed = std::uint64_t(init.at("seed").integer());
-    for (const auto& t : m.table().tensors()) {
-        const json& s = specs.at(t.name);
-        const double off = s.arr.at(0).number();
-        const int e = int(s.arr.at(1).integer());
-        T* p = m.tensor(t.name);
-        for (std::size_t i = 0; i < t.size; ++i) p[i] = T(portable_value(seed, t.name, i, off, e));
-    }
+    for (const auto& t : m.table().tensors()) fixture_io::fill_portable(m.tensor(t.name), t.size, seed, t.name, specs.at(t.name));
     return "generator";
 }
 
@@ -336,7 +306,7 @@ TEMPLATE_TEST_CASE("parity: NAR student logits, decoders and gradients match PyT
         const auto reqs = load_requests<T>(h.fx, h.config);
         const auto rv = views(reqs);
         workspace ws;
-        student_cache<T> c = m.forward(rv.data(), h.B, h.L, ws);
+        auto c = m.forward(rv.data(), h.B, h.L, ws);
         const double zerr = compare_logits(c.Z, h.fx, h.B, h.L, c.n, tol<T>::out);
         std::string line = h.name + " " + tol<T>::tag + " (weights: " + src + "): logits " + fmt(zerr);
         if (h.grads) {
@@ -376,7 +346,7 @@ TEMPLATE_TEST_CASE("parity: AR teacher logits, decoders and gradients match PyTo
         const std::vector<std::size_t> tshape = {std::size_t(h.B), std::size_t(h.L)};
         const auto targets = h.fx.get<int>("targets", &tshape);
         workspace ws;
-        teacher_cache<T> c = m.forward(rv.data(), h.B, h.L, targets.data(), ws);
+        auto c = m.forward(rv.data(), h.B, h.L, targets.data(), ws);
         const double zerr = compare_logits(c.Z, h.fx, h.B, h.L, c.n, tol<T>::out);
         std::string line = h.name + " " + tol<T>::tag + " (weights: " + src + "): logits " + fmt(zerr);
         if (h.grads) {
@@ -425,7 +395,7 @@ TEMPLATE_TEST_CASE("parity: list evaluator outputs and gradients match PyTorch",
             const std::vector<std::size_t> eshape = {std::size_t(K), std::size_t(h.L), std::size_t(O)};
             const auto E_ref = h.fx.get<double>(p + "E", &eshape);
             ws.reset();
-            evaluator_cache<T> c = m.forward(rv[std::size_t(r)], K, h.L, slates.data(), ws);
+            auto c = m.forward(rv[std::size_t(r)], K, h.L, slates.data(), ws);
             double scale = 0, err = 0;
             for (std::size_t i = 0; i < E_ref.size(); ++i) {
                 scale = std::max(scale, std::abs(E_ref[i]));

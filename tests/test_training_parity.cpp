@@ -84,29 +84,6 @@ train::adamw_config optimizer_from_json(const std::string& text) {
     return o;
 }
 
-// Portable weights (python/dualrerank_ref/weights.py), as in tests/test_parity.cpp.
-std::uint64_t fnv1a64(const std::string& s) {
-    std::uint64_t h = 0xCBF29CE484222325ull;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 0x100000001B3ull;
-    }
-    return h;
-}
-
-std::uint64_t splitmix64(std::uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-float portable_value(std::uint64_t seed, const std::string& name, std::size_t i, double offset, int exponent) {
-    const std::uint64_t base = seed ^ fnv1a64(name);
-    const std::uint64_t k = splitmix64(base + std::uint64_t(i + 1) * 0x9E3779B97F4A7C15ull) >> 40;
-    const double x = (2.0 * double(k) + 1.0 - 16777216.0) / 16777216.0;
-    return static_cast<float>(offset + std::ldexp(x, exponent));
-}
-
 /// Initial weights from the recipe in __metadata__["<prefix>.init"]; names and shapes must equal
 /// the C++ table, and the table's decay flags must equal the reference's weight-decay group.
 template <class Model>
@@ -131,11 +108,7 @@ void init_weights(Model& m, const safetensors& fx, const std::string& prefix) {
         std::vector<std::size_t> shape;
         for (const auto& d : s->arr.at(2).arr) shape.push_back(std::size_t(d.integer()));
         REQUIRE(shape == t.shape);
-        const double off = s->arr.at(0).number();
-        const int e = int(s->arr.at(1).integer());
-        using T = typename Model::value_type;
-        T* p = m.tensor(t.name);
-        for (std::size_t i = 0; i < t.size; ++i) p[i] = T(portable_value(seed, t.name, i, off, e));
+        fixture_io::fill_portable(m.tensor(t.name), t.size, seed, t.name, *s);
         if (t.decay) cpp_decay.insert(t.name);
     }
     INFO(prefix << ": the C++ decay flags differ from the reference's weight-decay parameter group");
