@@ -5,6 +5,7 @@
 #pragma once
 
 #include "../dualrerank.hpp"
+#include "log_export.hpp"
 #include "pipeline.hpp"
 #include "policies.hpp"
 #include "recipes.hpp"
