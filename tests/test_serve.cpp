@@ -55,8 +55,8 @@ struct serve_fixture {
     std::string file(const char* name) const { return (dir / (std::string(name) + ".safetensors")).string(); }
 };
 
-serve::reranker_options with(serve::decoder_kind d) {
-    serve::reranker_options o;
+serving::reranker_options with(serving::decoder_kind d) {
+    serving::reranker_options o;
     o.decoder = d;
     return o;
 }
@@ -65,20 +65,20 @@ serve::reranker_options with(serve::decoder_kind d) {
 
 TEST_CASE("serve: load_any_model loads every kind from a file", "[serve]") {
     serve_fixture fx;
-    const serve::any_model s = serve::load_any_model(fx.file("student"));
-    const serve::any_model t = serve::load_any_model(fx.file("teacher"));
-    const serve::any_model e = serve::load_any_model(fx.file("evaluator"));
+    const serving::any_model s = serving::load_any_model(fx.file("student"));
+    const serving::any_model t = serving::load_any_model(fx.file("teacher"));
+    const serving::any_model e = serving::load_any_model(fx.file("evaluator"));
     CHECK((s.student && !s.teacher && !s.evaluator && s.kind == model_kind::student));
     CHECK((t.teacher && !t.student && t.kind == model_kind::teacher));
     CHECK((e.evaluator && !e.student && e.kind == model_kind::evaluator));
     CHECK(std::string(t.kind_name()) == "ar_teacher");
     CHECK(s.config == fx.c);
     CHECK(s.path == fx.file("student"));
-    CHECK(serve::any_model{}.empty());
-    CHECK_THROWS_AS(serve::load_any_model(fx.file("missing")), format_error);
+    CHECK(serving::any_model{}.empty());
+    CHECK_THROWS_AS(serving::load_any_model(fx.file("missing")), format_error);
     // a safetensors file that is not a dualrerank model
     io::write_safetensors_file(fx.file("other"), {}, {{"format", "pt"}});
-    CHECK_THROWS_AS(serve::load_any_model(fx.file("other")), format_error);
+    CHECK_THROWS_AS(serving::load_any_model(fx.file("other")), format_error);
 }
 
 TEST_CASE("serve: every decoder serves what its decode/ function serves", "[serve]") {
@@ -86,28 +86,28 @@ TEST_CASE("serve: every decoder serves what its decode/ function serves", "[serv
     const auto student = io::load_model<nar_student<float>>(fx.file("student"));
     const auto teacher = io::load_model<ar_teacher<float>>(fx.file("teacher"));
     const auto evaluator = io::load_model<list_evaluator<float>>(fx.file("evaluator"));
-    const serve::reranker greedy(fx.file("student"));
-    const serve::reranker confident(fx.file("student"), with(serve::decoder_kind::confident));
-    auto so = with(serve::decoder_kind::sample);
+    const serving::reranker greedy(fx.file("student"));
+    const serving::reranker confident(fx.file("student"), with(serving::decoder_kind::confident));
+    auto so = with(serving::decoder_kind::sample);
     so.seed = 5;
-    const serve::reranker sample(fx.file("student"), so);
-    auto bo = with(serve::decoder_kind::best_of_n);
+    const serving::reranker sample(fx.file("student"), so);
+    auto bo = with(serving::decoder_kind::best_of_n);
     bo.best_of = 6;
     bo.seed = 9;
-    const serve::reranker bon_teacher(fx.file("student"), bo, fx.file("teacher"));
-    const serve::reranker bon_evaluator(fx.file("student"), bo, fx.file("evaluator"));
-    const serve::reranker t_greedy(fx.file("teacher"));
-    auto beam = with(serve::decoder_kind::beam);
+    const serving::reranker bon_teacher(fx.file("student"), bo, fx.file("teacher"));
+    const serving::reranker bon_evaluator(fx.file("student"), bo, fx.file("evaluator"));
+    const serving::reranker t_greedy(fx.file("teacher"));
+    auto beam = with(serving::decoder_kind::beam);
     beam.beam_width = 3;
-    const serve::reranker t_beam(fx.file("teacher"), beam);
-    auto to = with(serve::decoder_kind::sample);
+    const serving::reranker t_beam(fx.file("teacher"), beam);
+    auto to = with(serving::decoder_kind::sample);
     to.tau = 0.7;
-    const serve::reranker t_sample(fx.file("teacher"), to);
+    const serving::reranker t_sample(fx.file("teacher"), to);
     CHECK(sample.tau() == 1.0);
     CHECK(bon_teacher.tau() == decode::best_of_n_config{}.tau);
     CHECK(t_sample.tau() == 0.7);
 
-    serve::session sg(greedy), sc(confident), ss(sample), sbt(bon_teacher), sbe(bon_evaluator), stg(t_greedy), stb(t_beam),
+    serving::session sg(greedy), sc(confident), ss(sample), sbt(bon_teacher), sbe(bon_evaluator), stg(t_greedy), stb(t_beam),
         sts(t_sample);
     workspace ws;
     decode::best_of_n_workspace<float> bw;
@@ -135,18 +135,18 @@ TEST_CASE("serve: every decoder serves what its decode/ function serves", "[serv
 
         float lp_ref = 0;
         ss.rerank(r, id, y, 8, &score);
-        decode::student_sample(student, r, L, 1, 1.0, serve::request_key(5, id), 0, ref, &lp_ref, ws);
+        decode::student_sample(student, r, L, 1, 1.0, serving::request_key(5, id), 0, ref, &lp_ref, ws);
         CHECK(slate(y, y + L) == slate(ref, ref + L));
         CHECK(score == lp_ref);
         sampled_differs += slate(y, y + L) != sg.rerank(r, id);
 
         sbt.rerank(r, id, y, 8, &score);
         const int best = decode::best_of_n(student, decode::teacher_scorer<float>{&teacher}, r, L,
-                                           decode::best_of_n_config{6, decode::best_of_n_config{}.tau}, serve::request_key(9, id), 0,
+                                           decode::best_of_n_config{6, decode::best_of_n_config{}.tau}, serving::request_key(9, id), 0,
                                            ref, bw);
         CHECK(slate(y, y + L) == slate(ref, ref + L));
         CHECK(score == bw.scores[std::size_t(best)]);
-        const serve::proposals& p = sbt.last_proposals();
+        const serving::proposals& p = sbt.last_proposals();
         CHECK(p.count == 6);
         CHECK(p.length == L);
         CHECK(p.chosen == best);
@@ -154,7 +154,7 @@ TEST_CASE("serve: every decoder serves what its decode/ function serves", "[serv
 
         sbe.rerank(r, id, y, 8);
         decode::best_of_n(student, decode::evaluator_scorer<float>{&evaluator}, r, L, decode::best_of_n_config{6},
-                          serve::request_key(9, id), 0, ref, bw);
+                          serving::request_key(9, id), 0, ref, bw);
         CHECK(slate(y, y + L) == slate(ref, ref + L));
 
         stg.rerank(r, id, y, 8, &score);
@@ -167,7 +167,7 @@ TEST_CASE("serve: every decoder serves what its decode/ function serves", "[serv
         CHECK(slate(y, y + L) == slate(ref, ref + L));
 
         sts.rerank(r, id, y, 8, &score);
-        decode::teacher_sample(teacher, r, L, 1, 0.7, serve::request_key(1, id), 0, ref, &lp_ref, ws);
+        decode::teacher_sample(teacher, r, L, 1, 0.7, serving::request_key(1, id), 0, ref, &lp_ref, ws);
         CHECK(slate(y, y + L) == slate(ref, ref + L));
         CHECK(score == lp_ref);
     }
@@ -189,15 +189,15 @@ TEST_CASE("serve: a request id gives reproducible noise, distinct ids distinct k
     // word) never share a key
     std::set<std::uint64_t> keys;
     auto as64 = [](counter_key k) { return (std::uint64_t(k.k1) << 32) | k.k0; };
-    for (std::uint64_t id = 0; id < 200000; ++id) keys.insert(as64(serve::request_key(1, id)));
-    for (std::uint64_t hi = 1; hi < 1000; ++hi) keys.insert(as64(serve::request_key(1, hi << 40)));
+    for (std::uint64_t id = 0; id < 200000; ++id) keys.insert(as64(serving::request_key(1, id)));
+    for (std::uint64_t hi = 1; hi < 1000; ++hi) keys.insert(as64(serving::request_key(1, hi << 40)));
     CHECK(keys.size() == 200000 + 999);
-    CHECK(as64(serve::request_key(1, 7)) != as64(serve::request_key(2, 7)));  // the seed matters
+    CHECK(as64(serving::request_key(1, 7)) != as64(serving::request_key(2, 7)));  // the seed matters
 
     serve_fixture fx;
-    auto so = with(serve::decoder_kind::sample);
-    const serve::reranker ranker(fx.file("student"), so);
-    serve::session a(ranker), b(ranker);
+    auto so = with(serving::decoder_kind::sample);
+    const serving::reranker ranker(fx.file("student"), so);
+    serving::session a(ranker), b(ranker);
     const request_view<float> r = fx.reqs[1].view();
     std::set<slate> seen;
     for (std::uint64_t id = 0; id < 40; ++id) {
@@ -210,43 +210,43 @@ TEST_CASE("serve: a request id gives reproducible noise, distinct ids distinct k
 
 TEST_CASE("serve: bad settings and bad requests are input_errors before any work", "[serve]") {
     serve_fixture fx;
-    const serve::any_model s = serve::load_any_model(fx.file("student"));
-    const serve::any_model t = serve::load_any_model(fx.file("teacher"));
-    const serve::any_model e = serve::load_any_model(fx.file("evaluator"));
-    using serve::decoder_kind;
-    CHECK_THROWS_AS(serve::reranker(serve::any_model{}), input_error);
-    CHECK_THROWS_AS(serve::reranker(e), input_error);                                 // an evaluator makes no slates
-    CHECK_THROWS_AS(serve::reranker(t, with(decoder_kind::confident)), input_error);  // teacher: greedy, beam, sample
-    CHECK_THROWS_AS(serve::reranker(t, with(decoder_kind::best_of_n), e), input_error);
-    CHECK_THROWS_AS(serve::reranker(s, with(decoder_kind::beam)), input_error);
-    CHECK_THROWS_AS(serve::reranker(s, with(decoder_kind::best_of_n)), input_error);     // no scorer
-    CHECK_THROWS_AS(serve::reranker(s, with(decoder_kind::best_of_n), s), input_error);  // a student cannot score
-    CHECK_THROWS_AS(serve::reranker(s, with(decoder_kind::greedy), t), input_error);     // a scorer only for best-of-n
+    const serving::any_model s = serving::load_any_model(fx.file("student"));
+    const serving::any_model t = serving::load_any_model(fx.file("teacher"));
+    const serving::any_model e = serving::load_any_model(fx.file("evaluator"));
+    using serving::decoder_kind;
+    CHECK_THROWS_AS(serving::reranker(serving::any_model{}), input_error);
+    CHECK_THROWS_AS(serving::reranker(e), input_error);                                 // an evaluator makes no slates
+    CHECK_THROWS_AS(serving::reranker(t, with(decoder_kind::confident)), input_error);  // teacher: greedy, beam, sample
+    CHECK_THROWS_AS(serving::reranker(t, with(decoder_kind::best_of_n), e), input_error);
+    CHECK_THROWS_AS(serving::reranker(s, with(decoder_kind::beam)), input_error);
+    CHECK_THROWS_AS(serving::reranker(s, with(decoder_kind::best_of_n)), input_error);     // no scorer
+    CHECK_THROWS_AS(serving::reranker(s, with(decoder_kind::best_of_n), s), input_error);  // a student cannot score
+    CHECK_THROWS_AS(serving::reranker(s, with(decoder_kind::greedy), t), input_error);     // a scorer only for best-of-n
     auto o = with(decoder_kind::greedy);
     o.slate_length = fx.c.max_slate + 1;
-    CHECK_THROWS_AS(serve::reranker(s, o), input_error);
+    CHECK_THROWS_AS(serving::reranker(s, o), input_error);
     o = with(decoder_kind::best_of_n);
     o.best_of = 0;
-    CHECK_THROWS_AS(serve::reranker(s, o, t), input_error);
+    CHECK_THROWS_AS(serving::reranker(s, o, t), input_error);
     o.best_of = limits::max_samples + 1;
-    CHECK_THROWS_AS(serve::reranker(s, o, t), input_error);
+    CHECK_THROWS_AS(serving::reranker(s, o, t), input_error);
     o = with(decoder_kind::sample);
     o.tau = -1;
-    CHECK_THROWS_AS(serve::reranker(s, o), input_error);
+    CHECK_THROWS_AS(serving::reranker(s, o), input_error);
     o.tau = std::nan("");
-    CHECK_THROWS_AS(serve::reranker(s, o), input_error);
+    CHECK_THROWS_AS(serving::reranker(s, o), input_error);
     o = with(decoder_kind::beam);
     o.beam_width = 0;
-    CHECK_THROWS_AS(serve::reranker(t, o), input_error);
-    CHECK_THROWS_AS(serve::parse_decoder("topk"), input_error);
-    CHECK(serve::parse_decoder("best-of-n") == decoder_kind::best_of_n);
-    CHECK(std::string(serve::to_string(decoder_kind::confident)) == "confident");
+    CHECK_THROWS_AS(serving::reranker(t, o), input_error);
+    CHECK_THROWS_AS(serving::parse_decoder("topk"), input_error);
+    CHECK(serving::parse_decoder("best-of-n") == decoder_kind::best_of_n);
+    CHECK(std::string(serving::to_string(decoder_kind::confident)) == "confident");
     {  // a scorer with other inputs
         model_config c2 = fx.c;
         c2.features += 1;
         list_evaluator<float> e2(c2);
         e2.init(1);
-        CHECK_THROWS_AS(serve::reranker(s, with(decoder_kind::best_of_n), serve::make_any_model(std::move(e2))), input_error);
+        CHECK_THROWS_AS(serving::reranker(s, with(decoder_kind::best_of_n), serving::make_any_model(std::move(e2))), input_error);
     }
 
     // requests: nothing is written when the request is rejected
@@ -254,9 +254,9 @@ TEST_CASE("serve: bad settings and bad requests are input_errors before any work
     narrow.max_candidates = 10;  // a scorer that accepts fewer candidates than the student
     list_evaluator<float> e3(narrow);
     e3.init(2);
-    const serve::reranker bon(s, with(decoder_kind::best_of_n), serve::make_any_model(std::move(e3), "narrow evaluator"));
-    const serve::reranker greedy(s);
-    serve::session sb(bon), sg(greedy);
+    const serving::reranker bon(s, with(decoder_kind::best_of_n), serving::make_any_model(std::move(e3), "narrow evaluator"));
+    const serving::reranker greedy(s);
+    serving::session sb(bon), sg(greedy);
     rng g(3);
     const request<float> big = test_util::random_request<float>(fx.c, 20, g);
     int y[8] = {-7, -7, -7, -7, -7, -7, -7, -7};
@@ -279,30 +279,30 @@ TEST_CASE("serve: bad settings and bad requests are input_errors before any work
 
 TEST_CASE("serve: a session on borrowed workspaces serves the same slates", "[serve]") {
     serve_fixture fx;
-    auto bo = with(serve::decoder_kind::best_of_n);
+    auto bo = with(serving::decoder_kind::best_of_n);
     bo.best_of = 5;
-    const serve::reranker ranker(fx.file("student"), bo, fx.file("teacher"));
+    const serving::reranker ranker(fx.file("student"), bo, fx.file("teacher"));
     workspace ws;
     decode::best_of_n_workspace<float> bw;
-    serve::session own(ranker), borrowed(ranker, ws, bw);
+    serving::session own(ranker), borrowed(ranker, ws, bw);
     for (std::size_t i = 0; i < fx.reqs.size(); ++i) CHECK(own.rerank(fx.reqs[i].view(), i) == borrowed.rerank(fx.reqs[i].view(), i));
     CHECK(bw.student.capacity_bytes() > 0);  // the borrowed workspaces did the work
 }
 
 TEST_CASE("serve: one reranker shared by 4 threads, a session each, equals one thread", "[serve][threads]") {
     serve_fixture fx;
-    auto bo = with(serve::decoder_kind::best_of_n);
+    auto bo = with(serving::decoder_kind::best_of_n);
     bo.best_of = 6;
-    std::vector<serve::reranker> rankers;
+    std::vector<serving::reranker> rankers;
     rankers.emplace_back(fx.file("student"));
-    rankers.emplace_back(fx.file("student"), with(serve::decoder_kind::confident));
-    rankers.emplace_back(fx.file("student"), with(serve::decoder_kind::sample));
+    rankers.emplace_back(fx.file("student"), with(serving::decoder_kind::confident));
+    rankers.emplace_back(fx.file("student"), with(serving::decoder_kind::sample));
     rankers.emplace_back(fx.file("student"), bo, fx.file("teacher"));
-    rankers.emplace_back(fx.file("teacher"), with(serve::decoder_kind::beam));
-    rankers.emplace_back(fx.file("teacher"), with(serve::decoder_kind::sample));
+    rankers.emplace_back(fx.file("teacher"), with(serving::decoder_kind::beam));
+    rankers.emplace_back(fx.file("teacher"), with(serving::decoder_kind::sample));
     const std::size_t R = 48;
     auto serve_all = [&](std::vector<slate>& out, std::size_t begin, std::size_t step) {
-        std::vector<serve::session> sessions;
+        std::vector<serving::session> sessions;
         for (const auto& rk : rankers) sessions.emplace_back(rk);
         for (std::size_t i = begin; i < R; i += step)
             for (std::size_t k = 0; k < rankers.size(); ++k)
@@ -318,8 +318,8 @@ TEST_CASE("serve: one reranker shared by 4 threads, a session each, equals one t
 
 TEST_CASE("eigen: row-major and column-major features give the same slates", "[serve][eigen]") {
     serve_fixture fx;
-    const serve::reranker ranker(fx.file("student"));
-    serve::session s(ranker);
+    const serving::reranker ranker(fx.file("student"));
+    serving::session s(ranker);
     eigen::request_buffer buf;
     for (const auto& q : fx.reqs) {
         const request_view<float> r = q.view();

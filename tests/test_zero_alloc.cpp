@@ -6,6 +6,8 @@
 // test is compiled only without them (the ASan/TSan jobs run everything else).
 #include "test_util.hpp"
 
+#include <dualrerank/eigen.hpp>
+
 // clang's __has_feature in its own #if: GCC before 14 has no __has_feature and rejects the call
 // even behind `defined(__has_feature) &&` (Eigen used to define a fallback for it).
 #if defined(__has_feature)
@@ -185,5 +187,66 @@ TEST_CASE("a training step allocates nothing after the first", "[alloc][training
         n = scope.count();
     }
     CHECK(n == 0);
+}
+TEST_CASE("the reranker allocates nothing after warm-up, for every decoder", "[alloc][serve]") {
+    auto c = test_util::small_config();
+    c.max_candidates = 256;
+    nar_student<float> s0(c);
+    ar_teacher<float> t0(c);
+    list_evaluator<float> e0(c);
+    s0.init(1);
+    t0.init(2);
+    e0.init(3);
+    const serving::any_model s = serving::make_any_model(std::move(s0));
+    const serving::any_model t = serving::make_any_model(std::move(t0));
+    const serving::any_model e = serving::make_any_model(std::move(e0));
+    auto opt = [](serving::decoder_kind d) {
+        serving::reranker_options o;
+        o.decoder = d;
+        o.best_of = 8;
+        return o;
+    };
+    std::vector<serving::reranker> rankers;
+    rankers.emplace_back(s, opt(serving::decoder_kind::greedy));
+    rankers.emplace_back(s, opt(serving::decoder_kind::confident));
+    rankers.emplace_back(s, opt(serving::decoder_kind::sample));
+    rankers.emplace_back(s, opt(serving::decoder_kind::best_of_n), t);
+    rankers.emplace_back(s, opt(serving::decoder_kind::best_of_n), e);
+    rankers.emplace_back(t, opt(serving::decoder_kind::greedy));
+    rankers.emplace_back(t, opt(serving::decoder_kind::beam));
+    rankers.emplace_back(t, opt(serving::decoder_kind::sample));
+    rng g(4);
+    std::vector<request<float>> reqs;
+    for (int n : {200, 50, 7, 120, 200}) reqs.push_back(test_util::random_request<float>(c, n, g));
+    std::vector<serving::session> sessions;
+    for (const auto& r : rankers) sessions.emplace_back(r);
+    int slate[16];
+    float score = 0;
+    std::vector<float> Z(std::size_t(c.max_slate) * 200);
+    // Eigen inputs: a column-major copy of each request goes through the caller's request_buffer
+    std::vector<Eigen::MatrixXf> cols;
+    for (const auto& q : reqs) cols.push_back(eigen::const_row_matrix_map(q.features.data(), q.n, q.f));
+    const Eigen::VectorXf ctx = Eigen::Map<const Eigen::VectorXf>(reqs[0].context.data(), c.context);
+    eigen::request_buffer buf;
+    std::uint64_t id = 0;
+    auto run_all = [&] {
+        for (std::size_t k = 0; k < sessions.size(); ++k)
+            for (std::size_t i = 0; i < reqs.size(); ++i) {
+                sessions[k].rerank(reqs[i].view(), id++, slate, 16, &score);
+                sessions[k].rerank(buf.view(cols[i], ctx), id++, slate, 16);
+            }
+        for (const auto& q : reqs) sessions[0].logits(q.view(), Z.data(), Z.size());
+    };
+    run_all();  // warm-up: the workspaces grow to their peak here
+    run_all();  // a second pass lets the arenas merge their blocks
+    long n = 0;
+    {
+        counting_scope scope;
+        run_all();
+        run_all();
+        n = scope.count();
+    }
+    CHECK(n == 0);
+    CHECK(buf.copied());  // the column-major path really copied (into the warmed-up buffer)
 }
 #endif  // DUALRERANK_COUNT_MALLOC: under the sanitizers this file has no tests

@@ -141,9 +141,9 @@ bool is_zero_copy(const Eigen::DenseBase<Derived>& features) noexcept {
 inline Eigen::Map<const Eigen::VectorXi> slate_map(const int* slate, int L) noexcept {
     return Eigen::Map<const Eigen::VectorXi>(slate, L);
 }
-/// Logits Z [L x N] (row-major, as serve::session::logits writes them) as an L x N matrix.
+/// Logits Z [L x N] (row-major, as serving::session::logits writes them) as an L x N matrix.
 inline const_row_matrix_map logits_map(const float* Z, int L, int N) noexcept { return const_row_matrix_map(Z, L, N); }
-/// Scores [K] (e.g. serve::proposals::scores) as an Eigen column vector.
+/// Scores [K] (e.g. serving::proposals::scores) as an Eigen column vector.
 inline Eigen::Map<const Eigen::VectorXf> scores_map(const float* scores, int K) noexcept {
     return Eigen::Map<const Eigen::VectorXf>(scores, K);
 }

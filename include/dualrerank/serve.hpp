@@ -1,8 +1,12 @@
 // dualrerank/serve.hpp: what a ranking server includes (docs/serving.md). Core, layers, models,
 // decoders, model loading (safetensors and the small JSON parser its header needs) and the
-// front door (serve::reranker, serve::session). No trainer, no simulator, no JSON-lines request
-// reader, no LETOR reader, no metrics: include those headers (or dualrerank.hpp) when you need them.
-// The Eigen adapter is a separate opt-in header: dualrerank/eigen.hpp.
+// front door (serving::reranker, serving::session). No trainer, no simulator, no JSON-lines
+// request reader, no LETOR reader, no metrics: include those headers (or dualrerank.hpp) when you
+// need them. The Eigen adapter is a separate opt-in header: dualrerank/eigen.hpp.
+//
+// The namespace is `serving`, not `serve`: code that says `using namespace dualrerank;` often has
+// a function of its own called serve (three in this repository's tests and examples), and a
+// namespace of that name would make every such call ambiguous.
 #pragma once
 
 #include "version.hpp"

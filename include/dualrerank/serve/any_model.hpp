@@ -13,7 +13,7 @@
 #include "../model/nar_student.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
-namespace serve {
+namespace serving {
 
 /// A loaded model of any kind (float). Exactly one pointer is set, except in a default-constructed
 /// (empty) value. The models are immutable and shared: copying an any_model copies three
@@ -70,5 +70,5 @@ inline any_model load_any_model(const std::string& path, const io::load_options&
     return a;
 }
 
-}  // namespace serve
+}  // namespace serving
 DUALRERANK_NAMESPACE_END

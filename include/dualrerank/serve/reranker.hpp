@@ -1,7 +1,7 @@
 // The serving front door (docs/serving.md): load once, then one call per request.
 //
-//   const serve::reranker ranker("student.safetensors");   // immutable: share it across threads
-//   serve::session s(ranker);                              // per thread: owns the scratch memory
+//   const serving::reranker ranker("student.safetensors");   // immutable: share it across threads
+//   serving::session s(ranker);                              // per thread: owns the scratch memory
 //   int slate[16];
 //   int L = s.rerank(request, request_id, slate, 16);      // writes slate[0..L)
 //
@@ -35,7 +35,7 @@
 #include "any_model.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
-namespace serve {
+namespace serving {
 
 /// How a reranker turns a request into a slate.
 enum class decoder_kind {
@@ -291,5 +291,5 @@ private:
     proposals last_;
 };
 
-}  // namespace serve
+}  // namespace serving
 DUALRERANK_NAMESPACE_END
