@@ -37,6 +37,7 @@
 #include "train/skd.hpp"
 #include "train/rl.hpp"
 #include "train/checkpoint.hpp"
+#include "train/dpo.hpp"
 #include "train/evaluator_fit.hpp"
 
 #include "decode/greedy.hpp"
