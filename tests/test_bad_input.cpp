@@ -452,7 +452,7 @@ TEST_CASE("REQ-21: non-finite logits from extreme weights", "[bad_input]") {
     // Weights are checked for finiteness at load, not for size: 1e38 in the pointer head makes the
     // logits overflow. The decoders used to return an arbitrary slate (NaN compares false).
     models m;
-    for (auto* model : {static_cast<model_base<float>*>(&m.s), static_cast<model_base<float>*>(&m.t)}) {
+    for (auto* model : {static_cast<dualrerank::detail::model_base<float>*>(&m.s), static_cast<dualrerank::detail::model_base<float>*>(&m.t)}) {
         const tensor_spec* q = model->table().find("pointer.q.weight");
         REQUIRE(q);
         for (std::size_t i = 0; i < q->size; ++i) model->params()[q->offset + i] = (i % 3 == 0) ? 1e38f : -4e37f;

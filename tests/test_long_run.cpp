@@ -80,7 +80,7 @@ long_run_result long_run(long steps) {
             views[b] = reqs[idx[b]].view();
             std::copy(targets[idx[b]].begin(), targets[idx[b]].end(), y.begin() + std::size_t(b) * L);
         }
-        student_cache<float> cache = s.forward(views.data(), B, L, ws);
+        auto cache = s.forward(views.data(), B, L, ws);
         float* dZ = ws.alloc_zero<float>(std::size_t(B) * L * cache.n);
         float* scratch = ws.alloc<float>(cache.n);
         double loss = 0;

@@ -319,7 +319,7 @@ public:
             return y;
         }
         ws_.reset();
-        student_cache<float> c = s.forward(&v, 1, L, ws_);
+        auto c = s.forward(&v, 1, L, ws_);
         std::uint8_t* used = ws_.alloc<std::uint8_t>(static_cast<std::size_t>(v.n));
         if (decoder_ == "confident")
             decode::confident_slate(c.Z, L, v.n, v.n, y.data(), used, ws_.alloc<float>(static_cast<std::size_t>(L)));

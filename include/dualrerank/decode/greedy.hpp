@@ -138,7 +138,7 @@ inline std::size_t slate_capacity(int L, const model_config& c) noexcept {
 template <class T>
 void greedy(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
-    student_cache<T> c = s.forward(&r, 1, L, ws);
+    auto c = s.forward(&r, 1, L, ws);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "greedy");
     greedy_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n));
 }
@@ -154,7 +154,7 @@ slate greedy(const nar_student<T>& s, const request_view<T>& r, int L, workspace
 template <class T>
 void confident(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
-    student_cache<T> c = s.forward(&r, 1, L, ws);
+    auto c = s.forward(&r, 1, L, ws);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "confident");
     confident_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n), ws.alloc<T>(L));
 }
@@ -170,7 +170,7 @@ slate confident(const nar_student<T>& s, const request_view<T>& r, int L, worksp
 template <class T>
 void greedy_batch(const nar_student<T>& s, const request_view<T>* reqs, int B, int L, int* out, workspace& ws) {
     ws.reset();
-    student_cache<T> c = s.forward(reqs, B, L, ws);
+    auto c = s.forward(reqs, B, L, ws);
     for (int b = 0; b < B; ++b)
         detail::check_logits(c.Z + std::size_t(b) * L * c.n, L, reqs[b].n, std::size_t(c.n), "greedy_batch");
     std::uint8_t* used = ws.alloc<std::uint8_t>(c.n);

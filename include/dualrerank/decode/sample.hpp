@@ -56,7 +56,7 @@ template <class T>
 void student_sample(const nar_student<T>& m, const request_view<T>& r, int L, int K, double tau, counter_key key,
                     std::uint32_t counter_base, int* slates, T* log_probs, workspace& ws) {
     ws.reset();
-    student_cache<T> c = m.forward(&r, 1, L, ws);
+    auto c = m.forward(&r, 1, L, ws);
     sample_slates(c.Z, L, r.n, r.n, tau, key, counter_base, K, slates, log_probs, ws);
 }
 

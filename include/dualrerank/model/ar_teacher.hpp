@@ -23,6 +23,8 @@
 
 DUALRERANK_NAMESPACE_BEGIN
 
+namespace detail {
+
 template <class T>
 struct teacher_cache {
     encoder_cache<T> enc;
@@ -32,6 +34,8 @@ struct teacher_cache {
     T* x0 = nullptr;
     T* Z = nullptr;  ///< [B x L x n]: row p = logits for slot p given the target prefix, masked
 };
+
+}  // namespace detail
 
 /// Incremental decoding state of one request with up to `beams` parallel prefixes.
 template <class T>
@@ -48,30 +52,30 @@ struct teacher_state {
 };
 
 template <class T>
-class ar_teacher : public model_base<T> {
+class ar_teacher : public detail::model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::teacher;
 
     /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
-    explicit ar_teacher(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
+    explicit ar_teacher(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : detail::model_base<T>(c) {
         auto& t = this->table_;
-        enc_ = candidate_encoder::make(t, "encoder", c);
+        enc_ = detail::candidate_encoder::make(t, "encoder", c);
         bos_ = t.add("bos", {std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
         slot_emb_ = t.add("slot_emb", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(0.1));
-        dec_ = decoder_stack::make(t, c, true);
+        dec_ = detail::decoder_stack::make(t, c, true);
         this->allocate(max_parameters);
     }
 
     // ---------------------------------------------------------------- teacher forcing (training)
 
     /// Teacher-forced forward over target slates targets [B x L] (distinct valid indices per row).
-    teacher_cache<T> forward(const request_view<T>* reqs, int B, int L, const int* targets, workspace& ws) const {
+    detail::teacher_cache<T> forward(const request_view<T>* reqs, int B, int L, const int* targets, workspace& ws) const {
         check(reqs, B, L);
         for (int b = 0; b < B; ++b) detail::validate_slate(targets + std::size_t(b) * L, L, reqs[b].n, "ar_teacher");
         const T* P = this->params();
         const int d = this->config_.d;
-        teacher_cache<T> c;
-        const packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
+        detail::teacher_cache<T> c;
+        const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
         c.enc = enc_.forward(P, pb, ws);
         c.B = B;
         c.L = L;
@@ -97,7 +101,7 @@ public:
     }
 
     /// Backward from dZ [B x L x n] (zero at masked entries); accumulates into G.
-    void backward(const teacher_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
+    void backward(const detail::teacher_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
         const T* P = this->params();
         const int d = this->config_.d;
         T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * d);
@@ -119,14 +123,14 @@ public:
     /// the candidates once (every slate attends to the same memory): the parallel scorer of
     /// Best-of-N and the SKD teacher targets. Inference only (no backward through this cache).
     /// Returns the cache; cache.Z is [K x L x n] with each slate's prefix masked.
-    teacher_cache<T> forward_slates(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
+    detail::teacher_cache<T> forward_slates(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
         check(&r, 1, L);
         if (K < 1) detail::throw_input("ar_teacher: need at least one slate to score");
         for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "ar_teacher");
         const T* P = this->params();
         const int d = this->config_.d;
-        teacher_cache<T> c;
-        const packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
+        detail::teacher_cache<T> c;
+        const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
         c.enc = enc_.forward(P, pb, ws);
         c.B = K;
         c.L = L;
@@ -222,8 +226,8 @@ public:
         }
         const int R = off[L];
         // decoder inputs, the encoding, the memory projections and the pointer keys (once)
-        const packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        const encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
+        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
         T* x = ws.alloc<T>(std::size_t(R) * d);
         T* yb = ws.alloc<T>(std::size_t(R) * d);
         for (int g = 0; g < R; ++g) {
@@ -272,7 +276,7 @@ public:
     void score_slates_flat(const request_view<T>& r, int K, int L, const int* slates, const T* w, T* scores,
                            workspace& ws) const {
         ws.reset();
-        teacher_cache<T> c = forward_slates(r, K, L, slates, ws);
+        detail::teacher_cache<T> c = forward_slates(r, K, L, slates, ws);
         T* lsm = ws.alloc<T>(c.n);
         for (int k = 0; k < K; ++k) {
             T sc = 0;
@@ -293,8 +297,8 @@ public:
         if (beams < 1) detail::throw_input("ar_teacher: beam width must be >= 1");
         const T* P = this->params();
         const int d = this->config_.d;
-        const packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
+        detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
         teacher_state<T> s;
         s.n = r.n;
         s.L = L;
@@ -375,7 +379,7 @@ public:
         }
     }
 
-    const candidate_encoder& encoder() const noexcept { return enc_; }
+    const detail::candidate_encoder& encoder() const noexcept { return enc_; }
 
 private:
     void check(const request_view<T>* reqs, int B, int L) const {
@@ -383,9 +387,9 @@ private:
         for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], L, "ar_teacher");
     }
 
-    candidate_encoder enc_;
+    detail::candidate_encoder enc_;
     std::size_t bos_ = no_tensor, slot_emb_ = no_tensor;
-    decoder_stack dec_;
+    detail::decoder_stack dec_;
 };
 
 DUALRERANK_NAMESPACE_END

@@ -10,6 +10,7 @@
 #include "config.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
+namespace detail {
 
 /// B requests padded to n candidates each: x [B*n x F], ctx [B x Fc] (or null), rank [B*n] (or
 /// null), len [B] = real candidate counts (null when every request has exactly n).
@@ -22,8 +23,6 @@ struct packed_batch {
     const int* len = nullptr;
     int count(int b) const noexcept { return len ? len[b] : n; }
 };
-
-namespace detail {
 
 /// Placement-construct an array of trivially destructible objects in a workspace.
 template <class U>

@@ -12,6 +12,7 @@
 #include "pointer.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
+namespace detail {
 
 template <class T>
 struct decoder_cache {
@@ -58,8 +59,8 @@ struct decoder_stack {
         c.len = len;
         const std::size_t rows = std::size_t(B) * L;
         const int nb = static_cast<int>(blocks.size());
-        c.blocks = detail::ws_array<nn::decoder_block_cache<T>>(ws, nb);
-        c.outs = detail::ws_array<T*>(ws, nb);
+        c.blocks = ws_array<nn::decoder_block_cache<T>>(ws, nb);
+        c.outs = ws_array<T*>(ws, nb);
         const T* x = x0;
         for (int i = 0; i < nb; ++i) {
             c.blocks[i] = blocks[i].template alloc_cache<T>(ws, B, L, n);
@@ -99,4 +100,5 @@ struct decoder_stack {
     }
 };
 
+}  // namespace detail
 DUALRERANK_NAMESPACE_END

@@ -15,6 +15,7 @@
 #include "batch.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
+namespace detail {
 
 template <class T>
 struct encoder_cache {
@@ -86,8 +87,8 @@ struct candidate_encoder {
             }
         }
         const int nb = static_cast<int>(blocks.size());
-        c.blocks = detail::ws_array<nn::encoder_block_cache<T>>(ws, nb);
-        c.outs = detail::ws_array<T*>(ws, nb);
+        c.blocks = ws_array<nn::encoder_block_cache<T>>(ws, nb);
+        c.outs = ws_array<T*>(ws, nb);
         const T* x = c.h0;
         for (int i = 0; i < nb; ++i) {
             c.blocks[i] = blocks[i].template alloc_cache<T>(ws, b.B, b.n);
@@ -144,4 +145,5 @@ struct candidate_encoder {
     }
 };
 
+}  // namespace detail
 DUALRERANK_NAMESPACE_END

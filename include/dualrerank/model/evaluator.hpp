@@ -14,6 +14,8 @@
 
 DUALRERANK_NAMESPACE_BEGIN
 
+namespace detail {
+
 template <class T>
 struct evaluator_cache {
     encoder_cache<T> enc;
@@ -26,15 +28,17 @@ struct evaluator_cache {
     T* E = nullptr;  ///< engagement logits [K x L x outputs]
 };
 
+}  // namespace detail
+
 template <class T>
-class list_evaluator : public model_base<T> {
+class list_evaluator : public detail::model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::evaluator;
 
     /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
-    explicit list_evaluator(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
+    explicit list_evaluator(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : detail::model_base<T>(c) {
         auto& t = this->table_;
-        enc_ = candidate_encoder::make(t, "encoder", c);
+        enc_ = detail::candidate_encoder::make(t, "encoder", c);
         slot_emb_ = t.add("slot_emb", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(0.1));
         block_ = nn::encoder_block::make(t, "block", c.d, c.heads, c.ffn, true);
         ln_f_ = nn::layer_norm::make(t, "ln_f", c.d);
@@ -43,14 +47,14 @@ public:
     }
 
     /// Forward K slates [K x L] of one request (validated).
-    evaluator_cache<T> forward(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
+    detail::evaluator_cache<T> forward(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
         detail::validate_request(this->config_, r, L, "list_evaluator");
         if (K < 1) detail::throw_input("list_evaluator: need at least one slate");
         for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "list_evaluator");
         const T* P = this->params();
         const int d = this->config_.d;
-        evaluator_cache<T> c;
-        const packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
+        detail::evaluator_cache<T> c;
+        const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
         c.enc = enc_.forward(P, pb, ws);
         c.K = K;
         c.L = L;
@@ -76,7 +80,7 @@ public:
     }
 
     /// Backward from dE [K x L x outputs]; accumulates into G.
-    void backward(const evaluator_cache<T>& c, const T* dE, T* G, workspace& ws) const {
+    void backward(const detail::evaluator_cache<T>& c, const T* dE, T* G, workspace& ws) const {
         const T* P = this->params();
         const int d = this->config_.d;
         const std::size_t rows = std::size_t(c.K) * c.L;
@@ -101,7 +105,7 @@ public:
     /// Utilities of K slates: u_k = sum_t w_t sum_o sigmoid(e_{k,t,o}); w [L] (null: all ones).
     void score(const request_view<T>& r, int K, int L, const int* slates, const T* w, T* utility, workspace& ws) const {
         ws.reset();
-        evaluator_cache<T> c = forward(r, K, L, slates, ws);
+        detail::evaluator_cache<T> c = forward(r, K, L, slates, ws);
         const int O = this->config_.outputs;
         for (int k = 0; k < K; ++k) {
             T u = 0;
@@ -115,7 +119,7 @@ public:
     }
 
 private:
-    candidate_encoder enc_;
+    detail::candidate_encoder enc_;
     std::size_t slot_emb_ = no_tensor;
     nn::encoder_block block_;
     nn::layer_norm ln_f_;

@@ -22,6 +22,9 @@ inline const char* to_string(model_kind k) noexcept {
     return "unknown";
 }
 
+namespace detail {
+
+/// The base of the model classes (internal: use ar_teacher, nar_student, list_evaluator, pointwise_scorer).
 template <class T>
 class model_base {
 public:
@@ -43,7 +46,7 @@ public:
     /// Pointer to a named tensor (throws input_error for an unknown name).
     T* tensor(const std::string& name) {
         const tensor_spec* s = table_.find(name);
-        if (!s) detail::throw_input("unknown tensor: " + name);
+        if (!s) throw_input("unknown tensor: " + name);
         return params_.data() + s->offset;
     }
 
@@ -53,7 +56,7 @@ protected:
     /// holds) rejects a config declaring more parameters before anything is allocated.
     void allocate(std::size_t max_parameters = static_cast<std::size_t>(-1)) {
         if (table_.parameter_count() > max_parameters)
-            detail::throw_input("model config declares " + std::to_string(table_.parameter_count()) +
+            throw_input("model config declares " + std::to_string(table_.parameter_count()) +
                                 " parameters, more than the " + std::to_string(max_parameters) + " allowed");
         params_.assign(table_.total(), T(0));
     }
@@ -63,4 +66,5 @@ protected:
     aligned_vector<T> params_;
 };
 
+}  // namespace detail
 DUALRERANK_NAMESPACE_END

@@ -16,6 +16,8 @@
 
 DUALRERANK_NAMESPACE_BEGIN
 
+namespace detail {
+
 template <class T>
 struct student_cache {
     encoder_cache<T> enc;
@@ -25,27 +27,29 @@ struct student_cache {
     T* Z = nullptr;   ///< logits [B x L x n], padded candidates -inf
 };
 
+}  // namespace detail
+
 template <class T>
-class nar_student : public model_base<T> {
+class nar_student : public detail::model_base<T> {
 public:
     static constexpr model_kind kind = model_kind::student;
 
     /// `max_parameters`: see model_base::allocate (the loaders bound it by the file's size).
-    explicit nar_student(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : model_base<T>(c) {
+    explicit nar_student(const model_config& c, std::size_t max_parameters = static_cast<std::size_t>(-1)) : detail::model_base<T>(c) {
         auto& t = this->table_;
-        enc_ = candidate_encoder::make(t, "encoder", c);
+        enc_ = detail::candidate_encoder::make(t, "encoder", c);
         slot_queries_ = t.add("slot_queries", {std::size_t(c.max_slate), std::size_t(c.d)}, false, tensor_init::gaussian(1.0));
-        dec_ = decoder_stack::make(t, c, false);
+        dec_ = detail::decoder_stack::make(t, c, false);
         this->allocate(max_parameters);
     }
 
     /// Training/analysis forward over B requests (validated), all with slate length L.
-    student_cache<T> forward(const request_view<T>* reqs, int B, int L, workspace& ws) const {
+    detail::student_cache<T> forward(const request_view<T>* reqs, int B, int L, workspace& ws) const {
         check(reqs, B, L);
         const T* P = this->params();
         const int d = this->config_.d;
-        student_cache<T> c;
-        const packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
+        detail::student_cache<T> c;
+        const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
         c.enc = enc_.forward(P, pb, ws);
         c.B = B;
         c.L = L;
@@ -59,7 +63,7 @@ public:
     }
 
     /// Backward from dZ [B x L x n] (zero at masked entries); accumulates into the gradient arena G.
-    void backward(const student_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
+    void backward(const detail::student_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
         const T* P = this->params();
         const int d = this->config_.d;
         T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * d);
@@ -73,19 +77,19 @@ public:
     /// Inference: logits Z [L x n] of one request into `Z` (row-major). Resets ws.
     void logits(const request_view<T>& r, int L, T* Z, workspace& ws) const {
         ws.reset();
-        student_cache<T> c = forward(&r, 1, L, ws);
+        detail::student_cache<T> c = forward(&r, 1, L, ws);
         std::copy(c.Z, c.Z + std::size_t(L) * r.n, Z);
     }
 
     /// Batched inference: Z [B x L x n_max] with n_max the largest N (padded entries -inf). Resets ws.
     int logits_batch(const request_view<T>* reqs, int B, int L, T* Z, workspace& ws) const {
         ws.reset();
-        student_cache<T> c = forward(reqs, B, L, ws);
+        detail::student_cache<T> c = forward(reqs, B, L, ws);
         std::copy(c.Z, c.Z + std::size_t(B) * L * c.n, Z);
         return c.n;
     }
 
-    const candidate_encoder& encoder() const noexcept { return enc_; }
+    const detail::candidate_encoder& encoder() const noexcept { return enc_; }
 
 private:
     void check(const request_view<T>* reqs, int B, int L) const {
@@ -93,9 +97,9 @@ private:
         for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], L, "nar_student");
     }
 
-    candidate_encoder enc_;
+    detail::candidate_encoder enc_;
     std::size_t slot_queries_ = no_tensor;
-    decoder_stack dec_;
+    detail::decoder_stack dec_;
 };
 
 DUALRERANK_NAMESPACE_END

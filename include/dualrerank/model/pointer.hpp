@@ -9,6 +9,7 @@
 #include "../nn/linear.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
+namespace detail {
 
 struct pointer_head {
     nn::linear q, k;
@@ -60,4 +61,5 @@ struct pointer_head {
     }
 };
 
+}  // namespace detail
 DUALRERANK_NAMESPACE_END

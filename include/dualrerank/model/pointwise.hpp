@@ -11,6 +11,8 @@
 
 DUALRERANK_NAMESPACE_BEGIN
 
+namespace detail {
+
 template <class T>
 struct pointwise_cache {
     encoder_cache<T> enc;
@@ -18,21 +20,23 @@ struct pointwise_cache {
     T* f = nullptr;  ///< scores [B x n]
 };
 
+}  // namespace detail
+
 template <class T>
-class pointwise_scorer : public model_base<T> {
+class pointwise_scorer : public detail::model_base<T> {
 public:
-    explicit pointwise_scorer(const model_config& c) : model_base<T>(c) {
+    explicit pointwise_scorer(const model_config& c) : detail::model_base<T>(c) {
         auto& t = this->table_;
-        enc_ = candidate_encoder::make(t, "encoder", c);
+        enc_ = detail::candidate_encoder::make(t, "encoder", c);
         head_ = nn::linear::make(t, "head", c.d, 1, true);
         this->allocate();
     }
 
-    pointwise_cache<T> forward(const request_view<T>* reqs, int B, workspace& ws) const {
+    detail::pointwise_cache<T> forward(const request_view<T>* reqs, int B, workspace& ws) const {
         if (B < 1) detail::throw_input("pointwise_scorer: batch must hold at least one request");
         for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], 1, "pointwise_scorer");
-        pointwise_cache<T> c;
-        const packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
+        detail::pointwise_cache<T> c;
+        const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
         c.enc = enc_.forward(this->params(), pb, ws);
         c.B = B;
         c.n = pb.n;
@@ -42,7 +46,7 @@ public:
     }
 
     /// df [B x n] (zero for padding); accumulates into G.
-    void backward(const pointwise_cache<T>& c, const T* df, T* G, workspace& ws) const {
+    void backward(const detail::pointwise_cache<T>& c, const T* df, T* G, workspace& ws) const {
         T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * this->config_.d);
         head_.backward(this->params(), c.enc.H, df, c.B * c.n, dH, G);
         enc_.backward(this->params(), c.enc, dH, G, ws);
@@ -51,12 +55,12 @@ public:
     /// Scores of one request's candidates into f [n]. Resets ws.
     void score(const request_view<T>& r, T* f, workspace& ws) const {
         ws.reset();
-        pointwise_cache<T> c = forward(&r, 1, ws);
+        detail::pointwise_cache<T> c = forward(&r, 1, ws);
         std::copy(c.f, c.f + r.n, f);
     }
 
 private:
-    candidate_encoder enc_;
+    detail::candidate_encoder enc_;
     nn::linear head_;
 };
 

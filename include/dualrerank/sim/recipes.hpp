@@ -66,7 +66,7 @@ void fit_click_model(trainer<pointwise_scorer<T>>& tr, const world& w, const std
         [&](T* g, workspace& ws, rng& gen) {
             draw_batch(gen, logs.size(), B, idx);
             for (int b = 0; b < B; ++b) views[b] = reqs[idx[b]].view();
-            pointwise_cache<T> c = tr.model().forward(views.data(), B, ws);
+            auto c = tr.model().forward(views.data(), B, ws);
             T* df = ws.alloc_zero<T>(std::size_t(B) * c.n);
             double loss = 0;
             for (int b = 0; b < B; ++b) {

@@ -101,7 +101,7 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
                 req.upstream_rank = r.observed.upstream_rank;
                 auto v = req.view();
                 const int n = req.n;
-                student_cache<T> c = policy.forward(&v, 1, L, ws);
+                auto c = policy.forward(&v, 1, L, ws);
                 const std::uint32_t base = std::uint32_t(std::uint64_t(s.step()) * std::uint64_t(G) * L * n);
                 decode::sample_slates(c.Z, L, n, n, cfg.rl.sample_tau, key, base, G, slates.data(), static_cast<T*>(nullptr), ws);
                 T* scratch = ws.alloc<T>(3 * std::size_t(n));
@@ -120,7 +120,7 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
                 const double w[2] = {cond.weights.click, cond.weights.long_view};
                 group_advantages(cfg.rl, fb.data(), G, L, 2, w, st, A.data());
                 aws.reset();
-                student_cache<T> cref = anchor.forward(&v, 1, L, aws);
+                auto cref = anchor.forward(&v, 1, L, aws);
                 T* dZ = ws.alloc_zero<T>(std::size_t(L) * n);
                 loss += double(rl_loss(c.Z, cref.Z, L, n, n, slates.data(), old_lp.data(), A.data(), omega.data(), G, cfg.rl,
                                        T(1) / T(cfg.requests_per_step), dZ, scratch, &prog.stats));

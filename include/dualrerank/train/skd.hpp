@@ -82,7 +82,7 @@ skd_targets<T> make_skd_targets(const ar_teacher<T>& teacher, const request_view
         ++tg.K;
     }
     ws.reset();
-    teacher_cache<T> c = teacher.forward_slates(r, tg.K, L, tg.slates.data(), ws);
+    auto c = teacher.forward_slates(r, tg.K, L, tg.slates.data(), ws);
     tg.teacher_lp.assign(std::size_t(tg.K) * L * n, T(0));
     tg.top1.assign(std::size_t(tg.K) * L, T(0));
     tg.weight.assign(std::size_t(tg.K), T(0));
@@ -189,7 +189,7 @@ void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const st
         [&](T* g, workspace& ws, rng& gen) {
             draw_batch(gen, data.size(), B, idx);
             for (int b = 0; b < B; ++b) views[b] = data.requests[idx[b]].view();
-            student_cache<T> c = tr.model().forward(views.data(), B, L, ws);
+            auto c = tr.model().forward(views.data(), B, L, ws);
             T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
             T* scratch = ws.alloc<T>(3 * std::size_t(c.n));
             double loss = 0;

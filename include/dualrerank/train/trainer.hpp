@@ -164,7 +164,7 @@ inline void draw_batch(rng& g, std::size_t n, int B, std::vector<int>& out) {
 template <class T>
 double teacher_ce_step(const ar_teacher<T>& m, const request_view<T>* reqs, int B, int L, const int* targets, const T* w,
                        T* grads, workspace& ws) {
-    teacher_cache<T> c = m.forward(reqs, B, L, targets, ws);
+    auto c = m.forward(reqs, B, L, targets, ws);
     T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
     T* scratch = ws.alloc<T>(c.n);
     double loss = 0;
@@ -180,7 +180,7 @@ double teacher_ce_step(const ar_teacher<T>& m, const request_view<T>* reqs, int 
 template <class T>
 double student_ce_step(const nar_student<T>& m, const request_view<T>* reqs, int B, int L, const int* targets, const T* w,
                        T* grads, workspace& ws) {
-    student_cache<T> c = m.forward(reqs, B, L, ws);
+    auto c = m.forward(reqs, B, L, ws);
     T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
     T* scratch = ws.alloc<T>(c.n);
     double loss = 0;
@@ -201,7 +201,7 @@ double student_ce_step(const nar_student<T>& m, const request_view<T>* reqs, int
 template <class T>
 double evaluator_bce_step(const list_evaluator<T>& m, const request_view<T>& r, int K, int L, const int* slates,
                           const T* labels, T* grads, workspace& ws, T scale = T(1)) {
-    evaluator_cache<T> c = m.forward(r, K, L, slates, ws);
+    auto c = m.forward(r, K, L, slates, ws);
     const std::size_t cnt = std::size_t(K) * L * m.config().outputs;
     T* dE = ws.alloc_zero<T>(cnt);
     const double loss = double(bce_with_logits(c.E, labels, cnt, static_cast<const T*>(nullptr), scale, dE));
