@@ -4,14 +4,18 @@
 //   load_pytorch_model MODEL.safetensors (--requests FILE.safetensors | --letor FILE.txt [--width W])
 //                      [--L L] [--out OUTPUTS.safetensors] [--print K]
 //
-// io::load_model checks the file (CRC-32, tensor names and shapes against the config in the
-// metadata, finite values) and recomputes the embedded self-test: the probe output the PyTorch
-// model wrote must come out of the C++ model within 1e-4 relative, or the load fails. The model's
-// kind decides the decoder: a student decodes greedily, a teacher with teacher_greedy; requests with
-// fewer than L candidates are skipped (as train_ddp.py does). --out writes the slates and logits
-// (examples/dataset_io.hpp) for python/compare_outputs.py.
+// The front door (dualrerank/serve.hpp) loads the file once, whatever it holds: serving::
+// load_any_model checks it (CRC-32, tensor names and shapes against the config in the metadata,
+// finite values) and recomputes the embedded self-test: the probe output the PyTorch model wrote
+// must come out of the C++ model within 1e-4 relative, or the load fails. A serving::reranker with
+// the greedy decoder then serves every request through one serving::session (a student's greedy,
+// a teacher's greedy); requests with fewer than L candidates are skipped (as train_ddp.py does).
+// --out writes the slates and logits (examples/dataset_io.hpp) for python/compare_outputs.py: a
+// student's slot logits (session.logits), a teacher's teacher-forced logits along its slate.
 #include <cstdio>
 #include <string>
+
+#include <dualrerank/serve.hpp>
 
 #include "dataset_io.hpp"
 
@@ -29,20 +33,45 @@ void usage() {
         "  --print K        print the first K slates (default 3)\n");
 }
 
-template <class Model>
-dataset_io::outputs serve(const std::string& path, const dataset_io::request_set& s, int L) {
-    const Model m = io::load_model<Model>(path);  // throws format_error on any mismatch
-    const model_config& c = m.config();
+/// Greedy slates (and logits) of every request through the front door.
+dataset_io::outputs serve(const serving::any_model& m, const dataset_io::request_set& s, int L) {
+    const model_config& c = m.config;
     std::printf("loaded %s: %s, %zu parameters, d %d, %d+%d layers, features %d, context %d, max_slate %d\n",
-                path.c_str(), to_string(Model::kind), m.parameter_count(), c.d, c.enc_layers, c.dec_layers, c.features,
-                c.context, c.max_slate);
-    if (L == 0) L = c.max_slate;
-    std::vector<request<float>> reqs;  // a slate of L needs at least L candidates
-    for (const request<float>& r : s.requests)
-        if (r.n >= L) reqs.push_back(r);
-    if (reqs.size() < s.requests.size())
-        std::printf("skipped %zu requests with fewer than L = %d candidates\n", s.requests.size() - reqs.size(), L);
-    return dataset_io::run_model(m, reqs, L);
+                m.path.c_str(), m.kind_name(), m.teacher ? m.teacher->parameter_count() : m.student->parameter_count(), c.d,
+                c.enc_layers, c.dec_layers, c.features, c.context, c.max_slate);
+    serving::reranker_options opt;
+    opt.slate_length = L;  // 0: the model's max_slate
+    const serving::reranker ranker(m, opt);
+    L = ranker.slate_length();
+    serving::session session(ranker);
+    dataset_io::outputs o;
+    o.kind = m.kind_name();
+    o.L = L;
+    std::size_t skipped = 0;
+    std::vector<int> y(static_cast<std::size_t>(L));
+    std::vector<float> Z;
+    workspace ws;  // the teacher's teacher-forced logits (a comparison output, not serving)
+    for (std::size_t i = 0; i < s.requests.size(); ++i) {
+        const request_view<float> v = s.requests[i].view();
+        if (v.n < L) {  // a slate of L needs at least L candidates
+            ++skipped;
+            continue;
+        }
+        session.rerank(v, i, y.data(), y.size());
+        Z.resize(std::size_t(L) * std::size_t(v.n));
+        if (m.student) {
+            session.logits(v, Z.data(), Z.size());
+        } else {
+            ws.reset();
+            const auto c2 = m.teacher->forward(&v, 1, L, y.data(), ws);
+            std::copy(c2.Z, c2.Z + Z.size(), Z.begin());
+        }
+        o.n.push_back(v.n);
+        o.slates.insert(o.slates.end(), y.begin(), y.end());
+        o.logits.insert(o.logits.end(), Z.begin(), Z.end());
+    }
+    if (skipped > 0) std::printf("skipped %zu requests with fewer than L = %d candidates\n", skipped, L);
+    return o;
 }
 
 }  // namespace
@@ -74,18 +103,12 @@ int main(int argc, char** argv) try {
         usage();
         return 2;
     }
-    const auto header = io::read_model_header(model);  // kind and config
-    const std::string& kind = header.first;
-    if (width == 0) width = header.second.features;  // a LETOR file's width pinned to the model's
+    const serving::any_model m = serving::load_any_model(model);  // throws format_error on any mismatch
+    if (m.evaluator) throw input_error(model + " holds a list_evaluator; this example reranks with a student or a teacher");
+    if (width == 0) width = m.config.features;  // a LETOR file's width pinned to the model's
     const dataset_io::request_set s =
         requests.empty() ? dataset_io::read_letor_requests(letor, width) : dataset_io::read_requests(requests);
-    dataset_io::outputs o;
-    if (kind == "nar_student")
-        o = serve<nar_student<float>>(model, s, L);
-    else if (kind == "ar_teacher")
-        o = serve<ar_teacher<float>>(model, s, L);
-    else
-        throw input_error(model + " holds a " + kind + "; this example reranks with a student or a teacher");
+    const dataset_io::outputs o = serve(m, s, L);
     std::printf("reranked %zu requests (L %d)\n", o.n.size(), o.L);
     for (int i = 0; i < print && i < int(o.n.size()); ++i) {
         std::printf("  request %d (N %d): slate", i, o.n[std::size_t(i)]);

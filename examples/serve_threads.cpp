@@ -1,13 +1,15 @@
-// Embedding in a multi-threaded request loop: one loaded model shared read-only by every thread,
-// one workspace per thread, requests from the built-in world.
+// Embedding in a multi-threaded request loop through the front door (dualrerank/serve.hpp): one
+// serving::reranker (the loaded model, immutable) shared by every thread, one serving::session
+// (the workspaces) per thread, requests from the built-in world.
 //
-//   serve_threads [--model FILE] [--threads 1,2,4] [--requests R] [--world small|default] [--seed S]
+//   serve_threads [--model FILE] [--decoder NAME] [--scorer FILE] [--threads 1,2,4] [--requests R]
+//                 [--world small|default] [--seed S]
 //
 // For each thread count the requests are served by that many threads (each takes the next request
-// from a shared counter); the program prints the throughput and the p50 / p99 latency of one
-// request, and checks that every slate equals the single-thread result (exit 1 if not). A student
-// decodes greedily, a teacher with teacher_greedy. Without --model it serves a freshly initialised
-// student of the world's shape (the speed does not depend on the weights).
+// from a shared counter, its index is the request id, so sampled decoders draw the same noise on
+// any thread); the program prints the throughput and the p50 / p99 latency of one request, and
+// checks that every slate equals the single-thread result (exit 1 if not). Without --model it serves
+// a freshly initialised student of the world's shape (the speed does not depend on the weights).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,14 +19,15 @@
 #include <thread>
 #include <vector>
 
-#include <dualrerank/dualrerank.hpp>
+#include <dualrerank/serve.hpp>
+#include <dualrerank/sim/world.hpp>
 
 using namespace dualrerank;
 
 namespace {
 
 struct options {
-    std::string model;
+    std::string model, decoder = "greedy", scorer;
     std::vector<int> threads{1, 2, 4};
     int requests = 2000;
     std::string world_name = "small";
@@ -35,6 +38,8 @@ void usage() {
     std::puts(
         "usage: serve_threads [options]\n"
         "  --model FILE      a student or teacher model file (default: an initialised student)\n"
+        "  --decoder NAME    greedy | confident | beam | sample | best-of-n (default greedy)\n"
+        "  --scorer FILE     the teacher or evaluator that scores best-of-n's slates\n"
         "  --threads LIST    thread counts to measure, comma separated (default 1,2,4)\n"
         "  --requests R      requests per measurement (default 2000)\n"
         "  --world small|default   request shape: N 20, L 6 (default) or N 50, L 10\n"
@@ -50,6 +55,8 @@ options parse(int argc, char** argv) {
             return argv[++i];
         };
         if (a == "--model") o.model = next();
+        else if (a == "--decoder") o.decoder = next();
+        else if (a == "--scorer") o.scorer = next();
         else if (a == "--threads") {
             o.threads.clear();
             std::stringstream ss(next());
@@ -86,9 +93,8 @@ struct result {
     std::vector<int> slates;         // [R x L]
 };
 
-/// Serve every request with `threads` threads; `decide(view, out, ws)` writes one slate.
-template <class Decide>
-result serve(const std::vector<request<float>>& reqs, int L, int threads, const Decide& decide) {
+/// Serve every request with `threads` threads, one session each; request i has request id i.
+result serve(const serving::reranker& ranker, const std::vector<request<float>>& reqs, int L, int threads) {
     result r;
     const std::size_t R = reqs.size();
     r.latency_us.assign(R, 0.0);
@@ -97,13 +103,14 @@ result serve(const std::vector<request<float>>& reqs, int L, int threads, const 
     std::atomic<int> ready{0};
     std::atomic<bool> go{false};
     auto worker = [&]() {
-        workspace ws;  // per thread; grows to the largest request, then never allocates again
-        decide(reqs[0].view(), static_cast<int*>(nullptr), ws);  // warm-up (sizes the workspace)
+        serving::session session(ranker);  // per thread; grows to the largest request, then never allocates
+        std::vector<int> scratch(static_cast<std::size_t>(L));
+        session.rerank(reqs[0].view(), 0, scratch.data(), scratch.size());  // warm-up (sizes the workspaces)
         ready.fetch_add(1);
         while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
         for (std::size_t i; (i = next.fetch_add(1)) < R;) {
             const auto t0 = std::chrono::steady_clock::now();
-            decide(reqs[i].view(), r.slates.data() + i * std::size_t(L), ws);
+            session.rerank(reqs[i].view(), i, r.slates.data() + i * std::size_t(L), std::size_t(L));
             r.latency_us[i] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
         }
     };
@@ -117,23 +124,22 @@ result serve(const std::vector<request<float>>& reqs, int L, int threads, const 
     return r;
 }
 
-template <class Model, class Decide>
-int run(const Model& m, const options& o, const std::vector<request<float>>& reqs, int L, const char* decoder,
-        const Decide& decide) {
+int run(const serving::reranker& ranker, const options& o, const std::vector<request<float>>& reqs, int L) {
+    const serving::any_model& m = ranker.model();
     std::printf("model: %s (%zu parameters, d %d), decoder %s, %zu requests of N %d, L %d; hardware threads %u\n",
-                to_string(Model::kind), m.parameter_count(), m.config().d, decoder, reqs.size(), reqs[0].n, L,
-                std::thread::hardware_concurrency());
+                m.kind_name(), m.teacher ? m.teacher->parameter_count() : m.student->parameter_count(), m.config.d,
+                serving::to_string(ranker.decoder()), reqs.size(), reqs[0].n, L, std::thread::hardware_concurrency());
     {
-        workspace ws;  // validate once here: bad input throws input_error before any thread starts
+        serving::session session(ranker);  // validate once here: bad input throws input_error before any thread starts
         std::vector<int> y(static_cast<std::size_t>(L));
-        for (const auto& r : reqs) decide(r.view(), y.data(), ws);
+        for (const auto& r : reqs) session.rerank(r.view(), 0, y.data(), y.size());
     }
-    const result ref = serve(reqs, L, 1, decide);
+    const result ref = serve(ranker, reqs, L, 1);
     std::printf("\n| threads | requests/s | p50 latency | p99 latency | slates equal to 1 thread |\n");
     std::printf("|---:|---:|---:|---:|---|\n");
     bool all_equal = true;
     for (int t : o.threads) {
-        const result r = t == 1 ? ref : serve(reqs, L, t, decide);
+        const result r = t == 1 ? ref : serve(ranker, reqs, L, t);
         const bool equal = r.slates == ref.slates;
         all_equal &= equal;
         std::printf("| %d | %.0f | %.1f us | %.1f us | %s |\n", t, double(reqs.size()) / r.seconds,
@@ -160,36 +166,27 @@ int main(int argc, char** argv) try {
     }
     const int L = w.slate_size();
 
-    std::string kind = "nar_student";
-    if (!o.model.empty()) kind = io::read_model_header(o.model).first;
-    if (kind == "nar_student") {
-        auto make = [&]() {
-            if (!o.model.empty()) return io::load_model<nar_student<float>>(o.model);
-            model_config mc;
-            mc.features = wc.feature_dim;
-            mc.context = wc.context_dim;
-            mc.d = 32;
-            mc.ffn = 128;
-            mc.max_slate = L;
-            mc.max_candidates = wc.num_candidates;
-            nar_student<float> s(mc);
-            s.init(o.seed);
-            return s;
-        };
-        const nar_student<float> student = make();  // shared, read-only
-        return run(student, o, reqs, L, "greedy", [&](const request_view<float>& v, int* out, workspace& ws) {
-            int tmp[1024];
-            decode::greedy(student, v, L, out ? out : tmp, ws);
-        });
+    serving::reranker_options ro;
+    ro.decoder = serving::parse_decoder(o.decoder);
+    ro.slate_length = L;
+    ro.seed = o.seed;
+    serving::any_model model;
+    if (!o.model.empty()) {
+        model = serving::load_any_model(o.model);
+    } else {
+        model_config mc;
+        mc.features = wc.feature_dim;
+        mc.context = wc.context_dim;
+        mc.d = 32;
+        mc.ffn = 128;
+        mc.max_slate = L;
+        mc.max_candidates = wc.num_candidates;
+        nar_student<float> s(mc);
+        s.init(o.seed);
+        model = serving::make_any_model(std::move(s), "an initialised student");
     }
-    if (kind == "ar_teacher") {
-        const ar_teacher<float> teacher = io::load_model<ar_teacher<float>>(o.model);
-        return run(teacher, o, reqs, L, "teacher_greedy", [&](const request_view<float>& v, int* out, workspace& ws) {
-            int tmp[1024];
-            decode::teacher_greedy(teacher, v, L, out ? out : tmp, ws);
-        });
-    }
-    throw input_error(o.model + " holds a " + kind + "; serve a student or a teacher");
+    const serving::reranker ranker(model, ro, o.scorer.empty() ? serving::any_model{} : serving::load_any_model(o.scorer));
+    return run(ranker, o, reqs, L);
 } catch (const std::exception& e) {
     std::fprintf(stderr, "serve_threads: %s\n", e.what());
     return 1;
