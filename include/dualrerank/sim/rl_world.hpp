@@ -1,161 +1,277 @@
-// The streaming RL loop of the student against the built-in world (or any source of per-slot
-// feedback): per request, sample a group of G slates from the student (one forward pass, the
-// vectorized Gumbel-Max sampler), collect per-slot feedback for each, compute LDRO or GRPO
-// advantages with the stream's CURRENT objective weights, and take the clipped policy-gradient
-// step with the entropy bonus and the KL to the anchor (the SKD student).
+// The built-in world as one feedback source behind the online RL API (train/online.hpp; docs/rl.md).
+//
+// run_rl drives a stream: per request, a serving thread's online_server samples from the published
+// policy version, the world's simulated user answers, the answer reaches the feedback_joiner after
+// a random delay (0..max_delay requests, so out of order) or never (drop_rate), and the
+// online_trainer consumes the joined records and publishes new versions every publish_every steps.
+// Two modes:
+//  * rl_feedback::realistic: one shown slate per request, one user; the group is model-based
+//    (G slates of the trainer's policy scored by a slate_scorer, e.g. an evaluator refreshed
+//    online), plus the off-policy term on the shown slate (docs/design.md section 10.5);
+//  * rl_feedback::user_group: the idealized simulation of earlier versions: G slates served per
+//    request, each to its own simulated user (sampled, or the closed form with expected_feedback);
+//    the logged group replaces the model-based one. Only a simulator can do this.
 #pragma once
 
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <queue>
 #include <vector>
 
 #include "stream.hpp"
 #include "../decode/gumbel.hpp"
+#include "../train/online.hpp"
 #include "../train/rl.hpp"
 #include "../train/trainer.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 namespace train {
 
+enum class rl_feedback { user_group, realistic };
+
 struct rl_run_config {
     rl_config rl;
+    rl_feedback mode = rl_feedback::user_group;
     long requests = 30000;        ///< requests drawn from the stream
-    int requests_per_step = 4;    ///< requests (groups) per optimizer step
-    bool expected_feedback = false; ///< reward mode: closed-form expected feedback (noise-free) vs sampled
+    int requests_per_step = 4;    ///< records (requests) per optimizer step
+    bool expected_feedback = false; ///< user_group: closed-form expected feedback (noise-free) vs sampled
     std::uint64_t seed = 1;
     adamw_config optimizer = [] {
         adamw_config o;
-        o.lr = 1e-4;  // DESIGN.md says 3e-3; on a strong SKD start that destroys the policy (see docs/rl.md)
+        o.lr = 1e-4;  // docs/design.md section 4 says 3e-3; on a strong SKD start that destroys the policy (see docs/rl.md)
         o.warmup_steps = 0;
         o.weight_decay = 0.0;
         o.clip_norm = 1.0;
         return o;
     }();
-    /// Polyak averaging: > 0 makes the policy run_rl returns the exponential moving average of
-    /// its parameters over the optimizer steps (weight `polyak` on the past, bias-corrected), which
-    /// smooths the step-to-step noise of sampled feedback; training itself uses the raw
-    /// parameters. 0 (the default): the policy is the last iterate. Must be in [0, 1).
+    /// Polyak averaging: > 0 makes the policy run_rl returns (and the versions it publishes) the
+    /// bias-corrected exponential average of the parameters over the optimizer steps (weight
+    /// `polyak` on the past); training itself uses the raw parameters. Must be in [0, 1).
     double polyak = 0.0;
-    int log_every = 0;            ///< progress every k steps (0: never)
+    int publish_every = 1;        ///< optimizer steps between published versions (the serving lag)
+    int max_delay = 0;            ///< feedback arrives 0..max_delay requests after serving (uniform)
+    double drop_rate = 0.0;       ///< share of requests whose feedback never arrives
+    double group_weight = 1.0;    ///< the group term (0: off)
+    double shown_weight = 0.5;    ///< realistic mode: the off-policy term on the shown slate (0: off)
+    long eval_every = 0;          ///< guard rail: held-out evaluation every k records (0: never)
+    int holdout = 64;             ///< guard rail: held-out requests
+    double publish_margin = 0.02; ///< guard rail: publish only while not worse than the anchor by more
+    int log_every = 0;            ///< progress line every k optimizer steps (0: never)
     std::FILE* log = stderr;
 };
 
 struct rl_progress {
-    long requests = 0;
-    double mean_reward = 0;  ///< running mean of the weighted page reward of the sampled slates
-    rl_stats stats;
+    long requests = 0;       ///< requests served so far
+    long records = 0;        ///< records the trainer consumed
+    double mean_reward = 0;  ///< running mean of the shown slates' weighted real reward
+    rl_stats stats;          ///< the group term's last stats (entropy, KL)
+    double clip_frac = 0;    ///< the clip fraction of the last ratio-weighted term (shown slate, or the logged group)
+    std::uint64_t version = 0;  ///< the serving version
+    long held_back = 0;      ///< publications the guard rail held back
+    double eval_policy = 0, eval_anchor = 0;  ///< the guard rail's last held-out estimate
 };
 
-/// Runs `cfg.requests` requests of the stream. `on_step(progress)` is called after every
-/// optimizer step (e.g. to evaluate every k requests). The anchor is frozen.
+/// The world's closed form as a scorer: expected per-slot feedback (clicks, long views) of a
+/// request of the stream under that step's conditions (a perfect evaluator; held-out ids at or
+/// above `holdout_base` are scored under the conditions of step `now`).
+template <class T>
+class world_scorer : public slate_scorer<T> {
+public:
+    static constexpr std::uint64_t holdout_base = std::uint64_t(1) << 40;
+    explicit world_scorer(const stream& s) : s_(&s) {}
+    int objectives() const override { return 2; }
+    void predict(const request_view<T>&, std::uint64_t id, int K, int L, const int* slates, double* out, workspace&) override {
+        const std::int64_t step = id >= holdout_base ? now : std::int64_t(id);
+        if (id >= holdout_base) {  // a held-out request: another world index, today's drift
+            s_->simulator().make_request(s_->first_request() + id, r_);
+            s_->schedules().apply(now, r_);
+        } else {
+            s_->request_at(step, r_);
+        }
+        const conditions c = s_->schedules().at(step);
+        for (int k = 0; k < K; ++k) {
+            const slate y(slates + std::size_t(k) * L, slates + std::size_t(k + 1) * L);
+            const page_feedback f = s_->simulator().expected_feedback(r_, y, c);
+            for (int t = 0; t < L; ++t) {
+                out[(std::size_t(k) * L + t) * 2] = f.clicks[std::size_t(t)];
+                out[(std::size_t(k) * L + t) * 2 + 1] = f.long_views[std::size_t(t)];
+            }
+        }
+    }
+    std::int64_t now = 0;
+
+private:
+    const stream* s_;
+    sim_request r_;
+};
+
+namespace detail {
+inline void validate_run(const rl_run_config& cfg, int L) {
+    validate(cfg.rl, "run_rl", limits::max_samples);
+    // requests_per_step = 0 used to divide by zero (SIGFPE)
+    if (cfg.requests < 0 || cfg.requests_per_step < 1 || cfg.requests_per_step > (1 << 16))
+        dualrerank::detail::throw_input("run_rl: requests must be >= 0 and requests_per_step in [1, 65536]");
+    if (!(cfg.polyak >= 0 && cfg.polyak < 1)) dualrerank::detail::throw_input("run_rl: polyak must be in [0, 1)");
+    if (cfg.publish_every < 1 || cfg.max_delay < 0 || !(cfg.drop_rate >= 0 && cfg.drop_rate < 1) || cfg.eval_every < 0 ||
+        cfg.holdout < 1 || !(cfg.publish_margin >= 0))
+        dualrerank::detail::throw_input("run_rl: publish_every >= 1, max_delay >= 0, drop_rate in [0, 1), eval_every >= 0, "
+                                        "holdout >= 1 and publish_margin >= 0 required");
+    (void)L;
+}
+}  // namespace detail
+
+/// Runs `cfg.requests` requests of the stream against `scorer` (realistic mode: the model-based
+/// group's evaluator; user_group mode: used only by the guard rail). `policy` is updated in place
+/// (the raw iterate after every step while on_step runs; the Polyak average at the end when
+/// polyak > 0). The anchor is frozen.
+template <class T>
+void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, const rl_run_config& cfg, slate_scorer<T>& scorer,
+            const std::function<void(const rl_progress&)>& on_step = {}) {
+    const int L = s.simulator().slate_size();
+    detail::validate_run(cfg, L);
+    const bool ideal = cfg.mode == rl_feedback::user_group;
+    online_config oc;
+    oc.rl = cfg.rl;
+    oc.objectives = {"click", "long_view"};
+    oc.requests_per_step = cfg.requests_per_step;
+    oc.publish_every = cfg.publish_every;
+    oc.group_weight = cfg.group_weight;
+    oc.shown_weight = ideal ? 0.0 : cfg.shown_weight;
+    oc.polyak = cfg.polyak;
+    oc.eval_every = cfg.eval_every;
+    oc.publish_margin = cfg.publish_margin;
+    oc.seed = cfg.seed;
+    oc.optimizer = cfg.optimizer;
+    oc.log_every = cfg.log_every;
+    oc.log = cfg.log;
+    policy_store<T> store(policy);
+    online_trainer<T> trainer(policy, anchor, scorer, store, oc);
+    if (cfg.eval_every > 0) {
+        std::vector<typename online_trainer<T>::holdout> h(static_cast<std::size_t>(cfg.holdout));
+        sim_request r;
+        for (int i = 0; i < cfg.holdout; ++i) {
+            h[std::size_t(i)].id = world_scorer<T>::holdout_base + std::uint64_t(i);
+            s.simulator().make_request(s.first_request() + h[std::size_t(i)].id, r);
+            h[std::size_t(i)].req = r.observed;
+        }
+        trainer.set_holdout(std::move(h));
+    }
+    online_server<T> server(store, cfg.rl.sample_tau, cfg.seed ^ 0x243F6A8885A308D3ULL);
+    feedback_joiner<T> joiner(std::size_t(cfg.max_delay) + 1024);
+    struct arrival {
+        long at;
+        std::uint64_t id;
+        std::vector<double> fb;
+        bool operator>(const arrival& o) const { return at > o.at; }
+    };
+    std::priority_queue<arrival, std::vector<arrival>, std::greater<arrival>> in_flight;
+    struct logged_group {
+        std::vector<int> slates;
+        std::vector<T> lp;
+        std::vector<double> fb;
+    };
+    std::unordered_map<std::uint64_t, logged_group> groups;
+    rng delay_rng(cfg.seed * 0x9E3779B97F4A7C15ULL + 17);
+    const int G = cfg.rl.group;
+    rl_progress prog;
+    trainer.on_step = [&](const online_progress& p) {
+        prog.records = p.records;
+        prog.mean_reward = p.shown_reward;
+        prog.stats = p.group;
+        prog.clip_frac = ideal ? p.group.clip_frac : p.shown.clip_frac;
+        prog.version = p.published;
+        prog.held_back = p.rejected;
+        prog.eval_policy = p.eval_policy;
+        prog.eval_anchor = p.eval_anchor;
+        if (on_step) {
+            policy = trainer.policy();
+            on_step(prog);
+        }
+    };
+    auto consume_ready = [&] {
+        for (feedback_record<T>& rec : joiner.take_ready()) {
+            if (ideal) {
+                auto it = groups.find(rec.shown.request_id);
+                rec.group = G;
+                rec.group_slates = std::move(it->second.slates);
+                rec.group_log_propensity = std::move(it->second.lp);
+                rec.group_feedback = std::move(it->second.fb);
+                groups.erase(it);
+            }
+            trainer.consume(std::move(rec));
+        }
+    };
+    std::vector<int> gs;
+    std::vector<T> glp;
+    for (long i = 0; i < cfg.requests; ++i) {
+        const sim_request& r = s.next();
+        const std::uint64_t id = std::uint64_t(s.step());
+        const conditions cond = s.current_conditions();
+        trainer.set_weights({cond.weights.click, cond.weights.long_view});
+        if (auto* ws = dynamic_cast<world_scorer<T>*>(&scorer)) ws->now = s.step();
+        const auto v = r.observed.view();
+        shown_slate<T> shown;
+        std::vector<double> fb(std::size_t(L) * 2);
+        auto fill = [&](const page_feedback& f, double* out) {
+            for (int t = 0; t < L; ++t) {
+                out[std::size_t(t) * 2] = f.clicks[std::size_t(t)];
+                out[std::size_t(t) * 2 + 1] = f.long_views[std::size_t(t)];
+            }
+        };
+        if (ideal) {  // G slates served by the current version, each to its own user
+            logged_group lg;
+            lg.slates.resize(std::size_t(G) * L);
+            lg.lp.resize(std::size_t(G) * L);
+            lg.fb.resize(std::size_t(G) * L * 2);
+            shown.request_id = id;
+            for (int g = 0; g < G; ++g) {
+                shown.policy_version = server.serve(v, id * std::uint64_t(limits::max_samples) + std::uint64_t(g), L,
+                                                    lg.slates.data() + std::size_t(g) * L, lg.lp.data() + std::size_t(g) * L);
+                const slate y(lg.slates.begin() + std::size_t(g) * L, lg.slates.begin() + std::size_t(g + 1) * L);
+                fill(cfg.expected_feedback ? s.expected_feedback(y) : s.feedback(y), lg.fb.data() + std::size_t(g) * L * 2);
+            }
+            shown.items.assign(lg.slates.begin(), lg.slates.begin() + L);
+            shown.log_propensity.assign(lg.lp.begin(), lg.lp.begin() + L);
+            std::copy(lg.fb.begin(), lg.fb.begin() + std::ptrdiff_t(L) * 2, fb.begin());
+            groups.emplace(id, std::move(lg));
+        } else {
+            shown = server.serve(v, id, L);
+            const slate y(shown.items.begin(), shown.items.end());
+            fill(s.feedback(y), fb.data());
+        }
+        joiner.log_shown(r.observed, std::move(shown));
+        if (cfg.drop_rate > 0 && delay_rng.uniform() < cfg.drop_rate) {
+            groups.erase(id);  // the feedback never comes; the joiner expires the entry
+        } else {
+            const long d = cfg.max_delay > 0 ? long(delay_rng.below(std::uint64_t(cfg.max_delay) + 1)) : 0;
+            in_flight.push(arrival{i + d, id, std::move(fb)});
+        }
+        while (!in_flight.empty() && in_flight.top().at <= i) {
+            joiner.deliver(in_flight.top().id, in_flight.top().fb);
+            in_flight.pop();
+        }
+        prog.requests = i + 1;
+        consume_ready();
+    }
+    while (!in_flight.empty()) {
+        joiner.deliver(in_flight.top().id, in_flight.top().fb);
+        in_flight.pop();
+    }
+    consume_ready();
+    trainer.flush();
+    trainer.averaged(policy);
+}
+
+/// run_rl in the user_group mode (G simulated users per request, no evaluator needed); the
+/// guard rail, when on, evaluates with the world's closed form.
 template <class T>
 void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, const rl_run_config& cfg,
             const std::function<void(const rl_progress&)>& on_step = {}) {
-    const int L = s.simulator().slate_size();
-    const int G = cfg.rl.group;
-    if (G < 2 || G > limits::max_samples)
-        dualrerank::detail::throw_input("run_rl: the group must hold 2 to " + std::to_string(limits::max_samples) +
-                                        " slates, got " + std::to_string(G));
-    // requests_per_step = 0 used to divide by zero (SIGFPE) below
-    if (cfg.requests < 0 || cfg.requests_per_step < 1 || cfg.requests_per_step > (1 << 16))
-        dualrerank::detail::throw_input("run_rl: requests must be >= 0 and requests_per_step in [1, 65536]");
-    const rl_config& rc = cfg.rl;
-    if (!(std::isfinite(rc.clip_eps) && rc.clip_eps >= 0) || !(std::isfinite(rc.beta) && rc.beta >= 0) ||
-        !(std::isfinite(rc.eta) && rc.eta >= 0) || !(std::isfinite(rc.floor_const) && rc.floor_const >= 0) ||
-        !(std::isfinite(rc.floor_ema_frac) && rc.floor_ema_frac >= 0) || !(rc.ema_decay >= 0 && rc.ema_decay <= 1))
-        dualrerank::detail::throw_input("run_rl: clip_eps, beta, eta, floor_const, floor_ema_frac must be finite and "
-                                        ">= 0, ema_decay in [0, 1]");
-    if (!(std::isfinite(rc.sample_tau) && rc.sample_tau > 0))
-        dualrerank::detail::throw_input("run_rl: sample_tau must be finite and > 0");
-    if (!(cfg.polyak >= 0 && cfg.polyak < 1))
-        dualrerank::detail::throw_input("run_rl: polyak must be in [0, 1)");
-    trainer_config tc;
-    tc.optimizer = cfg.optimizer;
-    tc.batch_size = cfg.requests_per_step;
-    tc.seed = cfg.seed;
-    tc.log_every = 0;
-    trainer<nar_student<T>> tr(policy, tc);
-    rl_stream_state st;
-    std::vector<double> omega(static_cast<std::size_t>(L));
-    slot_weights(cfg.rl, L, omega.data());
-    std::vector<int> slates(std::size_t(G) * L);
-    std::vector<T> old_lp(std::size_t(G) * L);
-    std::vector<double> fb(std::size_t(G) * L * 2), A(std::size_t(G) * L);
-    std::vector<request<T>> batch(static_cast<std::size_t>(cfg.requests_per_step));
-    const counter_key key = counter_key::from_seed(cfg.seed ^ 0xa5a5a5a5ULL);
-    workspace aws;
-    rl_progress prog;
-    double reward_sum = 0;
-    long reward_count = 0;
-    const long steps = (cfg.requests + cfg.requests_per_step - 1) / cfg.requests_per_step;
-    auto fn = [&](T* grads, workspace& ws) {
-            double loss = 0;
-            for (int q = 0; q < cfg.requests_per_step; ++q) {
-                const sim_request& r = s.next();
-                request<T>& req = batch[q];
-                req.n = r.observed.n;
-                req.f = r.observed.f;
-                req.features.assign(r.observed.features.begin(), r.observed.features.end());
-                req.context.assign(r.observed.context.begin(), r.observed.context.end());
-                req.upstream_rank = r.observed.upstream_rank;
-                auto v = req.view();
-                const int n = req.n;
-                auto c = policy.forward(&v, 1, L, ws);
-                const std::uint32_t base = std::uint32_t(std::uint64_t(s.step()) * std::uint64_t(G) * L * n);
-                decode::sample_slates(c.Z, L, n, n, cfg.rl.sample_tau, key, base, G, slates.data(), static_cast<T*>(nullptr), ws);
-                T* scratch = ws.alloc<T>(3 * std::size_t(n));
-                slot_log_probs(c.Z, L, n, n, slates.data(), G, old_lp.data(), scratch);
-                const conditions cond = s.current_conditions();
-                for (int g = 0; g < G; ++g) {
-                    slate y(slates.begin() + std::size_t(g) * L, slates.begin() + std::size_t(g + 1) * L);
-                    const page_feedback f = cfg.expected_feedback ? s.expected_feedback(y) : s.feedback(y);
-                    for (int t = 0; t < L; ++t) {
-                        fb[(std::size_t(g) * L + t) * 2 + 0] = f.clicks[t];
-                        fb[(std::size_t(g) * L + t) * 2 + 1] = f.long_views[t];
-                    }
-                    reward_sum += f.reward(cond.weights);
-                    ++reward_count;
-                }
-                const double w[2] = {cond.weights.click, cond.weights.long_view};
-                group_advantages(cfg.rl, fb.data(), G, L, 2, w, st, A.data());
-                aws.reset();
-                auto cref = anchor.forward(&v, 1, L, aws);
-                T* dZ = ws.alloc_zero<T>(std::size_t(L) * n);
-                loss += double(rl_loss(c.Z, cref.Z, L, n, n, slates.data(), old_lp.data(), A.data(), omega.data(), G, cfg.rl,
-                                       T(1) / T(cfg.requests_per_step), dZ, scratch, &prog.stats));
-                policy.backward(c, dZ, grads, ws);
-                ++prog.requests;
-            }
-            return loss / cfg.requests_per_step;
-    };
-    const std::size_t np = policy.arena_size();
-    std::vector<double> avg(cfg.polyak > 0 ? np : 0, 0.0);
-    double avg_weight = 0;  // 1 - polyak^steps: the bias correction of the zero-started average
-    const auto t0 = std::chrono::steady_clock::now();
-    for (long i = 0; i < steps; ++i) {
-        tr.step(fn);
-        if (cfg.polyak > 0) {
-            const T* p = policy.params();
-            for (std::size_t j = 0; j < np; ++j) avg[j] = cfg.polyak * avg[j] + (1.0 - cfg.polyak) * double(p[j]);
-            avg_weight = cfg.polyak * avg_weight + (1.0 - cfg.polyak);
-        }
-        prog.mean_reward = reward_count ? reward_sum / double(reward_count) : 0.0;
-        if (on_step) on_step(prog);
-        if (cfg.log && cfg.log_every > 0 && ((i + 1) % cfg.log_every == 0 || i + 1 == steps)) {
-            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            std::fprintf(cfg.log, "\r[%s] request %ld/%ld  reward %.4f  entropy %.3f  kl %.4f  %.0f req/s  ETA %.0fs   ",
-                         cfg.rl.method == rl_method::ldro ? "ldro" : "grpo", prog.requests, steps * cfg.requests_per_step,
-                         prog.mean_reward, prog.stats.entropy, prog.stats.kl, double(prog.requests) / std::max(secs, 1e-9),
-                         secs / double(i + 1) * double(steps - i - 1));
-            if (i + 1 == steps) std::fprintf(cfg.log, "\n");
-            std::fflush(cfg.log);
-        }
-    }
-    if (cfg.polyak > 0 && avg_weight > 0) {
-        T* p = policy.params();
-        for (std::size_t j = 0; j < np; ++j) p[j] = T(avg[j] / avg_weight);
-    }
+    if (cfg.mode != rl_feedback::user_group)
+        dualrerank::detail::throw_input("run_rl: the realistic mode needs a slate_scorer (an evaluator)");
+    world_scorer<T> ws(s);
+    run_rl(policy, anchor, s, cfg, ws, on_step);
 }
 
 }  // namespace train

@@ -1,4 +1,4 @@
-// Logs from the exploratory behaviour policy, and the streaming mode with drift (DESIGN.md section 7).
+// Logs from the exploratory behaviour policy, and the streaming mode with drift (docs/design.md section 7).
 //
 // * generate_logs: pages shown by the behaviour policy (Plackett-Luce over upstream scores), each
 //   with its log-propensity and sampled feedback. A logged page stores the request *index*; the
@@ -67,6 +67,9 @@ struct drift {
     schedule engagement = schedule::constant(1.0);
     schedule click_weight = schedule::constant(1.0);
     schedule long_view_weight = schedule::constant(1.0);
+    /// Long-view propensity shift: a logit offset on P(long view | click), +value for items of
+    /// even categories and -value for odd ones (0: none), so which items earn long views changes.
+    schedule long_view_shift = schedule::constant(0.0);
 
     conditions at(std::int64_t t) const noexcept {
         conditions c;
@@ -74,6 +77,17 @@ struct drift {
         c.weights.click = click_weight(t);
         c.weights.long_view = long_view_weight(t);
         return c;
+    }
+    /// Applies the request-level drift of step t to a request made by the world (the long-view
+    /// propensity shift). The stream calls it on every request it hands out.
+    void apply(std::int64_t t, sim_request& r) const {
+        const double s = long_view_shift(t);
+        if (s == 0.0) return;
+        for (std::size_t i = 0; i < r.long_view_prob.size(); ++i) {
+            const double p = std::min(std::max(r.long_view_prob[i], 1e-9), 1.0 - 1e-9);
+            const double z = std::log(p / (1.0 - p)) + (r.category[i] % 2 == 0 ? s : -s);
+            r.long_view_prob[i] = 1.0 / (1.0 + std::exp(-z));
+        }
     }
     /// No drift.
     static drift none() { return {}; }
@@ -129,6 +143,7 @@ public:
     const sim_request& next() {
         ++step_;
         world_.make_request(first_ + static_cast<std::uint64_t>(step_), current_);
+        drift_.apply(step_, current_);
         cond_ = drift_.at(step_);
         return current_;
     }
@@ -143,6 +158,14 @@ public:
     const conditions& current_conditions() const noexcept { return cond_; }
     const world& simulator() const noexcept { return world_; }
     const drift& schedules() const noexcept { return drift_; }
+    /// The world index of step 0's request.
+    std::uint64_t first_request() const noexcept { return first_; }
+    /// The request of any step (as next() made it, drift applied) without moving the stream.
+    void request_at(std::int64_t step, sim_request& out) const {
+        if (step < 0) detail::throw_input("stream::request_at: step must be >= 0");
+        world_.make_request(first_ + static_cast<std::uint64_t>(step), out);
+        drift_.apply(step, out);
+    }
 
     /// Sampled per-slot feedback for slate y on the current request (independent user draws on
     /// every call, so a group of slates can be scored on the same request).
@@ -172,6 +195,7 @@ public:
         rng_.set_state(rng_state);
         if (step_ >= 0) {
             world_.make_request(first_ + static_cast<std::uint64_t>(step_), current_);
+            drift_.apply(step_, current_);
             cond_ = drift_.at(step_);
         } else {
             cond_ = conditions{};

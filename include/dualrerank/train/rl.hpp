@@ -1,7 +1,10 @@
-// List-wise RL for the NAR student: LDRO (ours; DESIGN.md section 4) and the GRPO baseline.
+// List-wise RL for the NAR student: LDRO (ours; docs/design.md section 4), the GRPO baseline and
+// GoalRank's group-relative reference policy (docs/design.md section 10.5).
 //
-// Per request a group of G slates is sampled from the student (vectorized Gumbel-Max), each with
-// per-slot feedback c[g][t][k] for objectives k (clicks, long views). Advantages:
+// Per request a group of G slates is sampled from the student (vectorized Gumbel-Max at temperature
+// tau), each with per-slot feedback c[g][t][k] for objectives k (any number; the world has clicks and
+// long views). The feedback is a user's (the world's idealized mode) or an evaluator's prediction
+// (the realistic online mode, train/online.hpp). Advantages:
 //  * GRPO (DeepSeekMath form): R_g = sum_k w_k sum_t c[g][t][k]; A_g = (R_g - mean) / (std + 1e-6),
 //    broadcast to every slot; omega_t = 1.
 //  * LDRO, streaming double-decoupling:
@@ -10,13 +13,21 @@
 //      slots decoupled: slot t's advantage uses the reward-to-go R[g][t][k] = sum_{t' >= t} c[g][t'][k],
 //        centered by the group mean at that slot;
 //      rank decay: slot t's policy term is weighted by omega_t = 1/log2(t + 2), normalized to mean 1.
-//    Scale per objective: the group's std of the page return, floored by
-//      floor_const + floor_ema_frac * EMA(group std)   (EMA updated per request),
-//    or, as an option, the EMA alone (scale_mode::ema).
-// Objective (minimized): (1/G) sum_g [ -sum_t omega_t min(rho A, clip(rho, 1-eps, 1+eps) A)
-//                                      - eta sum_t H_t + beta sum_t KL(q_t || r_t) ]
-// with rho = exp(log q_t(y_t) - old log-prob), q_t the student's masked slot distribution along
-// slate g's prefix, r_t the reference (SKD anchor) student's.
+//    Scale per objective and slot (scale_mode::group_std_floor, the default):
+//      max(std of the page return, std of the slot's reward-to-go, floor_const + floor_ema_frac * EMA)
+//    with EMA the streaming mean of the page-return std (updated per request). Dividing by at
+//    least the slot's own std bounds every advantage by sqrt(G - 1) per objective: a group whose
+//    pages tie in total but differ by slot (page std 0) can no longer blow up (issue #14 (c)).
+//    Options replace the page-level part: the EMA alone (scale_mode::ema) or the plain page std
+//    (scale_mode::group_std); the per-slot guard applies to all three.
+//  * GoalRank: pi_ref(l | B) = softmax over the group of (r(l) - mean_B) / std_B; the policy is
+//    trained by cross-entropy to it (goalrank_loss).
+// Objective of LDRO and GRPO (minimized), every distribution at the sampling temperature tau:
+//   (1/G) sum_g [ -sum_t omega_t min(rho A, clip(rho, 1-eps, 1+eps) A) - eta sum_t H_t + beta sum_t KL(q_t || r_t) ]
+// with q_t = softmax(Z_t / tau) masked along slate g's prefix, r_t the reference's (SKD anchor) at
+// the same tau, and rho = exp(log q_t(y_t) - old log-prob). The old log-prob must come from the
+// policy that SAMPLED the slate (the serving policy's logged propensity); it equals the current
+// policy's only when nothing has been learned since sampling, and then rho = 1 and the clip is inert.
 #pragma once
 
 #include <algorithm>
@@ -30,7 +41,7 @@
 DUALRERANK_NAMESPACE_BEGIN
 namespace train {
 
-enum class rl_method { ldro, grpo };
+enum class rl_method { ldro, grpo, goalrank };
 enum class scale_mode { group_std_floor, ema, group_std };
 
 struct rl_config {
@@ -38,8 +49,8 @@ struct rl_config {
     int group = 16;          ///< G slates per request
     double clip_eps = 0.2;
     double beta = 0.02;      ///< KL to the reference (SKD anchor)
-    double eta = 0.05;       ///< entropy bonus: not optional in practice (DESIGN.md section 9)
-    double sample_tau = 1.0; ///< sampling temperature
+    double eta = 0.05;       ///< entropy bonus: not optional in practice (docs/design.md section 9)
+    double sample_tau = 1.0; ///< sampling temperature; log-probs, ratios, entropy and KL use it too
     // LDRO switches (ablations)
     bool decouple_objectives = true;
     bool decouple_slots = true;
@@ -50,10 +61,28 @@ struct rl_config {
     double ema_decay = 0.99;
 };
 
-/// Streaming state of the LDRO scale (per objective EMA of the group std).
+/// input_error unless every rl_config field is in range (group in [2, max_group]).
+inline void validate(const rl_config& rc, const char* fn, int max_group = 1 << 12) {
+    if (rc.group < 2 || rc.group > max_group)
+        dualrerank::detail::throw_input(std::string(fn) + ": the group must hold 2 to " + std::to_string(max_group) +
+                                        " slates, got " + std::to_string(rc.group));
+    if (!(std::isfinite(rc.clip_eps) && rc.clip_eps >= 0) || !(std::isfinite(rc.beta) && rc.beta >= 0) ||
+        !(std::isfinite(rc.eta) && rc.eta >= 0) || !(std::isfinite(rc.floor_const) && rc.floor_const >= 0) ||
+        !(std::isfinite(rc.floor_ema_frac) && rc.floor_ema_frac >= 0) || !(rc.ema_decay >= 0 && rc.ema_decay <= 1))
+        dualrerank::detail::throw_input(std::string(fn) + ": clip_eps, beta, eta, floor_const, floor_ema_frac must be finite and "
+                                        ">= 0, ema_decay in [0, 1]");
+    if (!(std::isfinite(rc.sample_tau) && rc.sample_tau > 0))
+        dualrerank::detail::throw_input(std::string(fn) + ": sample_tau must be finite and > 0");
+}
+
+/// Streaming state of the LDRO scale: per objective (one entry when objectives are not decoupled)
+/// the EMA of the group's page-return std, and per objective and slot the EMA of the magnitude of
+/// the off-policy residual (shown_advantages).
 struct rl_stream_state {
-    std::vector<double> ema;  ///< per objective (or one entry when objectives are not decoupled)
+    std::vector<double> ema;      ///< [objectives]
+    std::vector<double> ema_off;  ///< [objectives x L]
     long updates = 0;
+    long off_updates = 0;
 };
 
 /// Slot weights omega [L]: rank decay 1/log2(t+2) normalized to mean 1, or all ones.
@@ -76,8 +105,8 @@ inline double mean_std(const double* x, int G, double& sd) {
     sd = std::sqrt(v / G);
     return m;
 }
+/// The page-level scale; the streaming EMA is updated first (per request), then floored.
 inline double floored_scale(const rl_config& c, double group_sd, double& ema, long updates) {
-    // update the streaming EMA first (per request), then floor
     ema = updates == 0 ? group_sd : c.ema_decay * ema + (1.0 - c.ema_decay) * group_sd;
     switch (c.scale) {
         case scale_mode::ema: return std::max(ema, c.floor_const);
@@ -92,9 +121,10 @@ inline double floored_scale(const rl_config& c, double group_sd, double& ema, lo
 inline void group_advantages(const rl_config& c, const double* fb, int G, int L, int O, const double* w,
                              rl_stream_state& st, double* A) {
     if (G < 2) dualrerank::detail::throw_input("group_advantages: need at least 2 slates per group");
+    if (L < 1 || O < 1) dualrerank::detail::throw_input("group_advantages: need L >= 1 and at least one objective");
     std::vector<double> R(static_cast<std::size_t>(G)), tmp(static_cast<std::size_t>(G));
     auto cfb = [&](int g, int t, int k) { return fb[(std::size_t(g) * L + t) * O + k]; };
-    if (c.method == rl_method::grpo) {
+    if (c.method != rl_method::ldro) {  // GRPO (and GoalRank's group statistics): page level
         for (int g = 0; g < G; ++g) {
             double r = 0;
             for (int t = 0; t < L; ++t)
@@ -103,6 +133,9 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
         }
         double sd;
         const double m = detail::mean_std(R.data(), G, sd);
+        if (st.ema.size() != 1) st.ema.assign(1, 0.0);
+        st.ema[0] = st.updates == 0 ? sd : c.ema_decay * st.ema[0] + (1.0 - c.ema_decay) * sd;
+        ++st.updates;
         for (int g = 0; g < G; ++g)
             for (int t = 0; t < L; ++t) A[std::size_t(g) * L + t] = (R[g] - m) / (sd + 1e-6);
         return;
@@ -110,7 +143,6 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
     const int nobj = c.decouple_objectives ? O : 1;
     if (int(st.ema.size()) != nobj) st.ema.assign(std::size_t(nobj), 0.0);
     std::fill(A, A + std::size_t(G) * L, 0.0);
-    // per (objective or combined) reward stream
     std::vector<double> rtg(std::size_t(G) * L);
     for (int j = 0; j < nobj; ++j) {
         auto reward = [&](int g, int t) {
@@ -129,16 +161,67 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
         for (int g = 0; g < G; ++g) R[g] = rtg[std::size_t(g) * L];
         double sd;
         detail::mean_std(R.data(), G, sd);
-        const double scale = detail::floored_scale(c, sd, st.ema[j], st.updates);
+        const double page_scale = detail::floored_scale(c, sd, st.ema[j], st.updates);
         const double wj = c.decouple_objectives ? w[j] : 1.0;
         for (int t = 0; t < L; ++t) {
             for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? rtg[std::size_t(g) * L + t] : R[g];
-            double dummy;
-            const double m = detail::mean_std(tmp.data(), G, dummy);
+            double slot_sd;
+            const double m = detail::mean_std(tmp.data(), G, slot_sd);
+            // per-slot guard: never divide a slot's deviations by less than their own spread
+            const double scale = std::max(page_scale, slot_sd);
             for (int g = 0; g < G; ++g) A[std::size_t(g) * L + t] += wj * (tmp[g] - m) / scale;
         }
     }
     ++st.updates;
+}
+
+/// Off-policy advantages A [L] of ONE shown slate from its real feedback fb [L x O] and the
+/// evaluator's prediction for it pred [L x O] (the baseline, docs/design.md section 10.5): per
+/// objective and slot the residual reward-to-go (real minus predicted), divided by a streaming
+/// scale (the EMA of the residual's magnitude for that objective and slot, floored by floor_const),
+/// combined with the current weights w [O]. GRPO and GoalRank: one page-level residual broadcast to
+/// every slot (objectives combined first, scale per page).
+inline void shown_advantages(const rl_config& c, const double* fb, const double* pred, int L, int O, const double* w,
+                             rl_stream_state& st, double* A) {
+    if (L < 1 || O < 1) dualrerank::detail::throw_input("shown_advantages: need L >= 1 and at least one objective");
+    const bool ldro = c.method == rl_method::ldro;
+    const int nobj = ldro && c.decouple_objectives ? O : 1;
+    const int nslot = ldro && c.decouple_slots ? L : 1;
+    if (int(st.ema_off.size()) != nobj * nslot) st.ema_off.assign(std::size_t(nobj) * nslot, 0.0);
+    std::fill(A, A + L, 0.0);
+    const double d = st.off_updates == 0 ? 0.0 : c.ema_decay;
+    for (int j = 0; j < nobj; ++j) {
+        double acc = 0;
+        std::vector<double> res(static_cast<std::size_t>(L));
+        for (int t = L - 1; t >= 0; --t) {
+            if (nobj == O) acc += fb[std::size_t(t) * O + j] - pred[std::size_t(t) * O + j];
+            else
+                for (int k = 0; k < O; ++k) acc += w[k] * (fb[std::size_t(t) * O + k] - pred[std::size_t(t) * O + k]);
+            res[std::size_t(t)] = acc;
+        }
+        const double wj = nobj == O ? w[j] : 1.0;
+        for (int t = 0; t < L; ++t) {
+            const double r = nslot == L ? res[std::size_t(t)] : res[0];
+            double& e = st.ema_off[std::size_t(j) * nslot + (nslot == L ? t : 0)];
+            if (nslot == L || t == 0) e = d * e + (1.0 - d) * std::fabs(r);
+            A[t] += wj * r / std::max(e, std::max(c.floor_const, 1e-6));
+        }
+    }
+    ++st.off_updates;
+}
+
+/// GoalRank's group-relative reference policy: p [G] = softmax_g((r_g - mean) / std) over the
+/// group's rewards r [G] (std floored at 1e-6: a tied group gives the uniform distribution).
+inline void goalrank_reference(const double* r, int G, double* p) {
+    if (G < 1) dualrerank::detail::throw_input("goalrank_reference: need at least one slate");
+    double sd;
+    const double m = detail::mean_std(r, G, sd);
+    sd = std::max(sd, 1e-6);
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int g = 0; g < G; ++g) mx = std::max(mx, (r[g] - m) / sd);
+    double s = 0;
+    for (int g = 0; g < G; ++g) s += (p[g] = std::exp((r[g] - m) / sd - mx));
+    for (int g = 0; g < G; ++g) p[g] /= s;
 }
 
 struct rl_stats {
@@ -146,8 +229,9 @@ struct rl_stats {
 };
 
 /// The RL loss of one request. Z, Zref: [L x n] student and reference logits (ld); slates [G x L];
-/// old_lp [G x L] per-slot log-probs of the sampling policy; A [G x L]; omega [L]. The gradient
-/// (times scale) is added to dZ [L x n]. scratch: 3n values. Returns the loss (unscaled).
+/// old_lp [G x L] per-slot log-probs of the SAMPLING policy at c.sample_tau; A [G x L]; omega [L].
+/// Every distribution is taken at c.sample_tau (log q = log softmax(Z / tau)). The gradient (times
+/// scale) is added to dZ [L x n]. scratch: 3n values. Returns the loss (unscaled).
 template <class T>
 T rl_loss(const T* Z, const T* Zref, int L, int n, int ld, const int* slates, const T* old_lp, const double* A, const double* omega,
           int G, const rl_config& c, T scale, T* dZ, T* scratch, rl_stats* stats = nullptr) {
@@ -160,17 +244,18 @@ T rl_loss(const T* Z, const T* Zref, int L, int n, int ld, const int* slates, co
     double ent_sum = 0, kl_sum = 0, pol_sum = 0;
     long clipped = 0;
     const T eps = T(c.clip_eps), beta = T(c.beta), eta = T(c.eta);
+    const T inv_tau = T(1.0 / c.sample_tau);
     const T invG = T(1) / T(G);
     for (int g = 0; g < G; ++g) {
         const int* y = slates + std::size_t(g) * L;
         for (int t = 0; t < L; ++t) {
             const T* z = Z + std::size_t(t) * ld;
             T* dz = dZ + std::size_t(t) * ld;
-            for (int i = 0; i < n; ++i) tmp[i] = z[i];
+            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
             for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
             nn::log_softmax_row(tmp, n, lq);
             const T* zr = Zref + std::size_t(t) * ld;
-            for (int i = 0; i < n; ++i) tmp[i] = lq[i] == ninf ? ninf : zr[i];
+            for (int i = 0; i < n; ++i) tmp[i] = lq[i] == ninf ? ninf : zr[i] * inv_tau;
             nn::log_softmax_row(tmp, n, lr);
             T H = 0, KL = 0;
             for (int i = 0; i < n; ++i)
@@ -191,8 +276,8 @@ T rl_loss(const T* Z, const T* Zref, int L, int n, int ld, const int* slates, co
             pol_sum += double(pol);
             ent_sum += double(H);
             kl_sum += double(KL);
-            // gradients w.r.t. z_t
-            const T s = scale * invG;
+            // gradients w.r.t. z_t = tau * (gradients w.r.t. z_t / tau)
+            const T s = scale * invG * inv_tau;
             const T gp = use_clip ? T(0) : -om * a * rho;  // d pol / d log q(y)
             for (int i = 0; i < n; ++i) {
                 if (lq[i] == ninf) continue;
@@ -214,15 +299,49 @@ T rl_loss(const T* Z, const T* Zref, int L, int n, int ld, const int* slates, co
     return total;
 }
 
-/// Per-slot log-probs [G x L] of slates under logits Z (the "old" policy at sampling time).
+/// GoalRank's cross-entropy to the reference p [G] over the group's slates [G x L]:
+/// -sum_g p_g sum_t log q_t(y_gt), q_t = softmax(Z_t / tau) masked along the prefix. The gradient
+/// (times scale) is added to dZ [L x n]. scratch: 2n values. Returns the loss (unscaled).
 template <class T>
-void slot_log_probs(const T* Z, int L, int n, int ld, const int* slates, int G, T* out, T* scratch) {
+T goalrank_loss(const T* Z, int L, int n, int ld, const int* slates, const double* p, int G, double tau, T scale, T* dZ,
+                T* scratch) {
+    using std::exp;
     const T ninf = -std::numeric_limits<T>::infinity();
+    T* lq = scratch;
+    T* tmp = scratch + n;
+    const T inv_tau = T(1.0 / tau);
+    T total = 0;
+    for (int g = 0; g < G; ++g) {
+        const int* y = slates + std::size_t(g) * L;
+        const T pg = T(p[g]);
+        for (int t = 0; t < L; ++t) {
+            const T* z = Z + std::size_t(t) * ld;
+            T* dz = dZ + std::size_t(t) * ld;
+            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
+            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
+            nn::log_softmax_row(tmp, n, lq);
+            total -= pg * lq[y[t]];
+            const T s = scale * pg * inv_tau;
+            for (int i = 0; i < n; ++i)
+                if (lq[i] > ninf) dz[i] += s * exp(lq[i]);
+            dz[y[t]] -= s;
+        }
+    }
+    return total;
+}
+
+/// Per-slot log-probs [G x L] of slates under logits Z at temperature tau (log softmax(Z / tau)
+/// masked along the prefix). Used for the sampling policy's propensities: call it on the logits
+/// of the policy that sampled the slates. scratch: 2n values.
+template <class T>
+void slot_log_probs(const T* Z, int L, int n, int ld, const int* slates, int G, T* out, T* scratch, double tau = 1.0) {
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const T inv_tau = T(1.0 / tau);
     for (int g = 0; g < G; ++g) {
         const int* y = slates + std::size_t(g) * L;
         for (int t = 0; t < L; ++t) {
             const T* z = Z + std::size_t(t) * ld;
-            for (int i = 0; i < n; ++i) scratch[i] = z[i];
+            for (int i = 0; i < n; ++i) scratch[i] = z[i] * inv_tau;
             for (int u = 0; u < t; ++u) scratch[y[u]] = ninf;
             nn::log_softmax_row(scratch, n, scratch + n);
             out[std::size_t(g) * L + t] = scratch[n + y[t]];

@@ -1,0 +1,426 @@
+// Online RL (train/online.hpp, sim/rl_world.hpp) and the fixes of issue #14 (b)-(e): the clip acts
+// when the sampling policy is stale, the LDRO scale cannot explode on tied pages, temperatures are
+// consistent between sampling and the loss, noise keys are per request; GoalRank's loss; the
+// lock-free policy swap under serving threads (test names starting with "threads: " run under TSan).
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "test_util.hpp"
+
+using namespace dualrerank;
+
+namespace {
+
+struct online_fixture {
+    world w{world_config::small(), 5};
+    model_config c;
+    online_fixture() {
+        c = test_util::small_config(w.config().feature_dim, w.config().context_dim);
+        c.max_slate = w.slate_size();
+        c.max_candidates = w.num_candidates();
+        c.enc_layers = 1;
+        c.dec_layers = 1;
+    }
+    nar_student<float> student(std::uint64_t seed) const {
+        nar_student<float> s(c);
+        s.init(seed);
+        return s;
+    }
+    train::rl_run_config cfg() const {
+        train::rl_run_config rc;
+        rc.requests = 48;
+        rc.requests_per_step = 2;
+        rc.rl.group = 4;
+        rc.log = nullptr;
+        rc.optimizer.lr = 3e-2;  // large steps: the policy moves visibly within a few steps
+        return rc;
+    }
+};
+
+double max_abs(const std::vector<double>& v) {
+    double m = 0;
+    for (double x : v) m = std::max(m, std::fabs(x));
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("(b) the PPO clip acts when the serving policy is stale, and clip_eps changes the update", "[rl][online]") {
+    online_fixture f;
+    const nar_student<float> anchor = f.student(3);
+    auto run = [&](int publish_every, double eps, double* clip_max) {
+        nar_student<float> p = anchor;
+        stream s(f.w, drift::none(), 11);
+        auto rc = f.cfg();
+        rc.publish_every = publish_every;
+        rc.rl.clip_eps = eps;
+        *clip_max = 0;
+        train::run_rl(p, anchor, s, rc, [&](const train::rl_progress& pr) { *clip_max = std::max(*clip_max, pr.clip_frac); });
+        return std::vector<float>(p.params(), p.params() + p.arena_size());
+    };
+    double fresh = 0, stale = 0, stale_wide = 0;
+    run(1, 0.2, &fresh);
+    const auto a = run(6, 0.2, &stale);
+    const auto b = run(6, 1e6, &stale_wide);
+    CHECK(fresh == 0.0);   // served by the trainer's own parameters: rho = 1
+    CHECK(stale > 0.0);    // served by a version 6 steps old: ratios leave [0.8, 1.2]
+    CHECK(stale_wide == 0.0);
+    CHECK(a != b);         // clip_eps is a live setting
+}
+
+TEST_CASE("(c) the LDRO scale cannot explode when pages tie in total but differ by slot", "[rl]") {
+    // 4 pages, one click each at slots 0..3: the page std is 0 (the old code gave |A| up to 37)
+    const int G = 4, L = 4, O = 1;
+    std::vector<double> fb(G * L * O, 0.0), w = {1.0}, A(G * L);
+    for (int g = 0; g < G; ++g) fb[(g * L + g) * O] = 1.0;
+    for (auto mode : {train::scale_mode::group_std_floor, train::scale_mode::ema, train::scale_mode::group_std}) {
+        train::rl_config c;
+        c.scale = mode;
+        train::rl_stream_state st;
+        train::group_advantages(c, fb.data(), G, L, O, w.data(), st, A.data());
+        INFO("scale mode " << int(mode));
+        CHECK(max_abs(A) <= std::sqrt(double(G - 1)) + 1e-9);  // per-slot standardization bound
+        CHECK(max_abs(A) > 0.1);                                 // slot-level credit is kept
+        // the clicked page's own slot gets the largest credit at that slot
+        for (int t = 1; t < L; ++t)
+            for (int g = 0; g < G; ++g)
+                if (g != t) CHECK(A[t * L + t] >= A[g * L + t]);
+    }
+}
+
+TEST_CASE("(d) log-probs, ratios and entropy are taken at the sampling temperature", "[rl]") {
+    rng g(4);
+    const int L = 4, n = 9, K = 6;
+    const double tau = 0.5;
+    std::vector<double> Z(L * n), Zref(L * n);
+    for (auto& v : Z) v = 2.0 * g.normal();
+    for (auto& v : Zref) v = g.normal();
+    std::vector<int> slates(K * L);
+    std::vector<double> slate_lp(K), lp(K * L), scratch(3 * n), A(K * L), omega(L);
+    workspace ws;
+    decode::sample_slates(Z.data(), L, n, n, tau, counter_key::from_seed(9), 0u, K, slates.data(), slate_lp.data(), ws);
+    train::slot_log_probs(Z.data(), L, n, n, slates.data(), K, lp.data(), scratch.data(), tau);
+    for (int k = 0; k < K; ++k) {
+        double s = 0;
+        for (int t = 0; t < L; ++t) s += lp[k * L + t];
+        CHECK(std::fabs(s - slate_lp[k]) < 1e-5);  // the sampler's own log-probability at tau
+    }
+    train::rl_config c;
+    c.sample_tau = tau;
+    c.eta = c.beta = 0;
+    train::slot_weights(c, L, omega.data());
+    for (auto& a : A) a = g.normal();
+    std::vector<double> dZ(L * n, 0.0);
+    train::rl_stats st;
+    const double loss = train::rl_loss(Z.data(), Zref.data(), L, n, n, slates.data(), lp.data(), A.data(), omega.data(), K, c, 1.0,
+                                       dZ.data(), scratch.data(), &st);
+    double want = 0;  // rho = 1 exactly: the loss is -mean_g sum_t omega_t A
+    for (int k = 0; k < K; ++k)
+        for (int t = 0; t < L; ++t) want -= omega[t] * A[k * L + t] / K;
+    CHECK(std::fabs(loss - want) < 1e-9);
+    CHECK(st.clip_frac == 0.0);
+    // gradient at tau (entropy and KL on) against finite differences
+    c.eta = 0.05;
+    c.beta = 0.02;
+    std::vector<double> Zold = Z;
+    for (auto& v : Zold) v += 0.4 * g.normal();
+    train::slot_log_probs(Zold.data(), L, n, n, slates.data(), K, lp.data(), scratch.data(), tau);
+    std::fill(dZ.begin(), dZ.end(), 0.0);
+    train::rl_loss(Z.data(), Zref.data(), L, n, n, slates.data(), lp.data(), A.data(), omega.data(), K, c, 1.0, dZ.data(),
+                   scratch.data(), &st);
+    CHECK(st.clip_frac > 0);
+    CHECK(st.clip_frac < 1);
+    for (std::size_t i = 0; i < Z.size(); ++i) {
+        const double old = Z[i];
+        std::vector<double> d2(L * n);
+        auto f = [&] {
+            return train::rl_loss(Z.data(), Zref.data(), L, n, n, slates.data(), lp.data(), A.data(), omega.data(), K, c, 1.0,
+                                  d2.data(), scratch.data());
+        };
+        Z[i] = old + 1e-6;
+        const double fp = f();
+        Z[i] = old - 1e-6;
+        const double fm = f();
+        Z[i] = old;
+        INFO("entry " << i);
+        CHECK(std::fabs((fp - fm) / 2e-6 - dZ[i]) < 1e-6);
+    }
+}
+
+TEST_CASE("(e) noise keys are per request: no repeat where 32-bit counters wrapped", "[rl][online]") {
+    // the old counter base uint32(step * G * L * n) repeated every 2^32 / (G L n) requests: with
+    // G = 16, L = 8, n = 32 every 2^20 requests
+    online_fixture f;
+    const nar_student<float> m = f.student(2);
+    train::policy_store<float> store(m);
+    train::online_server<float> srv(store, 1.0, 42);
+    sim_request r;
+    f.w.make_request(0, r);
+    const int L = f.w.slate_size();
+    int differ = 0;
+    for (std::uint64_t id : {std::uint64_t(1), std::uint64_t(77), std::uint64_t(12345)}) {
+        for (std::uint64_t wrap : {std::uint64_t(1) << 20, std::uint64_t(1) << 32}) {
+            const auto a = srv.serve(r.observed.view(), id, L);
+            const auto b = srv.serve(r.observed.view(), id + wrap, L);
+            differ += a.items != b.items;
+            const auto k1 = train::request_noise_key(42, id), k2 = train::request_noise_key(42, id + wrap);
+            CHECK((k1.k0 != k2.k0 || k1.k1 != k2.k1));
+        }
+        // the same id reproduces the same slate
+        CHECK(srv.serve(r.observed.view(), id, L).items == srv.serve(r.observed.view(), id, L).items);
+    }
+    CHECK(differ >= 5);
+}
+
+TEST_CASE("GoalRank: the reference policy and the cross-entropy gradient", "[rl]") {
+    const double r[5] = {1.0, 2.0, 2.0, 0.5, 3.0};
+    double p[5];
+    train::goalrank_reference(r, 5, p);
+    double s = 0;
+    for (double x : p) s += x;
+    CHECK(std::fabs(s - 1) < 1e-12);
+    CHECK(p[4] > p[1]);
+    CHECK(p[1] == p[2]);
+    CHECK(p[1] > p[0]);
+    const double tie[3] = {0.7, 0.7, 0.7};
+    double pt[3];
+    train::goalrank_reference(tie, 3, pt);
+    for (double x : pt) CHECK(std::fabs(x - 1.0 / 3) < 1e-12);
+
+    rng g(6);
+    const int L = 3, n = 7, G = 5;
+    std::vector<double> Z(L * n), dZ(L * n, 0.0), scratch(2 * n);
+    for (auto& v : Z) v = g.normal();
+    std::vector<int> slates = {0, 1, 2, 6, 5, 4, 2, 0, 6, 3, 1, 5, 4, 6, 0};
+    for (double tau : {1.0, 0.6}) {
+        std::fill(dZ.begin(), dZ.end(), 0.0);
+        train::goalrank_loss(Z.data(), L, n, n, slates.data(), p, G, tau, 1.0, dZ.data(), scratch.data());
+        for (std::size_t i = 0; i < Z.size(); ++i) {
+            std::vector<double> d2(L * n);
+            const double old = Z[i];
+            Z[i] = old + 1e-6;
+            const double fp = train::goalrank_loss(Z.data(), L, n, n, slates.data(), p, G, tau, 1.0, d2.data(), scratch.data());
+            Z[i] = old - 1e-6;
+            const double fm = train::goalrank_loss(Z.data(), L, n, n, slates.data(), p, G, tau, 1.0, d2.data(), scratch.data());
+            Z[i] = old;
+            INFO("tau " << tau << " entry " << i);
+            CHECK(std::fabs((fp - fm) / 2e-6 - dZ[i]) < 1e-6);
+        }
+    }
+}
+
+TEST_CASE("shown-slate advantages: residual reward-to-go against the evaluator's prediction", "[rl]") {
+    const int L = 3, O = 2;
+    const std::vector<double> fb = {1, 0, 0, 1, 0, 0}, w = {1.0, 0.5};
+    std::vector<double> A(L), A2(L);
+    train::rl_config c;
+    train::rl_stream_state st;
+    train::shown_advantages(c, fb.data(), fb.data(), L, O, w.data(), st, A.data());
+    for (double a : A) CHECK(a == 0.0);  // a perfect prediction leaves nothing to learn
+    std::vector<double> pred = {0.2, 0.1, 0.3, 0.1, 0.1, 0.0};
+    train::rl_stream_state st2;
+    train::shown_advantages(c, fb.data(), pred.data(), L, O, w.data(), st2, A.data());
+    CHECK(A[0] > 0);  // better than predicted from the top
+    CHECK(A[2] < 0);  // slot 2: no feedback, 0.1 clicks predicted
+    c.method = train::rl_method::grpo;
+    train::rl_stream_state st3;
+    train::shown_advantages(c, fb.data(), pred.data(), L, O, w.data(), st3, A2.data());
+    CHECK(A2[0] == A2[1]);
+    CHECK(A2[1] == A2[2]);
+}
+
+TEST_CASE("feedback_joiner: feedback out of order, late, or never", "[online]") {
+    train::feedback_joiner<float> j(3);
+    auto shown = [](std::uint64_t id) {
+        train::shown_slate<float> s;
+        s.request_id = id;
+        s.items = {0, 1};
+        s.log_propensity = {-1.f, -1.f};
+        return s;
+    };
+    request<float> r;
+    for (std::uint64_t id = 0; id < 3; ++id) j.log_shown(r, shown(id));
+    CHECK(j.deliver(2, {1, 0, 0, 0}));
+    CHECK(j.deliver(0, {0, 0, 1, 0}));
+    CHECK_FALSE(j.deliver(0, {0, 0, 1, 0}));  // already joined
+    auto ready = j.take_ready();
+    REQUIRE(ready.size() == 2);
+    CHECK(ready[0].shown.request_id == 2);
+    CHECK(ready[1].shown.request_id == 0);
+    CHECK(j.pending() == 1);
+    for (std::uint64_t id = 3; id < 8; ++id) j.log_shown(r, shown(id));  // request 1's feedback never comes
+    CHECK(j.dropped() >= 1);
+    CHECK_FALSE(j.deliver(1, {0, 0, 0, 0}));
+    CHECK(j.unmatched() == 2);
+    CHECK_THROWS_AS(j.log_shown(r, shown(7)), input_error);
+}
+
+TEST_CASE("realistic mode: one shown slate per request, model-based group, lagging server, delayed feedback", "[rl][online]") {
+    online_fixture f;
+    const nar_student<float> anchor = f.student(3);
+    auto rc = f.cfg();
+    rc.mode = train::rl_feedback::realistic;
+    rc.publish_every = 4;
+    rc.max_delay = 5;
+    rc.drop_rate = 0.1;
+    stream s(f.w, drift::none(), 13);
+    train::world_scorer<float> scorer(s);
+    for (auto method : {train::rl_method::ldro, train::rl_method::grpo, train::rl_method::goalrank}) {
+        nar_student<float> p = anchor;
+        stream s2(f.w, drift::none(), 13);
+        train::world_scorer<float> sc(s2);
+        rc.rl.method = method;
+        double clip = 0;
+        long records = 0;
+        std::uint64_t version = 0;
+        train::run_rl(p, anchor, s2, rc, sc, [&](const train::rl_progress& pr) {
+            clip = std::max(clip, pr.clip_frac);
+            records = pr.records;
+            version = pr.version;
+        });
+        INFO("method " << int(method));
+        CHECK(clip > 0);                   // the shown slate's ratio leaves the clip range
+        CHECK(records < rc.requests);      // some feedback never arrived
+        CHECK(records > rc.requests / 2);
+        CHECK(version >= 2);
+        CHECK_FALSE(std::equal(p.params(), p.params() + p.arena_size(), anchor.params()));
+    }
+    // each term ablates; both off is still a valid (regularizer-free, shown-only) configuration
+    rc.rl.method = train::rl_method::ldro;
+    rc.group_weight = 0;
+    nar_student<float> p = anchor;
+    stream s3(f.w, drift::none(), 13);
+    train::world_scorer<float> sc3(s3);
+    CHECK_NOTHROW(train::run_rl(p, anchor, s3, rc, sc3));
+    // the realistic mode needs a scorer
+    CHECK_THROWS_WITH(train::run_rl(p, anchor, s3, rc), Catch::Contains("needs a slate_scorer"));
+}
+
+TEST_CASE("guard rail: a policy the evaluator finds worse than the anchor is not published", "[rl][online]") {
+    online_fixture f;
+    const nar_student<float> anchor = f.student(3);
+    const nar_student<float> bad_start = f.student(99);  // not the anchor: a different greedy slate
+    const int L = f.w.slate_size();
+    // a scorer that rewards exactly the anchor's greedy slate
+    struct anchor_scorer : train::slate_scorer<float> {
+        const nar_student<float>* a;
+        int L;
+        workspace ws2;
+        int objectives() const override { return 1; }
+        void predict(const request_view<float>& r, std::uint64_t, int K, int L_, const int* slates, double* out, workspace&) override {
+            const slate g = decode::greedy(*a, r, L, ws2);
+            for (int k = 0; k < K; ++k)
+                for (int t = 0; t < L_; ++t) out[std::size_t(k) * L_ + t] = slates[std::size_t(k) * L_ + t] == g[std::size_t(t)] ? 1.0 : 0.0;
+        }
+    } sc;
+    sc.a = &anchor;
+    sc.L = L;
+    std::vector<train::online_trainer<float>::holdout> h;
+    for (int i = 0; i < 8; ++i) {
+        sim_request r;
+        f.w.make_request(1000 + std::uint64_t(i), r);
+        h.push_back({r.observed, std::uint64_t(i)});
+    }
+    for (double margin : {0.5, 1e9}) {
+        train::policy_store<float> store(bad_start);
+        train::online_config oc;
+        oc.objectives = {"match"};
+        oc.rl.group = 4;
+        oc.requests_per_step = 2;
+        oc.publish_every = 1;
+        oc.eval_every = 2;
+        oc.publish_margin = margin;
+        oc.log = nullptr;
+        train::online_trainer<float> tr(bad_start, anchor, sc, store, oc);
+        tr.set_holdout(h);
+        train::online_server<float> srv(store, 1.0, 5);
+        for (std::uint64_t i = 0; i < 8; ++i) {
+            sim_request r;
+            f.w.make_request(i, r);
+            train::feedback_record<float> rec;
+            rec.req = r.observed;
+            rec.shown = srv.serve(r.observed.view(), i, L);
+            rec.feedback.assign(std::size_t(L), 0.0);
+            tr.consume(std::move(rec));
+        }
+        INFO("margin " << margin);
+        CHECK(tr.progress().evals == 4);
+        CHECK(tr.progress().eval_anchor > tr.progress().eval_policy + 0.5);
+        if (margin < 1) {
+            CHECK(tr.progress().rejected == 4);
+            CHECK(store.version() == 0);
+        } else {
+            CHECK(tr.progress().rejected == 0);
+            CHECK(store.version() == 4);
+        }
+    }
+}
+
+TEST_CASE("threads: serving threads sample while the trainer publishes new versions", "[online][threads]") {
+    online_fixture f;
+    const nar_student<float> m0 = f.student(1);
+    train::policy_store<float> store(m0);
+    const int L = f.w.slate_size();
+    const int versions = 12, threads = 3, per_thread = 60;
+    // every version the trainer will publish, made up front so the check can recompute propensities
+    std::vector<nar_student<float>> models(std::size_t(versions) + 1, m0);
+    for (int v = 1; v <= versions; ++v) {
+        float* p = models[std::size_t(v)].params();
+        rng g{std::uint64_t(v)};
+        for (std::size_t j = 0; j < models[std::size_t(v)].arena_size(); ++j) p[j] += float(0.05 * g.normal());
+    }
+    std::vector<sim_request> reqs(8);
+    for (std::size_t i = 0; i < reqs.size(); ++i) f.w.make_request(i, reqs[i]);
+    train::feedback_joiner<float> joiner(100000);
+    std::atomic<bool> stop{false};
+    std::vector<std::vector<train::shown_slate<float>>> served(threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            train::online_server<float> srv(store, 0.8, 17);
+            for (int i = 0; i < per_thread; ++i) {
+                const std::uint64_t id = std::uint64_t(t) * 100000 + std::uint64_t(i);
+                const sim_request& r = reqs[std::size_t(i) % reqs.size()];
+                train::shown_slate<float> s = srv.serve(r.observed.view(), id, L);
+                served[std::size_t(t)].push_back(s);
+                joiner.log_shown(r.observed, std::move(s));
+            }
+        });
+    std::thread feedback([&] {  // delivers whatever it can, in any order
+        std::uint64_t next = 0;
+        while (!stop.load()) {
+            for (int t = 0; t < threads; ++t) joiner.deliver(std::uint64_t(t) * 100000 + next % per_thread, std::vector<double>(2 * L, 0.0));
+            ++next;
+            std::this_thread::yield();
+        }
+    });
+    for (int v = 1; v <= versions; ++v) {
+        CHECK(store.publish(models[std::size_t(v)]) == std::uint64_t(v));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        joiner.take_ready();
+    }
+    for (auto& th : pool) th.join();
+    stop = true;
+    feedback.join();
+    CHECK(store.version() == std::uint64_t(versions));
+    // versions are monotone per thread; propensities are those of the version that sampled
+    workspace ws;
+    std::vector<float> Z, scratch;
+    for (int t = 0; t < threads; ++t) {
+        std::uint64_t last = 0;
+        for (std::size_t i = 0; i < served[std::size_t(t)].size(); ++i) {
+            const auto& s = served[std::size_t(t)][i];
+            CHECK(s.policy_version >= last);
+            last = s.policy_version;
+            const sim_request& r = reqs[i % reqs.size()];
+            const int n = r.n();
+            Z.resize(std::size_t(L) * n);
+            scratch.resize(2 * std::size_t(n));
+            models[std::size_t(s.policy_version)].logits(r.observed.view(), L, Z.data(), ws);
+            std::vector<float> lp(static_cast<std::size_t>(L));
+            train::slot_log_probs(Z.data(), L, n, n, s.items.data(), 1, lp.data(), scratch.data(), 0.8);
+            for (int k = 0; k < L; ++k) CHECK(lp[std::size_t(k)] == s.log_propensity[std::size_t(k)]);
+        }
+    }
+}
