@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <numeric>
 
+#include <dualrerank/decode/full_order.hpp>
+#include <dualrerank/train/feature_norm.hpp>
+
 #include "grad_check.hpp"
 #include "test_util.hpp"
 
@@ -222,4 +225,338 @@ TEST_CASE("teacher and student learn a hidden sorting rule (>= 95% exact-slot ac
     INFO("teacher accuracy " << acc_t << ", student accuracy " << acc_s);
     CHECK(acc_t >= 0.95);
     CHECK(acc_s >= 0.95);
+}
+
+// ------------------------------------------------------------------ issue 16: LETOR training
+
+namespace {
+
+/// Random labels in {0, 1, 2} and a label-consistent order (ties by index).
+void labels_and_order(int n, rng& g, std::vector<double>& labels, std::vector<int>& order) {
+    labels.resize(static_cast<std::size_t>(n));
+    for (auto& l : labels) l = double(g.below(3));
+    order.resize(static_cast<std::size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return labels[a] > labels[b]; });
+}
+
+/// The first min(L, N) candidates by label (ties by index).
+slate target_of(const std::vector<float>& labels, int L) {
+    slate y(labels.size());
+    std::iota(y.begin(), y.end(), 0);
+    std::stable_sort(y.begin(), y.end(), [&](int a, int b) { return labels[a] > labels[b]; });
+    y.resize(std::min(y.size(), std::size_t(L)));
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("listmle_loss: finite-difference gradient in double (odd sizes)", "[training][listwise]") {
+    rng g(5);
+    for (int n : {7, 13}) {
+        for (int L : {1, 3, 7}) {
+            if (L > n) continue;
+            const int ld = n + 2;  // a leading dimension wider than n
+            std::vector<double> Z(std::size_t(L) * ld);
+            for (auto& z : Z) z = g.normal();
+            std::vector<double> labels;
+            std::vector<int> order;
+            labels_and_order(n, g, labels, order);
+            std::vector<double> scratch(static_cast<std::size_t>(n));
+            std::vector<unsigned char> used(static_cast<std::size_t>(n));
+            std::vector<double> dZ(Z.size(), 0.0);
+            train::listmle_loss(Z.data(), L, n, ld, order.data(), 0.5, dZ.data(), scratch.data(), used.data());
+            std::vector<double> junk(Z.size());
+            auto f = [&] {
+                std::fill(junk.begin(), junk.end(), 0.0);
+                return 0.5 * train::listmle_loss(Z.data(), L, n, ld, order.data(), 1.0, junk.data(), scratch.data(), used.data());
+            };
+            const auto r = grad_check::check(Z.data(), Z.size(), dZ, f, 1e-6);
+            INFO("n " << n << " L " << L << " " << r.worst);
+            CHECK(r.max_rel < 1e-6);
+        }
+    }
+}
+
+TEST_CASE("listmle_loss: the first L factors are the slot cross-entropy; past L the last row ranks the rest",
+          "[training][listwise]") {
+    rng g(8);
+    const int n = 9, L = 4;
+    std::vector<double> Z(std::size_t(L) * n);
+    for (auto& z : Z) z = g.normal();
+    std::vector<int> order(static_cast<std::size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    std::vector<double> scratch(static_cast<std::size_t>(n)), dZ(Z.size(), 0.0), dZ2(Z.size(), 0.0);
+    std::vector<unsigned char> used(static_cast<std::size_t>(n));
+    const double full = train::listmle_loss(Z.data(), L, n, n, order.data(), 1.0, dZ.data(), scratch.data(), used.data());
+    const double ce = train::slot_cross_entropy(Z.data(), L, n, n, order.data(), true, (const double*)nullptr, 1.0, dZ2.data(),
+                                                scratch.data());
+    // the tail: positions L..n-1 under row L-1, by hand
+    double tail = 0;
+    std::vector<char> gone(std::size_t(n), 0);
+    for (int t = 0; t < L; ++t) gone[order[t]] = 1;
+    const double* last = Z.data() + std::size_t(L - 1) * n;
+    for (int t = L; t < n; ++t) {
+        double s = 0;
+        for (int i = 0; i < n; ++i)
+            if (!gone[i]) s += std::exp(last[i]);
+        tail += std::log(s) - last[order[t]];
+        gone[order[t]] = 1;
+    }
+    CHECK(full == Approx(ce + tail).epsilon(1e-12));
+}
+
+TEST_CASE("approx_ndcg_loss: finite-difference gradient in double (odd sizes)", "[training][listwise]") {
+    rng g(6);
+    for (int n : {7, 13}) {
+        for (int L : {1, 3, 7}) {
+            const int ld = n + 1;
+            std::vector<double> Z(std::size_t(L) * ld);
+            for (auto& z : Z) z = g.normal();
+            std::vector<double> labels;
+            std::vector<int> order;
+            labels_and_order(n, g, labels, order);
+            std::vector<double> w(static_cast<std::size_t>(L));
+            for (auto& x : w) x = 0.5 + g.uniform();
+            std::vector<double> scratch(std::size_t(3) * n);
+            std::vector<unsigned char> used(static_cast<std::size_t>(n));
+            std::vector<double> dZ(Z.size(), 0.0);
+            for (double alpha : {1.0, 2.5}) {
+                std::fill(dZ.begin(), dZ.end(), 0.0);
+                train::approx_ndcg_loss(Z.data(), L, n, ld, order.data(), labels.data(), w.data(), alpha, 0.5, dZ.data(),
+                                        scratch.data(), used.data());
+                std::vector<double> junk(Z.size());
+                auto f = [&] {
+                    return 0.5 * train::approx_ndcg_loss(Z.data(), L, n, ld, order.data(), labels.data(), w.data(), alpha, 1.0,
+                                                         junk.data(), scratch.data(), used.data());
+                };
+                const auto r = grad_check::check(Z.data(), Z.size(), dZ, f, 1e-6);
+                INFO("n " << n << " L " << L << " alpha " << alpha << " " << r.worst);
+                CHECK(r.max_rel < 1e-5);
+            }
+        }
+    }
+}
+
+TEST_CASE("approx_ndcg_loss: near 0 for logits in label order at a sharp temperature, near 1 reversed", "[training][listwise]") {
+    const int n = 6, L = 1;
+    std::vector<double> labels = {2, 1, 1, 0, 0, 0};
+    std::vector<int> order = {0, 1, 2, 3, 4, 5};
+    std::vector<double> good = {10, 5, 4.5, 0, -0.5, -1}, bad(good.rbegin(), good.rend());
+    std::vector<double> scratch(std::size_t(3) * n), dZ(static_cast<std::size_t>(n));
+    std::vector<unsigned char> used(static_cast<std::size_t>(n));
+    const double lg = train::approx_ndcg_loss(good.data(), L, n, n, order.data(), labels.data(), (const double*)nullptr, 20.0, 1.0,
+                                              dZ.data(), scratch.data(), used.data());
+    const double lb = train::approx_ndcg_loss(bad.data(), L, n, n, order.data(), labels.data(), (const double*)nullptr, 20.0, 1.0,
+                                              dZ.data(), scratch.data(), used.data());
+    // NDCG of the reversed order, by hand: gains 3, 1, 1 at positions 6, 5, 4
+    const double idcg = 3 / std::log2(2.0) + 1 / std::log2(3.0) + 1 / std::log2(4.0);
+    const double dcg = 3 / std::log2(7.0) + 1 / std::log2(6.0) + 1 / std::log2(5.0);
+    CHECK(lg < 0.01);
+    CHECK(lb == Approx(1 - dcg / idcg).margin(0.01));
+}
+
+TEST_CASE("slate_ce_step: one function for the teacher and the student, the old names forward to it", "[training]") {
+    model_config c = learning_config();
+    rng g(3);
+    std::vector<request<double>> reqs;
+    for (int b = 0; b < 3; ++b) reqs.push_back(test_util::random_request<double>(c, 9, g));
+    std::vector<request_view<double>> v;
+    for (auto& r : reqs) v.push_back(r.view());
+    const int L = 3;
+    std::vector<int> targets = {0, 1, 2, 5, 4, 3, 8, 0, 7};
+    ar_teacher<double> t(c);
+    nar_student<double> s(c);
+    t.init(1);
+    s.init(2);
+    workspace ws;
+    std::vector<double> g1(t.arena_size(), 0.0), g2(t.arena_size(), 0.0);
+    const double a = train::slate_ce_step(t, v.data(), 3, L, targets.data(), (const double*)nullptr, g1.data(), ws);
+    ws.reset();
+    const double b = train::teacher_ce_step(t, v.data(), 3, L, targets.data(), (const double*)nullptr, g2.data(), ws);
+    CHECK(a == b);
+    CHECK(g1 == g2);
+    std::vector<double> h1(s.arena_size(), 0.0), h2(s.arena_size(), 0.0);
+    ws.reset();
+    const double c1 = train::slate_ce_step(s, v.data(), 3, L, targets.data(), (const double*)nullptr, h1.data(), ws);
+    ws.reset();
+    const double c2 = train::student_ce_step(s, v.data(), 3, L, targets.data(), (const double*)nullptr, h2.data(), ws);
+    CHECK(c1 == c2);
+    CHECK(h1 == h2);
+    // and supervised_step's cross-entropy is the same loss (sum, scale 1/B)
+    std::vector<double> h3(s.arena_size(), 0.0);
+    std::vector<const int*> orders = {targets.data(), targets.data() + 3, targets.data() + 6};
+    std::vector<const double*> labels(3, nullptr);
+    ws.reset();
+    const double c3 = train::supervised_step(s, v.data(), 3, L, orders.data(), labels.data(), train::supervised_config{},
+                                             1.0 / 3, h3.data(), ws);
+    CHECK(c3 / 3 == Approx(c1).epsilon(1e-12));
+    for (std::size_t i = 0; i < h1.size(); ++i) REQUIRE(h3[i] == Approx(h1[i]).margin(1e-12));
+}
+
+TEST_CASE("fit_supervised: short requests train on min(L, N) slots (none is dropped)", "[training][letor]") {
+    model_config c = learning_config();  // max_slate 4
+    rng g(11);
+    train::slate_dataset<float> d;
+    d.L = 4;
+    // requests of 2, 3 and 6 candidates: two of three are shorter than L
+    for (int n : {2, 3, 6}) {
+        d.requests.push_back(test_util::random_request<float>(c, n, g));
+        std::vector<float> lab(std::size_t(n), 0.f);
+        lab[std::size_t(n - 1)] = 2.f;  // the last candidate is the relevant one
+        d.labels.push_back(lab);
+        d.targets.push_back(target_of(lab, 4));
+    }
+    for (auto loss : {train::supervised_loss::cross_entropy, train::supervised_loss::listmle, train::supervised_loss::approx_ndcg}) {
+        nar_student<float> s(c);
+        s.init(4);
+        train::trainer_config tc;
+        tc.batch_size = 6;
+        tc.optimizer.lr = 5e-3;
+        tc.optimizer.warmup_steps = 0;
+        tc.optimizer.total_steps = 300;
+        train::trainer<nar_student<float>> tr(s, tc);
+        train::supervised_config sc;
+        sc.loss = loss;
+        std::vector<double> losses;
+        const long done = train::fit_supervised(tr, d, 300, sc, 100, [&](const train::fit_check& f) {
+            losses.push_back(f.train_loss);
+            return true;
+        });
+        INFO(train::to_string(loss));
+        CHECK(done == 300);
+        REQUIRE(losses.size() == 3);
+        CHECK(losses.back() < losses.front());
+        // every request learned: its relevant candidate comes first
+        workspace ws;
+        for (std::size_t q = 0; q < d.size(); ++q) {
+            const auto v = d.requests[q].view();
+            slate order(std::size_t(v.n));
+            decode::student_full_order(s, v, 4, order.data(), (float*)nullptr, ws);
+            CHECK(order[0] == v.n - 1);
+        }
+    }
+    // without labels the stored targets are used; a target shorter than min(L, N) is an error
+    train::slate_dataset<float> e = d;
+    e.labels.clear();
+    e.targets[0] = slate{1};
+    nar_student<float> s(c);
+    train::trainer<nar_student<float>> tr(s, train::trainer_config{});
+    CHECK_THROWS_AS(train::fit_supervised(tr, e, 1), input_error);
+    e.targets[0] = slate{1, 0};
+    CHECK_NOTHROW(train::fit_supervised(tr, e, 2));
+}
+
+TEST_CASE("fit_supervised: the hook sees every check and can stop training; early_stopping restores the best weights",
+          "[training][letor]") {
+    model_config c = learning_config();
+    auto data = hidden_score_data(c, 40, 8, 4, 1);
+    nar_student<float> s(c);
+    s.init(2);
+    train::trainer_config tc;
+    tc.batch_size = 4;
+    train::trainer<nar_student<float>> tr(s, tc);
+    std::vector<long> seen;
+    const long done = train::fit_supervised(tr, data, 100, train::supervised_config{}, 30, [&](const train::fit_check& f) {
+        seen.push_back(f.step);
+        CHECK(std::isfinite(f.train_loss));
+        return seen.size() < 2;
+    });
+    CHECK(done == 60);
+    CHECK(seen == std::vector<long>{30, 60});
+
+    train::early_stopping<nar_student<float>> es(2);
+    CHECK_FALSE(es.update(s, 1, 0.5));  // best
+    const std::vector<float> best(s.params(), s.params() + s.arena_size());
+    s.params()[0] += 1.f;
+    CHECK_FALSE(es.update(s, 2, 0.4));
+    CHECK(es.update(s, 3, 0.5));  // not better than 0.5: the second check without improvement
+    es.restore(s);
+    CHECK(std::equal(best.begin(), best.end(), s.params()));
+    CHECK(es.best_step() == 1);
+    CHECK_THROWS_AS(train::early_stopping<nar_student<float>>(-1), input_error);
+}
+
+TEST_CASE("full order: the slate first, then the rest by the last slot's logits; per-document log-probabilities",
+          "[decode][letor]") {
+    // Z rows by hand: n = 5, L = 2
+    const int n = 5, L = 2;
+    const std::vector<double> Z = {0.1, 3.0, 0.2, 0.3, 0.0,   // slot 0 -> 1
+                                   2.0, 9.0, 0.5, -1.0, 1.0};  // slot 1 -> 0 (1 is used); rest by row 1: 4, 2, 3
+    std::vector<int> out(static_cast<std::size_t>(n));
+    std::vector<double> score(static_cast<std::size_t>(n)), row(static_cast<std::size_t>(n));
+    std::vector<std::uint8_t> used(static_cast<std::size_t>(n));
+    decode::full_order_from_rows(Z.data(), L, n, n, out.data(), score.data(), used.data(), row.data());
+    CHECK(out == std::vector<int>{1, 0, 4, 2, 3});
+    // the slate's scores sum to its log-probability
+    CHECK(score[1] + score[0] == Approx(decode::slate_log_prob(Z.data(), L, n, n, out.data())).epsilon(1e-12));
+    // the last document is certain once all the others are placed
+    CHECK(score[3] == Approx(0.0).margin(1e-12));
+
+    // models: the full order is a permutation whose first L entries are the greedy slate
+    model_config c = learning_config();
+    rng g(2);
+    auto r = test_util::random_request<float>(c, 11, g);
+    nar_student<float> s(c);
+    ar_teacher<float> t(c);
+    s.init(1);
+    t.init(2);
+    workspace ws;
+    std::vector<int> so(11), to(11);
+    std::vector<float> ss(11);
+    decode::student_full_order(s, r.view(), c.max_slate, so.data(), ss.data(), ws);
+    decode::teacher_full_order(t, r.view(), c.max_slate, to.data(), (float*)nullptr, ws);
+    const slate sg = decode::greedy(s, r.view(), c.max_slate, ws);
+    const slate tg = decode::teacher_greedy(t, r.view(), c.max_slate, ws);
+    CHECK(std::equal(sg.begin(), sg.begin() + c.max_slate, so.begin()));
+    CHECK(std::equal(tg.begin(), tg.begin() + c.max_slate, to.begin()));
+    for (auto* o : {&so, &to}) {
+        std::vector<int> p = *o;
+        std::sort(p.begin(), p.end());
+        std::vector<int> id(11);
+        std::iota(id.begin(), id.end(), 0);
+        CHECK(p == id);
+    }
+    // a request shorter than the slots: the order still covers all of it
+    auto shortr = test_util::random_request<float>(c, 3, g);
+    std::vector<int> o3(3);
+    decode::student_full_order(s, shortr.view(), c.max_slate, o3.data(), (float*)nullptr, ws);
+    std::sort(o3.begin(), o3.end());
+    CHECK(o3 == std::vector<int>{0, 1, 2});
+}
+
+TEST_CASE("feature_norm: folding the standardization into the input layer gives the same logits on raw features",
+          "[training][letor]") {
+    model_config c = learning_config();
+    rng g(9);
+    std::vector<request<double>> reqs;
+    for (int i = 0; i < 6; ++i) {
+        auto r = test_util::random_request<double>(c, 7, g);
+        for (int k = 0; k < r.n; ++k)
+            for (int f = 0; f < r.f; ++f) r.features[std::size_t(k) * r.f + f] = 3.0 * f + (f + 1) * r.features[std::size_t(k) * r.f + f];
+        reqs.push_back(r);
+    }
+    reqs[0].features[0] = 5.0;  // feature 0 varies; make feature 1 constant
+    for (auto& r : reqs)
+        for (int k = 0; k < r.n; ++k) r.features[std::size_t(k) * r.f + 1] = 2.0;
+    const train::feature_norm fn = train::fit_feature_norm(reqs);
+    CHECK(fn.scale[1] == 1.0);  // constant feature: scale 1
+    CHECK(fn.mean[1] == Approx(2.0));
+    nar_student<double> s(c);
+    s.init(3);
+    request<double> normed = reqs[2];
+    train::apply_feature_norm(fn, normed);
+    workspace ws;
+    std::vector<double> z1(std::size_t(c.max_slate) * 7), z2(z1.size());
+    s.logits(normed.view(), c.max_slate, z1.data(), ws);
+    nar_student<double> folded = s;
+    train::fold_feature_norm(folded, fn);
+    folded.logits(reqs[2].view(), c.max_slate, z2.data(), ws);
+    for (std::size_t i = 0; i < z1.size(); ++i) REQUIRE(z2[i] == Approx(z1[i]).epsilon(1e-9).margin(1e-9));
+    const io::json j = train::feature_norm_to_json(fn);
+    CHECK(j.at("method").as_string() == "zscore");
+    model_config cc = c;
+    cc.context = 2;
+    nar_student<double> with_context(cc);
+    CHECK_THROWS_AS(train::fold_feature_norm(with_context, fn), input_error);
 }

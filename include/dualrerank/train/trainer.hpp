@@ -4,14 +4,16 @@
 // The loop is model- and loss-agnostic: a step function receives the zeroed gradient arena and
 // a workspace, runs the model's forward, computes a loss and its d(loss)/d(outputs), calls the
 // model's backward, and returns the loss. Ready-made step functions cover supervised training
-// of the teacher (teacher-forcing cross-entropy), the student (slot-wise masked cross-entropy)
-// and the evaluator (per-slot binary cross-entropy).
+// of the teacher and the student (slate cross-entropy, ListMLE, ApproxNDCG: supervised_step) and
+// the evaluator (per-slot binary cross-entropy); fit_supervised runs them with a check hook
+// (validation, early stopping: early_stopping) every k steps.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -145,13 +147,55 @@ slate top_by_score(const T* score, int n, int L) {
     return idx;
 }
 
-/// A supervised example set: requests and one target slate (length L) per request.
+/// A supervised example set: requests and one target slate per request. A request with fewer
+/// candidates than L trains on min(L, N) slots (its target needs that many entries). `labels`
+/// (optional: empty, or one graded-label vector per request) turns on the listwise losses and
+/// label-consistent targets redrawn every step with ties in random order (see fit_supervised).
 template <class T>
 struct slate_dataset {
     std::vector<request<T>> requests;
     std::vector<slate> targets;
+    std::vector<std::vector<T>> labels;
     int L = 0;
     std::size_t size() const noexcept { return requests.size(); }
+};
+
+/// The supervised losses of the pointer models (losses.hpp).
+enum class supervised_loss {
+    cross_entropy,  ///< slot cross-entropy toward the target slate (the paper's supervised loss)
+    listmle,        ///< ListMLE over the full label order (needs labels)
+    approx_ndcg     ///< ApproxNDCG per slot (needs labels)
+};
+
+inline const char* to_string(supervised_loss l) noexcept {
+    switch (l) {
+        case supervised_loss::listmle: return "listmle";
+        case supervised_loss::approx_ndcg: return "approx-ndcg";
+        default: return "ce";
+    }
+}
+
+/// "ce", "listmle" or "approx-ndcg"; input_error otherwise.
+inline supervised_loss parse_supervised_loss(const std::string& s) {
+    if (s == "ce") return supervised_loss::cross_entropy;
+    if (s == "listmle") return supervised_loss::listmle;
+    if (s == "approx-ndcg") return supervised_loss::approx_ndcg;
+    dualrerank::detail::throw_input("unknown supervised loss '" + s + "' (ce, listmle, approx-ndcg)");
+}
+
+/// The unit of the loss figure fit_supervised reports: the loss summed over a batch divided by the
+/// slots (cross-entropy, ApproxNDCG) or ranked positions (ListMLE) it covers.
+inline const char* loss_unit(supervised_loss l) noexcept {
+    switch (l) {
+        case supervised_loss::listmle: return "nats per ranked document";
+        case supervised_loss::approx_ndcg: return "1 - ApproxNDCG per slot";
+        default: return "nats per slot";
+    }
+}
+
+struct supervised_config {
+    supervised_loss loss = supervised_loss::cross_entropy;
+    double alpha = 1.0;  ///< ApproxNDCG temperature (losses.hpp)
 };
 
 /// Draws a batch of indices (with replacement across batches, without within one batch when possible).
@@ -160,41 +204,103 @@ inline void draw_batch(rng& g, std::size_t n, int B, std::vector<int>& out) {
     for (int b = 0; b < B; ++b) out[b] = int(g.below(n));
 }
 
-/// Teacher forcing cross-entropy, mean over the batch (sum over slots, slot weights w or 1).
-template <class T>
-double teacher_ce_step(const ar_teacher<T>& m, const request_view<T>* reqs, int B, int L, const int* targets, const T* w,
-                       T* grads, workspace& ws) {
-    auto c = m.forward(reqs, B, L, targets, ws);
+/// One supervised step of a teacher or a student on B requests that all fill L slots (L <= each
+/// N): orders[b] is request b's target order (L entries for the cross-entropy, all N for ListMLE
+/// and ApproxNDCG), labels[b] its graded labels (listwise losses only; may be null otherwise).
+/// The gradient, scaled by `scale`, is accumulated into `grads`. Returns the summed loss; `units`
+/// (if not null) gets the slots or positions it covers. The teacher is teacher-forced on the
+/// first L entries of each order; for both models the loss masks the order's prefix (for the
+/// teacher the prefix is masked in Z already, so masking it again changes nothing).
+template <class Model, class T = typename Model::value_type>
+double supervised_step(const Model& m, const request_view<T>* reqs, int B, int L, const int* const* orders,
+                       const T* const* labels, const supervised_config& sc, T scale, T* grads, workspace& ws,
+                       long* units = nullptr) {
+    const bool full = sc.loss != supervised_loss::cross_entropy;
+    for (int b = 0; b < B; ++b) {
+        const int len = full ? reqs[b].n : L;
+        for (int t = 0; t < len; ++t) {
+            const int y = orders[b][t];
+            if (y < 0 || y >= reqs[b].n) dualrerank::detail::throw_input("supervised_step: target index out of range");
+        }
+        if (sc.loss == supervised_loss::approx_ndcg && !labels[b])
+            dualrerank::detail::throw_input("supervised_step: approx-ndcg needs graded labels");
+    }
+    int* targets = ws.alloc<int>(std::size_t(B) * L);
+    for (int b = 0; b < B; ++b) std::copy(orders[b], orders[b] + L, targets + std::size_t(b) * L);
+    auto c = [&] {
+        if constexpr (Model::kind == model_kind::teacher) return m.forward(reqs, B, L, targets, ws);
+        else return m.forward(reqs, B, L, ws);
+    }();
+    T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
+    T* scratch = ws.alloc<T>(std::size_t(3) * c.n);
+    unsigned char* used = ws.alloc<unsigned char>(std::size_t(c.n));
+    double loss = 0;
+    long covered = 0;
+    for (int b = 0; b < B; ++b) {
+        const T* Z = c.Z + std::size_t(b) * L * c.n;
+        T* g = dZ + std::size_t(b) * L * c.n;
+        const int n = reqs[b].n;
+        switch (sc.loss) {
+            case supervised_loss::listmle:
+                loss += double(listmle_loss(Z, L, n, c.n, orders[b], scale, g, scratch, used));
+                covered += n;
+                break;
+            case supervised_loss::approx_ndcg:
+                loss += double(approx_ndcg_loss(Z, L, n, c.n, orders[b], labels[b], static_cast<const T*>(nullptr),
+                                                T(sc.alpha), scale, g, scratch, used));
+                covered += L;
+                break;
+            default:
+                loss += double(slot_cross_entropy(Z, L, c.n, c.n, targets + std::size_t(b) * L, true,
+                                                  static_cast<const T*>(nullptr), scale, g, scratch));
+                covered += L;
+        }
+    }
+    if (units) *units = covered;
+    if (!std::isfinite(loss)) return loss;
+    m.backward(c, dZ, grads, ws);
+    return loss;
+}
+
+/// Slot cross-entropy of a teacher (teacher forcing) or a student toward target slates
+/// targets [B x L], slot weights w [L] (null = 1): the mean over the batch of the loss summed over
+/// slots, gradient scaled by 1/B. One function for both kinds of model (the student masks the
+/// target prefix in the loss, the teacher's logits arrive with it masked).
+template <class Model, class T = typename Model::value_type>
+double slate_ce_step(const Model& m, const request_view<T>* reqs, int B, int L, const int* targets, const T* w, T* grads,
+                     workspace& ws) {
+    for (int b = 0; b < B; ++b)
+        for (int t = 0; t < L; ++t) {
+            const int y = targets[std::size_t(b) * L + t];
+            if (y < 0 || y >= reqs[b].n) dualrerank::detail::throw_input("slate_ce_step: target index out of range");
+        }
+    auto c = [&] {
+        if constexpr (Model::kind == model_kind::teacher) return m.forward(reqs, B, L, targets, ws);
+        else return m.forward(reqs, B, L, ws);
+    }();
     T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
     T* scratch = ws.alloc<T>(c.n);
     double loss = 0;
     for (int b = 0; b < B; ++b)
-        loss += double(slot_cross_entropy(c.Z + std::size_t(b) * L * c.n, L, c.n, c.n, targets + std::size_t(b) * L, false, w,
-                                          T(1) / T(B), dZ + std::size_t(b) * L * c.n, scratch));
+        loss += double(slot_cross_entropy(c.Z + std::size_t(b) * L * c.n, L, c.n, c.n, targets + std::size_t(b) * L,
+                                          Model::kind != model_kind::teacher, w, T(1) / T(B), dZ + std::size_t(b) * L * c.n,
+                                          scratch));
     if (!std::isfinite(loss)) return loss;
     m.backward(c, dZ, grads, ws);
     return loss / B;
 }
 
-/// Student slot-wise masked cross-entropy toward target slates, mean over the batch.
+/// The teacher's and the student's slate cross-entropy are one function (slate_ce_step); these
+/// names are kept for callers written before it.
+template <class T>
+double teacher_ce_step(const ar_teacher<T>& m, const request_view<T>* reqs, int B, int L, const int* targets, const T* w,
+                       T* grads, workspace& ws) {
+    return slate_ce_step(m, reqs, B, L, targets, w, grads, ws);
+}
 template <class T>
 double student_ce_step(const nar_student<T>& m, const request_view<T>* reqs, int B, int L, const int* targets, const T* w,
                        T* grads, workspace& ws) {
-    auto c = m.forward(reqs, B, L, ws);
-    T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
-    T* scratch = ws.alloc<T>(c.n);
-    double loss = 0;
-    for (int b = 0; b < B; ++b) {
-        for (int t = 0; t < L; ++t) {
-            const int y = targets[std::size_t(b) * L + t];
-            if (y < 0 || y >= reqs[b].n) dualrerank::detail::throw_input("student_ce_step: target index out of range");
-        }
-        loss += double(slot_cross_entropy(c.Z + std::size_t(b) * L * c.n, L, c.n, c.n, targets + std::size_t(b) * L, true, w,
-                                          T(1) / T(B), dZ + std::size_t(b) * L * c.n, scratch));
-    }
-    if (!std::isfinite(loss)) return loss;
-    m.backward(c, dZ, grads, ws);
-    return loss / B;
+    return slate_ce_step(m, reqs, B, L, targets, w, grads, ws);
 }
 
 /// Evaluator per-slot BCE on observed feedback labels [K x L x outputs] for K slates of one request.
@@ -210,35 +316,183 @@ double evaluator_bce_step(const list_evaluator<T>& m, const request_view<T>& r, 
     return loss;
 }
 
-/// Supervised fitting of a teacher or student on a slate dataset for `steps` steps.
-template <class Model>
-void fit_supervised(trainer<Model>& tr, const slate_dataset<typename Model::value_type>& data, long steps,
-                    const std::string& label = "supervised") {
+/// A label-consistent order of the candidates: labels descending, ties in random order (from g).
+template <class T>
+void label_order(const std::vector<T>& labels, rng& g, std::vector<int>& order, std::vector<double>& keys) {
+    const std::size_t n = labels.size();
+    order.resize(n);
+    keys.resize(n);
+    for (std::size_t i = 0; i < n; ++i) keys[i] = g.uniform();
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) {
+        return labels[a] != labels[b] ? labels[a] > labels[b] : keys[a] < keys[b];
+    });
+}
+
+/// What fit_supervised reports to its check hook.
+struct fit_check {
+    long step = 0;            ///< optimizer steps done so far (the trainer's counter, resumes included)
+    long steps_this_run = 0;  ///< steps of this call so far
+    double train_loss = 0;    ///< mean training loss since the previous check, in loss_unit(loss)
+};
+
+/// Supervised fitting of a teacher or student for `steps` steps, with a hook called every
+/// `check_every` steps (and after the last step) with the mean training loss since the previous
+/// call; the hook returns false to stop early (e.g. an early_stopping that ran out of patience).
+/// Returns the steps taken.
+///
+/// Every request is used: a request with N < L candidates trains on min(L, N) slots (the batch is
+/// split into groups of equal slot count, one forward/backward each, all summed into one step).
+/// With labels, each request's target order is drawn afresh every step (labels descending, ties
+/// in random order from the trainer's stream), so no file order among equal labels is learned;
+/// without labels the stored target slates are used (cross-entropy only).
+template <class Model, class Hook>
+long fit_supervised(trainer<Model>& tr, const slate_dataset<typename Model::value_type>& data, long steps,
+                    const supervised_config& sc, long check_every, Hook&& hook, const std::string& label = "supervised") {
     using T = typename Model::value_type;
     if (data.size() == 0) dualrerank::detail::throw_input("fit_supervised: empty dataset");
     const int B = tr.config().batch_size, L = data.L;
     if (L < 1 || L > tr.model().config().max_slate)  // before the batch buffers are sized by it
         dualrerank::detail::throw_input("fit_supervised: slate length L = " + std::to_string(L) + " outside [1, max_slate]");
-    std::vector<int> idx;
+    const bool with_labels = !data.labels.empty();
+    if (with_labels && data.labels.size() != data.size())
+        dualrerank::detail::throw_input("fit_supervised: labels for " + std::to_string(data.labels.size()) + " of " +
+                                        std::to_string(data.size()) + " requests");
+    if (sc.loss != supervised_loss::cross_entropy && !with_labels)
+        dualrerank::detail::throw_input(std::string("fit_supervised: the ") + to_string(sc.loss) + " loss needs graded labels");
+    if (!(sc.alpha > 0) || !std::isfinite(sc.alpha)) dualrerank::detail::throw_input("fit_supervised: alpha must be > 0");
+    if (with_labels)
+        for (std::size_t i = 0; i < data.size(); ++i)
+            if (data.labels[i].size() != std::size_t(data.requests[i].n))
+                dualrerank::detail::throw_input("fit_supervised: request " + std::to_string(i) + " has " +
+                                                std::to_string(data.labels[i].size()) + " labels for " +
+                                                std::to_string(data.requests[i].n) + " candidates");
+    if (check_every < 1) check_every = steps;
+    std::vector<int> idx, perm;
+    std::vector<std::vector<int>> orders(static_cast<std::size_t>(B));
+    std::vector<double> keys;
     std::vector<request_view<T>> views(static_cast<std::size_t>(B));
-    std::vector<int> targets(std::size_t(B) * L);
-    tr.run(
-        steps,
-        [&](T* g, workspace& ws, rng& gen) {
-            draw_batch(gen, data.size(), B, idx);
-            for (int b = 0; b < B; ++b) {
-                views[b] = data.requests[idx[b]].view();
-                const slate& y = data.targets[idx[b]];
-                if (int(y.size()) < L) dualrerank::detail::throw_input("fit_supervised: target slate shorter than L");
-                std::copy(y.begin(), y.begin() + L, targets.begin() + std::size_t(b) * L);
-            }
-            if constexpr (Model::kind == model_kind::teacher)
-                return teacher_ce_step(tr.model(), views.data(), B, L, targets.data(), static_cast<const T*>(nullptr), g, ws);
-            else
-                return student_ce_step(tr.model(), views.data(), B, L, targets.data(), static_cast<const T*>(nullptr), g, ws);
-        },
-        label);
+    std::vector<const int*> order_ptr(static_cast<std::size_t>(B));
+    std::vector<const T*> label_ptr(static_cast<std::size_t>(B));
+    double loss_sum = 0;
+    long unit_sum = 0;
+    long done = 0;
+    while (done < steps) {
+        const long k = std::min(check_every, steps - done);
+        tr.run(
+            k,
+            [&](T* g, workspace& ws, rng& gen) {
+                draw_batch(gen, data.size(), B, idx);
+                for (int b = 0; b < B; ++b) {
+                    const std::size_t i = std::size_t(idx[b]);
+                    const int n = data.requests[i].n;
+                    const int Lb = std::min(L, n);
+                    if (with_labels) {
+                        label_order(data.labels[i], gen, orders[b], keys);
+                    } else {
+                        const slate& y = data.targets[i];
+                        if (int(y.size()) < Lb)
+                            dualrerank::detail::throw_input("fit_supervised: target slate shorter than L (min(L, N) = " +
+                                                            std::to_string(Lb) + ")");
+                        orders[b].assign(y.begin(), y.begin() + Lb);
+                    }
+                }
+                // groups of equal slot count min(L, N), one forward/backward each
+                perm.resize(std::size_t(B));
+                std::iota(perm.begin(), perm.end(), 0);
+                std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) {
+                    return std::min(L, data.requests[std::size_t(idx[a])].n) < std::min(L, data.requests[std::size_t(idx[b])].n);
+                });
+                double loss = 0;
+                long units = 0;
+                for (int s = 0; s < B;) {
+                    const int Lg = std::min(L, data.requests[std::size_t(idx[perm[s]])].n);
+                    int e = s;
+                    int cnt = 0;
+                    while (e < B && std::min(L, data.requests[std::size_t(idx[perm[e]])].n) == Lg) {
+                        const std::size_t i = std::size_t(idx[perm[e]]);
+                        views[cnt] = data.requests[i].view();
+                        order_ptr[cnt] = orders[std::size_t(perm[e])].data();
+                        label_ptr[cnt] = with_labels ? data.labels[i].data() : nullptr;
+                        ++cnt;
+                        ++e;
+                    }
+                    long u = 0;
+                    loss += supervised_step(tr.model(), views.data(), cnt, Lg, order_ptr.data(), label_ptr.data(), sc,
+                                            T(1) / T(B), g, ws, &u);
+                    units += u;
+                    if (!std::isfinite(loss)) return loss;
+                    s = e;
+                }
+                if (std::isfinite(loss)) {
+                    loss_sum += loss;
+                    unit_sum += units;
+                }
+                return loss / B;
+            },
+            label);
+        done += k;
+        fit_check fc;
+        fc.step = tr.optimizer().steps();
+        fc.steps_this_run = done;
+        fc.train_loss = unit_sum > 0 ? loss_sum / double(unit_sum) : std::numeric_limits<double>::quiet_NaN();
+        loss_sum = 0;
+        unit_sum = 0;
+        if (!hook(static_cast<const fit_check&>(fc))) break;
+    }
+    return done;
 }
+
+/// Supervised fitting for `steps` steps, no hook (slot cross-entropy on labels or target slates).
+template <class Model>
+void fit_supervised(trainer<Model>& tr, const slate_dataset<typename Model::value_type>& data, long steps,
+                    const std::string& label = "supervised") {
+    fit_supervised(tr, data, steps, supervised_config{}, steps, [](const fit_check&) { return true; }, label);
+}
+
+/// Early stopping on a validation score (higher is better): keeps a copy of the best weights;
+/// update() says when `patience` checks in a row brought no improvement larger than min_delta;
+/// restore() puts the best weights back.
+template <class Model>
+class early_stopping {
+public:
+    using T = typename Model::value_type;
+    explicit early_stopping(int patience, double min_delta = 0.0) : patience_(patience), min_delta_(min_delta) {
+        if (patience < 0) dualrerank::detail::throw_input("early_stopping: patience must be >= 0 (0: never stop)");
+    }
+
+    /// Record `score` of `m` at `step`; true when training should stop (patience > 0 and that many
+    /// checks in a row without improvement).
+    bool update(const Model& m, long step, double score) {
+        if (!has_best_ || score > best_ + min_delta_) {
+            best_ = score;
+            best_step_ = step;
+            has_best_ = true;
+            since_ = 0;
+            best_params_.assign(m.params(), m.params() + m.arena_size());
+            return false;
+        }
+        ++since_;
+        return patience_ > 0 && since_ >= patience_;
+    }
+    /// Copy the best weights seen into m (no-op before the first update).
+    void restore(Model& m) const {
+        if (has_best_) std::copy(best_params_.begin(), best_params_.end(), m.params());
+    }
+    bool has_best() const noexcept { return has_best_; }
+    double best_score() const noexcept { return best_; }
+    long best_step() const noexcept { return best_step_; }
+    int checks_without_improvement() const noexcept { return since_; }
+
+private:
+    int patience_;
+    double min_delta_;
+    bool has_best_ = false;
+    double best_ = 0;
+    long best_step_ = 0;
+    int since_ = 0;
+    std::vector<T> best_params_;
+};
 
 }  // namespace train
 DUALRERANK_NAMESPACE_END
