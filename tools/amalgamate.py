@@ -48,6 +48,10 @@ OWN_ANGLE_INCLUDE = re.compile(r"^\s*#\s*include\s*<(dualrerank/[^>]+)>")
 PRAGMA_ONCE = re.compile(r"^\s*#\s*pragma\s+once\b")
 COND_OPEN = re.compile(r"^\s*#\s*(if|ifdef|ifndef)\b")
 COND_CLOSE = re.compile(r"^\s*#\s*endif\b")
+# `#ifndef DUALRERANK_COMPILED_LIB` guards the header-only definitions (serve.hpp). The single
+# header is always header-only, so such a block is inlined unconditionally (its #ifndef/#endif
+# dropped); compiled mode is for the include/ tree and the dualrerank::compiled target.
+HEADER_ONLY_OPEN = re.compile(r"^\s*#\s*ifndef\s+DUALRERANK_COMPILED_LIB\b")
 
 
 class AmalgamationError(Exception):
@@ -141,15 +145,22 @@ class Amalgamator:
         self.order.append(path)
         out.append("// ---- begin %s ----" % rel(path))
         depth = 0
+        conds = []  # one entry per open conditional: True for a header-only block (dropped)
         for line, in_comment in code_lines(read_text(path)):
             if in_comment:
                 out.append(line)
                 continue
             if PRAGMA_ONCE.match(line):
                 continue
+            if HEADER_ONLY_OPEN.match(line):
+                conds.append(True)
+                continue
             if COND_OPEN.match(line):
+                conds.append(False)
                 depth += 1
             elif COND_CLOSE.match(line):
+                if conds and conds.pop():
+                    continue
                 depth -= 1
             target = resolve(path, line)
             if target is None:

@@ -6,13 +6,29 @@
 #include <string>
 #include <utility>
 
-#include "../io/model_io.hpp"
-#include "../io/safetensors.hpp"
-#include "../model/ar_teacher.hpp"
-#include "../model/evaluator.hpp"
-#include "../model/nar_student.hpp"
+#include "../model/config.hpp"
+#include "../model/model_base.hpp"
+
+// Header-only (the default): the front door's functions are inline and serve.hpp includes their
+// definitions (serve/reranker_impl.hpp). With DUALRERANK_COMPILED_LIB (the dualrerank::compiled
+// target, src/dualrerank.cpp) they are compiled once into that library and a serving translation
+// unit sees these declarations only: no models, layers, SIMD or file-format headers.
+#ifdef DUALRERANK_COMPILED_LIB
+#define DUALRERANK_SERVE_INLINE
+#else
+#define DUALRERANK_SERVE_INLINE inline
+#endif
 
 DUALRERANK_NAMESPACE_BEGIN
+template <class T>
+class ar_teacher;
+template <class T>
+class nar_student;
+template <class T>
+class list_evaluator;
+namespace io {
+struct load_options;
+}  // namespace io
 namespace serving {
 
 /// A loaded model of any kind (float). Exactly one pointer is set, except in a default-constructed
@@ -52,23 +68,8 @@ any_model make_any_model(Model model, std::string name = "") {
 
 /// Loads a dualrerank model file of any kind, reading the file once. format_error on anything wrong
 /// (not a dualrerank file, unknown kind, tensors, values, self-test: see io::load_model).
-inline any_model load_any_model(const std::string& path, const io::load_options& opt = {}) {
-    const io::safetensors_file f = io::safetensors_file::from_file(path);
-    const std::string what = "model file " + path;
-    if (io::detail::require_meta(f, "format", what) != io::model_format)
-        dualrerank::detail::throw_format(what + ": not a dualrerank model (format \"" + f.metadata().at("format") + "\")");
-    const std::string kind = io::detail::require_meta(f, "kind", what);
-    any_model a;
-    if (kind == to_string(model_kind::teacher))
-        a = make_any_model(io::load_model_from<ar_teacher<float>>(f, what, opt), path);
-    else if (kind == to_string(model_kind::student))
-        a = make_any_model(io::load_model_from<nar_student<float>>(f, what, opt), path);
-    else if (kind == to_string(model_kind::evaluator))
-        a = make_any_model(io::load_model_from<list_evaluator<float>>(f, what, opt), path);
-    else
-        dualrerank::detail::throw_format(what + ": unknown kind \"" + kind + "\"");
-    return a;
-}
+any_model load_any_model(const std::string& path);
+any_model load_any_model(const std::string& path, const io::load_options& opt);
 
 }  // namespace serving
 DUALRERANK_NAMESPACE_END
