@@ -1,31 +1,178 @@
-// RL experiments on the built-in world (docs/design.md section 4, issue "Dual-Rerank end to end"):
-// start from an SKD student (a model file written by dualrerank_demo), run LDRO or GRPO on a
-// drifting stream, evaluate the greedy policy on fixed requests every k requests under the
-// stream's current conditions, and write a CSV curve. Prints the start (conditions at request 0),
-// the anchor (unchanged SKD student) and the final policy under the final conditions, and the
-// requests after the change until the policy first matched the anchor (-1: never).
+// RL experiments on the built-in world (docs/rl.md; docs/design.md sections 4 and 10.5): start
+// from an SKD student (a model file written by dualrerank_demo), run one or more methods on the
+// SAME drifting request stream, evaluate the greedy policy on fixed held-out requests every k
+// requests with the closed form (normalized utility, under the stream's current conditions), and
+// print one summary line per method (and a CSV curve).
 //
-//   rl_experiments --student runs/demo/seed1/student_skd.safetensors --method ldro --drift swap \
-//                  --feedback sampled --requests 24000 --seed 1 --csv out.csv
-// Drifts: none, swap (objective weights (1,0) -> (0,1) at half time), swap-mixed ((0.8, 0.2) ->
-// (0.2, 0.8) at half time), engagement0.3 (engagement
-// x0.3 at half time), sparse (engagement x0.05 from the start). --seed is the demo's seed (the world
-// the student was trained on); --stream-seed varies the request stream and the RL noise alone.
-// Ablations: --no-objective-decoupling, --no-slot-decoupling, --no-rank-decay, --scale ema|group|floor.
+//   rl_experiments --student runs/demo/seed1/student_skd.safetensors --methods none,ldro,grpo,goalrank \
+//                  --mode realistic --drift swap-mixed --requests 16000 --seed 1 --stream-seed 101 --csv out.csv
+//
+// Modes: realistic (one shown slate per request; the model-based group is scored by a list
+// evaluator fitted on policy-local logs of the start student and refreshed online from the shown
+// slates; the off-policy term uses the logged propensities of a serving policy that lags by
+// --publish-every steps; feedback arrives 0..--max-delay requests late), user-group (the
+// idealized mode: G users per request). Drifts (at half time): none, swap-mixed ((0.8, 0.2) ->
+// (0.2, 0.8)), engagement (x0.5), longview (long-view propensity shift +-1.5 logits by category
+// parity), swap ((1,0) -> (0,1)). Methods: none (no RL), ldro, grpo, goalrank, and LDRO ablations
+// ldro-noobj, ldro-noslot, ldro-norank, ldro-ema, ldro-nogroup (shown term only), ldro-noshown
+// (model-based group only), ldro-norefresh (the evaluator frozen).
+// Summary per method: start (the start policy under the conditions of request 0), anchor_final
+// (the start policy under the final conditions), shift (the policy right after the change, under
+// the new conditions), final, gain = final - anchor_final, recover90 = requests after the change
+// until the policy first reached shift + 0.9 (final - shift) (-1: never; no drift: from 0).
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include <dualrerank/sim/sim.hpp>
 
 using namespace dualrerank;
 
+namespace {
+
+struct eval_set_d {
+    std::vector<sim_request> requests;
+    std::vector<double> u_random, u_oracle;
+    conditions cond;
+};
+
+// pipeline::make_eval_set with the request-level drift (long-view shift) applied at step `at`
+eval_set_d make_set(const world& w, const drift& d, std::int64_t at, int count) {
+    eval_set_d e;
+    e.cond = d.at(at);
+    for (int i = 0; i < count; ++i) {
+        sim_request r = w.eval_request(std::uint64_t(i));
+        d.apply(at, r);
+        e.u_random.push_back(w.random_utility(r, e.cond));
+        double uo = 0;
+        beam_search(w, r, e.cond, beam_options{}, &uo);
+        e.u_oracle.push_back(uo);
+        e.requests.push_back(std::move(r));
+    }
+    return e;
+}
+
+double normalized(const world& w, const eval_set_d& e, const nar_student<float>& m, workspace& ws) {
+    double u = 0, ur = 0, uo = 0;
+    const int L = w.slate_size();
+    for (std::size_t i = 0; i < e.requests.size(); ++i) {
+        const slate y = decode::greedy(m, e.requests[i].observed.view(), L, ws);
+        u += w.expected_utility(e.requests[i], y, e.cond);
+        ur += e.u_random[i];
+        uo += e.u_oracle[i];
+    }
+    return (u - ur) / std::max(uo - ur, 1e-12);
+}
+
+// policy-local logs: pages sampled by the start student with Gumbel-Max at tau (the serving
+// policy with exploration; docs/design.md section 10.2), sampled feedback under `c`
+struct local_logs {
+    std::vector<request<float>> reqs;
+    std::vector<std::vector<int>> shown;
+    std::vector<std::vector<float>> labels;  // [L x 2]: click, long view
+};
+
+local_logs make_logs(const world& w, const nar_student<float>& student, int pages, double tau, std::uint64_t seed, const conditions& c) {
+    const int L = w.slate_size();
+    const std::size_t np = static_cast<std::size_t>(pages);
+    local_logs lg;
+    lg.reqs.resize(np);
+    lg.shown.resize(np);
+    lg.labels.resize(np);
+    train::policy_store<float> store(student);
+    train::online_server<float> srv(store, tau, seed * 13 + 3);
+    rng g(seed * 5 + 1);
+    sim_request r;
+    for (std::size_t p = 0; p < np; ++p) {
+        w.make_request(std::uint64_t(5000000 + p), r);
+        lg.reqs[p] = r.observed;
+        const auto s = srv.serve(r.observed.view(), std::uint64_t(p), L);
+        lg.shown[p] = s.items;
+        page_feedback f;
+        w.sample_feedback(r, slate(s.items.begin(), s.items.end()), g, c, f);
+        lg.labels[p].resize(std::size_t(L) * 2);
+        for (int t = 0; t < L; ++t) {
+            lg.labels[p][std::size_t(t) * 2] = f.clicks[std::size_t(t)];
+            lg.labels[p][std::size_t(t) * 2 + 1] = f.long_views[std::size_t(t)];
+        }
+    }
+    return lg;
+}
+
+void fit_list_evaluator(list_evaluator<float>& ev, const local_logs& lg, int L, long steps, std::uint64_t seed) {
+    train::trainer_config tc;
+    tc.batch_size = 32;
+    tc.seed = seed;
+    tc.optimizer.lr = 2e-3;
+    tc.optimizer.warmup_steps = std::min(200L, steps / 10);
+    tc.optimizer.total_steps = steps;
+    tc.optimizer.weight_decay = 0.01;
+    tc.log_every = 0;
+    train::trainer<list_evaluator<float>> tr(ev, tc);
+    std::vector<int> idx;
+    tr.run(steps, [&](float* gr, workspace& ws, rng& gen) {
+        train::draw_batch(gen, lg.reqs.size(), tc.batch_size, idx);
+        double loss = 0;
+        for (int b = 0; b < tc.batch_size; ++b) {
+            const std::size_t i = std::size_t(idx[std::size_t(b)]);
+            const double l = train::evaluator_bce_step(tr.model(), lg.reqs[i].view(), 1, L, lg.shown[i].data(), lg.labels[i].data(), gr,
+                                                       ws, 1.0f / float(tc.batch_size));
+            if (!std::isfinite(l)) return l;
+            loss += l;
+        }
+        return loss / tc.batch_size;
+    });
+}
+
+// the page evaluator (model/page_evaluator.hpp) by train::fit_page_evaluator, every 20th page held out
+train::page_fit_result fit_page(page_evaluator<float>& ev, const local_logs& lg, long steps, std::uint64_t seed) {
+    std::vector<std::size_t> tr_idx, va_idx;
+    for (std::size_t i = 0; i < lg.reqs.size(); ++i) (i % 20 == 19 ? va_idx : tr_idx).push_back(i);
+    auto source = [&](const std::vector<std::size_t>& idx) {
+        train::page_source<float> s;
+        s.count = idx.size();
+        s.get = [&lg, &idx](std::size_t i, train::page_example<float>& p) {
+            const std::size_t j = idx[i];
+            p.req = lg.reqs[j];
+            p.shown.assign(lg.shown[j].begin(), lg.shown[j].end());
+            p.labels = lg.labels[j];
+        };
+        return s;
+    };
+    const auto trs = source(tr_idx), vas = source(va_idx);
+    train::page_fit_config fc;
+    fc.steps = steps;
+    fc.batch = 64;
+    fc.seed = seed;
+    fc.eval_every = std::max(1L, steps / 10);
+    return train::fit_page_evaluator(ev, trs, vas, fc);
+}
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string x;
+    while (std::getline(ss, x, ','))
+        if (!x.empty()) out.push_back(x);
+    return out;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     try {
-        std::string student_path, method = "ldro", drift_name = "swap", feedback = "sampled", csv;
+        std::string student_path, methods = "ldro", drift_name = "swap-mixed", mode = "realistic", feedback = "sampled", csv,
+                                  evaluator_path, evaluator_kind = "page";
         std::uint64_t seed = 1, stream_seed = 0;
-        long requests = 24000;
-        int eval_every = 2000, eval_requests = 300;
+        long requests = 16000, evaluator_steps = 3000;
+        int eval_every = 2000, eval_requests = 200, evaluator_pages = 20000;
         train::rl_run_config rc;
+        rc.mode = train::rl_feedback::realistic;
+        rc.publish_every = 4;
+        rc.max_delay = 50;
+        rc.requests_per_step = 8;
+        train::evaluator_scorer<float>::config ec;
         for (int i = 1; i < argc; ++i) {
             const std::string a = argv[i];
             auto next = [&]() -> std::string {
@@ -33,10 +180,18 @@ int main(int argc, char** argv) {
                 return argv[++i];
             };
             if (a == "--student") student_path = next();
-            else if (a == "--method") method = next();
+            else if (a == "--method" || a == "--methods") methods = next();
+            else if (a == "--mode") mode = next();
             else if (a == "--drift") drift_name = next();
             else if (a == "--feedback") feedback = next();
             else if (a == "--csv") csv = next();
+            else if (a == "--evaluator") evaluator_path = next();
+            else if (a == "--evaluator-kind") evaluator_kind = next();
+            else if (a == "--evaluator-batch") ec.batch = std::stoi(next());
+            else if (a == "--evaluator-every") ec.update_every = std::stoi(next());
+            else if (a == "--evaluator-pages") evaluator_pages = std::stoi(next());
+            else if (a == "--evaluator-steps") evaluator_steps = std::stol(next());
+            else if (a == "--evaluator-lr") ec.lr = std::stod(next());
             else if (a == "--seed") seed = std::stoull(next());
             else if (a == "--stream-seed") stream_seed = std::stoull(next());
             else if (a == "--requests") requests = std::stol(next());
@@ -45,95 +200,183 @@ int main(int argc, char** argv) {
             else if (a == "--lr") rc.optimizer.lr = std::stod(next());
             else if (a == "--beta") rc.rl.beta = std::stod(next());
             else if (a == "--eta") rc.rl.eta = std::stod(next());
+            else if (a == "--tau") rc.rl.sample_tau = std::stod(next());
             else if (a == "--group") rc.rl.group = std::stoi(next());
             else if (a == "--per-step") rc.requests_per_step = std::stoi(next());
+            else if (a == "--publish-every") rc.publish_every = std::stoi(next());
+            else if (a == "--max-delay") rc.max_delay = std::stoi(next());
+            else if (a == "--drop-rate") rc.drop_rate = std::stod(next());
+            else if (a == "--group-weight") rc.group_weight = std::stod(next());
+            else if (a == "--shown-weight") rc.shown_weight = std::stod(next());
             else if (a == "--polyak") rc.polyak = std::stod(next());
-            else if (a == "--no-objective-decoupling") rc.rl.decouple_objectives = false;
-            else if (a == "--no-slot-decoupling") rc.rl.decouple_slots = false;
-            else if (a == "--no-rank-decay") rc.rl.rank_decay = false;
-            else if (a == "--scale") {
-                const std::string s = next();
-                rc.rl.scale = s == "ema" ? train::scale_mode::ema : s == "group" ? train::scale_mode::group_std
-                                                                                  : train::scale_mode::group_std_floor;
-            } else if (a == "--verbose") rc.log_every = 250;
+            else if (a == "--verbose") rc.log_every = 250;
             else if (a == "--help" || a == "-h") {
-                std::puts("usage: rl_experiments --student PATH [--method ldro|grpo] [--drift none|swap|swap-mixed|engagement0.3|sparse]\n"
-                          "       [--feedback sampled|expected] [--requests N] [--seed S] [--stream-seed S2] [--csv PATH] [--lr X] [--beta X]\n"
-                          "       [--eta X] [--group G] [--per-step R] [--polyak A] [--no-objective-decoupling] [--no-slot-decoupling]\n"
-                          "       [--no-rank-decay] [--scale floor|ema|group] [--eval-every K] [--eval-requests M]");
+                std::puts("usage: rl_experiments --student PATH [--methods none,ldro,grpo,goalrank,ldro-noobj,ldro-noslot,ldro-norank,\n"
+                          "       ldro-ema,ldro-nogroup,ldro-noshown,ldro-norefresh] [--mode realistic|user-group]\n"
+                          "       [--drift none|swap-mixed|engagement|longview|swap] [--feedback sampled|expected] [--requests N]\n"
+                          "       [--seed S] [--stream-seed S2] [--csv PATH] [--evaluator-kind page|list] [--evaluator PATH (list)]\n"
+                          "       [--evaluator-pages P] [--evaluator-steps K] [--evaluator-lr X] [--evaluator-batch B] [--evaluator-every K]\n"
+                          "       [--lr X] [--beta X] [--eta X] [--tau X] [--group G] [--per-step R] [--publish-every P] [--max-delay D]\n"
+                          "       [--drop-rate X] [--group-weight X] [--shown-weight X] [--polyak A] [--eval-every K] [--eval-requests M]");
                 return 0;
             } else
                 throw input_error("unknown option " + a);
         }
         if (student_path.empty()) throw input_error("--student PATH is required (a model written by dualrerank_demo)");
-        rc.rl.method = method == "grpo" ? train::rl_method::grpo : train::rl_method::ldro;
+        if (mode == "user-group") rc.mode = train::rl_feedback::user_group;
+        else if (mode != "realistic") throw input_error("unknown mode " + mode);
         rc.requests = requests;
-        rc.seed = seed;
         rc.expected_feedback = feedback == "expected";
+        const long change = drift_name == "none" ? 0 : requests / 2;
         drift d = drift::none();
-        if (drift_name == "swap") d = drift::weight_swap(requests / 2);
-        else if (drift_name == "swap-mixed") {  // mixed weights: (0.8, 0.2) -> (0.2, 0.8)
-            d.click_weight = schedule::step(0.8, 0.2, requests / 2);
-            d.long_view_weight = schedule::step(0.2, 0.8, requests / 2);
-        }
-        else if (drift_name == "engagement0.3") d.engagement = schedule::step(1.0, 0.3, requests / 2);
-        else if (drift_name == "sparse") d.engagement = schedule::constant(0.05);
+        if (drift_name == "swap") d = drift::weight_swap(change);
+        else if (drift_name == "swap-mixed") {
+            d.click_weight = schedule::step(0.8, 0.2, change);
+            d.long_view_weight = schedule::step(0.2, 0.8, change);
+        } else if (drift_name == "engagement") d.engagement = schedule::step(1.0, 0.5, change);
+        else if (drift_name == "longview") d.long_view_shift = schedule::step(0.0, 1.5, change);
         else if (drift_name != "none") throw input_error("unknown drift " + drift_name);
 
         const nar_student<float> anchor = io::load_model<nar_student<float>>(student_path);
-        nar_student<float> policy = anchor;
         world w(world_config::small(), seed);
         const int L = w.slate_size();
         if (anchor.config().max_slate != L || anchor.config().features != w.config().feature_dim)
             throw input_error("the student was not trained on the small built-in world");
-        // the world is the demo's for --seed; the request stream (and the RL noise) can be varied alone
         const std::uint64_t ss = stream_seed ? stream_seed : seed;
         rc.seed = ss;
-        stream s(w, d, ss * 31 + 5, 3000000);
+
+        // the evaluator, fitted on policy-local logs of the start student: the page evaluator
+        // (default) or the list evaluator (a list evaluator can be loaded from --evaluator PATH)
+        std::unique_ptr<list_evaluator<float>> lev;
+        std::unique_ptr<page_evaluator<float>> pev;
+        if (rc.mode == train::rl_feedback::realistic) {
+            const auto t0 = std::chrono::steady_clock::now();
+            std::ifstream probe(evaluator_path);
+            if (evaluator_kind == "list" && !evaluator_path.empty() && probe.good()) {
+                lev = std::make_unique<list_evaluator<float>>(io::load_model<list_evaluator<float>>(evaluator_path));
+            } else {
+                const local_logs lg = make_logs(w, anchor, evaluator_pages, rc.rl.sample_tau, seed, d.at(0));
+                if (evaluator_kind == "list") {
+                    model_config mc = anchor.config();
+                    mc.outputs = 2;  // click, long view
+                    lev = std::make_unique<list_evaluator<float>>(mc);
+                    lev->init(seed + 600);
+                    fit_list_evaluator(*lev, lg, L, evaluator_steps, seed);
+                    if (!evaluator_path.empty()) io::save_model(*lev, evaluator_path);
+                } else if (evaluator_kind == "page") {
+                    page_evaluator_config pc;
+                    pc.features = w.config().feature_dim;
+                    pc.context = w.config().context_dim;
+                    pc.max_slate = L;
+                    pc.max_candidates = w.num_candidates();
+                    pc.objectives = 2;
+                    pev = std::make_unique<page_evaluator<float>>(pc);
+                    pev->init(seed + 600);
+                    const auto fit = fit_page(*pev, lg, evaluator_steps, seed);
+                    std::fprintf(stderr, "page evaluator: %ld steps, held-out NLL/page %.4f (start %.4f)\n", fit.steps, fit.best_valid_loss,
+                                 fit.initial_valid_loss);
+                } else {
+                    throw input_error("unknown evaluator kind " + evaluator_kind + " (list or page)");
+                }
+            }
+            std::fprintf(stderr, "evaluator ready in %.0f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+
         workspace ws;
+        const eval_set_d set0 = make_set(w, d, 0, eval_requests);
+        const eval_set_d set_final = make_set(w, d, requests, eval_requests);
+        const double start = normalized(w, set0, anchor, ws);
+        const double anchor_final = normalized(w, set_final, anchor, ws);
         std::ofstream out;
         if (!csv.empty()) {
             out.open(csv);
-            out << "requests,normalized_utility,click_weight,long_weight,engagement\n";
+            out << "method,requests,normalized_utility,click_weight,long_weight,engagement,long_view_shift,reward,entropy,kl,clip_frac,"
+                   "eval_policy,eval_anchor\n";
         }
-        // evaluation sets per distinct condition, cached
-        std::map<std::string, pipeline::eval_set> sets;
-        auto eval_now = [&](long at) {
-            const conditions c = d.at(at);
-            const std::string key = std::to_string(c.engagement) + "/" + std::to_string(c.weights.click) + "/" +
-                                    std::to_string(c.weights.long_view);
-            if (!sets.count(key)) sets.emplace(key, pipeline::make_eval_set(w, eval_requests, c));
-            const auto r = pipeline::evaluate(w, sets.at(key), "policy",
-                                              [&](const sim_request& q) { return decode::greedy(policy, q.observed.view(), L, ws); });
-            if (out) out << at << ',' << r.utility << ',' << c.weights.click << ',' << c.weights.long_view << ',' << c.engagement << '\n';
-            return r.utility;
-        };
-        const double start = eval_now(0);
-        // the anchor (the unchanged SKD student) under the final conditions: the bar to beat
-        const conditions final_cond = d.at(requests);
-        const pipeline::eval_set final_set = pipeline::make_eval_set(w, eval_requests, final_cond);
-        const double anchor_final = pipeline::evaluate(w, final_set, "anchor", [&](const sim_request& q) {
-                                        return decode::greedy(anchor, q.observed.view(), L, ws);
-                                    }).utility;
-        const long change = drift_name == "swap" || drift_name == "swap-mixed" || drift_name == "engagement0.3" ? requests / 2 : 0;
-        long recovered_at = -1;
-        long next_eval = eval_every;
-        train::run_rl(policy, anchor, s, rc, [&](const train::rl_progress& p) {
-            if (p.requests >= next_eval) {
-                const double u = eval_now(p.requests);
-                if (p.requests > change && recovered_at < 0 && u >= anchor_final) recovered_at = p.requests - change;
-                next_eval += eval_every;
+        for (const std::string& m : split(methods)) {
+            train::rl_run_config r = rc;
+            train::evaluator_scorer<float>::config e = ec;
+            if (m == "grpo") r.rl.method = train::rl_method::grpo;
+            else if (m == "goalrank") r.rl.method = train::rl_method::goalrank;
+            else if (m == "ldro-noobj") r.rl.decouple_objectives = false;
+            else if (m == "ldro-noslot") r.rl.decouple_slots = false;
+            else if (m == "ldro-norank") r.rl.rank_decay = false;
+            else if (m == "ldro-ema") r.rl.scale = train::scale_mode::ema;
+            else if (m == "ldro-nogroup") r.group_weight = 0;
+            else if (m == "ldro-noshown") r.shown_weight = 0;
+            else if (m == "ldro-norefresh") e.refresh = false;
+            else if (m != "ldro" && m != "none") throw input_error("unknown method " + m);
+            nar_student<float> policy = anchor;
+            std::vector<std::pair<long, double>> curve;
+            const eval_set_d* cur = &set0;
+            eval_set_d shifted;
+            auto eval_at = [&](long at, const train::rl_progress* p) {
+                if (change > 0 && at >= change && cur == &set0) {
+                    shifted = make_set(w, d, at, eval_requests);
+                    cur = &shifted;
+                }
+                const double u = normalized(w, *cur, policy, ws);
+                curve.emplace_back(at, u);
+                if (out) {
+                    const conditions c = d.at(at);
+                    out << m << ',' << at << ',' << u << ',' << c.weights.click << ',' << c.weights.long_view << ',' << c.engagement << ','
+                        << d.long_view_shift(at);
+                    if (p)
+                        out << ',' << p->mean_reward << ',' << p->stats.entropy << ',' << p->stats.kl << ',' << p->clip_frac << ','
+                            << p->eval_policy << ',' << p->eval_anchor;
+                    else
+                        out << ",,,,,,";
+                    out << '\n';
+                }
+                return u;
+            };
+            eval_at(0, nullptr);
+            const auto t0 = std::chrono::steady_clock::now();
+            if (m != "none") {
+                stream s(w, d, ss * 31 + 5, 3000000);
+                long next_eval = eval_every;
+                bool at_change = change == 0;
+                auto on_step = [&](const train::rl_progress& p) {
+                    if (!at_change && p.requests >= change) {  // the policy as the change hits
+                        eval_at(change, &p);
+                        at_change = true;
+                    }
+                    if (p.requests >= next_eval) {
+                        eval_at(p.requests, &p);
+                        next_eval += eval_every;
+                    }
+                };
+                if (r.mode == train::rl_feedback::realistic && pev) {
+                    train::page_evaluator_scorer<float> scorer(*pev, e);
+                    train::run_rl(policy, anchor, s, r, scorer, on_step);
+                } else if (r.mode == train::rl_feedback::realistic) {
+                    train::evaluator_scorer<float> scorer(*lev, e);
+                    train::run_rl(policy, anchor, s, r, scorer, on_step);
+                } else {
+                    train::run_rl(policy, anchor, s, r, on_step);
+                }
+            } else if (change > 0) {
+                eval_at(change, nullptr);
             }
-        });
-        const double final_u = pipeline::evaluate(w, final_set, "policy", [&](const sim_request& q) {
-                                   return decode::greedy(policy, q.observed.view(), L, ws);
-                               }).utility;
-        if (out) out << requests << ',' << final_u << ',' << final_cond.weights.click << ',' << final_cond.weights.long_view << ','
-                     << final_cond.engagement << '\n';
-        std::printf("method=%s drift=%s feedback=%s seed=%llu lr=%g beta=%g eta=%g G=%d start=%.4f anchor_final=%.4f final=%.4f "
-                    "requests_to_recover=%ld\n",
-                    method.c_str(), drift_name.c_str(), feedback.c_str(), (unsigned long long)seed, rc.optimizer.lr, rc.rl.beta,
-                    rc.rl.eta, rc.rl.group, start, anchor_final, final_u, recovered_at);
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double final_u = normalized(w, set_final, policy, ws);
+            if (out) out << m << ',' << requests << ',' << final_u << ",,,,,,,,,,\n";
+            double shift_u = start;
+            for (auto& c : curve)
+                if (c.first == change) shift_u = c.second;
+            long recover = -1;
+            curve.emplace_back(requests, final_u);
+            for (auto& c : curve)
+                if (c.first >= change && c.second >= shift_u + 0.9 * (final_u - shift_u) - 1e-12) {
+                    recover = c.first - change;
+                    break;
+                }
+            std::printf("method=%s mode=%s drift=%s seed=%llu stream=%llu requests=%ld G=%d start=%.4f anchor_final=%.4f shift=%.4f "
+                        "final=%.4f gain=%+.4f recover90=%ld secs=%.0f\n",
+                        m.c_str(), mode.c_str(), drift_name.c_str(), (unsigned long long)seed, (unsigned long long)ss, requests, r.rl.group,
+                        start, anchor_final, shift_u, final_u, final_u - anchor_final, recover, secs);
+            std::fflush(stdout);
+        }
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "rl_experiments: %s\n", e.what());

@@ -47,6 +47,8 @@
 #include "../decode/gumbel.hpp"
 #include "../model/evaluator.hpp"
 #include "../model/nar_student.hpp"
+#include "../model/page_evaluator.hpp"
+#include "adamw.hpp"
 #include "rl.hpp"
 #include "trainer.hpp"
 
@@ -317,6 +319,70 @@ private:
     std::vector<feedback_record<T>> buf_;
     std::size_t next_ = 0;
     long seen_ = 0;
+};
+
+/// The page evaluator (model/page_evaluator.hpp: examination per position times appeal, page
+/// context terms; fitted on logs by train/evaluator_fit.hpp) as a scorer: predictions are its
+/// per-slot P(click), P(objective o at the slot). With refresh on, observed records fill a replay
+/// buffer and every `update_every` records one AdamW step of its page likelihood is taken on a
+/// batch from it (the feedback labels [L x O] must satisfy objective o <= click, as the world's do).
+template <class T>
+class page_evaluator_scorer : public slate_scorer<T> {
+public:
+    using config = typename evaluator_scorer<T>::config;
+
+    page_evaluator_scorer(const page_evaluator<T>& ev, config c) : ev_(std::make_unique<page_evaluator<T>>(ev)), cfg_(c) {
+        if (c.capacity < 1 || c.update_every < 1 || c.batch < 1 || !(std::isfinite(c.lr) && c.lr > 0))
+            dualrerank::detail::throw_input("page_evaluator_scorer: capacity, update_every, batch must be >= 1 and lr > 0");
+        adamw_config oc;
+        oc.lr = c.lr;
+        oc.warmup_steps = 0;
+        oc.weight_decay = 0.0;
+        oc.clip_norm = 0;
+        opt_ = std::make_unique<adamw<T>>(ev_->table(), oc);
+        grads_.assign(ev_->arena_size(), T(0));
+        gen_.seed(c.seed);
+    }
+
+    int objectives() const override { return ev_->config().objectives; }
+
+    void predict(const request_view<T>& r, std::uint64_t, int K, int L, const int* slates, double* out, workspace& ws) override {
+        const std::size_t cnt = std::size_t(K) * L * ev_->config().objectives;
+        if (tmp_.size() < cnt) tmp_.resize(cnt);
+        ev_->predict(r, K, L, slates, tmp_.data(), ws);
+        for (std::size_t i = 0; i < cnt; ++i) out[i] = double(tmp_[i]);
+    }
+
+    void observe(const feedback_record<T>& rec) override {
+        if (!cfg_.refresh) return;
+        if (buf_.size() < cfg_.capacity) buf_.push_back(rec);
+        else buf_[next_++ % cfg_.capacity] = rec;
+        if (++seen_ % cfg_.update_every != 0) return;
+        std::fill(grads_.begin(), grads_.end(), T(0));
+        const T scale = T(1) / T(cfg_.batch);
+        for (int b = 0; b < cfg_.batch; ++b) {
+            const feedback_record<T>& p = buf_[std::size_t(gen_.below(buf_.size()))];
+            labels_.assign(p.feedback.begin(), p.feedback.end());
+            ws_.reset();
+            ev_->page_loss(p.req.view(), int(p.shown.items.size()), p.shown.items.data(), labels_.data(), grads_.data(), scale, ws_);
+        }
+        opt_->step(ev_->params(), grads_.data());
+    }
+
+    const page_evaluator<T>& evaluator() const noexcept { return *ev_; }
+
+private:
+    std::unique_ptr<page_evaluator<T>> ev_;
+    config cfg_;
+    std::unique_ptr<adamw<T>> opt_;
+    aligned_vector<T> grads_;
+    std::vector<T> tmp_;
+    std::vector<float> labels_;
+    std::vector<feedback_record<T>> buf_;
+    std::size_t next_ = 0;
+    long seen_ = 0;
+    rng gen_;
+    workspace ws_;
 };
 
 struct online_config {

@@ -80,7 +80,8 @@ inline void validate(const rl_config& rc, const char* fn, int max_group = 1 << 1
 /// the off-policy residual (shown_advantages).
 struct rl_stream_state {
     std::vector<double> ema;      ///< [objectives]
-    std::vector<double> ema_off;  ///< [objectives x L]
+    std::vector<double> ema_off;  ///< [objectives x L] scale of the centered residual
+    std::vector<double> off_mean; ///< [objectives x L] running mean of the residual (the evaluator's bias)
     long updates = 0;
     long off_updates = 0;
 };
@@ -177,8 +178,9 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
 
 /// Off-policy advantages A [L] of ONE shown slate from its real feedback fb [L x O] and the
 /// evaluator's prediction for it pred [L x O] (the baseline, docs/design.md section 10.5): per
-/// objective and slot the residual reward-to-go (real minus predicted), divided by a streaming
-/// scale (the EMA of the residual's magnitude for that objective and slot, floored by floor_const),
+/// objective and slot the residual reward-to-go (real minus predicted) minus its running mean (a
+/// biased evaluator would otherwise push every shown slate down, or up), divided by a streaming
+/// scale (the EMA of the centered residual's magnitude, floored by floor_const),
 /// combined with the current weights w [O]. GRPO and GoalRank: one page-level residual broadcast to
 /// every slot (objectives combined first, scale per page).
 inline void shown_advantages(const rl_config& c, const double* fb, const double* pred, int L, int O, const double* w,
@@ -187,7 +189,10 @@ inline void shown_advantages(const rl_config& c, const double* fb, const double*
     const bool ldro = c.method == rl_method::ldro;
     const int nobj = ldro && c.decouple_objectives ? O : 1;
     const int nslot = ldro && c.decouple_slots ? L : 1;
-    if (int(st.ema_off.size()) != nobj * nslot) st.ema_off.assign(std::size_t(nobj) * nslot, 0.0);
+    if (int(st.ema_off.size()) != nobj * nslot) {
+        st.ema_off.assign(std::size_t(nobj) * nslot, 0.0);
+        st.off_mean.assign(std::size_t(nobj) * nslot, 0.0);
+    }
     std::fill(A, A + L, 0.0);
     const double d = st.off_updates == 0 ? 0.0 : c.ema_decay;
     for (int j = 0; j < nobj; ++j) {
@@ -201,10 +206,15 @@ inline void shown_advantages(const rl_config& c, const double* fb, const double*
         }
         const double wj = nobj == O ? w[j] : 1.0;
         for (int t = 0; t < L; ++t) {
-            const double r = nslot == L ? res[std::size_t(t)] : res[0];
-            double& e = st.ema_off[std::size_t(j) * nslot + (nslot == L ? t : 0)];
+            const std::size_t cell = std::size_t(j) * nslot + (nslot == L ? t : 0);
+            const double r = (nslot == L ? res[std::size_t(t)] : res[0]) - st.off_mean[cell];  // minus the evaluator's running bias
+            double& e = st.ema_off[cell];
             if (nslot == L || t == 0) e = d * e + (1.0 - d) * std::fabs(r);
             A[t] += wj * r / std::max(e, std::max(c.floor_const, 1e-6));
+        }
+        for (int t = 0; t < nslot; ++t) {
+            double& m = st.off_mean[std::size_t(j) * nslot + t];
+            m = d * m + (1.0 - d) * (nslot == L ? res[std::size_t(t)] : res[0]);
         }
     }
     ++st.off_updates;
