@@ -3,6 +3,8 @@
 //
 //   export_world --out FILE.safetensors [--requests R] [--first I] [--eval] [--seed S] [--world small|default]
 //                [--targets search|appeal|upstream] [--letor FILE.txt]
+//   export_world --logs-out LOGS.jsonl [--logs N] [--logs-first I] [--logs-seed S] [--temperature T]
+//                [--seed S] [--world small|default]
 //
 // The request file (format "dualrerank-requests", layout in examples/dataset_io.hpp) holds the
 // observed features, context and upstream ranks of requests first .. first+R-1 (with --eval: the
@@ -10,11 +12,17 @@
 // form, the demo's search-distilled recipe) and graded labels (the true item value scaled to
 // [0, 4]). --letor also writes the same requests as a LETOR file: integer grades round(label),
 // qid = request index, features 1-based (no context, no upstream ranks: LETOR has neither).
+//
+// --logs-out writes the world's exploratory logs as impression logs (docs/logs.md, one logged page
+// per line: observed features, context, upstream ranks, the behaviour policy's slate with its
+// log-propensity, sampled per-slot "click" and "long_view"), N pages of requests logs-first ..
+// logs-first + N - 1 (sim/log_export.hpp); the oracle-free pipeline then reads them as a user's logs.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
 
+#include <dualrerank/sim/log_export.hpp>
 #include <dualrerank/sim/sim.hpp>
 
 #include "dataset_io.hpp"
@@ -33,15 +41,24 @@ void usage() {
         "  --world small|default  world_config::small() (N 20, L 6; default) or the full world (N 50, L 10)\n"
         "  --targets search|appeal|upstream  target slates: beam search on the closed form (default),\n"
         "                      true-appeal sort, or the upstream ranker's order\n"
-        "  --letor FILE        also write the requests as a LETOR file (graded labels, qid:)\n");
+        "  --letor FILE        also write the requests as a LETOR file (graded labels, qid:)\n"
+        "  --logs-out FILE     write exploratory logs as impression logs (JSON lines, docs/logs.md)\n"
+        "  --logs N            pages in --logs-out (default 10000)\n"
+        "  --logs-first I      request index of the first logged page (default 0)\n"
+        "  --logs-seed S       seed of the behaviour policy's draws and the feedback (default 7 * seed + 1,\n"
+        "                      the demo's)\n"
+        "  --temperature T     the behaviour policy's Plackett-Luce temperature (default 0.4)\n"
+        "  (at least one of --out and --logs-out)\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-    std::string out, letor, targets = "search", world_name = "small";
-    std::uint64_t first = 0, seed = 1;
-    long count = 256;
+    std::string out, letor, targets = "search", world_name = "small", logs_out;
+    std::uint64_t first = 0, seed = 1, logs_first = 0, logs_seed = 0;
+    bool logs_seed_given = false;
+    long count = 256, logs = 10000;
+    double temperature = behaviour_policy{}.temperature;
     bool eval = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -57,20 +74,43 @@ int main(int argc, char** argv) try {
         else if (a == "--world") world_name = next();
         else if (a == "--targets") targets = next();
         else if (a == "--letor") letor = next();
+        else if (a == "--logs-out") logs_out = next();
+        else if (a == "--logs") logs = std::stol(next());
+        else if (a == "--logs-first") logs_first = std::stoull(next());
+        else if (a == "--logs-seed") {
+            logs_seed = std::stoull(next());
+            logs_seed_given = true;
+        } else if (a == "--temperature") temperature = std::stod(next());
         else if (a == "--help" || a == "-h") {
             usage();
             return 0;
         } else
             throw input_error("unknown option " + a + " (see --help)");
     }
-    if (out.empty()) throw input_error("--out is required (see --help)");
+    if (out.empty() && logs_out.empty()) throw input_error("give --out or --logs-out (see --help)");
     if (count < 1) throw input_error("--requests must be >= 1");
+    if (logs < 1) throw input_error("--logs must be >= 1");
+    if (!(temperature > 0 && std::isfinite(temperature))) throw input_error("--temperature must be finite and > 0");
     if (world_name != "small" && world_name != "default") throw input_error("--world must be small or default");
     if (targets != "search" && targets != "appeal" && targets != "upstream")
         throw input_error("--targets must be search, appeal or upstream");
 
     const world_config wc = world_name == "small" ? world_config::small() : world_config{};
     const world w(wc, seed);
+    if (!logs_out.empty()) {
+        std::ofstream f(logs_out, std::ios::binary | std::ios::trunc);
+        if (!f) throw input_error("cannot write " + logs_out);
+        behaviour_policy b;
+        b.temperature = temperature;
+        const std::uint64_t ls = logs_seed_given ? logs_seed : seed * 7 + 1;
+        const std::size_t wrote = write_world_logs(w, logs_first, std::size_t(logs), b, ls, f);
+        f.close();
+        if (!f) throw input_error("error writing " + logs_out);
+        std::printf("export_world: %zu logged pages (world %s, seed %llu, requests %llu.., behaviour %s, log seed %llu) -> %s\n",
+                    wrote, world_name.c_str(), (unsigned long long)seed, (unsigned long long)logs_first,
+                    behaviour_policy_version(b).c_str(), (unsigned long long)ls, logs_out.c_str());
+        if (out.empty()) return 0;
+    }
     dataset_io::request_set s;
     s.L = w.slate_size();
     sim_request sr;

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Regenerate the training-curve fixture live (python/train_curve.py: 200 AdamW steps of the PyTorch
-# reference in float64) into a temporary directory and run the C++ training-parity test against it.
+# Regenerate the training-curve fixtures live (python/train_curve.py: 200 AdamW steps of the PyTorch
+# reference in float64; python/dpo_curve.py: 60 Rerank-DPO steps with autograd gradients) into a
+# temporary directory and run the C++ training-parity tests ([training]) against them.
 # With --all, the model parity fixtures (python/make_fixtures.py) are regenerated into the same
 # directory too and the whole [parity] set runs (it includes [parity][training]).
 #
@@ -53,6 +54,10 @@ trap 'rm -rf "$out"' EXIT INT TERM
 echo "check_training_parity: training the reference with $py ($("$py" -c 'import torch; print("torch", torch.__version__)')) in $out"
 "$py" "$here/train_curve.py" --out "$out" || {
     echo "check_training_parity: training-curve generation failed" >&2
+    exit 1
+}
+"$py" "$here/dpo_curve.py" --out "$out" || {
+    echo "check_training_parity: Rerank-DPO curve generation failed" >&2
     exit 1
 }
 tag="[training]"

@@ -2,13 +2,20 @@
 // shown slate re-sorted by alpha / P_i + gamma * U_i, Y_l the shown order), the loss and its
 // hand-written gradient through the teacher against central finite differences in double (odd
 // sizes, a padded batch), the accumulation contract, the value at pi = pi_ref, the bad-input rows
-// DPO-xx, and the recipe on the built-in world's logs read back from a file.
+// DPO-xx, the recipe on the built-in world's logs read back from a file, and a 60-step training
+// curve against PyTorch autograd (python/dpo_curve.py; fixture in tests/data/golden/, regenerated
+// live by python/check_training_parity.sh).
 #include "catch.hpp"
 #include "grad_check.hpp"
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
 #include <sstream>
 
+#include "fixture_io.hpp"
 #include "test_header.hpp"
 
 using namespace dualrerank;
@@ -277,4 +284,185 @@ TEST_CASE("Rerank-DPO recipe on the world's logs read back from a file", "[dpo][
     // same seed, same teacher
     const ar_teacher<float> again = train::train_rerank_dpo_teacher(ref, logs, rc);
     CHECK(std::equal(dpo.params(), dpo.params() + dpo.arena_size(), again.params()));
+}
+
+// ------------------------------------------------------------------ parity with PyTorch autograd
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// $DUALRERANK_FIXTURE_DIR/dpo_curve.fixture.safetensors when it exists (regenerated live with
+/// torch by python/check_training_parity.sh), else the committed one in tests/data/golden/.
+fs::path dpo_fixture() {
+    const char* name = "dpo_curve.fixture.safetensors";
+    if (const char* env = std::getenv("DUALRERANK_FIXTURE_DIR"))
+        if (*env && fs::exists(fs::path(env) / name)) return fs::path(env) / name;
+    return fs::path(DUALRERANK_SOURCE_DIR) / "tests" / "data" / "golden" / name;
+}
+
+model_config config_of(const fixture_io::json& j) {
+    model_config c;
+    c.features = int(j.at("features").integer());
+    c.context = int(j.at("context").integer());
+    c.d = int(j.at("d").integer());
+    c.heads = int(j.at("heads").integer());
+    c.enc_layers = int(j.at("enc_layers").integer());
+    c.dec_layers = int(j.at("dec_layers").integer());
+    c.ffn = int(j.at("ffn").integer());
+    c.max_slate = int(j.at("max_slate").integer());
+    c.max_candidates = int(j.at("max_candidates").integer());
+    c.rank_embedding = j.at("rank_embedding").boolean();
+    c.outputs = int(j.at("outputs").integer());
+    return c;
+}
+
+void init_portable(ar_teacher<double>& m, const fixture_io::safetensors& fx, const std::string& prefix) {
+    const fixture_io::json init = fixture_io::json::parse(fx.meta(prefix + ".init"));
+    REQUIRE(init.at("generator").string() == "splitmix64-v1");
+    const fixture_io::json& specs = init.at("tensors");
+    REQUIRE(specs.obj.size() == m.table().tensors().size());
+    const auto seed = std::uint64_t(init.at("seed").integer());
+    for (const auto& t : m.table().tensors()) {
+        INFO(prefix << ": tensor " << t.name);
+        const fixture_io::json* s = specs.find(t.name);
+        REQUIRE(s != nullptr);
+        fixture_io::fill_portable(m.tensor(t.name), t.size, seed, t.name, *s);
+    }
+}
+
+double rel_err(double got, double ref) { return std::abs(got - ref) / std::max(std::abs(ref), 1e-300); }
+
+}  // namespace
+
+TEST_CASE("Rerank-DPO training curve matches PyTorch autograd (double)", "[dpo][parity][training]") {
+    const fs::path path = dpo_fixture();
+    INFO("fixture " << path.string());
+    REQUIRE(fs::exists(path));
+    const fixture_io::safetensors fx = fixture_io::safetensors::open(path.string());
+    REQUIRE(fx.meta("format") == "dualrerank-dpo-curve");
+    REQUIRE(fx.meta("fixture_version") == "1");
+    const model_config cfg = config_of(fixture_io::json::parse(fx.meta("config")));
+    const fixture_io::json oj = fixture_io::json::parse(fx.meta("optimizer"));
+    train::adamw_config opt;
+    opt.lr = oj.at("lr").number();
+    opt.beta1 = oj.at("beta1").number();
+    opt.beta2 = oj.at("beta2").number();
+    opt.eps = oj.at("eps").number();
+    opt.weight_decay = oj.at("weight_decay").number();
+    opt.clip_norm = oj.at("clip_norm").number();
+    opt.warmup_steps = long(oj.at("warmup_steps").integer());
+    opt.total_steps = long(oj.at("total_steps").integer());
+    opt.min_lr_ratio = oj.at("min_lr_ratio").number();
+    train::dpo_config dc;
+    dc.alpha = std::stod(fx.meta("alpha"));
+    dc.gamma = std::stod(fx.meta("gamma"));
+    dc.beta = std::stod(fx.meta("beta"));
+    const int L = std::stoi(fx.meta("L")), B = std::stoi(fx.meta("batch")), steps = std::stoi(fx.meta("steps"));
+    const int R = std::stoi(fx.meta("requests")), P = std::stoi(fx.meta("pairs"));
+
+    // requests
+    const auto n = fx.get<int>("data.n");
+    REQUIRE(int(n.size()) == R);
+    const auto feats = fx.get<double>("data.features");
+    const auto ranks = fx.get<int>("data.upstream_rank");
+    const std::vector<std::size_t> cshape = {std::size_t(R), std::size_t(cfg.context)};
+    const auto ctx = fx.get<double>("data.context", &cshape);
+    std::vector<request<double>> reqs;
+    std::size_t row = 0;
+    for (int r = 0; r < R; ++r) {
+        request<double> q;
+        q.n = n[std::size_t(r)];
+        q.f = cfg.features;
+        REQUIRE((row + std::size_t(q.n)) * std::size_t(cfg.features) <= feats.size());
+        q.features.assign(feats.begin() + std::ptrdiff_t(row * cfg.features), feats.begin() + std::ptrdiff_t((row + q.n) * cfg.features));
+        q.context.assign(ctx.begin() + std::ptrdiff_t(r) * cfg.context, ctx.begin() + std::ptrdiff_t(r + 1) * cfg.context);
+        q.upstream_rank.assign(ranks.begin() + std::ptrdiff_t(row), ranks.begin() + std::ptrdiff_t(row + q.n));
+        row += std::size_t(q.n);
+        reqs.push_back(std::move(q));
+    }
+
+    // pairs: the C++ winner rule must give the fixture's winners, the C++ reference its log-likelihoods
+    const auto preq = fx.get<int>("pairs.request");
+    const std::vector<std::size_t> pshape = {std::size_t(P), std::size_t(L)}, p1 = {std::size_t(P)};
+    const auto pw = fx.get<int>("pairs.winner", &pshape);
+    const auto pl = fx.get<int>("pairs.loser", &pshape);
+    const auto rw = fx.get<double>("pairs.ref_winner", &p1);
+    const auto rl = fx.get<double>("pairs.ref_loser", &p1);
+    ar_teacher<double> ref(cfg), m(cfg);
+    init_portable(ref, fx, "reference");
+    init_portable(m, fx, "dpo");
+    train::dpo_dataset<double> d;
+    workspace ws;
+    double worst_ref = 0;
+    for (int i = 0; i < P; ++i) {
+        const int r = preq[std::size_t(i)];
+        REQUIRE((r >= 0 && r < R));
+        d.requests.push_back(reqs[std::size_t(r)]);
+        d.winners.emplace_back(pw.begin() + std::ptrdiff_t(i) * L, pw.begin() + std::ptrdiff_t(i + 1) * L);
+        d.losers.emplace_back(pl.begin() + std::ptrdiff_t(i) * L, pl.begin() + std::ptrdiff_t(i + 1) * L);
+        double ll[2];
+        const request_view<double> v[2] = {d.requests.back().view(), d.requests.back().view()};
+        std::vector<int> both(d.winners.back());
+        both.insert(both.end(), d.losers.back().begin(), d.losers.back().end());
+        ws.reset();
+        train::teacher_log_likelihoods(ref, v, 2, L, both.data(), ll, ws);
+        worst_ref = std::max({worst_ref, rel_err(ll[0], rw[std::size_t(i)]), rel_err(ll[1], rl[std::size_t(i)])});
+        d.ref_winner.push_back(ll[0]);
+        d.ref_loser.push_back(ll[1]);
+    }
+    INFO("reference log-likelihoods: max rel diff " << worst_ref);
+    CHECK(worst_ref <= 1e-9);
+
+    // the curve
+    const std::vector<std::size_t> sshape = {std::size_t(steps), std::size_t(B)}, s1 = {std::size_t(steps)};
+    const auto schedule = fx.get<int>("schedule", &sshape);
+    const auto ref_loss = fx.get<double>("dpo.loss", &s1);
+    const auto ref_norm = fx.get<double>("dpo.grad_norm", &s1);
+    train::trainer_config tc;
+    tc.optimizer = opt;
+    tc.batch_size = B;
+    tc.max_bad_steps = 1;
+    tc.log = nullptr;
+    train::trainer<ar_teacher<double>> tr(m, tc);
+    double worst_loss = 0, worst_norm = 0;
+    for (int s = 0; s < steps; ++s) {
+        const int* idx = schedule.data() + std::size_t(s) * B;
+        const train::step_report rep = tr.step([&](double* g, workspace& w) { return train::rerank_dpo_step(m, d, idx, B, dc, g, w); });
+        REQUIRE(rep.applied);
+        INFO("step " << s + 1 << ": C++ loss " << rep.loss << ", PyTorch " << ref_loss[std::size_t(s)] << "; grad norm "
+                     << rep.grad_norm << " vs " << ref_norm[std::size_t(s)]);
+        CHECK(rel_err(rep.loss, ref_loss[std::size_t(s)]) <= 1e-9);
+        CHECK(rel_err(rep.grad_norm, ref_norm[std::size_t(s)]) <= 1e-9);
+        worst_loss = std::max(worst_loss, rel_err(rep.loss, ref_loss[std::size_t(s)]));
+        worst_norm = std::max(worst_norm, rel_err(rep.grad_norm, ref_norm[std::size_t(s)]));
+    }
+    // final weights (the attention key biases: exactly zero gradient, Adam amplifies rounding noise)
+    const std::size_t dm = std::size_t(cfg.d);
+    auto key_bias = [&](const std::string& name, std::size_t i) {
+        auto ends = [&](const std::string& suf) { return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0; };
+        if (ends(".qkv.bias")) return i >= dm && i < 2 * dm;
+        if (ends(".kv.bias")) return i < dm;
+        return false;
+    };
+    double worst_w = 0;
+    for (const auto& t : m.table().tensors()) {
+        const std::string key = "dpo.final." + t.name;
+        INFO("final weights " << key);
+        REQUIRE(fx.has(key));
+        const auto w_ref = fx.get<double>(key, &t.shape);
+        const double* w = m.tensor(t.name);
+        double scale = 0, err = 0, err_kb = 0;
+        for (std::size_t i = 0; i < t.size; ++i) {
+            scale = std::max(scale, std::abs(w_ref[i]));
+            const double e = std::abs(w[i] - w_ref[i]);
+            (key_bias(t.name, i) ? err_kb : err) = std::max(key_bias(t.name, i) ? err_kb : err, e);
+        }
+        CHECK(err <= 1e-9 * std::max(scale, 1e-300));
+        CHECK(err_kb <= 1e-6 * std::max(scale, 1e-300));
+        worst_w = std::max(worst_w, scale > 0 ? err / scale : err);
+    }
+    std::cout << "  [training] rerank-dpo f64: loss " << ref_loss.front() << " -> " << ref_loss.back() << " over " << steps
+              << " steps (" << P << " pairs); max rel diff: loss " << worst_loss << ", grad norm " << worst_norm
+              << ", reference log-likelihoods " << worst_ref << ", final weights " << worst_w << "\n";
 }

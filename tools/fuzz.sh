@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 mode=time
 amount=60
-targets="safetensors model_load letor json jsonl inference"
+targets="safetensors model_load letor json jsonl impression_log inference"
 build_dir=build-fuzz
 jobs=$(nproc 2>/dev/null || echo 2)
 build=1

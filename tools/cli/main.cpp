@@ -25,6 +25,7 @@
 #include <dualrerank/sim/sim.hpp>
 #include "args.hpp"
 #include "common.hpp"
+#include "logs_commands.hpp"
 #include "progress.hpp"
 
 namespace dualrerank_cli {
@@ -827,6 +828,12 @@ const char* top_help =
     "  bench     latency of a model at given N (p50/p90 us per request, requests/s)\n"
     "  info      a model's kind, config, metadata, tensors and parameter count\n"
     "\n"
+    "on impression logs (docs/logs.md):\n"
+    "  export-logs  the built-in world's exploratory logs as an impression-log file\n"
+    "  train --logs FILE --targets exposure   a teacher or student on the logs' shown slates\n"
+    "  dpo          Rerank-DPO: a teacher post-trained from logs against a frozen reference teacher\n"
+    "  distill --logs FILE   SKD on the requests of the logs\n"
+    "\n"
     "Run `dualrerank <command> --help` for a command's options. Every command reads options from\n"
     "--config FILE (key = value lines) too; the command line wins. Models are safetensors files.\n"
     "  --version   print the version\n";
@@ -849,6 +856,10 @@ int dispatch(int argc, char** argv) {
         std::printf("dualrerank %s\n", DUALRERANK_VERSION_STRING);
         return 0;
     }
+    if (cmd == "train" && gives_logs(argc, argv)) return cmd_train_logs(argc, argv);
+    if (cmd == "distill" && gives_logs(argc, argv)) return cmd_distill_logs(argc, argv);
+    if (cmd == "export-logs") return cmd_export_logs(argc, argv);
+    if (cmd == "dpo") return cmd_dpo(argc, argv);
     if (cmd == "train") return cmd_train(argc, argv);
     if (cmd == "eval") return cmd_eval(argc, argv);
     if (cmd == "distill") return cmd_distill(argc, argv);
@@ -856,7 +867,7 @@ int dispatch(int argc, char** argv) {
     if (cmd == "rerank") return cmd_rerank(argc, argv);
     if (cmd == "bench") return cmd_bench(argc, argv);
     if (cmd == "info") return cmd_info(argc, argv);
-    throw usage_error("unknown command '" + cmd + "' (commands: train, eval, distill, ldro, rerank, bench, info; see dualrerank --help)");
+    throw usage_error("unknown command '" + cmd + "' (commands: train, eval, distill, ldro, rerank, bench, info, export-logs, dpo; see dualrerank --help)");
 }
 
 }  // namespace

@@ -1,0 +1,447 @@
+// The CLI on impression logs (docs/cli.md, docs/logs.md; issue #13 item 6):
+//
+//   dualrerank export-logs   the built-in world's exploratory logs as an impression-log file
+//   dualrerank dpo           Rerank-DPO: a teacher post-trained from logs against a reference teacher
+//   dualrerank train --logs FILE --targets exposure   (cmd_train_logs)
+//   dualrerank distill --teacher T --logs FILE        (cmd_distill_logs)
+// main.cpp's dispatcher sends train and distill here when the command line gives --logs.
+//
+// Logs are read whole into memory (N x F floats per page) with io::read_impression_log_file,
+// whose errors name file:line:field.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <dualrerank/sim/sim.hpp>
+
+#include "args.hpp"
+#include "common.hpp"
+#include "progress.hpp"
+
+namespace dualrerank_cli {
+
+/// The pages of an impression-log file, with a note of what was read.
+inline std::vector<io::impression_page> read_logs(const std::string& path) {
+    std::vector<io::impression_page> logs = io::read_impression_log_file(path);
+    if (logs.empty()) throw input_error(path + ": no logged pages");
+    return logs;
+}
+
+/// The shapes of the logs' requests: every page must have the first page's F and Fc.
+struct logs_shape {
+    int features = 0, context = 0, max_candidates = 0, max_slots = 0, first_slots = 0;
+    bool upstream_rank = true;  ///< every page carries upstream ranks
+};
+
+inline logs_shape shape_of_logs(const std::vector<io::impression_page>& logs, const std::string& path) {
+    logs_shape s;
+    s.features = logs[0].candidates.f;
+    s.context = static_cast<int>(logs[0].candidates.context.size());
+    s.first_slots = logs[0].slots();
+    for (const auto& p : logs) {
+        if (p.candidates.f != s.features || static_cast<int>(p.candidates.context.size()) != s.context)
+            throw input_error(path + ":" + std::to_string(p.line) + ": the page has " + std::to_string(p.candidates.f) +
+                              " features and " + std::to_string(p.candidates.context.size()) + " context values; line " +
+                              std::to_string(logs[0].line) + " has " + std::to_string(s.features) + " and " +
+                              std::to_string(s.context) + " (one model reads every page)");
+        s.max_candidates = std::max(s.max_candidates, p.candidates.n);
+        s.max_slots = std::max(s.max_slots, p.slots());
+        s.upstream_rank = s.upstream_rank && !p.candidates.upstream_rank.empty();
+    }
+    return s;
+}
+
+/// input_error unless every page fits the model (F, Fc, N, L).
+inline void check_model_fits_logs(const model_config& c, const logs_shape& s, const std::string& model, const std::string& path) {
+    if (c.features != s.features || c.context != s.context)
+        throw input_error(model + " has " + std::to_string(c.features) + " features and " + std::to_string(c.context) +
+                          " context features; the pages of " + path + " have " + std::to_string(s.features) + " and " +
+                          std::to_string(s.context));
+    if (c.max_candidates < s.max_candidates || c.max_slate < s.max_slots)
+        throw input_error(model + " was built for slates of " + std::to_string(c.max_slate) + " from " +
+                          std::to_string(c.max_candidates) + " candidates; " + path + " has pages with " +
+                          std::to_string(s.max_slots) + " shown slots or " + std::to_string(s.max_candidates) + " candidates");
+    if (c.rank_embedding && !s.upstream_rank)
+        throw input_error(model + " uses upstream ranks; some pages of " + path + " have none");
+}
+
+/// True when the command line gives --logs (train and distill then read impression logs: the
+/// dispatcher routes them to cmd_train_logs / cmd_distill_logs).
+inline bool gives_logs(int argc, char** argv) {
+    for (int i = 2; i < argc; ++i) {
+        const std::string s = argv[i];
+        if (s == "--logs" || s.rfind("--logs=", 0) == 0) return true;
+    }
+    return false;
+}
+
+/// Supervised fitting in chunks so the bar moves; returns the EMA of the loss.
+template <class Model>
+double fit_logs_with_progress(train::trainer<Model>& tr, const train::slate_dataset<float>& data, long steps, progress_bar& bar) {
+    const long chunk = std::max(1L, steps / 200);
+    double ema = 0;
+    bool first = true;
+    for (long done = 0; done < steps;) {
+        const long k = std::min(chunk, steps - done);
+        train::fit_supervised(tr, data, k, "train");
+        done += k;
+        const double l = tr.last_loss();
+        if (std::isfinite(l)) ema = first ? l : 0.9 * ema + 0.1 * l;
+        first = false;
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "loss %.4f", ema);
+        bar.update(done, buf);
+    }
+    bar.finish();
+    return ema;
+}
+
+inline bool logs_progress_on(const arg_parser& a) {
+    return progress_wanted(a.flag_set("progress"), a.flag_set("no-progress"));
+}
+inline void add_logs_progress_flags(arg_parser& p) {
+    p.flag("progress", "draw progress bars on stderr even when it is not a terminal")
+        .flag("no-progress", "never draw progress bars");
+}
+
+/// With --world: the normalized utility (random 0, oracle 1) of a teacher's or student's greedy
+/// slates on M held-out world requests (the world only evaluates; nothing was trained on it).
+template <class Model>
+double world_utility(const world& w, const pipeline::eval_set& ev, const Model& m) {
+    workspace ws;
+    const int L = w.slate_size();
+    return pipeline::evaluate(w, ev, "model", [&](const sim_request& r) {
+               if constexpr (Model::kind == model_kind::teacher) return decode::teacher_greedy(m, r.observed.view(), L, ws);
+               else return decode::greedy(m, r.observed.view(), L, ws);
+           }).utility;
+}
+
+// ------------------------------------------------------------------ train --logs
+
+/// dualrerank train --logs FILE --targets exposure: a teacher or student trained on the shown
+/// slates of impression logs (GReF's exposure pre-training; the reference teacher of Rerank-DPO).
+inline int cmd_train_logs(int argc, char** argv) {
+    arg_parser a("train", "dualrerank train --logs LOGS.jsonl --targets exposure --out MODEL [options]",
+                 "Train an AR teacher or a NAR student, supervised, on impression logs (docs/logs.md). --targets\n"
+                 "exposure: the target of a page is its shown slate (what the logging policy did; GReF's exposure\n"
+                 "pre-training and the reference teacher of `dualrerank dpo`). L = the first page's shown length or\n"
+                 "--slate-length; pages showing fewer slots are left out, longer ones are cut to L.");
+    a.option("logs", "FILE", "", "impression logs")
+        .option("targets", "exposure", "exposure", "where the target slates come from")
+        .option("model", "teacher|student", "teacher", "what to train")
+        .option("out", "MODEL", "", "model file to write (safetensors)")
+        .option("slate-length", "L", "", "slots of the target (default the first page's shown length)")
+        .option("eval-requests", "M", "300", "with --world: held-out world requests for the report (0: none)");
+    add_world_options(a);
+    add_architecture_options(a, true);
+    add_optimizer_options(a, "500", "2e-3");
+    a.option("seed", "S", "1", "initialization and batch-order seed");
+    add_logs_progress_flags(a);
+    a.epilog("example:\n  dualrerank train --logs logs.jsonl --targets exposure --model teacher --steps 1500 --out exposure.safetensors");
+    a.parse(argc, argv, 2);
+
+    const std::string kind = a.choice("model", {"teacher", "student"});
+    const std::string targets = a.choice("targets", {"exposure"});
+    const std::string out = a.str("out"), path = a.str("logs");
+    const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
+    const train::trainer_config tc = trainer_config_from(a, seed);
+    const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
+    const int M = a.int_value("eval-requests", 0, 1000000);
+    std::unique_ptr<world> w;
+    if (a.has("world"))
+        w = std::make_unique<world>(world_config_from(a.str("world")),
+                                    static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
+    model_config mc;
+    mc.d = 32;
+    apply_architecture(a, mc);
+
+    const std::vector<io::impression_page> logs = read_logs(path);
+    const logs_shape s = shape_of_logs(logs, path);
+    const int L = a.has("slate-length") ? a.int_value("slate-length", 1, limits::max_slate) : s.first_slots;
+    train::slate_dataset<float> data;
+    data.L = L;
+    std::size_t skipped = 0;
+    for (const auto& p : logs) {
+        if (p.slots() < L) {
+            ++skipped;
+            continue;
+        }
+        data.requests.push_back(p.candidates);
+        data.targets.push_back(slate(p.shown.begin(), p.shown.begin() + L));
+    }
+    if (data.requests.empty()) throw input_error(path + ": no page shows at least " + std::to_string(L) + " slots");
+    if (skipped > 0)
+        std::fprintf(stderr, "dualrerank: note: %zu of %zu pages show fewer than %d slots and are left out\n", skipped,
+                     logs.size(), L);
+    mc.features = s.features;
+    mc.context = s.context;
+    mc.max_slate = L;
+    mc.max_candidates = s.max_candidates;
+    if (w) {
+        mc.max_candidates = std::max(mc.max_candidates, w->num_candidates());
+        if (L != w->slate_size()) throw usage_error("--world: the world's L is " + std::to_string(w->slate_size()) + ", the logs' " + std::to_string(L));
+        check_model_fits_world(mc, w->config(), path);
+    }
+    mc.validate();
+    const std::string what = "supervised on the shown slates (" + targets + ") of " + path;
+
+    double loss = 0, utility = -1;
+    std::size_t params = 0;
+    auto run = [&](auto& model) {
+        model.init(seed);
+        params = model.parameter_count();
+        using Mdl = std::decay_t<decltype(model)>;
+        train::trainer<Mdl> tr(model, tc);
+        progress_bar bar("train " + kind, steps, logs_progress_on(a));
+        loss = fit_logs_with_progress(tr, data, steps, bar);
+        io::save_model(model, out, provenance("train", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed)));
+        if (w && M > 0) utility = world_utility(*w, pipeline::make_eval_set(*w, M), model);
+    };
+    if (kind == "teacher") {
+        ar_teacher<float> m(mc);
+        run(m);
+    } else {
+        nar_student<float> m(mc);
+        run(m);
+    }
+    std::printf("trained %s (%zu parameters) on %zu logged pages, %ld steps: final loss %.4f -> %s\n",
+                kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), steps, loss, out.c_str());
+    if (utility >= -0.5)
+        std::printf("held-out world requests (%d, greedy): normalized utility %.4f\n", M, utility);
+    return 0;
+}
+
+// ------------------------------------------------------------------ distill --logs
+
+/// dualrerank distill --teacher MODEL --logs FILE: SKD on the requests of impression logs.
+inline int cmd_distill_logs(int argc, char** argv) {
+    arg_parser a("distill", "dualrerank distill --teacher MODEL --logs LOGS.jsonl --out MODEL [options]",
+                 "Sequential Knowledge Distillation (SKD) on the requests of impression logs: a NAR student learns\n"
+                 "the AR teacher's step distributions along the teacher's greedy and sampled trajectories (decoded\n"
+                 "once, cached). --lambda-gt adds a supervised term toward each page's shown slate.");
+    a.option("teacher", "MODEL", "", "ar_teacher model file")
+        .option("logs", "FILE", "", "impression logs: their requests are distilled on")
+        .option("out", "MODEL", "", "student model file to write")
+        .option("slate-length", "L", "", "slots (default the teacher's max_slate)")
+        .option("samples", "K", "15", "teacher samples per request, besides its greedy slate")
+        .option("sample-tau", "X", "1.0", "temperature of the teacher's samples")
+        .option("lambda-kl", "X", "5.0", "weight of the KL term")
+        .option("kl-tau", "X", "1.0", "distillation temperature of the KL term")
+        .option("lambda-gt", "X", "0", "weight of a supervised term toward the shown slates")
+        .option("eval-requests", "M", "300", "with --world: held-out world requests for the report (0: none)");
+    add_world_options(a);
+    add_architecture_options(a, false);
+    add_optimizer_options(a, "1000", "2e-3");
+    a.option("seed", "S", "1", "initialization, sampling and batch-order seed");
+    add_logs_progress_flags(a);
+    a.epilog("example:\n  dualrerank distill --teacher dpo.safetensors --logs logs.jsonl --steps 1400 --out student.safetensors");
+    a.parse(argc, argv, 2);
+
+    const bool bar_on = logs_progress_on(a);
+    const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
+    const std::string out = a.str("out"), path = a.str("logs");
+    const train::trainer_config tc = trainer_config_from(a, seed);
+    const ar_teacher<float> teacher = io::load_model<ar_teacher<float>>(a.str("teacher"));
+    model_config sc = teacher.config();
+    apply_architecture(a, sc);
+    sc.validate();
+    const int L = a.has("slate-length") ? a.int_value("slate-length", 1, limits::max_slate) : sc.max_slate;
+    if (L > sc.max_slate)
+        throw usage_error("--slate-length " + std::to_string(L) + " exceeds the teacher's max_slate " + std::to_string(sc.max_slate));
+    train::skd_config skd;
+    skd.samples = a.int_value("samples", 0, 1024);
+    skd.sample_tau = a.real("sample-tau", 1e-6, 1e6);
+    skd.lambda_kl = a.real("lambda-kl", 0.0, 1e6);
+    skd.tau = a.real("kl-tau", 1e-6, 1e6);
+    skd.lambda_gt = a.real("lambda-gt", 0.0, 1e6);
+    const int M = a.int_value("eval-requests", 0, 1000000);
+    std::unique_ptr<world> w;
+    if (a.has("world")) {
+        w = std::make_unique<world>(world_config_from(a.str("world")),
+                                    static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
+        check_model_fits_world(teacher.config(), w->config(), a.str("teacher"));
+    }
+
+    const std::vector<io::impression_page> logs = read_logs(path);
+    logs_shape fit = shape_of_logs(logs, path);
+    fit.max_slots = 0;  // the shown length does not matter for distillation
+    check_model_fits_logs(teacher.config(), fit, a.str("teacher"), path);
+    train::slate_dataset<float> data;
+    data.L = L;
+    const bool gt = skd.lambda_gt > 0;
+    for (const auto& p : logs) {
+        if (p.candidates.n < L || (gt && p.slots() < L)) continue;
+        data.requests.push_back(p.candidates);
+        data.targets.push_back(gt ? slate(p.shown.begin(), p.shown.begin() + L) : slate());
+    }
+    if (data.requests.empty())
+        throw input_error(path + ": no page has at least " + std::to_string(L) + (gt ? " shown slots" : " candidates"));
+
+    std::vector<train::skd_targets<float>> targets;
+    targets.reserve(data.size());
+    {
+        progress_bar bar("teacher targets", long(data.size()), bar_on);
+        workspace ws;
+        for (std::size_t i = 0; i < data.size(); ++i) {
+            targets.push_back(train::make_skd_targets(teacher, data.requests[i].view(), L, skd, seed * 1000003ULL + i, ws));
+            bar.update(long(i + 1));
+        }
+    }
+    nar_student<float> student(sc);
+    student.init(seed + 500);
+    const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
+    double ema = 0;
+    {
+        train::trainer<nar_student<float>> tr(student, tc);
+        progress_bar bar("distill", steps, bar_on);
+        const long chunk = std::max(1L, steps / 200);
+        for (long done = 0; done < steps;) {
+            const long k = std::min(chunk, steps - done);
+            train::fit_skd(tr, data, targets, skd, k, "skd");
+            done += k;
+            ema = done == k ? tr.last_loss() : 0.9 * ema + 0.1 * tr.last_loss();
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "loss %.4f", ema);
+            bar.update(done, buf);
+        }
+        bar.finish();
+    }
+    io::save_model(student, out,
+                   provenance("distill", "SKD from " + a.str("teacher") + " on the requests of " + path + ", " +
+                                             std::to_string(steps) + " steps, seed " + std::to_string(seed)));
+    std::printf("distilled nar_student (%zu parameters) on %zu logged requests, %ld steps: final loss %.4f -> %s\n",
+                student.parameter_count(), data.size(), steps, ema, out.c_str());
+    workspace ws;
+    double agree = 0;
+    const std::size_t m = std::min<std::size_t>(data.size(), 500);
+    for (std::size_t i = 0; i < m; ++i) {
+        const auto v = data.requests[i].view();
+        agree += eval::ptar(decode::greedy(student, v, L, ws), decode::teacher_greedy(teacher, v, L, ws));
+    }
+    std::printf("agreement with the teacher's greedy slates (PTAR, %zu logged requests): %.4f\n", m, agree / double(m));
+    if (w && M > 0) {
+        const pipeline::eval_set ev = pipeline::make_eval_set(*w, M);
+        std::printf("held-out world requests (%d, greedy): normalized utility teacher %.4f, student %.4f\n", M,
+                    world_utility(*w, ev, teacher), world_utility(*w, ev, student));
+    }
+    return 0;
+}
+
+// ------------------------------------------------------------------ export-logs
+
+inline int cmd_export_logs(int argc, char** argv) {
+    arg_parser a("export-logs", "dualrerank export-logs --world small|default --logs N --out LOGS.jsonl [options]",
+                 "Write the built-in world's exploratory logs as an impression-log file (docs/logs.md): per page the\n"
+                 "observed features, context and upstream ranks, the behaviour policy's slate (Plackett-Luce over the\n"
+                 "upstream scores) with its log-propensity, and the sampled per-slot \"click\" and \"long_view\". The\n"
+                 "oracle-free commands (train --logs, dpo, distill --logs) then read it as they would a user's logs.");
+    a.option("out", "FILE", "", "impression-log file to write (- = stdout)")
+        .option("logs", "N", "10000", "logged pages")
+        .option("first", "I", "0", "request index of the first page (the demo logs requests 0..N-1)")
+        .option("temperature", "T", "0.4", "the behaviour policy's temperature")
+        .option("seed", "S", "", "seed of the policy's draws and the feedback (default 7 * world-seed + 1, the demo's)");
+    add_world_options(a);
+    a.epilog("example:\n  dualrerank export-logs --world small --logs 20000 --out logs.jsonl");
+    a.parse(argc, argv, 2);
+    if (!a.has("world")) throw usage_error("--world small|default is required (the logs come from the built-in world)");
+    const world_config wc = world_config_from(a.str("world"));
+    const auto world_seed = static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max()));
+    const auto count = static_cast<std::size_t>(a.integer("logs", 1, 100000000));
+    const auto first = static_cast<std::uint64_t>(a.integer("first", 0, std::numeric_limits<long long>::max() / 2));
+    behaviour_policy b;
+    b.temperature = a.real("temperature", 1e-6, 1e6);
+    const std::uint64_t seed =
+        a.has("seed") ? static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max())) : world_seed * 7 + 1;
+    const std::string out_path = a.str("out");
+    const world w(wc, world_seed);
+    std::ofstream file;
+    std::ostream* out = &std::cout;
+    if (out_path != "-") {
+        file.open(out_path, std::ios::binary | std::ios::trunc);
+        if (!file) throw error("cannot write " + out_path);
+        out = &file;
+    }
+    const std::size_t wrote = write_world_logs(w, first, count, b, seed, *out);
+    out->flush();
+    if (!*out) throw error("write to " + out_path + " failed");
+    std::fprintf(stderr, "export-logs: %zu pages (world %s, seed %llu, requests %llu..%llu, %s, draws seed %llu) -> %s\n", wrote,
+                 a.str("world").c_str(), (unsigned long long)world_seed, (unsigned long long)first,
+                 (unsigned long long)(first + count - 1), behaviour_policy_version(b).c_str(), (unsigned long long)seed,
+                 out_path == "-" ? "<stdout>" : out_path.c_str());
+    return 0;
+}
+
+// ------------------------------------------------------------------ dpo
+
+inline int cmd_dpo(int argc, char** argv) {
+    arg_parser a("dpo", "dualrerank dpo --reference MODEL --logs LOGS.jsonl --out MODEL [options]",
+                 "Rerank-DPO (GReF): post-train an AR teacher from impression logs alone. Per page the winner is the\n"
+                 "shown slate re-sorted by alpha / position + gamma * feedback (the --objective, default click), the\n"
+                 "loser the shown order; loss -log sigmoid(beta * (log pi/pi_ref (winner) - log pi/pi_ref (loser))).\n"
+                 "The reference pi_ref is frozen (the exposure-pretrained teacher: train --logs --targets exposure);\n"
+                 "the trained teacher starts as a copy of it. Pages whose winner is the shown order give no pair.");
+    a.option("reference", "MODEL", "", "ar_teacher: the frozen reference pi_ref and the starting point")
+        .option("logs", "FILE", "", "impression logs (docs/logs.md)")
+        .option("out", "MODEL", "", "teacher to write")
+        .option("objective", "NAME", "click", "the feedback U of the pages")
+        .option("alpha", "X", "1", "weight of 1 / shown position")
+        .option("gamma", "X", "1", "weight of the feedback")
+        .option("beta", "X", "0.1", "DPO temperature")
+        .option("eval-requests", "M", "300", "with --world: held-out world requests for the report (0: none)");
+    add_optimizer_options(a, "1000", "1e-4");
+    add_world_options(a);
+    a.option("seed", "S", "1", "batch-order seed");
+    a.epilog("example:\n"
+             "  dualrerank train --logs logs.jsonl --targets exposure --model teacher --out exposure.safetensors\n"
+             "  dualrerank dpo --reference exposure.safetensors --logs logs.jsonl --out dpo.safetensors --world small");
+    a.parse(argc, argv, 2);
+
+    const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
+    train::dpo_recipe_config rc;
+    rc.trainer = trainer_config_from(a, seed);
+    if (!a.has("weight-decay")) rc.trainer.optimizer.weight_decay = 0.0;
+    rc.steps = static_cast<long>(a.integer("steps", 1, 100000000));
+    rc.dpo.alpha = a.real("alpha", 0.0, 1e6);
+    rc.dpo.gamma = a.real("gamma", 0.0, 1e6);
+    rc.dpo.beta = a.real("beta", 1e-9, 1e6);
+    rc.dpo.objective = a.str("objective");
+    const int M = a.int_value("eval-requests", 0, 1000000);
+    std::unique_ptr<world> w;
+    if (a.has("world"))
+        w = std::make_unique<world>(world_config_from(a.str("world")),
+                                    static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
+    const std::string ref_path = a.str("reference"), logs_path = a.str("logs"), out = a.str("out");
+    const ar_teacher<float> ref = io::load_model<ar_teacher<float>>(ref_path);
+    const std::vector<io::impression_page> logs = read_logs(logs_path);
+    check_model_fits_logs(ref.config(), shape_of_logs(logs, logs_path), ref_path, logs_path);
+    if (w) check_model_fits_world(ref.config(), w->config(), ref_path);
+    for (const auto& p : logs)
+        if (!p.objective_feedback(rc.dpo.objective))
+            throw input_error(logs_path + ":" + std::to_string(p.line) + ": the page has no feedback objective \"" +
+                              rc.dpo.objective + "\" (--objective)");
+
+    train::dpo_report rep;
+    const ar_teacher<float> dpo = train::train_rerank_dpo_teacher(ref, logs, rc, &rep);
+    io::save_model(dpo, out,
+                   provenance("dpo", "Rerank-DPO from " + logs_path + " against " + ref_path + " (alpha " + a.str("alpha") +
+                                         ", gamma " + a.str("gamma") + ", beta " + a.str("beta") + ", objective " + rc.dpo.objective +
+                                         "), " + std::to_string(rc.steps) + " steps, seed " + std::to_string(seed)));
+    std::printf("rerank-dpo: %zu pages -> %zu pairs (%zu with the winner equal to the shown order left out); %ld steps -> %s\n",
+                rep.pages, rep.pairs, rep.skipped_equal, rc.steps, out.c_str());
+    std::printf("on %zu pairs: loss %.4f (the reference: log 2 = 0.6931), the teacher prefers the winner more than the "
+                "reference does on %.1f%%\n",
+                rep.evaluated, rep.final_loss, 100.0 * rep.final_accuracy);
+    if (w && M > 0) {
+        const pipeline::eval_set ev = pipeline::make_eval_set(*w, M);
+        std::printf("held-out world requests (%d, greedy): normalized utility reference %.4f, rerank-dpo %.4f\n", M,
+                    world_utility(*w, ev, ref), world_utility(*w, ev, dpo));
+    }
+    return 0;
+}
+
+}  // namespace dualrerank_cli
