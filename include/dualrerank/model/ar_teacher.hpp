@@ -17,9 +17,10 @@
 #include <limits>
 #include <vector>
 
+#include "decoder_stack.hpp"
 #include "encoder.hpp"
 #include "model_base.hpp"
-#include "decoder_stack.hpp"
+#include "prefix_trie.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 
@@ -37,18 +38,13 @@ struct teacher_cache {
 
 }  // namespace detail
 
-/// Incremental decoding state of one request with up to `beams` parallel prefixes.
+/// Incremental decoding state of one request with up to `beams` parallel prefixes (from
+/// ar_teacher::begin; its buffers live in the workspace given to begin).
 template <class T>
 struct teacher_state {
     int n = 0, L = 0, beams = 0, t = 0;
-    const T* H = nullptr;  ///< [n x d]
-    T* Kp = nullptr;       ///< pointer keys [n x d]
-    T** memkv = nullptr;   ///< per layer [n x 2d]
-    T** selfkv = nullptr;  ///< per layer [beams x L x 2d]
-    T** spare = nullptr;   ///< per layer, same size (for beam reordering)
-    T* x = nullptr;        ///< [beams x d]
-    T* y = nullptr;        ///< [beams x d]
-    T* q = nullptr;        ///< [beams x d]
+    const T* H = nullptr;            ///< the candidate encoding [n x d]
+    detail::decoder_kv_cache<T> kv;  ///< the decoder's KV cache and projected memory
 };
 
 template <class T>
@@ -84,12 +80,9 @@ public:
         const std::size_t rows = std::size_t(B) * L;
         c.x0 = ws.alloc<T>(rows * d);
         for (int b = 0; b < B; ++b)
-            for (int p = 0; p < L; ++p) {
-                T* row = c.x0 + (std::size_t(b) * L + p) * d;
-                const T* src = p == 0 ? P + bos_ : c.enc.H + (std::size_t(b) * c.n + targets[std::size_t(b) * L + p - 1]) * d;
-                const T* se = P + slot_emb_ + std::size_t(p) * d;
-                for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
-            }
+            for (int p = 0; p < L; ++p)
+                input_row(P, c.enc.H + std::size_t(b) * c.n * d, p, p ? targets[std::size_t(b) * L + p - 1] : -1,
+                          c.x0 + (std::size_t(b) * L + p) * d);
         c.dec = dec_.forward(P, c.x0, c.enc.H, B, L, c.n, pb.len, B, ws);
         c.Z = c.dec.Z;
         const T ninf = -std::numeric_limits<T>::infinity();
@@ -107,15 +100,9 @@ public:
         T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * d);
         const T* dx = dec_.backward(P, c.dec, dZ, dH, G, ws);
         for (int b = 0; b < c.B; ++b)
-            for (int p = 0; p < c.L; ++p) {
-                const T* g = dx + (std::size_t(b) * c.L + p) * d;
-                T* dst = p == 0 ? G + bos_ : dH + (std::size_t(b) * c.n + c.targets[std::size_t(b) * c.L + p - 1]) * d;
-                T* se = G + slot_emb_ + std::size_t(p) * d;
-                for (int j = 0; j < d; ++j) {
-                    dst[j] += g[j];
-                    se[j] += g[j];
-                }
-            }
+            for (int p = 0; p < c.L; ++p)
+                input_row_backward(G, dH + std::size_t(b) * c.n * d, p, p ? c.targets[std::size_t(b) * c.L + p - 1] : -1,
+                                   dx + (std::size_t(b) * c.L + p) * d);
         enc_.backward(P, c.enc, dH, G, ws);
     }
 
@@ -139,12 +126,8 @@ public:
         const std::size_t rows = std::size_t(K) * L;
         c.x0 = ws.alloc<T>(rows * d);
         for (int b = 0; b < K; ++b)
-            for (int p = 0; p < L; ++p) {
-                T* row = c.x0 + (std::size_t(b) * L + p) * d;
-                const T* src = p == 0 ? P + bos_ : c.enc.H + std::size_t(slates[std::size_t(b) * L + p - 1]) * d;
-                const T* se = P + slot_emb_ + std::size_t(p) * d;
-                for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
-            }
+            for (int p = 0; p < L; ++p)
+                input_row(P, c.enc.H, p, p ? slates[std::size_t(b) * L + p - 1] : -1, c.x0 + (std::size_t(b) * L + p) * d);
         c.dec = dec_.forward(P, c.x0, c.enc.H, K, L, c.n, nullptr, 1, ws);
         c.Z = c.dec.Z;
         const T ninf = -std::numeric_limits<T>::infinity();
@@ -157,10 +140,10 @@ public:
     /// Rank-decay weighted teacher log-likelihood of K slates of one request (the default
     /// Best-of-N scorer): score_k = sum_t w_t log p_T(y_t | y_<t), w null = all ones. Resets ws.
     ///
-    /// The slates are merged into a prefix trie first: slates that agree on y_0..y_{t-1} have the
+    /// The slates are merged into a prefix trie first (model/prefix_trie.hpp): slates that agree on y_0..y_{t-1} have the
     /// same decoder state at position t (the decoder is causal), so each distinct prefix is one
     /// decoder row, and all rows go through the decoder in one batched pass whose self-attention
-    /// follows each row's path in the trie (decoder_block::forward_tree); the cross-attention and
+    /// follows each row's path in the trie (decoder_stack::forward_tree); the cross-attention and
     /// the pointer head are single products over every row against the one candidate encoding.
     /// Exact: the scores equal teacher forcing slate by slate up to float rounding
     /// (score_slates_flat is the one-pass version without the trie). Every slate shares position 0
@@ -174,96 +157,30 @@ public:
         for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "ar_teacher");
         const T* P = this->params();
         const int d = this->config_.d, n = r.n;
-        const auto y = [&](int k, int t) { return slates[std::size_t(k) * L + t]; };
-        // The trie, level by level (level t = the distinct prefixes y_0..y_{t-1}, rows off[t] ..
-        // off[t+1]-1). node[t*K + k] = slate k's row at level t; for row g: depth[g] = t, rep[g] =
-        // a slate through it, anc[g*L + i] = its ancestor at level i (anc[g*L + t] = g).
-        const std::size_t LK = std::size_t(L) * K;
-        int* node = ws.alloc<int>(LK);
-        int* off = ws.alloc<int>(std::size_t(L) + 1);
-        int* depth = ws.alloc<int>(LK);
-        int* rep = ws.alloc<int>(LK);
-        int* anc = ws.alloc<int>(LK * L);
-        int* order = ws.alloc<int>(std::size_t(K));
-        int* start = ws.alloc<int>(std::size_t(K) + 1);
-        int* child = ws.alloc<int>(std::size_t(n));
-        std::fill(child, child + n, -1);
-        std::fill(node, node + K, 0);
-        off[0] = 0;
-        off[1] = 1;
-        depth[0] = 0;
-        rep[0] = 0;
-        anc[0] = 0;
-        for (int t = 1; t < L; ++t) {
-            // group the slates by their level t-1 row (counting sort), then give each distinct
-            // (row, y_{t-1}) pair a new row; child[] maps item -> row within one group
-            const int base = off[t - 1], P_ = off[t] - base;
-            const int* nd = node + std::size_t(t - 1) * K;
-            std::fill(start, start + P_ + 1, 0);
-            for (int k = 0; k < K; ++k) ++start[nd[k] - base + 1];
-            for (int p = 0; p < P_; ++p) start[p + 1] += start[p];
-            for (int k = 0; k < K; ++k) order[start[nd[k] - base]++] = k;  // start[p] now ends group p
-            int g = off[t], begin_g = 0;
-            for (int p = 0; p < P_; ++p) {
-                const int end_g = start[p];
-                for (int i = begin_g; i < end_g; ++i) {
-                    const int k = order[i], item = y(k, t - 1);
-                    if (child[item] < 0) {
-                        child[item] = g;
-                        depth[g] = t;
-                        rep[g] = k;
-                        const int par = base + p;
-                        std::copy(anc + std::size_t(par) * L, anc + std::size_t(par) * L + t, anc + std::size_t(g) * L);
-                        anc[std::size_t(g) * L + t] = g;
-                        ++g;
-                    }
-                    node[std::size_t(t) * K + k] = child[item];
-                }
-                for (int i = begin_g; i < end_g; ++i) child[y(order[i], t - 1)] = -1;
-                begin_g = end_g;
-            }
-            off[t + 1] = g;
-        }
-        const int R = off[L];
-        // decoder inputs, the encoding, the memory projections and the pointer keys (once)
+        const detail::prefix_trie trie = detail::prefix_trie::build(slates, K, L, n, ws);
+        const int R = trie.rows;
+        // the encoding, the decoder input of every row, and every row's logits in one pass
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
         const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
         T* x = ws.alloc<T>(std::size_t(R) * d);
-        T* yb = ws.alloc<T>(std::size_t(R) * d);
-        for (int g = 0; g < R; ++g) {
-            const int t = depth[g];
-            const T* src = t == 0 ? P + bos_ : enc.H + std::size_t(y(rep[g], t - 1)) * d;
-            const T* se = P + slot_emb_ + std::size_t(t) * d;
-            T* row = x + std::size_t(g) * d;
-            for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
-        }
-        T* memkv = ws.alloc<T>(std::size_t(n) * 2 * d);
-        for (std::size_t i = 0; i < dec_.blocks.size(); ++i) {
-            dec_.blocks[i].cross_attn.project_memory(P, enc.H, n, memkv);
-            dec_.blocks[i].forward_tree(P, x, R, anc, L, depth, memkv, n, yb, ws);
-            std::swap(x, yb);
-        }
-        dec_.ln_f.forward(P, x, R, yb);
-        T* q = x;  // free
-        dec_.ptr.q.forward(P, yb, R, q);
-        T* Kp = ws.alloc<T>(std::size_t(n) * d);
-        dec_.ptr.k.forward(P, enc.H, n, Kp);
+        for (int g = 0; g < R; ++g) input_row(P, enc.H, trie.depth[g], trie.last(g), x + std::size_t(g) * d);
         T* Z = ws.alloc<T>(std::size_t(R) * n);
-        nn::gemm_nt<T>(R, n, d, T(1) / std::sqrt(T(d)), q, d, Kp, d, T(0), Z, n);
+        dec_.forward_tree(P, x, R, trie.anc, L, trie.depth, enc.H, n, Z, ws);
         // per row: log-normalizer over the items its prefix has not taken
         T* lse = ws.alloc<T>(std::size_t(R));
         T* lsm = ws.alloc<T>(std::size_t(n));
         const T ninf = -std::numeric_limits<T>::infinity();
         for (int g = 0; g < R; ++g) {
             T* row = Z + std::size_t(g) * n;
-            for (int i = 0; i < depth[g]; ++i) row[y(rep[g], i)] = ninf;
+            const int* pre = trie.prefix(g);
+            for (int i = 0; i < trie.depth[g]; ++i) row[pre[i]] = ninf;
             lse[g] = nn::log_softmax_row(row, n, lsm);
         }
         for (int k = 0; k < K; ++k) {
             T sc = 0;
             for (int t = 0; t < L; ++t) {
-                const int g = node[std::size_t(t) * K + k];
-                sc += (w ? w[t] : T(1)) * (Z[std::size_t(g) * n + y(k, t)] - lse[g]);
+                const int g = trie.row(k, t);
+                sc += (w ? w[t] : T(1)) * (Z[std::size_t(g) * n + slates[std::size_t(k) * L + t]] - lse[g]);
             }
             scores[k] = sc;
         }
@@ -295,31 +212,19 @@ public:
     teacher_state<T> begin(const request_view<T>& r, int L, int beams, workspace& ws) const {
         check(&r, 1, L);
         if (beams < 1) detail::throw_input("ar_teacher: beam width must be >= 1");
+        if (beams > limits::max_samples)
+            detail::throw_input("ar_teacher::begin: beams = " + std::to_string(beams) + " outside [1, " +
+                                std::to_string(limits::max_samples) + "] (limits::max_samples; the KV cache holds beams x L x d per layer)");
         const T* P = this->params();
-        const int d = this->config_.d;
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
         teacher_state<T> s;
         s.n = r.n;
         s.L = L;
         s.beams = beams;
         s.t = 0;
         s.H = enc.H;
-        s.Kp = ws.alloc<T>(std::size_t(r.n) * d);
-        dec_.ptr.k.forward(P, s.H, r.n, s.Kp);
-        const int nb = static_cast<int>(dec_.blocks.size());
-        s.memkv = detail::ws_array<T*>(ws, nb);
-        s.selfkv = detail::ws_array<T*>(ws, nb);
-        s.spare = detail::ws_array<T*>(ws, nb);
-        for (int i = 0; i < nb; ++i) {
-            s.memkv[i] = ws.alloc<T>(std::size_t(r.n) * 2 * d);
-            dec_.blocks[i].cross_attn.project_memory(P, s.H, r.n, s.memkv[i]);
-            s.selfkv[i] = ws.alloc<T>(std::size_t(beams) * L * 2 * d);
-            s.spare[i] = beams > 1 ? ws.alloc<T>(std::size_t(beams) * L * 2 * d) : nullptr;
-        }
-        s.x = ws.alloc<T>(std::size_t(beams) * d);
-        s.y = ws.alloc<T>(std::size_t(beams) * d);
-        s.q = ws.alloc<T>(std::size_t(beams) * d);
+        s.kv = dec_.begin(P, s.H, r.n, beams, L, ws);
         return s;
     }
 
@@ -341,29 +246,13 @@ public:
                 if (prev[b] < 0 || prev[b] >= s.n)
                     detail::throw_input("ar_teacher::step: prev[" + std::to_string(b) + "] = " + std::to_string(prev[b]) +
                                         " outside [0, " + std::to_string(s.n) + ")");
-        for (int b = 0; b < B; ++b) {
-            const T* src = t == 0 ? P + bos_ : s.H + std::size_t(prev[b]) * d;
-            const T* se = P + slot_emb_ + std::size_t(t) * d;
-            T* row = s.x + std::size_t(b) * d;
-            for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
-        }
-        T* x = s.x;
-        T* y = s.y;
-        for (std::size_t i = 0; i < dec_.blocks.size(); ++i) {
-            dec_.blocks[i].step(P, x, B, t, s.selfkv[i], s.L, s.memkv[i], s.n, 0, nullptr, y, ws);
-            std::swap(x, y);
-        }
-        T* g = y;  // free buffer
-        dec_.ln_f.forward(P, x, B, g);
-        dec_.ptr.q.forward(P, g, B, s.q);
-        const T scale = T(1) / std::sqrt(T(d));
-        nn::gemm_nt<T>(B, s.n, d, scale, s.q, d, s.Kp, d, T(0), logits, s.n);
+        for (int b = 0; b < B; ++b) input_row(P, s.H, t, t ? prev[b] : -1, s.kv.x + std::size_t(b) * d);
+        dec_.step(P, s.kv, B, t, logits, ws);
         ++s.t;
     }
 
     /// Beam bookkeeping: new prefix b continues old prefix parent[b] (KV rows 0..t-1 copied).
     void reorder(teacher_state<T>& s, const int* parent, int B) const {
-        const int d = this->config_.d;
         if (B < 1 || B > s.beams || s.beams < 2)
             detail::throw_input("ar_teacher::reorder: B = " + std::to_string(B) + " outside [1, " + std::to_string(s.beams) +
                                 "] or a state begun with one beam");
@@ -371,19 +260,40 @@ public:
             if (parent[b] < 0 || parent[b] >= s.beams)
                 detail::throw_input("ar_teacher::reorder: parent[" + std::to_string(b) + "] = " + std::to_string(parent[b]) +
                                     " outside [0, " + std::to_string(s.beams) + ")");
-        const std::size_t rowlen = std::size_t(s.t) * 2 * d, stride = std::size_t(s.L) * 2 * d;
-        for (std::size_t i = 0; i < dec_.blocks.size(); ++i) {
-            for (int b = 0; b < B; ++b)
-                std::copy(s.selfkv[i] + parent[b] * stride, s.selfkv[i] + parent[b] * stride + rowlen, s.spare[i] + b * stride);
-            std::swap(s.selfkv[i], s.spare[i]);
-        }
+        dec_.reorder(s.kv, parent, B, s.t);
     }
 
     const detail::candidate_encoder& encoder() const noexcept { return enc_; }
 
 private:
+    /// The decoder's input row for position t, the one place it is built:
+    /// s_0 = BOS + slot_emb[0], s_t = H[prev] + slot_emb[t] (prev = the item chosen at slot t-1,
+    /// ignored at t = 0); H is the request's candidate encoding [n x d].
+    void input_row(const T* P, const T* H, int t, int prev, T* row) const noexcept {
+        const int d = this->config_.d;
+        const T* src = t == 0 ? P + bos_ : H + std::size_t(prev) * d;
+        const T* se = P + slot_emb_ + std::size_t(t) * d;
+        for (int j = 0; j < d; ++j) row[j] = src[j] + se[j];
+    }
+
+    /// input_row's backward: accumulates the row's gradient g [d] into BOS or dH[prev] [n x d]
+    /// and into slot_emb[t] (gradient arena G).
+    void input_row_backward(T* G, T* dH, int t, int prev, const T* g) const noexcept {
+        const int d = this->config_.d;
+        T* dst = t == 0 ? G + bos_ : dH + std::size_t(prev) * d;
+        T* se = G + slot_emb_ + std::size_t(t) * d;
+        for (int j = 0; j < d; ++j) {
+            dst[j] += g[j];
+            se[j] += g[j];
+        }
+    }
+
     void check(const request_view<T>* reqs, int B, int L) const {
         if (B < 1) detail::throw_input("ar_teacher: batch must hold at least one request");
+        if (B > limits::max_batch)
+            detail::throw_input("ar_teacher: batch of B = " + std::to_string(B) + " requests exceeds limits::max_batch = " +
+                                std::to_string(limits::max_batch));
+        if (!reqs) detail::throw_input("ar_teacher: the requests pointer is null (B = " + std::to_string(B) + ")");
         for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], L, "ar_teacher");
     }
 

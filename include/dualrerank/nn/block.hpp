@@ -9,6 +9,9 @@
 // inference simply resets the workspace afterwards, training keeps the cache for backward.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <string>
 
 #include "../core/workspace.hpp"
@@ -161,19 +164,9 @@ struct decoder_block {
     void forward(const T* P, const T* x, const T* mem, int groups, int nq, int nk, const int* key_len, T* y,
                  const decoder_block_cache<T>& c, int mem_groups = -1) const noexcept {
         if (mem_groups < 0) mem_groups = groups;
-        const std::ptrdiff_t mem_gs = mem_groups == 1 ? 0 : nk;
-        const int rows = groups * nq;
-        const std::size_t m = std::size_t(rows) * d;
-        ln1.forward(P, x, rows, c.ln1, c.m1, c.r1);
-        self_attn.forward(P, c.ln1, groups, nq, nullptr, c.att, c.qkv, c.sprobs, c.sctx);
-        for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
-        ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
         cross_attn.project_memory(P, mem, mem_groups * nk, c.memkv);
-        cross_attn.forward(P, c.ln2, c.memkv, groups, nq, nk, mem_gs, key_len, c.att, c.q, c.cprobs, c.cctx);
-        for (std::size_t i = 0; i < m; ++i) c.x2[i] = c.x1[i] + c.att[i];
-        ln3.forward(P, c.x2, rows, c.ln3, c.m3, c.r3);
-        mlp.forward(P, c.ln3, rows, y, c.pre, c.act);
-        for (std::size_t i = 0; i < m; ++i) y[i] += c.x2[i];
+        body(P, x, groups * nq, c, c.memkv, groups, nq, nk, mem_groups == 1 ? 0 : nk, key_len, y,
+             [&](const T* ln, T* att) { self_attn.forward(P, ln, groups, nq, nullptr, att, c.qkv, c.sprobs, c.sctx); });
     }
 
     /// dx and dmem accumulate.
@@ -218,47 +211,30 @@ struct decoder_block {
     template <class T>
     void step(const T* P, const T* x, int B, int t, T* self_kv, int cap, const T* memkv, int nk, std::ptrdiff_t mem_gs,
               const int* key_len, T* y, workspace& ws) const {
-        const std::size_t m = std::size_t(B) * d;
-        const int h = self_attn.heads;
-        T* ln = ws.alloc<T>(m);
-        T* qkv = ws.alloc<T>(m * 3);
-        T* probs = ws.alloc<T>(std::size_t(B) * h * std::max(nk, t + 1));
-        T* ctx = ws.alloc<T>(m);
-        T* att = ws.alloc<T>(m);
-        T* x1 = ws.alloc<T>(m);
-        T* hid = ws.alloc<T>(std::size_t(B) * mlp.hidden * 2);
-        ln1.forward(P, x, B, ln);
-        self_attn.qkv.forward(P, ln, B, qkv);
-        for (int b = 0; b < B; ++b) {
-            T* row = self_kv + (std::size_t(b) * cap + t) * 2 * d;
-            std::copy(qkv + std::size_t(b) * 3 * d + d, qkv + std::size_t(b) * 3 * d + 3 * d, row);
-        }
-        attn_view<T> a;
-        a.q = qkv;
-        a.ldq = 3 * d;
-        a.q_gs = 3 * d;
-        a.k = self_kv;
-        a.v = self_kv + d;
-        a.ldk = a.ldv = 2 * d;
-        a.k_gs = a.v_gs = std::ptrdiff_t(cap) * 2 * d;
-        a.groups = B;
-        a.nq = 1;
-        a.nk = t + 1;
-        a.d = d;
-        a.heads = h;
-        a.causal = false;  // the cache holds only the prefix
-        attention_forward(a, ctx, d, d, probs);
-        self_attn.out.forward(P, ctx, B, att);
-        for (std::size_t i = 0; i < m; ++i) x1[i] = x[i] + att[i];
-        ln2.forward(P, x1, B, ln);
-        T* qb = qkv;  // reuse
-        cross_attn.q.forward(P, ln, B, qb);
-        attention_forward(cross_attn.view(qb, memkv, B, 1, nk, mem_gs, key_len), ctx, d, d, probs);
-        cross_attn.out.forward(P, ctx, B, att);
-        for (std::size_t i = 0; i < m; ++i) x1[i] += att[i];
-        ln3.forward(P, x1, B, ln);
-        mlp.forward(P, ln, B, y, hid, hid + std::size_t(B) * mlp.hidden);
-        for (std::size_t i = 0; i < m; ++i) y[i] += x1[i];
+        const decoder_block_cache<T> c = scratch<T>(ws, B, std::size_t(B) * self_attn.heads * std::max(nk, t + 1));
+        body(P, x, B, c, memkv, B, 1, nk, mem_gs, key_len, y, [&](const T* ln, T* att) {
+            self_attn.qkv.forward(P, ln, B, c.qkv);
+            for (int b = 0; b < B; ++b) {
+                T* row = self_kv + (std::size_t(b) * cap + t) * 2 * d;
+                std::copy(c.qkv + std::size_t(b) * 3 * d + d, c.qkv + std::size_t(b) * 3 * d + 3 * d, row);
+            }
+            attn_view<T> a;
+            a.q = c.qkv;
+            a.ldq = 3 * d;
+            a.q_gs = 3 * d;
+            a.k = self_kv;
+            a.v = self_kv + d;
+            a.ldk = a.ldv = 2 * d;
+            a.k_gs = a.v_gs = std::ptrdiff_t(cap) * 2 * d;
+            a.groups = B;
+            a.nq = 1;
+            a.nk = t + 1;
+            a.d = d;
+            a.heads = self_attn.heads;
+            a.causal = false;  // the cache holds only the prefix
+            attention_forward(a, c.sctx, d, d, c.sprobs);
+            self_attn.out.forward(P, c.sctx, B, att);
+        });
     }
 
     /// Inference over a prefix tree of positions (one request): row j is a position at depth
@@ -270,46 +246,69 @@ struct decoder_block {
     template <class T>
     void forward_tree(const T* P, const T* x, int R, const int* anc, int anc_stride, const int* depth, const T* memkv,
                       int nk, T* y, workspace& ws) const {
-        const std::size_t m = std::size_t(R) * d;
-        const int h = self_attn.heads, dh = d / h;
-        T* ln = ws.alloc<T>(m);
-        T* qkv = ws.alloc<T>(m * 3);
-        T* ctx = ws.alloc<T>(m);
-        T* att = ws.alloc<T>(m);
-        T* x1 = ws.alloc<T>(m);
-        T* hid = ws.alloc<T>(std::size_t(R) * mlp.hidden * 2);
-        T* probs = ws.alloc<T>(std::size_t(h) * R * nk);
+        const decoder_block_cache<T> c = scratch<T>(ws, R, std::size_t(self_attn.heads) * R * nk);
         T* sc = ws.alloc<T>(std::size_t(anc_stride));
-        ln1.forward(P, x, R, ln);
-        self_attn.qkv.forward(P, ln, R, qkv);
-        const T scale = T(1) / std::sqrt(T(dh));
-        const std::size_t ld = std::size_t(3) * d;
-        for (int j = 0; j < R; ++j) {
-            const int* a = anc + std::size_t(j) * anc_stride;
-            const int nkv = depth[j] + 1;
-            for (int hh = 0; hh < h; ++hh) {
-                const T* q = qkv + std::size_t(j) * ld + std::size_t(hh) * dh;
-                for (int i = 0; i < nkv; ++i)
-                    sc[i] = scale * dot(q, qkv + std::size_t(a[i]) * ld + d + std::size_t(hh) * dh, std::size_t(dh));
-                softmax_row(sc, nkv);
-                T* o = ctx + std::size_t(j) * d + std::size_t(hh) * dh;
-                std::fill(o, o + dh, T(0));
-                for (int i = 0; i < nkv; ++i)
-                    axpy(o, sc[i], qkv + std::size_t(a[i]) * ld + 2 * std::size_t(d) + std::size_t(hh) * dh, std::size_t(dh));
+        body(P, x, R, c, memkv, 1, R, nk, 0, static_cast<const int*>(nullptr), y, [&](const T* ln, T* att) {
+            self_attn.qkv.forward(P, ln, R, c.qkv);
+            const int h = self_attn.heads, dh = d / h;
+            const T scale = T(1) / std::sqrt(T(dh));
+            const std::size_t ld = std::size_t(3) * d;
+            for (int j = 0; j < R; ++j) {
+                const int* a = anc + std::size_t(j) * anc_stride;
+                const int nkv = depth[j] + 1;
+                for (int hh = 0; hh < h; ++hh) {
+                    const T* q = c.qkv + std::size_t(j) * ld + std::size_t(hh) * dh;
+                    for (int i = 0; i < nkv; ++i)
+                        sc[i] = scale * dot(q, c.qkv + std::size_t(a[i]) * ld + d + std::size_t(hh) * dh, std::size_t(dh));
+                    softmax_row(sc, nkv);
+                    T* o = c.sctx + std::size_t(j) * d + std::size_t(hh) * dh;
+                    std::fill(o, o + dh, T(0));
+                    for (int i = 0; i < nkv; ++i)
+                        axpy(o, sc[i], c.qkv + std::size_t(a[i]) * ld + 2 * std::size_t(d) + std::size_t(hh) * dh,
+                             std::size_t(dh));
+                }
             }
-        }
-        self_attn.out.forward(P, ctx, R, att);
-        for (std::size_t i = 0; i < m; ++i) x1[i] = x[i] + att[i];
-        ln2.forward(P, x1, R, ln);
-        T* qb = qkv;  // reuse
-        cross_attn.q.forward(P, ln, R, qb);
-        attention_forward(cross_attn.view(qb, memkv, 1, R, nk, 0, static_cast<const int*>(nullptr)), ctx, d,
-                          std::ptrdiff_t(m), probs);
-        cross_attn.out.forward(P, ctx, R, att);
-        for (std::size_t i = 0; i < m; ++i) x1[i] += att[i];
-        ln3.forward(P, x1, R, ln);
-        mlp.forward(P, ln, R, y, hid, hid + std::size_t(R) * mlp.hidden);
-        for (std::size_t i = 0; i < m; ++i) y[i] += x1[i];
+            self_attn.out.forward(P, c.sctx, R, att);
+        });
+    }
+
+private:
+    /// The one block body every forward variant runs: LayerNorm, self-attention, residual,
+    /// LayerNorm, cross-attention to the projected memory, residual, LayerNorm, FFN, residual.
+    /// The variants differ only in the self-attention (`self_attn_fn(ln1_out, att_out)` writes the
+    /// projected attention output) and in the buffers: a training cache keeps every intermediate,
+    /// inference scratch (`scratch`) lets the LayerNorm outputs share one buffer and x2 alias x1.
+    template <class T, class SelfAttn>
+    void body(const T* P, const T* x, int rows, const decoder_block_cache<T>& c, const T* memkv, int groups, int nq,
+              int nk, std::ptrdiff_t mem_gs, const int* key_len, T* y, SelfAttn&& self_attn_fn) const noexcept {
+        const std::size_t m = std::size_t(rows) * d;
+        ln1.forward(P, x, rows, c.ln1, c.m1, c.r1);
+        self_attn_fn(static_cast<const T*>(c.ln1), c.att);
+        for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
+        ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
+        cross_attn.forward(P, c.ln2, memkv, groups, nq, nk, mem_gs, key_len, c.att, c.q, c.cprobs, c.cctx);
+        for (std::size_t i = 0; i < m; ++i) c.x2[i] = c.x1[i] + c.att[i];
+        ln3.forward(P, c.x2, rows, c.ln3, c.m3, c.r3);
+        mlp.forward(P, c.ln3, rows, y, c.pre, c.act);
+        for (std::size_t i = 0; i < m; ++i) y[i] += c.x2[i];
+    }
+
+    /// Inference buffers for `rows` rows from ws: no LayerNorm statistics, one LayerNorm output
+    /// buffer, x2 = x1, the cross-attention queries in the qkv buffer; `probs` values of attention
+    /// probabilities shared by the self- and the cross-attention.
+    template <class T>
+    decoder_block_cache<T> scratch(workspace& ws, int rows, std::size_t probs) const {
+        const std::size_t m = std::size_t(rows) * d;
+        decoder_block_cache<T> c;
+        c.ln1 = c.ln2 = c.ln3 = ws.alloc<T>(m);
+        c.qkv = c.q = ws.alloc<T>(m * 3);
+        c.sprobs = c.cprobs = ws.alloc<T>(probs);
+        c.sctx = c.cctx = ws.alloc<T>(m);
+        c.att = ws.alloc<T>(m);
+        c.x1 = c.x2 = ws.alloc<T>(m);
+        c.pre = ws.alloc<T>(std::size_t(rows) * mlp.hidden * 2);
+        c.act = c.pre + std::size_t(rows) * mlp.hidden;
+        return c;
     }
 };
 

@@ -20,6 +20,7 @@
 #include "../decode/greedy.hpp"
 #include "../decode/sample.hpp"
 #include "losses.hpp"
+#include "trainer.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 namespace train {
