@@ -8,6 +8,7 @@
 #   student_decoders  student: greedy, confident, sample, best-of-n (teacher scorer), --on-error skip, bench
 #   distill_ldro      built-in world: train teacher -> distill -> ldro -> grpo; distill on LETOR
 #   bad_input         bad files, flags and requests: non-zero exit and exactly one error line each
+#   logs              impression logs: export-logs -> train --logs -> dpo -> distill --logs, bad logs
 # Every budget is tiny (a few dozen steps), so each case takes seconds.
 cmake_minimum_required(VERSION 3.19)  # string(JSON)
 foreach(_var CLI DATA WORK CASE)
@@ -346,6 +347,55 @@ elseif(CASE STREQUAL "bad_input")
   if(NOT OUT STREQUAL "")
     message(FATAL_ERROR "rerank of an empty stream printed: ${OUT}")
   endif()
+
+elseif(CASE STREQUAL "logs")
+  # impression logs (docs/logs.md): export-logs -> train --logs (exposure) -> dpo -> distill --logs
+  set(_small --d 16 --heads 2 --enc-layers 1 --dec-layers 1 --ffn 32)
+  ok(export-logs --world small --logs 300 --out logs.jsonl)
+  expect("${ERR}" "export-logs: 300 pages \\(world small, seed 1, requests 0\\.\\.299" "export-logs note")
+  file(STRINGS "${WORK}/logs.jsonl" _pages)
+  list(LENGTH _pages _count)
+  if(NOT _count EQUAL 300)
+    message(FATAL_ERROR "export-logs wrote ${_count} lines, expected 300")
+  endif()
+  list(GET _pages 0 _first)
+  string(JSON _slots LENGTH "${_first}" shown)
+  string(JSON _n LENGTH "${_first}" features)
+  string(JSON _clicks LENGTH "${_first}" feedback click)
+  string(JSON _lp GET "${_first}" log_propensity)
+  if(NOT _slots EQUAL 6 OR NOT _n EQUAL 20 OR NOT _clicks EQUAL 6 OR NOT _lp LESS 0)
+    message(FATAL_ERROR "unexpected first page: ${_first}")
+  endif()
+  ok(train --logs logs.jsonl --targets exposure --model teacher --steps 30 ${_small} --out exp.safetensors)
+  expect("${OUT}" "trained ar_teacher \\([0-9]+ parameters\\) on 300 logged pages, 30 steps" "train --logs")
+  ok(info exp.safetensors)
+  expect("${OUT}" "supervised on the shown slates \\(exposure\\) of logs\\.jsonl" "exposure provenance")
+  ok(train --logs logs.jsonl --model student --steps 10 ${_small} --out exp_student.safetensors)
+  ok(dpo --reference exp.safetensors --logs logs.jsonl --steps 20 --out dpo.safetensors --world small --eval-requests 20)
+  expect("${OUT}" "rerank-dpo: 300 pages -> [1-9][0-9]* pairs" "dpo pairs")
+  expect("${OUT}" "the teacher prefers the winner more than the reference does" "dpo report")
+  expect("${OUT}" "normalized utility reference [0-9.-]+, rerank-dpo [0-9.-]+" "dpo world report")
+  ok(info dpo.safetensors)
+  expect("${OUT}" "Rerank-DPO from logs\\.jsonl against exp\\.safetensors" "dpo provenance")
+  ok(distill --teacher dpo.safetensors --logs logs.jsonl --steps 10 --samples 2 ${_small} --out s.safetensors)
+  expect("${OUT}" "distilled nar_student \\([0-9]+ parameters\\) on 300 logged requests" "distill --logs")
+  expect("${OUT}" "PTAR, 300 logged requests\\): [0-9.]+" "distill --logs agreement")
+  # bad logs and bad choices: one error line each
+  list(GET _pages 1 _second)
+  file(WRITE "${WORK}/bad.jsonl" "${_second}\n{\"features\":[[1]],\"shown\":[0,9],\"feedback\":{\"click\":[0,1]}}\n")
+  fails(1 "bad\\.jsonl:2: \"shown\": 2 slots for 1 candidates" dpo --reference exp.safetensors --logs bad.jsonl --out x.safetensors)
+  file(WRITE "${WORK}/tiny.jsonl" "{\"features\":[[1],[2]],\"shown\":[0,1],\"feedback\":{\"view\":[1,0]}}\n")
+  fails(1 "exp\\.safetensors has 32 features and 16 context features; the pages of tiny\\.jsonl have 1 and 0"
+        dpo --reference exp.safetensors --logs tiny.jsonl --out x.safetensors)
+  fails(1 "no feedback objective \"purchase\" \\(--objective\\)" dpo --reference exp.safetensors --logs logs.jsonl --objective purchase --out x.safetensors)
+  fails(1 "holds a nar_student, expected a ar_teacher" dpo --reference exp_student.safetensors --logs logs.jsonl --out x.safetensors)
+  fails(2 "--beta" dpo --reference exp.safetensors --logs logs.jsonl --beta 0 --out x.safetensors)
+  fails(2 "--targets" train --logs logs.jsonl --targets search --out x.safetensors)
+  fails(2 "--world small\\|default is required" export-logs --logs 10 --out x.jsonl)
+  fails(1 "no/logs\\.jsonl: cannot open" train --logs no/logs.jsonl --out x.safetensors)
+  ok(export-logs --world default --logs 5 --out big.jsonl)
+  fails(1 "was built for slates of 6 from 20 candidates; big\\.jsonl has pages with 10 shown slots or 50 candidates"
+        dpo --reference exp.safetensors --logs big.jsonl --out x.safetensors)
 
 else()
   message(FATAL_ERROR "test_cli.cmake: unknown CASE ${CASE}")

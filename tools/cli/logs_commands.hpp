@@ -440,6 +440,16 @@ inline int cmd_dpo(int argc, char** argv) {
         const pipeline::eval_set ev = pipeline::make_eval_set(*w, M);
         std::printf("held-out world requests (%d, greedy): normalized utility reference %.4f, rerank-dpo %.4f\n", M,
                     world_utility(*w, ev, ref), world_utility(*w, ev, dpo));
+        // where the top slot comes from: DPO's pairs all have an unclicked item on top of the loser
+        auto top_rank = [&](const ar_teacher<float>& t) {
+            workspace ws;
+            double sum = 0;
+            for (const auto& r : ev.requests)
+                sum += r.observed.upstream_rank[std::size_t(decode::teacher_greedy(t, r.observed.view(), w->slate_size(), ws)[0])];
+            return sum / double(ev.requests.size());
+        };
+        std::printf("mean upstream rank of the top slot (0 = the upstream's first): reference %.3f, rerank-dpo %.3f\n",
+                    top_rank(ref), top_rank(dpo));
     }
     return 0;
 }
