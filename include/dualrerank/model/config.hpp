@@ -28,6 +28,9 @@ struct limits {
     /// Largest K of teacher_sample and largest n of Best-of-N (the KV cache and the scorer's
     /// batch grow with K * L * d per layer).
     static constexpr int max_samples = 1 << 12;
+    /// Largest number of requests in one batched call (forward, logits_batch, greedy_batch, the
+    /// pointwise scorer): the packed batch is B * max N * F values, so B is bounded like N.
+    static constexpr int max_batch = 1 << 16;
 };
 
 struct model_config {

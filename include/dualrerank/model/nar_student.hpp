@@ -1,4 +1,4 @@
-// NAR student (NAR4Rec matching shape, DESIGN.md section 3): L learned slot queries go through
+// NAR student (NAR4Rec matching shape, docs/design.md section 3): L learned slot queries go through
 // n_dec slot blocks (self-attention among slots, cross-attention to the candidate encoding H,
 // FFN), all slots in parallel, then a final LayerNorm and the pointer head:
 //   Z = (G Wq^T)(H Wk^T)^T / sqrt(d)        [L x N], in one pass.
@@ -94,6 +94,10 @@ public:
 private:
     void check(const request_view<T>* reqs, int B, int L) const {
         if (B < 1) detail::throw_input("nar_student: batch must hold at least one request");
+        if (B > limits::max_batch)
+            detail::throw_input("nar_student: batch of B = " + std::to_string(B) + " requests exceeds limits::max_batch = " +
+                                std::to_string(limits::max_batch));
+        if (!reqs) detail::throw_input("nar_student: the requests pointer is null (B = " + std::to_string(B) + ")");
         for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], L, "nar_student");
     }
 

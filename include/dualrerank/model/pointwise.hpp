@@ -34,6 +34,10 @@ public:
 
     detail::pointwise_cache<T> forward(const request_view<T>* reqs, int B, workspace& ws) const {
         if (B < 1) detail::throw_input("pointwise_scorer: batch must hold at least one request");
+        if (B > limits::max_batch)
+            detail::throw_input("pointwise_scorer: batch of B = " + std::to_string(B) +
+                                " requests exceeds limits::max_batch = " + std::to_string(limits::max_batch));
+        if (!reqs) detail::throw_input("pointwise_scorer: the requests pointer is null");
         for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], 1, "pointwise_scorer");
         detail::pointwise_cache<T> c;
         const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
