@@ -8,6 +8,8 @@
 #   student_decoders  student: greedy, confident, sample, best-of-n (teacher scorer), --on-error skip, bench
 #   distill_ldro      built-in world: train teacher -> distill -> ldro -> grpo; distill on LETOR
 #   bad_input         bad files, flags and requests: non-zero exit and exactly one error line each
+#   limits            readers that stop: far-out LETOR indices, /dev/zero, directories, long config
+#                     lines, control bytes, a 1-based LETOR file (docs/bad-input.md)
 #   logs              impression logs: export-logs -> train --logs -> dpo -> distill --logs, bad logs
 # Every budget is tiny (a few dozen steps), so each case takes seconds.
 cmake_minimum_required(VERSION 3.19)  # string(JSON)
@@ -396,6 +398,71 @@ elseif(CASE STREQUAL "logs")
   ok(export-logs --world default --logs 5 --out big.jsonl)
   fails(1 "was built for slates of 6 from 20 candidates; big\\.jsonl has pages with 10 shown slots or 50 candidates"
         dpo --reference exp.safetensors --logs big.jsonl --out x.safetensors)
+
+elseif(CASE STREQUAL "limits")
+  # readers that stop (docs/bad-input.md LT-10 .. LT-13, JL-01, CLI-01 .. CLI-03): each within a
+  # timeout, and on POSIX under an address-space limit far below what densifying the input took
+  ok(train --data "${CLI_DATA}/train.txt" --model student --slate-length 5 --steps 3 ${TINY} --out s.safetensors)
+  # 1000 one-document queries at feature index 1048575 (19.9 KB): the width is decided from the
+  # indices with a cap (65,536 columns), before anything is made dense (it took 4.1 GB and 48 s)
+  set(_wide "")
+  foreach(_q RANGE 1 1000)
+    string(APPEND _wide "1 qid:${_q} 1048575:1\n")
+  endforeach()
+  file(WRITE "${WORK}/wide.txt" "${_wide}")
+  set(_limit "")
+  if(UNIX AND EXISTS /bin/sh)
+    set(_limit /bin/sh -c "ulimit -v 1000000 && exec \"$0\" \"$@\"")  # 1 GB of address space
+  endif()
+  macro(run_limited)
+    execute_process(COMMAND ${_limit} "${CLI}" ${ARGN} WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE RC
+                    OUTPUT_VARIABLE OUT ERROR_VARIABLE ERR TIMEOUT 10)
+    if(RC EQUAL 0 OR NOT ERR MATCHES "^dualrerank: error: [^\n]+\n$")
+      string(REPLACE ";" " " _cmd "${ARGN}")
+      message(FATAL_ERROR "dualrerank ${_cmd}: expected one error line within 10 s, got exit ${RC}:\n${ERR}")
+    endif()
+  endmacro()
+  run_limited(train --data wide.txt --out x.safetensors)
+  expect("${ERR}" "feature index 1048575 needs 1048575 dense columns, more than letor_limits::max_width = 65536" "wide train")
+  run_limited(train --data wide.txt --features 65536 --out x.safetensors)
+  expect("${ERR}" "does not fit the given width 65536" "wide train --features")
+  run_limited(rerank --model s.safetensors --input wide.txt --format letor)
+  expect("${ERR}" "does not fit the given width 6" "wide rerank")
+  # config files and inputs that never end, directories
+  if(EXISTS /dev/zero)
+    run_limited(rerank --config /dev/zero --model s.safetensors)
+    expect("${ERR}" "/dev/zero:1: NUL byte in a config file" "--config /dev/zero")
+    run_limited(rerank --model s.safetensors --input /dev/zero)
+    expect("${ERR}" "/dev/zero:1: line longer than the limit" "--input /dev/zero")
+    run_limited(rerank --model s.safetensors --input /dev/zero --format jsonl)
+    expect("${ERR}" "/dev/zero:1: no line end within max_skip_bytes = [0-9]+ bytes" "--input /dev/zero --format jsonl")
+  endif()
+  file(MAKE_DIRECTORY "${WORK}/adir")
+  run_limited(rerank --config adir --model s.safetensors --input "${CLI_DATA}/requests.jsonl")
+  expect("${ERR}" "--config: adir is a directory" "--config DIR")
+  run_limited(rerank --model s.safetensors --input adir --format jsonl)
+  expect("${ERR}" "adir:1: read error" "--input DIR")
+  string(REPEAT "a" 5000 _long)
+  file(WRITE "${WORK}/long.conf" "steps = ${_long}\n")
+  run_limited(train --config long.conf)
+  expect("${ERR}" "long\\.conf:1: line longer than 4096 bytes" "long config line")
+  # control bytes from a file are escaped in the error line
+  string(ASCII 27 _esc)
+  file(WRITE "${WORK}/esc.txt" "1 qid:1 1:1 ${_esc}[31mX:2\n")
+  run_limited(rerank --model s.safetensors --input esc.txt --format letor)
+  expect("${ERR}" "bad feature index '.x1b\\[31mX'" "escaped control byte")
+  if(ERR MATCHES "${_esc}")
+    message(FATAL_ERROR "a raw ESC byte reached the error line")
+  endif()
+  # a 1-based file: no empty column 0 for the model; the base is recorded and used by rerank/eval
+  file(WRITE "${WORK}/one.txt" "2 qid:1 1:1 2:0.5\n0 qid:1 1:0 3:2\n1 qid:1 2:1 3:1\n")
+  ok(train --data one.txt --slate-length 2 --steps 2 ${TINY} --out one.safetensors)
+  ok(info one.safetensors)
+  expect("${OUT}" "features +3\n" "1-based width")
+  expect("${OUT}" "letor_index_base 1" "1-based metadata")
+  ok(rerank --model one.safetensors --input one.txt --format letor)
+  check_slates("${OUT}" 1 2 3)
+  ok(eval --model one.safetensors --data one.txt)
 
 else()
   message(FATAL_ERROR "test_cli.cmake: unknown CASE ${CASE}")

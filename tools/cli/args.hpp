@@ -13,6 +13,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <cerrno>
+#include <system_error>
+#include <sys/stat.h>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -258,15 +261,43 @@ private:
         return s.substr(b, e - b);
     }
 
+    // Config files are small: lines of at most max_config_line bytes, at most max_config_bytes in
+    // all. Both caps hold while reading (a line is never buffered beyond its cap), so a stream that
+    // never ends (/dev/zero, a FIFO) stops at the byte cap; a directory or a read error is an error.
+    static constexpr std::size_t max_config_line = 4096;
+    static constexpr std::size_t max_config_bytes = std::size_t(1) << 20;
+
     void read_config(const std::string& path) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0)
+            throw usage_error("--config: cannot open " + path + ": " + std::generic_category().message(errno));
+        if (S_ISDIR(st.st_mode)) throw usage_error("--config: " + path + " is a directory, not a config file");
         std::ifstream in(path, std::ios::binary);
         if (!in) throw usage_error("--config: cannot open " + path);
         std::string line;
-        std::size_t no = 0;
+        std::size_t no = 0, total = 0;
         std::map<std::string, std::size_t> seen;
-        while (std::getline(in, line)) {
+        for (;;) {
+            line.clear();
+            bool any = false, ended = false;
+            for (int c; (c = in.get()) != std::char_traits<char>::eof();) {
+                any = true;
+                if (++total > max_config_bytes)
+                    throw usage_error(path + ": config file longer than " + std::to_string(max_config_bytes) + " bytes");
+                if (c == '\n') {
+                    ended = true;
+                    break;
+                }
+                if (line.size() >= max_config_line)
+                    throw usage_error(path + ":" + std::to_string(no + 1) + ": line longer than " +
+                                      std::to_string(max_config_line) + " bytes");
+                if (c == '\0') throw usage_error(path + ":" + std::to_string(no + 1) + ": NUL byte in a config file");
+                line.push_back(static_cast<char>(c));
+            }
+            if (in.bad()) throw usage_error(path + ": read error");
+            if (!any && !ended) break;  // end of the file
             ++no;
-            if (no > 10000 || line.size() > 4096) throw usage_error(path + ":" + std::to_string(no) + ": config file too large");
+            if (no > 10000) throw usage_error(path + ":" + std::to_string(no) + ": config file too large");
             const std::string where = path + ":" + std::to_string(no);
             const std::size_t hash = line.find('#');
             if (hash != std::string::npos) line.erase(hash);
@@ -287,6 +318,7 @@ private:
             if (s && s->flag) value = bool_text(value, where + ": " + key);
             else if (value.empty()) throw usage_error(where + ": '" + key + "' has no value");
             values_[key] = value;
+            if (!ended) break;
         }
     }
 };

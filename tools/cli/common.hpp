@@ -30,7 +30,19 @@ struct any_model {
     std::unique_ptr<ar_teacher<float>> teacher;
     std::unique_ptr<nar_student<float>> student;
     std::unique_ptr<list_evaluator<float>> evaluator;
+    int letor_index_base = 0;  ///< how its LETOR inputs are read (letor_index_base_of)
 };
+
+/// The LETOR index base a model was trained with: its "letor_index_base" metadata (written by
+/// train and distill), else 0 (models written before it existed read indices literally).
+inline int letor_index_base_of(const std::string& model_path) {
+    const auto meta = io::safetensors_file::from_file(model_path).metadata();
+    const auto it = meta.find("letor_index_base");
+    if (it == meta.end()) return 0;
+    if (it->second != "0" && it->second != "1")
+        throw format_error("model file " + model_path + ": letor_index_base \"" + it->second + "\" is not 0 or 1");
+    return it->second == "1" ? 1 : 0;
+}
 
 inline any_model load_any_model(const std::string& path) {
     any_model m;
@@ -46,6 +58,7 @@ inline any_model load_any_model(const std::string& path) {
         m.evaluator = std::make_unique<list_evaluator<float>>(io::load_model<list_evaluator<float>>(path));
     else
         throw format_error("model file " + path + ": unknown kind \"" + m.kind + "\"");
+    m.letor_index_base = letor_index_base_of(path);
     return m;
 }
 
@@ -162,13 +175,33 @@ inline std::string input_format(const std::string& path, const std::string& expl
     return "letor";
 }
 
-/// A LETOR file (with qid:, or without and a group file) as queries; `width` > 0 pins the dense
-/// width (an index beyond it is an error).
-inline std::vector<query> read_letor_queries(const std::string& path, const std::string& group_path, int width) {
+/// A LETOR file (with qid:, or without and a group file), parsed (sparse); `width` > 0 pins the
+/// dense width (an index beyond it is an error); `index_base` as letor_options (-1: decide from
+/// the file, which train does; rerank and eval use the model's letor_index_base_of).
+inline letor_dataset read_letor_sparse(const std::string& path, const std::string& group_path, int width, int index_base) {
     letor_options opt;
     opt.feature_width = width;
-    const letor_dataset ds = group_path.empty() ? read_letor_file(path, opt) : read_letor_file(path, group_path, opt);
+    opt.index_base = index_base;
+    letor_dataset ds = group_path.empty() ? read_letor_file(path, opt) : read_letor_file(path, group_path, opt);
     if (ds.num_queries() == 0) throw format_error(path + ": no queries");
+    return ds;
+}
+
+/// Query q of a parsed LETOR file, made dense at `width` (0: the data's width).
+inline query letor_query_at(const letor_dataset& ds, std::size_t q, int width) {
+    query out;
+    out.id = io::json(ds.qids[q]);
+    out.req = ds.to_request(q, width);
+    out.relevance = ds.relevance(q);
+    return out;
+}
+
+/// All queries of a LETOR file made dense (width and total caps checked before any dense buffer).
+inline std::vector<query> read_letor_queries(const std::string& path, const std::string& group_path, int width,
+                                             int index_base = 0, int* base_used = nullptr) {
+    const letor_dataset ds = read_letor_sparse(path, group_path, width, index_base);
+    if (base_used) *base_used = ds.index_base;
+    ds.check_dense(width);
     std::vector<query> out(ds.num_queries());
     for (std::size_t q = 0; q < ds.num_queries(); ++q) {
         out[q].id = io::json(ds.qids[q]);
@@ -359,6 +392,7 @@ inline std::string one_line(std::string msg) {
     while (msg.compare(0, prefix.size(), prefix) == 0) msg.erase(0, prefix.size());
     for (char& c : msg)
         if (c == '\n' || c == '\r') c = ' ';
+    msg = dualrerank::detail::printable(msg);  // no raw control bytes reach the terminal
     if (msg.size() > 2000) msg = msg.substr(0, 2000) + "...";
     return msg;
 }

@@ -183,6 +183,7 @@ int cmd_train(int argc, char** argv) {
     model_config mc;
     std::string what;
     std::size_t skipped = 0, total_queries = 0;
+    int index_base = 0;  // LETOR: 1 when the file is 1-based (no index 0), recorded in the model
     if (a.has("world")) {
         const world_config wc = world_config_from(a.str("world"));
         const world w(wc, static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
@@ -203,7 +204,7 @@ int cmd_train(int argc, char** argv) {
     } else {
         const int L = a.int_value("slate-length", 1, limits::max_slate);
         const int width = a.has("features") ? a.int_value("features", 1, limits::max_features) : 0;
-        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width);
+        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width, -1, &index_base);
         total_queries = qs.size();
         int largest = 0;
         for (auto& q : qs) {
@@ -248,7 +249,9 @@ int cmd_train(int argc, char** argv) {
         train::trainer<M> tr(model, tc);
         progress_bar bar("train " + kind, steps, bar_on);
         loss = fit_with_progress(tr, data, steps, bar);
-        io::save_model(model, out, provenance("train", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed)));
+        io::save_options so = provenance("train", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed));
+        so.metadata["letor_index_base"] = std::to_string(index_base);
+        io::save_model(model, out, so);
     };
     if (kind == "teacher") {
         ar_teacher<float> m(mc);
@@ -262,7 +265,7 @@ int cmd_train(int argc, char** argv) {
 
     if (a.has("valid")) {
         const any_model m = load_any_model(out);
-        std::vector<query> vq = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), m.config.features);
+        std::vector<query> vq = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), m.config.features, m.letor_index_base);
         decoder_settings ds;
         reranker r(m, ds);
         const std::vector<slate> slates = rerank_all(m, r, vq, bar_on, "valid");
@@ -297,7 +300,8 @@ int cmd_eval(int argc, char** argv) {
     const std::vector<int> ks = a.int_list("at", 1, 1 << 20);
     const std::string path = a.str("data");
     const std::string fmt = input_format(path, a.str("format"));
-    std::vector<query> qs = fmt == "jsonl" ? read_jsonl_queries(path) : read_letor_queries(path, a.str_or("group", ""), m.config.features);
+    std::vector<query> qs = fmt == "jsonl" ? read_jsonl_queries(path)
+                                           : read_letor_queries(path, a.str_or("group", ""), m.config.features, m.letor_index_base);
     require_labels(qs);
     const std::vector<slate> slates = rerank_all(m, r, qs, progress_on(a), "eval");
     std::vector<slate> input_order;
@@ -388,6 +392,7 @@ int cmd_distill(int argc, char** argv) {
     data.L = L;
     std::unique_ptr<world> w;
     std::string what;
+    int index_base = 0;  // the teacher's LETOR index base, passed on to the student
     if (a.has("world")) {
         const world_config wc = world_config_from(a.str("world"));
         check_model_fits_world(teacher.config(), wc, a.str("teacher"));
@@ -402,7 +407,8 @@ int cmd_distill(int argc, char** argv) {
         }
         what = "SKD from " + a.str("teacher") + " on the built-in world (" + a.str("world") + ")";
     } else {
-        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), teacher.config().features);
+        index_base = letor_index_base_of(a.str("teacher"));
+        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), teacher.config().features, index_base);
         for (auto& q : qs) {
             if (q.req.n < L) continue;
             if (q.req.n > teacher.config().max_candidates)
@@ -446,7 +452,9 @@ int cmd_distill(int argc, char** argv) {
         std::printf("distilled nar_student (%zu parameters) on %zu requests, %ld steps: final loss %.4f -> %s\n",
                     student.parameter_count(), data.size(), steps, ema, out.c_str());
     }
-    io::save_model(student, out, provenance("distill", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed)));
+    io::save_options so = provenance("distill", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed));
+    so.metadata["letor_index_base"] = std::to_string(index_base);
+    io::save_model(student, out, so);
 
     // report: agreement with the teacher (and utility on the world)
     workspace ws;
@@ -612,7 +620,10 @@ int cmd_rerank(int argc, char** argv) {
         ++count;
     };
     if (fmt == "letor") {
-        for (const query& q : read_letor_queries(in_path, a.str_or("group", ""), m.config.features)) answer(q);
+        // one query made dense at a time: memory is the sparse file plus one request
+        const letor_dataset ds = read_letor_sparse(in_path, a.str_or("group", ""), m.config.features, m.letor_index_base);
+        ds.dense_width(m.config.features);
+        for (std::size_t q = 0; q < ds.num_queries(); ++q) answer(letor_query_at(ds, q, m.config.features));
     } else {
         std::ifstream file;
         std::istream* in = &std::cin;

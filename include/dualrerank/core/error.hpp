@@ -36,8 +36,29 @@ struct training_error : error {
 
 namespace detail {
 
-[[noreturn]] inline void throw_input(const std::string& what) { throw input_error("dualrerank: " + what); }
-[[noreturn]] inline void throw_format(const std::string& what) { throw format_error("dualrerank: " + what); }
+/// `s` with every control byte (0x00-0x1F, 0x7F) written as \xNN, so text from a file (a LETOR
+/// token, a path, a JSON string) cannot drive a terminal through an error message. Every message
+/// the library throws goes through it (throw_input / throw_format); the CLI applies it again to
+/// whatever it prints.
+inline std::string printable(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    for (const char ch : s) {
+        const unsigned char c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7F) {
+            static const char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+[[noreturn]] inline void throw_input(const std::string& what) { throw input_error("dualrerank: " + printable(what)); }
+[[noreturn]] inline void throw_format(const std::string& what) { throw format_error("dualrerank: " + printable(what)); }
 
 inline void require_input(bool ok, const char* what) {
     if (!ok) throw_input(what);

@@ -11,6 +11,10 @@
 // * index:value pairs: sparse features, indices >= 0 and strictly increasing within a line
 //   (indices are kept literally, as LightGBM and XGBoost do: a 1-based file leaves column 0 empty),
 //   values finite and representable as float. Missing indices are 0.
+// * Index base (letor_options::index_base): 0 keeps indices literally (the default, LightGBM's rule);
+//   1 subtracts one from every index (a 1-based file, index 0 is then an error); -1 decides from
+//   the file: 1-based when no index 0 appears (XGBoost's heuristic), so a 1-based file gives the
+//   model no empty column 0. letor_dataset::index_base records the base used.
 // * '#' starts a comment (whole-line or trailing); blank lines are skipped; CRLF is accepted.
 //
 // Errors are strict and name "source:line" (format_error): bad label, bad or negative index,
@@ -24,9 +28,14 @@
 //   max_rows             100,000,000 documents in one file
 //   max_label            31 (LightGBM's default label_gain table has 31 entries)
 //   max_dense_values     2^28 floats (1 GiB) for one query's dense feature matrix (to_request)
+//   max_width            65,536 dense columns (limits::max_features, the widest model input)
+//   max_total_dense_values 2^29 floats (2 GiB) for all queries made dense at once (to_requests)
 //
-// The parsed dataset is sparse (CSR); `to_request(q)` makes a dense request<float> [n x width] of
-// query q (candidates = the query's documents, in file order), and `relevance(q)` its labels.
+// The parsed dataset is sparse (CSR): memory is O(nonzeros), whatever the indices. `to_request(q)`
+// makes a dense request<float> [n x width] of query q (candidates = the query's documents, in file
+// order), and `relevance(q)` its labels. The width and size caps are checked before any dense
+// buffer exists (`check_dense`), so a 20 KB file of far-out indices is refused in microseconds
+// instead of asking for gigabytes.
 #pragma once
 
 #include <algorithm>
@@ -56,6 +65,8 @@ struct letor_limits {
     std::size_t max_rows = 100'000'000;
     double max_label = 31.0;
     std::size_t max_dense_values = std::size_t(1) << 28;
+    int max_width = 65536;  ///< = limits::max_features (model/config.hpp): no model takes more
+    std::size_t max_total_dense_values = std::size_t(1) << 29;
 };
 
 struct letor_options {
@@ -63,6 +74,9 @@ struct letor_options {
     /// Dense width of the requests. 0: max index + 1 over the file. Otherwise an index >= width is
     /// a format error (so the width of a test file can be pinned to the training file's).
     int feature_width = 0;
+    /// 0: indices literal; 1: the file is 1-based (index i is column i - 1); -1: 1 when the file
+    /// holds no index 0, else 0. A pinned feature_width counts columns after the shift.
+    int index_base = 0;
 };
 
 /// A parsed LETOR file: queries of documents with sparse features (CSR) and relevance labels.
@@ -75,6 +89,8 @@ struct letor_dataset {
     std::vector<float> value;                  ///< [nnz] feature value
     int max_index = -1;                        ///< largest feature index seen (-1: none)
     int fixed_width = 0;                       ///< letor_options::feature_width (0 = not fixed)
+    int index_base = 0;                        ///< 0 or 1: subtracted from the file's indices
+    letor_limits limits{};                     ///< the caps it was read with (dense checks use them)
 
     std::size_t num_queries() const noexcept { return qids.size(); }
     std::size_t num_rows() const noexcept { return labels.size(); }
@@ -89,15 +105,37 @@ struct letor_dataset {
                                   labels.begin() + static_cast<std::ptrdiff_t>(query_offset[q + 1]));
     }
 
-    /// Dense request of query q: features [n x w] (w = `width` if > 0, else width()), no context,
-    /// no upstream rank (a LETOR file has no upstream ranker).
-    request<float> to_request(std::size_t q, int width_override = 0,
-                              std::size_t max_dense_values = letor_limits{}.max_dense_values) const {
-        check_query(q);
+    /// The dense width for a requested width (0: width()), checked against the data's width and
+    /// limits.max_width (format_error naming the cap: the file's indices decide the width).
+    int dense_width(int width_override = 0) const {
         const int w = width_override > 0 ? width_override : width();
         if (w < width())
-            detail::throw_input("letor_dataset::to_request: width " + std::to_string(w) +
-                                " is smaller than the data's width " + std::to_string(width()));
+            detail::throw_input("letor_dataset: width " + std::to_string(w) + " is smaller than the data's width " +
+                                std::to_string(width()));
+        if (w > limits.max_width)
+            detail::throw_format("letor data: feature index " + std::to_string(w - 1 + index_base) + " needs " +
+                                 std::to_string(w) + " dense columns, more than letor_limits::max_width = " +
+                                 std::to_string(limits.max_width) + " (no model takes more features)");
+        return w;
+    }
+
+    /// Values of all queries made dense at width w (rows x w), checked against
+    /// limits.max_total_dense_values before anything is allocated.
+    std::size_t check_dense(int width_override = 0) const {
+        const int w = dense_width(width_override);
+        if (num_rows() != 0 && static_cast<std::size_t>(w) > limits.max_total_dense_values / num_rows())
+            detail::throw_format("letor data: " + std::to_string(num_rows()) + " rows x " + std::to_string(w) +
+                                 " columns exceed letor_limits::max_total_dense_values = " +
+                                 std::to_string(limits.max_total_dense_values) + " dense values");
+        return num_rows() * static_cast<std::size_t>(w);
+    }
+
+    /// Dense request of query q: features [n x w] (w = `width` if > 0, else width()), no context,
+    /// no upstream rank (a LETOR file has no upstream ranker).
+    request<float> to_request(std::size_t q, int width_override = 0, std::size_t max_dense_values = 0) const {
+        check_query(q);
+        const int w = dense_width(width_override);
+        if (max_dense_values == 0) max_dense_values = limits.max_dense_values;
         const std::size_t n = query_size(q);
         const std::size_t total = detail::checked_mul(n, static_cast<std::size_t>(std::max(w, 0)), max_dense_values,
                                                       "letor query " + std::to_string(qids[q]) + " dense features");
@@ -128,8 +166,10 @@ struct letor_query {
     std::vector<float> relevance;
 };
 
-/// All queries of a dataset as dense requests of one common width (0 = dataset width).
+/// All queries of a dataset as dense requests of one common width (0 = dataset width); the width
+/// and total size caps are checked first (letor_dataset::check_dense).
 inline std::vector<letor_query> to_requests(const letor_dataset& data, int width = 0) {
+    data.check_dense(width);
     std::vector<letor_query> out(data.num_queries());
     for (std::size_t q = 0; q < data.num_queries(); ++q) {
         out[q].qid = data.qids[q];
@@ -233,9 +273,16 @@ inline letor_dataset parse_letor(std::istream& in, std::istream* groups, const s
     if (opt.feature_width < 0) throw_input("letor_options::feature_width must be >= 0");
     if (opt.feature_width > lim.max_feature_index + 1)
         throw_input("letor_options::feature_width exceeds max_feature_index + 1");
+    if (opt.index_base < -1 || opt.index_base > 1) throw_input("letor_options::index_base must be -1, 0 or 1");
+    if (lim.max_width < 1) throw_input("letor_limits::max_width must be >= 1");
 
     letor_dataset ds;
     ds.fixed_width = opt.feature_width;
+    ds.limits = lim;
+    // With index_base -1 the base is known only at the end: an index equal to the pinned width is
+    // fine if the file turns out 1-based; remember where the first one was.
+    std::size_t line_at_width = 0;
+    std::size_t line_first_zero = 0;
     capped_line_reader reader(in, name, lim.max_line_length);
     std::vector<std::string_view> tok;
     std::string_view line;
@@ -296,7 +343,12 @@ inline letor_dataset parse_letor(std::istream& in, std::istream* groups, const s
             if (idx > lim.max_feature_index)
                 reader.fail("feature index " + std::to_string(idx) + " exceeds the limit " +
                             std::to_string(lim.max_feature_index));
-            if (opt.feature_width > 0 && idx >= opt.feature_width)
+            if (opt.index_base == 1 && idx == 0) reader.fail("feature index 0 in a file read as 1-based");
+            if (idx == 0 && line_first_zero == 0) line_first_zero = reader.line_number();
+            const std::int64_t col_limit = opt.feature_width + (opt.index_base != 0 ? 1 : 0);
+            if (opt.index_base == -1 && opt.feature_width > 0 && idx == opt.feature_width && line_at_width == 0)
+                line_at_width = reader.line_number();
+            if (opt.feature_width > 0 && idx >= col_limit)
                 reader.fail("feature index " + std::to_string(idx) + " does not fit the given width " +
                             std::to_string(opt.feature_width));
             if (idx == prev) reader.fail("duplicate feature index " + std::to_string(idx));
@@ -315,6 +367,15 @@ inline letor_dataset parse_letor(std::istream& in, std::istream* groups, const s
         ds.row_offset.push_back(ds.index.size());
     }
     if (mode == 1 && ds.num_rows() > 0) ds.query_offset.push_back(ds.num_rows());
+    ds.index_base = opt.index_base == -1 ? (line_first_zero == 0 && !ds.index.empty() ? 1 : 0) : opt.index_base;
+    if (ds.index_base == 1) {
+        for (int& i : ds.index) --i;
+        if (ds.max_index >= 0) --ds.max_index;
+    } else if (line_at_width != 0) {
+        throw_format(name + ":" + std::to_string(line_at_width) + ": feature index " + std::to_string(opt.feature_width) +
+                     " does not fit the given width " + std::to_string(opt.feature_width) +
+                     " (the file holds index 0, so it is read as 0-based)");
+    }
 
     if (have_groups) {
         capped_line_reader greader(*groups, group_name, lim.max_line_length);

@@ -67,6 +67,9 @@ struct jsonl_limits {
     std::size_t max_values = std::size_t(1) << 20;                     ///< N * F
     std::int64_t max_rank = limits::max_candidates - 1;                ///< upstream_rank values
     std::size_t max_id_bytes = 1024;                                   ///< a string id
+    /// After an overlong line the reader skips to its end, but at most this many bytes: a stream
+    /// without line ends (/dev/zero) is then given up on (an error, and next() returns false).
+    std::size_t max_skip_bytes = std::size_t(64) << 20;
 };
 
 /// One parsed request line.
@@ -295,13 +298,33 @@ private:
             if (newline && len > 0) --len;  // getline counted the extracted '\n'
             if (line_.size() + len > lim_.max_line_bytes) {
                 // skip the rest of the line (without buffering it) so the reader can go on
+                bool found_end = true;
                 if (!newline && !in_.eof()) {
                     in_.clear();
-                    in_.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+                    std::streambuf* sb = in_.rdbuf();
+                    found_end = false;
+                    for (std::size_t skipped = 0; skipped < lim_.max_skip_bytes; ++skipped) {
+                        const int c = sb->sbumpc();
+                        if (c == std::char_traits<char>::eof()) {
+                            in_.setstate(std::ios::eofbit);
+                            found_end = true;
+                            break;
+                        }
+                        if (c == '\n') {
+                            found_end = true;
+                            break;
+                        }
+                    }
                 }
                 if (in_.eof()) done_ = true;
                 line_.clear();
                 ++line_no_;
+                if (!found_end) {
+                    done_ = true;
+                    detail::jsonl_fail(source_, line_no_, "no line end within max_skip_bytes = " +
+                                                              std::to_string(lim_.max_skip_bytes) +
+                                                              " bytes after an overlong line: not line-oriented text, stopped reading");
+                }
                 detail::jsonl_fail(source_, line_no_, "line longer than the limit of " +
                                                           std::to_string(lim_.max_line_bytes) + " bytes");
             }
