@@ -208,7 +208,7 @@ TEST_CASE("serve: a request id gives reproducible noise, distinct ids distinct k
     CHECK(seen.size() > 5);  // distinct ids draw distinct noise
 }
 
-TEST_CASE("serve: bad settings and bad requests are input_errors before any work", "[serve]") {
+TEST_CASE("SRV-01: reranker settings the model cannot serve are input_errors at construction", "[bad_input][serve]") {
     serve_fixture fx;
     const serving::any_model s = serving::load_any_model(fx.file("student"));
     const serving::any_model t = serving::load_any_model(fx.file("teacher"));
@@ -249,7 +249,14 @@ TEST_CASE("serve: bad settings and bad requests are input_errors before any work
         CHECK_THROWS_AS(serving::reranker(s, with(decoder_kind::best_of_n), serving::make_any_model(std::move(e2))), input_error);
     }
 
-    // requests: nothing is written when the request is rejected
+}
+
+TEST_CASE("SRV-02: a bad request or a short buffer is an input_error before any work", "[bad_input][serve]") {
+    serve_fixture fx;
+    const serving::any_model s = serving::load_any_model(fx.file("student"));
+    const serving::any_model t = serving::load_any_model(fx.file("teacher"));
+    using serving::decoder_kind;
+    // nothing is written when the request is rejected
     model_config narrow = fx.c;
     narrow.max_candidates = 10;  // a scorer that accepts fewer candidates than the student
     list_evaluator<float> e3(narrow);
@@ -275,6 +282,20 @@ TEST_CASE("serve: bad settings and bad requests are input_errors before any work
     CHECK_THROWS_AS(sg.rerank(empty, 1, y, 8), input_error);
     CHECK(y[0] == -7);
     CHECK(sg.rerank(big.view(), 1, y, 8) == 5);  // and a good request still serves
+    // logits: a teacher has none to give, a short buffer is refused
+    const serving::reranker teacher(t);
+    serving::session st(teacher);
+    std::vector<float> Z(5 * 20);
+    CHECK_THROWS_AS(st.logits(big.view(), Z.data(), Z.size()), input_error);
+    CHECK_THROWS_AS(sg.logits(big.view(), Z.data(), Z.size() - 1), input_error);
+    CHECK(sg.logits(big.view(), Z.data(), Z.size()) == 5);
+}
+
+TEST_CASE("SRV-03: an Eigen context that is not a vector is an input_error", "[bad_input][serve][eigen]") {
+    eigen::request_buffer buf;
+    const Eigen::MatrixXf not_a_vector(2, 2);
+    CHECK_THROWS_AS(buf.view(eigen::row_matrix(3, 7), not_a_vector), input_error);
+    CHECK(buf.view(eigen::row_matrix(3, 7), Eigen::VectorXf(0)).context == nullptr);  // no context: null
 }
 
 TEST_CASE("serve: a session on borrowed workspaces serves the same slates", "[serve]") {
@@ -362,9 +383,6 @@ TEST_CASE("eigen: row-major and column-major features give the same slates", "[s
         CHECK(s.rerank(v, 0) == ref);
         CHECK(eigen::is_zero_copy(col.transpose()));  // the transpose of column-major storage is row-major
     }
-    const Eigen::MatrixXf not_a_vector(2, 2);
-    CHECK_THROWS_AS(buf.view(eigen::row_matrix(3, fx.c.features), not_a_vector), input_error);
-
     // results back as Eigen maps
     const request_view<float> r = fx.reqs[0].view();
     const int L = ranker.slate_length(r.n);
