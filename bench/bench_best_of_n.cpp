@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include <dualrerank/sim/sim.hpp>
+
 #include "bench_common.hpp"
 
 using namespace dualrerank;

@@ -47,6 +47,8 @@
 #include <malloc.h>
 #endif
 
+#include <dualrerank/sim/sim.hpp>
+
 #include "bench_common.hpp"
 
 using namespace dualrerank;

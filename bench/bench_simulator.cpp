@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <dualrerank/dualrerank.hpp>
+#include <dualrerank/sim/sim.hpp>
 
 using namespace dualrerank;
 
