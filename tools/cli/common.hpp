@@ -23,13 +23,11 @@ using namespace dualrerank;
 
 // ------------------------------------------------------------------ models
 
-/// A model file of any kind (exactly one pointer is set).
-struct any_model {
-    std::string path, kind;
-    model_config config;
-    std::unique_ptr<ar_teacher<float>> teacher;
-    std::unique_ptr<nar_student<float>> student;
-    std::unique_ptr<list_evaluator<float>> evaluator;
+/// A model file of any kind: the library's serving::any_model (one read of the file; the weights
+/// shared and immutable) plus what the tool reads from the metadata. `kind` is the kind's name,
+/// which the tool prints (it hides serving::any_model::kind, the enum; kind_name() is the same text).
+struct any_model : serving::any_model {
+    std::string kind;          ///< "ar_teacher", "nar_student" or "list_evaluator"
     int letor_index_base = 0;  ///< how its LETOR inputs are read (letor_index_base_of)
 };
 
@@ -46,18 +44,8 @@ inline int letor_index_base_of(const std::string& model_path) {
 
 inline any_model load_any_model(const std::string& path) {
     any_model m;
-    m.path = path;
-    auto header = io::read_model_header(path);
-    m.kind = header.first;
-    m.config = header.second;
-    if (m.kind == to_string(model_kind::teacher))
-        m.teacher = std::make_unique<ar_teacher<float>>(io::load_model<ar_teacher<float>>(path));
-    else if (m.kind == to_string(model_kind::student))
-        m.student = std::make_unique<nar_student<float>>(io::load_model<nar_student<float>>(path));
-    else if (m.kind == to_string(model_kind::evaluator))
-        m.evaluator = std::make_unique<list_evaluator<float>>(io::load_model<list_evaluator<float>>(path));
-    else
-        throw format_error("model file " + path + ": unknown kind \"" + m.kind + "\"");
+    static_cast<serving::any_model&>(m) = serving::load_any_model(path);
+    m.kind = m.kind_name();
     m.letor_index_base = letor_index_base_of(path);
     return m;
 }
@@ -256,7 +244,7 @@ inline std::string query_name(const query& q) {
 
 inline void add_decoder_options(arg_parser& p) {
     p.option("decoder", "NAME", "greedy",
-             "greedy | beam (teacher) | confident (student) | best-of-n (student + --scorer) | sample (student)")
+             "greedy | beam (teacher) | confident (student) | best-of-n (student + --scorer) | sample")
         .option("slate-length", "L", "", "slots to fill (default the model's max_slate; min(L, N) per request)")
         .option("beam-width", "B", "4", "beam width for --decoder beam")
         .option("best-of", "N", "16", "slates scored per request for --decoder best-of-n")
@@ -288,89 +276,64 @@ inline decoder_settings decoder_settings_from(const arg_parser& a) {
     return d;
 }
 
-/// One model behind one call: request in, slate (and a score) out.
+/// One model behind one call: request in, slate (and a score) out. The --decoder settings are
+/// checked here with messages that name the options; the library's front door (serving::reranker
+/// and one serving::session, docs/serving.md) does the work. The request number is the request id
+/// of the sampling noise.
 class reranker {
 public:
-    reranker(const any_model& m, const decoder_settings& d) : m_(m), decoder_(d.decoder) {
-        if (m.evaluator)
-            throw usage_error(m.path + " is a list_evaluator: it scores slates but cannot make them (use it as --scorer)");
-        if (m.teacher && decoder_ != "greedy" && decoder_ != "beam")
-            throw usage_error("--decoder " + decoder_ + " needs a student model; " + m.path + " is an ar_teacher (greedy or beam)");
-        if (m.student && decoder_ == "beam")
-            throw usage_error("--decoder beam needs a teacher model; " + m.path + " is a nar_student");
-        L_ = d.slate_length > 0 ? d.slate_length : m.config.max_slate;
-        if (L_ > m.config.max_slate)
-            throw usage_error("--slate-length " + std::to_string(L_) + " exceeds the model's max_slate " +
-                              std::to_string(m.config.max_slate));
-        beam_ = d.beam_width;
-        bon_.n = d.best_of;
-        bon_.tau = d.tau;
-        key_ = counter_key::from_seed(d.seed);
-        if (decoder_ == "best-of-n") {
-            if (d.scorer.empty()) throw usage_error("--decoder best-of-n needs --scorer MODEL (a teacher or an evaluator)");
-            scorer_ = std::make_unique<any_model>(load_any_model(d.scorer));
-            if (scorer_->student) throw usage_error("--scorer " + scorer_->path + " is a nar_student; use a teacher or an evaluator");
-            if (scorer_->config.features != m.config.features || scorer_->config.context != m.config.context)
-                throw usage_error("--scorer " + scorer_->path + " takes other inputs than the model (features/context differ)");
-        } else if (!d.scorer.empty()) {
-            throw usage_error("--scorer is only used by --decoder best-of-n");
-        }
-    }
+    reranker(const any_model& m, const decoder_settings& d) : decoder_(d.decoder), ranker_(make(m, d)), session_(ranker_) {}
+    reranker(const reranker&) = delete;  // the session points at ranker_
+    reranker& operator=(const reranker&) = delete;
 
-    int slate_length() const noexcept { return L_; }
+    int slate_length() const noexcept { return ranker_.slate_length(); }
     const std::string& decoder() const noexcept { return decoder_; }
 
     /// The slate for one request (L = min(slate length, N)); `score` gets the slate's
     /// log-probability (greedy, beam, confident, sample) or the scorer's score (best-of-n).
     slate run(const request_view<float>& v, std::uint64_t request_no, double& score) {
-        const int L = std::min(L_, v.n);
-        if (L < 1) throw input_error("request has no candidates (N = 0)");
-        slate y(static_cast<std::size_t>(L));
-        score = std::numeric_limits<double>::quiet_NaN();
-        const std::uint32_t base = static_cast<std::uint32_t>(request_no * std::uint64_t(bon_.n) * std::uint64_t(L) * std::uint64_t(v.n));
-        if (m_.teacher) {
-            score = double(decode::teacher_beam(*m_.teacher, v, L, decoder_ == "beam" ? beam_ : 1, y.data(), ws_));
-            return y;
-        }
-        const nar_student<float>& s = *m_.student;
-        if (decoder_ == "best-of-n") {
-            int best = 0;
-            if (scorer_->teacher) {
-                decode::teacher_scorer<float> sc{scorer_->teacher.get()};
-                best = decode::best_of_n(s, sc, v, L, bon_, key_, base, y.data(), bw_);
-            } else {
-                decode::evaluator_scorer<float> sc{scorer_->evaluator.get()};
-                best = decode::best_of_n(s, sc, v, L, bon_, key_, base, y.data(), bw_);
-            }
-            if (bon_.n > 1) score = double(bw_.scores[static_cast<std::size_t>(best)]);
-            return y;
-        }
-        if (decoder_ == "sample") {
-            float lp = 0;
-            decode::student_sample(s, v, L, 1, bon_.tau, key_, base, y.data(), &lp, ws_);
-            score = double(lp);
-            return y;
-        }
-        ws_.reset();
-        auto c = s.forward(&v, 1, L, ws_);
-        std::uint8_t* used = ws_.alloc<std::uint8_t>(static_cast<std::size_t>(v.n));
-        if (decoder_ == "confident")
-            decode::confident_slate(c.Z, L, v.n, v.n, y.data(), used, ws_.alloc<float>(static_cast<std::size_t>(L)));
-        else
-            decode::greedy_slate(c.Z, L, v.n, v.n, y.data(), used);
-        score = double(decode::slate_log_prob(c.Z, L, v.n, v.n, y.data()));
+        slate y(static_cast<std::size_t>(v.n > 0 ? ranker_.slate_length(v.n) : 0));
+        float s = 0;
+        session_.rerank(v, request_no, y.data(), y.size(), &s);
+        score = double(s);
         return y;
     }
 
 private:
-    const any_model& m_;
+    static serving::reranker make(const any_model& m, const decoder_settings& d) {
+        const std::string& dec = d.decoder;
+        if (m.evaluator)
+            throw usage_error(m.path + " is a list_evaluator: it scores slates but cannot make them (use it as --scorer)");
+        if (m.teacher && dec != "greedy" && dec != "beam" && dec != "sample")
+            throw usage_error("--decoder " + dec + " needs a student model; " + m.path + " is an ar_teacher (greedy, beam or sample)");
+        if (m.student && dec == "beam")
+            throw usage_error("--decoder beam needs a teacher model; " + m.path + " is a nar_student");
+        if (d.slate_length > m.config.max_slate)
+            throw usage_error("--slate-length " + std::to_string(d.slate_length) + " exceeds the model's max_slate " +
+                              std::to_string(m.config.max_slate));
+        serving::any_model scorer;
+        if (dec == "best-of-n") {
+            if (d.scorer.empty()) throw usage_error("--decoder best-of-n needs --scorer MODEL (a teacher or an evaluator)");
+            scorer = serving::load_any_model(d.scorer);
+            if (scorer.student) throw usage_error("--scorer " + scorer.path + " is a nar_student; use a teacher or an evaluator");
+            if (scorer.config.features != m.config.features || scorer.config.context != m.config.context)
+                throw usage_error("--scorer " + scorer.path + " takes other inputs than the model (features/context differ)");
+        } else if (!d.scorer.empty()) {
+            throw usage_error("--scorer is only used by --decoder best-of-n");
+        }
+        serving::reranker_options o;
+        o.decoder = serving::parse_decoder(dec);
+        o.slate_length = d.slate_length;
+        o.beam_width = d.beam_width;
+        o.best_of = d.best_of;
+        o.tau = d.tau;
+        o.seed = d.seed;
+        return serving::reranker(static_cast<const serving::any_model&>(m), o, std::move(scorer));
+    }
+
     std::string decoder_;
-    int L_ = 0, beam_ = 4;
-    counter_key key_{};
-    decode::best_of_n_config bon_;
-    std::unique_ptr<any_model> scorer_;
-    workspace ws_;
-    decode::best_of_n_workspace<float> bw_;
+    serving::reranker ranker_;
+    serving::session session_;
 };
 
 /// The model's input shapes must match the request's (a LETOR file narrower than the model is
