@@ -17,14 +17,14 @@ Fixed here and written into the fixture (nothing depends on matching RNGs):
     loss does not start at log 2 and sigmoid(-m) varies across pairs);
   * the batch schedule over the pairs, I32 [steps, batch].
 
-Loss per step: mean over the batch of -log sigmoid(beta * (lw - rw - ll + rl)), lw / ll the trained
+Loss per step: mean over the batch of -log sigmoid(beta * (lw - rw - ll + rl)) - sft * lw, lw / ll the trained
 teacher's teacher-forced log-likelihoods of winner / loser (sum over slots of log softmax(Z_t)[y_t],
 the prefix masked), rw / rl the reference's (constants).
 
 Fixture contents (`dpo_curve.fixture.safetensors`): data.* as in train_curve (data.targets absent),
 pairs.request I32 [P], pairs.winner / pairs.loser I32 [P, L], pairs.ref_winner / pairs.ref_loser F64
 [P], schedule I32 [steps, B], dpo.loss / dpo.grad_norm / dpo.lr F64 [steps], dpo.final.<param> F64;
-metadata: the configs, the init recipes of "reference" and "dpo", alpha, gamma, beta.
+metadata: the configs, the init recipes of "reference" and "dpo", alpha, gamma, beta, sft.
 
 Usage: dpo_curve.py [--out DIR]   (default: tests/data/golden of this repository)
 """
@@ -53,6 +53,7 @@ FILE_NAME = "dpo_curve.fixture.safetensors"
 SEEDS = {"reference": 7101, "dpo": 7102}
 PAIR_SEED = 20261206
 ALPHA, GAMMA, BETA = 1.0, 1.0, 0.1
+SFT = 0.5  # dpo_config::sft: the supervised anchor -sft * log pi(Y_w) (0 in GReF; exercised here)
 STEPS = 60
 BATCH = 8
 OPTIMIZER = dict(tc.OPTIMIZER, total_steps=STEPS, warmup_steps=5)
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
         lw = log_likelihood(model, br, win[ti])
         ll = log_likelihood(model, br, los[ti])
         m = BETA * ((lw - ref_w[ti]) - (ll - ref_l[ti]))
-        loss = torch.nn.functional.softplus(-m).mean()
+        loss = (torch.nn.functional.softplus(-m) - SFT * lw).mean()
         loss.backward()
         norm = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in plist))
         clip = OPTIMIZER["clip_norm"]
@@ -179,11 +180,12 @@ def main(argv=None) -> int:
         "alpha": repr(ALPHA),
         "gamma": repr(GAMMA),
         "beta": repr(BETA),
+        "sft": repr(SFT),
         "optimizer": json.dumps(OPTIMIZER, separators=(",", ":")),
         "reference.init": json.dumps(ref_init, separators=(",", ":")),
         "dpo.init": json.dumps(init, separators=(",", ":")),
         "dpo.decay": ",".join(sorted(decay)),
-        "loss": "mean over the batch of -log sigmoid(beta * (lw - rw - ll + rl)) (teacher-forced log-likelihoods)",
+        "loss": "mean over the batch of -log sigmoid(beta * (lw - rw - ll + rl)) - sft * lw (teacher-forced log-likelihoods)",
         "torch": torch.__version__,
     }
     path = os.path.join(out, FILE_NAME)

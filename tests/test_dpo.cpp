@@ -112,10 +112,11 @@ TEST_CASE("Rerank-DPO gradients match finite differences (padded batch, double)"
     logs.push_back(page_of(c, 13, {3, 12, 0, 7, 5}, {0, 1, 0, 0, 1}, g));
     logs.push_back(page_of(c, 7, {6, 0, 2, 1, 4}, {0, 0, 0, 2, 0}, g));
     logs.push_back(page_of(c, 9, {8, 1, 2, 0, 5}, {1, 0, 1, 0, 0}, g));
-    for (double beta : {0.1, 2.0}) {
-        INFO("beta " << beta);
+    for (const auto bs : {std::pair<double, double>{0.1, 0.0}, {2.0, 0.0}, {0.1, 0.7}}) {
+        INFO("beta " << bs.first << ", sft " << bs.second);
         train::dpo_config cfg;
-        cfg.beta = beta;
+        cfg.beta = bs.first;
+        cfg.sft = bs.second;
         const train::dpo_dataset<double> d = train::make_dpo_pairs(logs, ref, cfg);
         REQUIRE(d.size() == 3);
         const int idx[3] = {0, 1, 2};
@@ -210,6 +211,9 @@ TEST_CASE("DPO-01 bad Rerank-DPO settings and data", "[dpo][bad_input]") {
     cfg = {};
     cfg.objective = "";
     CHECK(has(msg([&] { cfg.validate(); }), "objective must name a feedback objective"));
+    cfg = {};
+    cfg.sft = -0.5;
+    CHECK(has(msg([&] { cfg.validate(); }), "sft must be finite and >= 0"));
 
     const model_config c = odd_teacher_config();
     ar_teacher<float> ref(c);
@@ -358,6 +362,8 @@ TEST_CASE("Rerank-DPO training curve matches PyTorch autograd (double)", "[dpo][
     dc.alpha = std::stod(fx.meta("alpha"));
     dc.gamma = std::stod(fx.meta("gamma"));
     dc.beta = std::stod(fx.meta("beta"));
+    dc.sft = std::stod(fx.meta("sft"));
+    CHECK(dc.sft > 0);  // the fixture exercises the supervised anchor too
     const int L = std::stoi(fx.meta("L")), B = std::stoi(fx.meta("batch")), steps = std::stoi(fx.meta("steps"));
     const int R = std::stoi(fx.meta("requests")), P = std::stoi(fx.meta("pairs"));
 

@@ -392,6 +392,7 @@ inline int cmd_dpo(int argc, char** argv) {
         .option("alpha", "X", "1", "weight of 1 / shown position")
         .option("gamma", "X", "1", "weight of the feedback")
         .option("beta", "X", "0.1", "DPO temperature")
+        .option("sft", "X", "0", "weight of a supervised anchor -log pi(winner) per pair (ours; 0 = GReF's loss)")
         .option("eval-requests", "M", "300", "with --world: held-out world requests for the report (0: none)");
     add_optimizer_options(a, "1000", "1e-4");
     add_world_options(a);
@@ -410,6 +411,7 @@ inline int cmd_dpo(int argc, char** argv) {
     rc.dpo.gamma = a.real("gamma", 0.0, 1e6);
     rc.dpo.beta = a.real("beta", 1e-9, 1e6);
     rc.dpo.objective = a.str("objective");
+    rc.dpo.sft = a.real("sft", 0.0, 1e6);
     const int M = a.int_value("eval-requests", 0, 1000000);
     std::unique_ptr<world> w;
     if (a.has("world"))
@@ -429,7 +431,8 @@ inline int cmd_dpo(int argc, char** argv) {
     const ar_teacher<float> dpo = train::train_rerank_dpo_teacher(ref, logs, rc, &rep);
     io::save_model(dpo, out,
                    provenance("dpo", "Rerank-DPO from " + logs_path + " against " + ref_path + " (alpha " + a.str("alpha") +
-                                         ", gamma " + a.str("gamma") + ", beta " + a.str("beta") + ", objective " + rc.dpo.objective +
+                                         ", gamma " + a.str("gamma") + ", beta " + a.str("beta") + ", sft " + a.str("sft") +
+                                         ", objective " + rc.dpo.objective +
                                          "), " + std::to_string(rc.steps) + " steps, seed " + std::to_string(seed)));
     std::printf("rerank-dpo: %zu pages -> %zu pairs (%zu with the winner equal to the shown order left out); %ld steps -> %s\n",
                 rep.pages, rep.pairs, rep.skipped_equal, rc.steps, out.c_str());

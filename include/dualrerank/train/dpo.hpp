@@ -9,7 +9,10 @@
 // log-likelihood sum_t log p(y_t | y_<t) (docs/design.md section 4):
 //
 //   m    = beta * [ (log pi(Y_w) - log pi_ref(Y_w)) - (log pi(Y_l) - log pi_ref(Y_l)) ]
-//   loss = -log sigmoid(m),  averaged over the pairs of a batch
+//   loss = -log sigmoid(m) - sft * log pi(Y_w),  averaged over the pairs of a batch
+//
+// (sft = 0 by default: GReF's loss. sft > 0 adds a supervised anchor on the winner, ours: on the
+// built-in world plain DPO moves the teacher's mass to never-shown candidates, docs/logs.md.)
 //
 // alpha = gamma = 1, beta = 0.1 (GReF); pi_ref is the frozen exposure-pretrained teacher (trained
 // on the shown slates: `dualrerank train --logs ... --targets exposure`). Its log-likelihoods are
@@ -46,6 +49,10 @@ struct dpo_config {
     double gamma = 1.0;              ///< weight of the feedback, gamma * U_i
     double beta = 0.1;               ///< DPO temperature
     std::string objective = "click";  ///< the feedback objective U of the logs
+    /// Weight of an added supervised anchor -log pi(Y_w) per pair (ours, not GReF's; 0 = plain
+    /// Rerank-DPO). It keeps the teacher's mass on the shown items: plain DPO can lower
+    /// log pi(Y_l) by moving mass to candidates that were never shown (docs/logs.md, measured).
+    double sft = 0.0;
 
     /// input_error unless alpha, gamma >= 0 and finite, beta > 0 and finite, objective not empty.
     void validate() const {
@@ -53,6 +60,7 @@ struct dpo_config {
         if (!(std::isfinite(alpha) && alpha >= 0)) bad("alpha must be finite and >= 0");
         if (!(std::isfinite(gamma) && gamma >= 0)) bad("gamma must be finite and >= 0");
         if (!(std::isfinite(beta) && beta > 0)) bad("beta must be finite and > 0");
+        if (!(std::isfinite(sft) && sft >= 0)) bad("sft must be finite and >= 0");
         if (objective.empty()) bad("objective must name a feedback objective");
     }
 };
@@ -170,14 +178,15 @@ dpo_dataset<T> make_dpo_pairs(const std::vector<io::impression_page>& logs, cons
 
 /// What one DPO batch saw (for logs and tests).
 struct dpo_stats {
-    double loss = 0;          ///< mean -log sigmoid(m)
+    double loss = 0;          ///< mean -log sigmoid(m) (without the sft term)
     double margin = 0;        ///< mean m / beta (the implicit reward margin)
     double accuracy = 0;      ///< fraction of pairs with m > 0
 };
 
 /// Loss and gradient of the pairs idx[0..B) of `d` (all of one slate length L, which is checked):
-/// one batched teacher-forced forward over the B winners and B losers, the DPO loss (mean over the
-/// batch), d loss / d Z, the teacher's backward into `grads` (accumulated). Returns the loss.
+/// one batched teacher-forced forward over the B winners and B losers, the DPO loss (plus the sft
+/// term; mean over the batch), d loss / d Z, the teacher's backward into `grads` (accumulated).
+/// Returns the loss.
 template <class T>
 double rerank_dpo_step(const ar_teacher<T>& m, const dpo_dataset<T>& d, const int* idx, int B, const dpo_config& cfg, T* grads,
                        workspace& ws, dpo_stats* stats = nullptr) {
@@ -199,7 +208,7 @@ double rerank_dpo_step(const ar_teacher<T>& m, const dpo_dataset<T>& d, const in
     const std::size_t per = std::size_t(L) * c.n;
     T* dZ = ws.alloc_zero<T>(std::size_t(2) * B * per);
     T* scratch = ws.alloc<T>(std::size_t(c.n));
-    double loss = 0, margin = 0, acc = 0;
+    double loss = 0, dpo_loss = 0, margin = 0, acc = 0;
     for (int b = 0; b < B; ++b) {
         const std::size_t i = std::size_t(idx[b]);
         const T* Zw = c.Z + std::size_t(b) * per;
@@ -211,16 +220,18 @@ double rerank_dpo_step(const ar_teacher<T>& m, const dpo_dataset<T>& d, const in
         const double h = (lw - d.ref_winner[i]) - (ll - d.ref_loser[i]);
         const double mm = cfg.beta * h;
         // -log sigmoid(m) = softplus(-m), stable
-        loss += mm < 0 ? -mm + std::log1p(std::exp(mm)) : std::log1p(std::exp(-mm));
+        const double dpo = mm < 0 ? -mm + std::log1p(std::exp(mm)) : std::log1p(std::exp(-mm));
+        loss += dpo - cfg.sft * lw;
+        dpo_loss += dpo;
         const double s = mm >= 0 ? std::exp(-mm) / (1.0 + std::exp(-mm)) : 1.0 / (1.0 + std::exp(mm));  // sigmoid(-m)
         margin += h;
         acc += mm > 0 ? 1.0 : 0.0;
-        const T coef = T(cfg.beta * s / B);  // d loss / d log pi(Y_w) = -coef, d loss / d log pi(Y_l) = +coef
-        detail::add_log_likelihood_grad(Zw, L, c.n, c.n, yw, T(-coef), dZ + std::size_t(b) * per, scratch);
+        const T coef = T(cfg.beta * s / B);  // d loss / d log pi(Y_w) = -coef - sft / B, d loss / d log pi(Y_l) = +coef
+        detail::add_log_likelihood_grad(Zw, L, c.n, c.n, yw, T(-coef - T(cfg.sft / B)), dZ + std::size_t(b) * per, scratch);
         detail::add_log_likelihood_grad(Zl, L, c.n, c.n, yl, coef, dZ + std::size_t(B + b) * per, scratch);
     }
     if (stats) {
-        stats->loss = loss / B;
+        stats->loss = dpo_loss / B;
         stats->margin = margin / B;
         stats->accuracy = acc / B;
     }
