@@ -22,9 +22,12 @@
 #include <string>
 #include <vector>
 
+#include <dualrerank/decode/full_order.hpp>
 #include <dualrerank/sim/sim.hpp>
+#include <dualrerank/train/feature_norm.hpp>
 #include "args.hpp"
 #include "common.hpp"
+#include "plot.hpp"
 #include "logs_commands.hpp"
 #include "progress.hpp"
 
@@ -66,26 +69,6 @@ struct output_file {
     }
 };
 
-/// Supervised fitting in chunks so the bar can move (the optimizer's schedule runs on its own
-/// step counter, so chunking changes nothing else).
-template <class Model>
-double fit_with_progress(train::trainer<Model>& tr, const train::slate_dataset<float>& data, long steps, progress_bar& bar) {
-    const long chunk = std::max(1L, steps / 200);
-    double ema = 0;
-    bool first = true;
-    for (long done = 0; done < steps;) {
-        const long k = std::min(chunk, steps - done);
-        train::fit_supervised(tr, data, k, "train");
-        done += k;
-        const double l = tr.last_loss();
-        if (std::isfinite(l)) ema = first ? l : 0.9 * ema + 0.1 * l;
-        first = false;
-        bar.update(done, "loss " + fixed(ema));
-    }
-    bar.finish();
-    return ema;
-}
-
 // ------------------------------------------------------------------ metrics over queries
 
 struct ranking_metrics {
@@ -113,8 +96,24 @@ ranking_metrics evaluate_rankings(const std::vector<query>& qs, const std::vecto
     return m;
 }
 
-/// Slates of a model on queries (with a progress bar).
-std::vector<slate> rerank_all(const any_model& m, reranker& r, const std::vector<query>& qs, bool bar_on, const char* label) {
+/// A slate completed to a ranking of all N candidates: the slate, then the candidates it left out
+/// in the model's full order (decode/full_order.hpp: the last slot's logits rank the rest).
+slate complete_ranking(const any_model& m, const request_view<float>& v, int slots, const slate& y, workspace& ws) {
+    slate order(static_cast<std::size_t>(v.n));
+    if (m.teacher) decode::teacher_full_order(*m.teacher, v, slots, order.data(), (float*)nullptr, ws);
+    else decode::student_full_order(*m.student, v, slots, order.data(), (float*)nullptr, ws);
+    std::vector<char> in(static_cast<std::size_t>(v.n), 0);
+    for (int i : y) in[static_cast<std::size_t>(i)] = 1;
+    slate out = y;
+    for (int i : order)
+        if (!in[static_cast<std::size_t>(i)]) out.push_back(i);
+    return out;
+}
+
+/// Slates of a model on queries (with a progress bar); `full`: each completed to all N candidates.
+std::vector<slate> rerank_all(const any_model& m, reranker& r, const std::vector<query>& qs, bool bar_on, const char* label,
+                              bool full = false) {
+    workspace ws;
     std::vector<slate> out;
     out.reserve(qs.size());
     progress_bar bar(label, long(qs.size()), bar_on);
@@ -123,6 +122,7 @@ std::vector<slate> rerank_all(const any_model& m, reranker& r, const std::vector
         try {
             check_query_fits(m, qs[i]);
             out.push_back(r.run(qs[i].req.view(), i, score));
+            if (full) out.back() = complete_ranking(m, qs[i].req.view(), r.slate_length(), out.back(), ws);
         } catch (const input_error& e) {
             throw input_error(query_name(qs[i]) + ": " + one_line(e.what()));
         }
@@ -137,33 +137,146 @@ void require_labels(const std::vector<query>& qs) {
         if (q.relevance.empty()) throw input_error(query_name(q) + " has no \"relevance\" labels (needed to evaluate)");
 }
 
+// ------------------------------------------------------------------ training that watches itself
+
+/// The full order of a model in memory on one request (decode/full_order.hpp).
+template <class Model>
+void full_order_of(const Model& m, const request_view<float>& v, int slots, slate& order, workspace& ws) {
+    order.resize(std::size_t(v.n));
+    if constexpr (Model::kind == model_kind::teacher) decode::teacher_full_order(m, v, slots, order.data(), (float*)nullptr, ws);
+    else decode::student_full_order(m, v, slots, order.data(), (float*)nullptr, ws);
+}
+
+/// Mean NDCG@k of a model's full orders over queries.
+template <class Model>
+double mean_ndcg(const Model& m, const std::vector<query>& qs, int slots, int k) {
+    workspace ws;
+    slate order;
+    double sum = 0;
+    for (const auto& q : qs) {
+        full_order_of(m, q.req.view(), slots, order, ws);
+        sum += eval::ndcg_at_k(order, q.relevance, k);
+    }
+    return qs.empty() ? 0.0 : sum / double(qs.size());
+}
+
+/// The options of training with a validation set, early stopping, a curve, checkpoints.
+void add_watch_options(arg_parser& a, const std::string& eval_every, const std::string& patience) {
+    a.option("valid", "FILE", "", "LETOR validation file (labels): NDCG@k every --eval-every steps, early stopping")
+        .option("valid-group", "FILE", "", "query sizes for a --valid file without qid:")
+        .option("valid-fraction", "X", "", "carve this share of the --data queries out as the validation set (seeded by --seed)")
+        .option("eval-every", "K", eval_every, "steps between validation checks (and curve points)")
+        .option("patience", "P", patience, "stop after P checks without a better validation NDCG; the best weights are kept (0: never stop)")
+        .option("valid-at", "K", "", "cutoff of the validation NDCG (default the slate length)")
+        .option("curve", "FILE", "", "write the training curve: FILE.csv (step, loss, validation NDCG, seconds) and FILE.png")
+        .option("checkpoint", "FILE", "", "write a training checkpoint (weights, optimizer, step, RNG) at every check and at the end")
+        .option("resume", "FILE", "", "continue from a checkpoint written by --checkpoint (same model options)");
+}
+
+/// Split queries into (train, valid) by a seeded shuffle of the queries.
+void carve_validation(std::vector<query>& qs, double fraction, std::uint64_t seed, std::vector<query>& valid) {
+    const std::size_t n = qs.size();
+    std::size_t m = static_cast<std::size_t>(std::lround(fraction * double(n)));
+    m = std::max<std::size_t>(1, std::min(m, n - 1));
+    if (n < 2) throw input_error("--valid-fraction needs at least 2 queries in --data");
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), std::size_t(0));
+    rng g(seed * 0x9e3779b97f4a7c15ULL + 77);
+    for (std::size_t i = n - 1; i > 0; --i) std::swap(idx[i], idx[std::size_t(g.below(i + 1))]);
+    std::vector<char> is_valid(n, 0);
+    for (std::size_t i = 0; i < m; ++i) is_valid[idx[i]] = 1;
+    std::vector<query> keep;
+    for (std::size_t i = 0; i < n; ++i) (is_valid[i] ? valid : keep).push_back(std::move(qs[i]));
+    qs = std::move(keep);
+}
+
+struct watch_result {
+    long steps = 0, best_step = 0;
+    double last_loss = 0, best_valid = std::numeric_limits<double>::quiet_NaN();
+    bool stopped_early = false;
+};
+
+/// Run `fit(hook)` (which calls hook(step, loss) every check and stops when it returns false) with
+/// validation, early stopping (best weights restored), the curve and checkpoints.
+template <class Model, class Fit>
+watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, const std::vector<query>& valid, int slots, int at,
+                            long steps, progress_bar& bar, Fit&& fit) {
+    Model& model = tr.model();
+    const int patience = a.int_value("patience", 0, 1000000);
+    train::early_stopping<Model> stop(patience);
+    std::vector<curve_point> curve;
+    const std::string ckpt = a.str_or("checkpoint", "");
+    const auto t0 = std::chrono::steady_clock::now();
+    watch_result r;
+    const long start = tr.optimizer().steps();
+    fit([&](long step, double loss) {
+        curve_point p;
+        p.step = step;
+        p.train_loss = loss;
+        p.valid = std::numeric_limits<double>::quiet_NaN();
+        p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.last_loss = loss;
+        r.steps = step - start;
+        bool go_on = true;
+        std::string extra = "loss " + fixed(loss);
+        if (!valid.empty()) {
+            p.valid = mean_ndcg(model, valid, slots, at);
+            go_on = !stop.update(model, step, p.valid);
+            extra += "  valid NDCG@" + std::to_string(at) + " " + fixed(p.valid) + " (best " + fixed(stop.best_score()) + ")";
+        }
+        curve.push_back(p);
+        if (!ckpt.empty()) train::save_checkpoint(tr, ckpt);
+        bar.update(std::min(steps, step - start), extra);
+        if (!go_on) r.stopped_early = true;
+        return go_on;
+    });
+    bar.finish();
+    if (!valid.empty() && stop.has_best()) {
+        stop.restore(model);
+        r.best_step = stop.best_step();
+        r.best_valid = stop.best_score();
+    }
+    if (a.has("curve")) {
+        const std::string base = a.str("curve");
+        if (!write_curve(curve, r.best_step, base + ".csv", base + ".png", "valid_ndcg@" + std::to_string(at)))
+            throw error("cannot write the curve " + base + ".csv / .png");
+    }
+    return r;
+}
+
 // ------------------------------------------------------------------ train
 
 int cmd_train(int argc, char** argv) {
     arg_parser a("train",
                  "dualrerank train --data FILE [--group FILE] --out MODEL [options]\n"
                  "       dualrerank train --world small|default --out MODEL [options]",
-                 "Train an AR teacher or a NAR student, supervised. On LETOR data the target of a query is its\n"
-                 "documents sorted by graded relevance (stable), the first L; queries with fewer than L\n"
-                 "documents are left out. On the built-in world the target is the beam-search slate on the\n"
-                 "world's closed form (the search-distilled recipe).");
-    a.option("model", "teacher|student", "teacher", "what to train")
+                 "Train an AR teacher or a NAR student, supervised. On LETOR data every query is used: the\n"
+                 "target of a query is its documents sorted by graded relevance, ties in a random order drawn\n"
+                 "each step, and a query with N < L documents fills min(L, N) slots. With --valid or\n"
+                 "--valid-fraction the model is checked every --eval-every steps (NDCG of the full order) and\n"
+                 "training stops after --patience checks without improvement, keeping the best weights.\n"
+                 "Features are standardized with statistics of the training queries, folded into the model's\n"
+                 "input layer so every reader of the model file applies them (--norm none: off). On the\n"
+                 "built-in world the target is the beam-search slate on the world's closed form.");
+    a.option("model", "teacher|student", "student", "what to train")
         .option("data", "FILE", "", "LETOR training file (label qid:Q index:value ...)")
         .option("group", "FILE", "", "query sizes for a --data file without qid: (LightGBM .query / XGBoost .group)")
-        .option("valid", "FILE", "", "LETOR validation file: NDCG@L and MAP@L of the trained model")
-        .option("valid-group", "FILE", "", "query sizes for a --valid file without qid:")
         .option("out", "MODEL", "", "model file to write (safetensors)")
         .option("slate-length", "L", "10", "slots of the slate (LETOR; the world sets its own L)")
+        .option("loss", "ce|listmle|approx-ndcg", "ce", "LETOR: slot cross-entropy, ListMLE over the full order, or ApproxNDCG per slot")
+        .option("norm", "zscore|none", "zscore", "LETOR: feature standardization stored in the model")
         .option("features", "F", "", "input width (default: the largest feature index in --data + 1)")
         .option("max-candidates", "N", "", "largest N the model accepts (default max(1024, largest query))")
         .option("requests", "N", "4000", "world: training requests");
+    add_watch_options(a, "25", "20");
     add_world_options(a);
     add_architecture_options(a, true);
-    add_optimizer_options(a, "500", "2e-3");
-    a.option("seed", "S", "1", "initialization and batch-order seed");
+    add_optimizer_options(a, "2000", "2e-3");
+    a.option("seed", "S", "1", "initialization, batch-order and validation-split seed");
     add_progress_flags(a);
     a.epilog("examples:\n"
-             "  dualrerank train --data train.txt --valid vali.txt --model student --slate-length 10 --steps 2000 --out s.safetensors\n"
+             "  dualrerank train --data train.txt --valid-fraction 0.2 --out s.safetensors --curve curve\n"
+             "  dualrerank train --data train.txt --valid vali.txt --model teacher --out t.safetensors\n"
              "  dualrerank train --world small --model teacher --steps 700 --out teacher.safetensors");
     a.parse(argc, argv, 2);
 
@@ -174,16 +287,26 @@ int cmd_train(int argc, char** argv) {
     if (a.has("data") == a.has("world")) throw usage_error("give exactly one of --data FILE and --world small|default");
     const train::trainer_config tc = trainer_config_from(a, seed);  // options checked before any work
     const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
+    train::supervised_config sc;
+    sc.loss = train::parse_supervised_loss(a.choice("loss", {"ce", "listmle", "approx-ndcg"}));
+    const bool norm = a.choice("norm", {"zscore", "none"}) == "zscore";
+    if (a.has("valid") && a.has("valid-fraction")) throw usage_error("give at most one of --valid and --valid-fraction");
+    if (a.has("world") && (a.has("valid") || a.has("valid-fraction")))
+        throw usage_error("--valid / --valid-fraction need LETOR --data (labels)");
+    if (a.has("world") && sc.loss != train::supervised_loss::cross_entropy)
+        throw usage_error("--loss " + a.str("loss") + " needs LETOR --data (graded labels)");
+    const long eval_every = static_cast<long>(a.integer("eval-every", 1, 100000000));
     {
         model_config probe;
         apply_architecture(a, probe);
     }
 
     train::slate_dataset<float> data;
+    std::vector<query> valid;
     model_config mc;
     std::string what;
-    std::size_t skipped = 0, total_queries = 0;
     int index_base = 0;  // LETOR: 1 when the file is 1-based (no index 0), recorded in the model
+    train::feature_norm fn;
     if (a.has("world")) {
         const world_config wc = world_config_from(a.str("world"));
         const world w(wc, static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
@@ -199,26 +322,19 @@ int cmd_train(int argc, char** argv) {
             bar.update(long(i + 1));
         }
         bar.finish();
-        total_queries = count;
         what = "supervised on beam-search targets of the built-in world (" + a.str("world") + ", seed " + a.str("world-seed") + ")";
     } else {
         const int L = a.int_value("slate-length", 1, limits::max_slate);
         const int width = a.has("features") ? a.int_value("features", 1, limits::max_features) : 0;
         std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width, -1, &index_base);
-        total_queries = qs.size();
+        if (a.has("valid-fraction")) carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, valid);
         int largest = 0;
         for (auto& q : qs) {
             largest = std::max(largest, q.req.n);
-            if (q.req.n < L) {
-                ++skipped;
-                continue;
-            }
             data.targets.push_back(target_by_label(q.relevance, L));
+            data.labels.push_back(q.relevance);
             data.requests.push_back(std::move(q.req));
         }
-        if (data.requests.empty())
-            throw input_error(a.str("data") + ": no query has at least " + std::to_string(L) +
-                              " documents (lower --slate-length)");
         data.L = L;
         mc.features = data.requests[0].f;
         if (mc.features > limits::max_features)
@@ -231,27 +347,51 @@ int cmd_train(int argc, char** argv) {
         if (largest > mc.max_candidates)
             throw usage_error("--max-candidates " + std::to_string(mc.max_candidates) + " is below the largest query (" +
                               std::to_string(largest) + " documents)");
-        what = "supervised on label-sorted targets of " + a.str("data");
+        if (a.has("valid"))
+            valid = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), mc.features, index_base);
+        for (const auto& q : valid)
+            if (q.req.n > mc.max_candidates)
+                throw input_error("validation " + query_name(q) + " has " + std::to_string(q.req.n) +
+                                  " documents; the model accepts at most " + std::to_string(mc.max_candidates));
+        if (norm) {
+            fn = train::fit_feature_norm(data.requests);
+            for (auto& r : data.requests) train::apply_feature_norm(fn, r);
+            for (auto& q : valid) train::apply_feature_norm(fn, q.req);
+        }
+        what = "supervised (" + std::string(train::to_string(sc.loss)) + ") on label-sorted targets of " + a.str("data") +
+               (norm ? ", z-scored features" : "");
     }
     mc.d = 32;
     apply_architecture(a, mc);
     mc.validate();
-    if (skipped > 0)
-        std::fprintf(stderr, "dualrerank: note: %zu of %zu queries have fewer than %d documents and are left out\n", skipped,
-                     total_queries, data.L);
+    const int at = a.has("valid-at") ? a.int_value("valid-at", 1, 1 << 20) : data.L;
 
-    double loss = 0;
     std::size_t params = 0;
+    watch_result wr;
     auto run = [&](auto& model) {
         model.init(seed);
         params = model.parameter_count();
         using M = std::decay_t<decltype(model)>;
         train::trainer<M> tr(model, tc);
-        progress_bar bar("train " + kind, steps, bar_on);
-        loss = fit_with_progress(tr, data, steps, bar);
-        io::save_options so = provenance("train", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed));
+        if (a.has("resume")) train::load_checkpoint(tr, a.str("resume"));
+        const long remaining = std::max(0L, steps - tr.optimizer().steps());
+        progress_bar bar("train " + kind, remaining, bar_on);
+        wr = watch_training(a, tr, valid, data.L, at, remaining, bar, [&](auto&& hook) {
+            if (remaining > 0)
+                train::fit_supervised(tr, data, remaining, sc, eval_every,
+                                      [&](const train::fit_check& c) { return hook(c.step, c.train_loss); }, "train");
+        });
+        if (!a.str_or("checkpoint", "").empty()) train::save_checkpoint(tr, a.str("checkpoint"));
+        io::save_options so = provenance("train", what + ", " + std::to_string(wr.steps) + " steps, seed " + std::to_string(seed));
         so.metadata["letor_index_base"] = std::to_string(index_base);
-        io::save_model(model, out, so);
+        if (!fn.empty()) {
+            M saved = model;
+            train::fold_feature_norm(saved, fn);
+            so.metadata["feature_norm"] = train::feature_norm_to_json(fn).dump();
+            io::save_model(saved, out, so);
+        } else {
+            io::save_model(model, out, so);
+        }
     };
     if (kind == "teacher") {
         ar_teacher<float> m(mc);
@@ -260,18 +400,23 @@ int cmd_train(int argc, char** argv) {
         nar_student<float> m(mc);
         run(m);
     }
-    std::printf("trained %s (%zu parameters) on %zu requests, %ld steps: final loss %.4f -> %s\n",
-                kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), steps, loss, out.c_str());
-
-    if (a.has("valid")) {
+    std::printf("trained %s (%zu parameters) on %zu requests, %ld steps: last training loss %.4f %s -> %s\n",
+                kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), wr.steps, wr.last_loss,
+                train::loss_unit(sc.loss), out.c_str());
+    if (!valid.empty()) {
+        // the saved file, read back: the check covers the folded normalization too
         const any_model m = load_any_model(out);
-        std::vector<query> vq = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), m.config.features, m.letor_index_base);
-        decoder_settings ds;
-        reranker r(m, ds);
-        const std::vector<slate> slates = rerank_all(m, r, vq, bar_on, "valid");
-        const ranking_metrics rm = evaluate_rankings(vq, slates, {m.config.max_slate});
-        std::printf("validation (%zu queries): NDCG@%d %.4f  MAP@%d %.4f\n", rm.queries, m.config.max_slate, rm.ndcg[0],
-                    m.config.max_slate, rm.map[0]);
+        std::vector<query> vq =
+            a.has("valid") ? read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), m.config.features, m.letor_index_base)
+                           : std::vector<query>();
+        if (!a.has("valid")) {  // the carved queries, raw features again
+            std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), a.has("features") ? m.config.features : 0,
+                                                       -1, nullptr);
+            carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, vq);
+        }
+        const double nd = m.student ? mean_ndcg(*m.student, vq, data.L, at) : mean_ndcg(*m.teacher, vq, data.L, at);
+        std::printf("validation (%zu queries): NDCG@%d %.4f of the saved model (best check at step %ld%s)\n", vq.size(), at, nd,
+                    wr.best_step, wr.stopped_early ? ", stopped early" : "");
     }
     return 0;
 }
@@ -280,15 +425,18 @@ int cmd_train(int argc, char** argv) {
 
 int cmd_eval(int argc, char** argv) {
     arg_parser a("eval", "dualrerank eval --model MODEL --data FILE [options]",
-                 "NDCG@k and MAP@k (LightGBM conventions) of the model's slates on LETOR data, or on JSON-lines\n"
-                 "requests that carry \"relevance\". The ranking scored is the slate (L = min(slate length, N));\n"
-                 "\"input order\" scores the first L documents in file order, for reference.");
+                 "NDCG@k and MAP@k (LightGBM conventions) of the model's rankings on LETOR data, or on JSON-lines\n"
+                 "requests that carry \"relevance\". The ranking scored orders all N documents: the decoder's\n"
+                 "slate (L = min(slate length, N)) first, then the rest in the model's full order (the last\n"
+                 "slot's logits), so any k is meaningful (--slate-only scores the slate alone, missing\n"
+                 "positions counting as misses). \"input order\" scores the file order, for reference.");
     a.option("model", "MODEL", "", "model file (teacher or student)")
         .option("data", "FILE", "", "LETOR file, or .jsonl requests with relevance labels")
         .option("group", "FILE", "", "query sizes for a LETOR file without qid:")
         .option("format", "auto|letor|jsonl", "auto", "input format (auto: .jsonl/.ndjson/.json are JSON lines)")
         .option("at", "K,K,...", "1,3,5,10", "cutoffs k")
-        .flag("json", "print one JSON object instead of the table");
+        .flag("json", "print one JSON object instead of the table")
+        .flag("slate-only", "score the slate alone (positions past L count as misses)");
     add_decoder_options(a);
     add_progress_flags(a);
     a.epilog("example:\n  dualrerank eval --model s.safetensors --data test.txt --at 1,5,10");
@@ -303,7 +451,8 @@ int cmd_eval(int argc, char** argv) {
     std::vector<query> qs = fmt == "jsonl" ? read_jsonl_queries(path)
                                            : read_letor_queries(path, a.str_or("group", ""), m.config.features, m.letor_index_base);
     require_labels(qs);
-    const std::vector<slate> slates = rerank_all(m, r, qs, progress_on(a), "eval");
+    const bool full = !a.flag_set("slate-only");
+    const std::vector<slate> slates = rerank_all(m, r, qs, progress_on(a), "eval", full);
     std::vector<slate> input_order;
     for (std::size_t i = 0; i < qs.size(); ++i) {
         slate y(slates[i].size());
@@ -320,6 +469,7 @@ int cmd_eval(int argc, char** argv) {
         j["queries"] = static_cast<std::uint64_t>(rm.queries);
         j["decoder"] = r.decoder();
         j["slate_length"] = r.slate_length();
+        j["ranking"] = full ? "full" : "slate";
         io::json mj = io::json::object(), bj = io::json::object();
         for (std::size_t i = 0; i < ks.size(); ++i) {
             mj["ndcg@" + std::to_string(ks[i])] = rm.ndcg[i];
@@ -332,8 +482,8 @@ int cmd_eval(int argc, char** argv) {
         std::printf("%s\n", j.dump().c_str());
         return 0;
     }
-    std::printf("%s (%s, %s decoder, L = %d) on %s: %zu queries\n", a.str("model").c_str(), m.kind.c_str(), r.decoder().c_str(),
-                r.slate_length(), path.c_str(), rm.queries);
+    std::printf("%s (%s, %s decoder, L = %d, %s) on %s: %zu queries\n", a.str("model").c_str(), m.kind.c_str(),
+                r.decoder().c_str(), r.slate_length(), full ? "full rankings" : "slates only", path.c_str(), rm.queries);
     std::printf("%-8s %10s %10s %12s %12s\n", "k", "NDCG@k", "MAP@k", "input NDCG", "input MAP");
     for (std::size_t i = 0; i < ks.size(); ++i)
         std::printf("%-8d %10.4f %10.4f %12.4f %12.4f\n", ks[i], rm.ndcg[i], rm.map[i], base.ndcg[i], base.map[i]);
@@ -361,6 +511,7 @@ int cmd_distill(int argc, char** argv) {
         .option("kl-tau", "X", "1.0", "distillation temperature of the KL term")
         .option("lambda-gt", "X", "0", "weight of a supervised term toward the label order (LETOR) / search slate (world)")
         .option("eval-requests", "M", "200", "world: held-out requests for the report (0: none)");
+    add_watch_options(a, "25", "0");
     add_world_options(a);
     add_architecture_options(a, false);
     add_optimizer_options(a, "1000", "2e-3");
@@ -388,8 +539,13 @@ int cmd_distill(int argc, char** argv) {
     skd.tau = a.real("kl-tau", 1e-6, 1e6);
     skd.lambda_gt = a.real("lambda-gt", 0.0, 1e6);
 
+    if (a.has("valid") && a.has("valid-fraction")) throw usage_error("give at most one of --valid and --valid-fraction");
+    if (a.has("world") && (a.has("valid") || a.has("valid-fraction")))
+        throw usage_error("--valid / --valid-fraction need LETOR --data (labels)");
+    const long eval_every = static_cast<long>(a.integer("eval-every", 1, 100000000));
     train::slate_dataset<float> data;
     data.L = L;
+    std::vector<query> valid;
     std::unique_ptr<world> w;
     std::string what;
     int index_base = 0;  // the teacher's LETOR index base, passed on to the student
@@ -409,6 +565,9 @@ int cmd_distill(int argc, char** argv) {
     } else {
         index_base = letor_index_base_of(a.str("teacher"));
         std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), teacher.config().features, index_base);
+        if (a.has("valid-fraction")) carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, valid);
+        if (a.has("valid"))
+            valid = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), teacher.config().features, index_base);
         for (auto& q : qs) {
             if (q.req.n < L) continue;
             if (q.req.n > teacher.config().max_candidates)
@@ -438,19 +597,33 @@ int cmd_distill(int argc, char** argv) {
     const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
     {
         train::trainer<nar_student<float>> tr(student, tc);
-        progress_bar bar("distill", steps, bar_on);
-        const long chunk = std::max(1L, steps / 200);
-        double ema = 0;
-        for (long done = 0; done < steps;) {
-            const long k = std::min(chunk, steps - done);
-            train::fit_skd(tr, data, targets, skd, k, "skd");
-            done += k;
-            ema = done == k ? tr.last_loss() : 0.9 * ema + 0.1 * tr.last_loss();
-            bar.update(done, "loss " + fixed(ema));
-        }
-        bar.finish();
-        std::printf("distilled nar_student (%zu parameters) on %zu requests, %ld steps: final loss %.4f -> %s\n",
-                    student.parameter_count(), data.size(), steps, ema, out.c_str());
+        if (a.has("resume")) train::load_checkpoint(tr, a.str("resume"));
+        const long remaining = std::max(0L, steps - tr.optimizer().steps());
+        progress_bar bar("distill", remaining, bar_on);
+        const int at = a.has("valid-at") ? a.int_value("valid-at", 1, 1 << 20) : L;
+        const watch_result wr = watch_training(a, tr, valid, L, at, remaining, bar, [&](auto&& hook) {
+            for (long done = 0; done < remaining;) {
+                const long k = std::min(eval_every, remaining - done);
+                double sum = 0;
+                long cnt = 0;
+                for (long i = 0; i < k; ++i) {  // one step at a time: the loss of every step is seen
+                    train::fit_skd(tr, data, targets, skd, 1, "skd");
+                    if (std::isfinite(tr.last_loss())) {
+                        sum += tr.last_loss();
+                        ++cnt;
+                    }
+                }
+                done += k;
+                if (!hook(tr.optimizer().steps(), cnt ? sum / double(cnt) : std::numeric_limits<double>::quiet_NaN())) break;
+            }
+        });
+        if (!a.str_or("checkpoint", "").empty()) train::save_checkpoint(tr, a.str("checkpoint"));
+        std::printf("distilled nar_student (%zu parameters) on %zu requests, %ld steps: last loss %.4f nats per request "
+                    "(the SKD objective, summed over slots) -> %s\n",
+                    student.parameter_count(), data.size(), wr.steps, wr.last_loss, out.c_str());
+        if (!valid.empty())
+            std::printf("validation (%zu queries): NDCG@%d %.4f (best check at step %ld%s)\n", valid.size(), at, wr.best_valid,
+                        wr.best_step, wr.stopped_early ? ", stopped early" : "");
     }
     io::save_options so = provenance("distill", what + ", " + std::to_string(steps) + " steps, seed " + std::to_string(seed));
     so.metadata["letor_index_base"] = std::to_string(index_base);
@@ -495,7 +668,13 @@ int cmd_ldro(int argc, char** argv) {
                  "conditions at the end of the stream.");
     a.option("student", "MODEL", "", "starting nar_student (e.g. from distill); also the KL anchor")
         .option("out", "MODEL", "", "fine-tuned student to write")
-        .option("method", "ldro|grpo", "ldro", "advantage estimator")
+        .option("method", "ldro|grpo|goalrank", "ldro", "advantage estimator (goalrank: cross-entropy to the group-relative reference)")
+        .option("mode", "user-group|realistic", "user-group", "user-group: G simulated users per request; realistic: one shown slate, a model-based group scored by --evaluator (docs/rl.md)")
+        .option("evaluator", "MODEL", "", "realistic mode: list_evaluator file (2 outputs: click, long view), refreshed online")
+        .option("publish-every", "P", "1", "optimizer steps between published policy versions (the serving lag)")
+        .option("eval-every", "K", "0", "every K requests: held-out evaluation (closed form) to --curve, and the publish guard rail")
+        .option("publish-margin", "X", "0.02", "guard rail: publish only while not worse than the anchor by more than X")
+        .option("curve", "FILE", "", "curve CSV for --eval-every (default: OUT.curve.csv) and a PNG next to it (FILE.png)")
         .option("drift", "NAME", "none", "none | swap (objective weights (1,0) -> (0,1) at half time) | engagement (x0.3 at half time) | sparse (x0.05)")
         .option("feedback", "sampled|expected", "sampled", "reward: sampled clicks or their closed-form expectation")
         .option("requests", "N", "3000", "requests drawn from the stream")
@@ -523,8 +702,15 @@ int cmd_ldro(int argc, char** argv) {
     const int L = w.slate_size();
 
     train::rl_run_config rc;
-    const std::string method = a.choice("method", {"ldro", "grpo"});
-    rc.rl.method = method == "grpo" ? train::rl_method::grpo : train::rl_method::ldro;
+    const std::string method = a.choice("method", {"ldro", "grpo", "goalrank"});
+    rc.rl.method = method == "grpo" ? train::rl_method::grpo : method == "goalrank" ? train::rl_method::goalrank : train::rl_method::ldro;
+    const bool realistic = a.choice("mode", {"user-group", "realistic"}) == "realistic";
+    rc.mode = realistic ? train::rl_feedback::realistic : train::rl_feedback::user_group;
+    if (realistic && !a.has("evaluator")) throw usage_error("--mode realistic needs --evaluator MODEL (a list_evaluator)");
+    rc.publish_every = a.int_value("publish-every", 1, 1 << 20);
+    const long eval_every = static_cast<long>(a.integer("eval-every", 0, 1000000000));
+    rc.eval_every = eval_every;
+    rc.publish_margin = a.real("publish-margin", 0.0, 1e6);
     rc.requests = static_cast<long>(a.integer("requests", 1, 1000000000));
     rc.rl.group = a.int_value("group", 2, 4096);
     rc.requests_per_step = a.int_value("per-step", 1, 4096);
@@ -545,12 +731,68 @@ int cmd_ldro(int argc, char** argv) {
     nar_student<float> policy = anchor;
     stream s(w, d, seed * 31 + 5, 3000000);
     const long steps = (rc.requests + rc.requests_per_step - 1) / rc.requests_per_step;
+    // --eval-every: the closed form on held-out requests under the current conditions, as a curve
+    const std::string curve_path = a.has("curve") ? a.str("curve") : out + ".curve.csv";
+    std::ofstream curve;
+    std::map<std::string, pipeline::eval_set> curve_sets;
+    std::vector<dualrerank_cli::curve_point> png_points;
+    workspace cws;
+    long next_eval = eval_every;
+    const int curve_requests = std::max(1, std::min(a.int_value("eval-requests", 0, 1000000), 200));
+    auto add_point = [&](long at, const train::rl_progress* p) {
+        const conditions c = d.at(at);
+        const std::string key = std::to_string(c.engagement) + "/" + std::to_string(c.weights.click) + "/" + std::to_string(c.weights.long_view);
+        if (!curve_sets.count(key)) curve_sets.emplace(key, pipeline::make_eval_set(w, curve_requests, c));
+        const auto& es = curve_sets.at(key);
+        auto u = [&](const nar_student<float>& m) {
+            return pipeline::evaluate(w, es, "m", [&](const sim_request& r) { return decode::greedy(m, r.observed.view(), L, cws); }).utility;
+        };
+        const double up = u(policy);
+        dualrerank_cli::curve_point cp;  // the PNG: utility on top, KL to the anchor below
+        cp.step = at;
+        cp.train_loss = up;
+        cp.valid = p ? p->stats.kl : 0.0;
+        png_points.push_back(cp);
+        curve << at << ',' << up << ',' << u(anchor) << ',' << (p ? p->mean_reward : 0.0) << ',' << (p ? p->stats.entropy : 0.0) << ','
+              << (p ? p->stats.kl : 0.0) << ',' << (p ? p->clip_frac : 0.0) << ',' << (p ? p->eval_policy : 0.0) << ','
+              << (p ? p->eval_anchor : 0.0) << ',' << (p ? p->version : 0) << ',' << (p ? p->held_back : 0) << '\n';
+        curve.flush();
+    };
+    if (eval_every > 0) {
+        curve.open(curve_path);
+        if (!curve) throw usage_error("cannot write " + curve_path);
+        curve << "requests,utility_policy,utility_anchor,reward,entropy,kl,clip_frac,eval_policy,eval_anchor,version,held_back\n";
+        add_point(0, nullptr);
+    }
+    std::unique_ptr<list_evaluator<float>> ev;
+    if (realistic) {
+        ev = std::make_unique<list_evaluator<float>>(io::load_model<list_evaluator<float>>(a.str("evaluator")));
+        if (ev->config().outputs != 2 || ev->config().features != wc.feature_dim)
+            throw usage_error(a.str("evaluator") + ": a list_evaluator with 2 outputs (click, long view) for this world is needed");
+    }
     {
         progress_bar bar(method, steps * rc.requests_per_step, bar_on);
-        train::run_rl(policy, anchor, s, rc, [&](const train::rl_progress& p) {
+        auto on_step = [&](const train::rl_progress& p) {
             bar.update(p.requests, "reward " + fixed(p.mean_reward) + "  entropy " + fixed(p.stats.entropy, 3) + "  kl " +
-                                        fixed(p.stats.kl));
-        });
+                                        fixed(p.stats.kl) + "  clip " + fixed(p.clip_frac, 3) + "  v" + std::to_string(p.version) +
+                                        (p.held_back ? "  held back " + std::to_string(p.held_back) : std::string()));
+            if (eval_every > 0 && p.requests >= next_eval) {
+                add_point(p.requests, &p);
+                next_eval += eval_every;
+            }
+        };
+        if (realistic) {
+            train::evaluator_scorer<float> sc(*ev, train::evaluator_scorer<float>::config{});
+            train::run_rl(policy, anchor, s, rc, sc, on_step);
+        } else {
+            train::run_rl(policy, anchor, s, rc, on_step);
+        }
+    }
+    if (eval_every > 0) {
+        curve.close();
+        std::printf("curve: %s\n", curve_path.c_str());
+        const std::string png = curve_path + ".png";
+        if (dualrerank_cli::write_curve(png_points, -1, "", png, "kl")) std::printf("plot: %s (utility on top, KL below)\n", png.c_str());
     }
     io::save_model(policy, out,
                    provenance("ldro", method + " on the built-in world (" + a.str("world") + "), drift " + drift_name + ", " +
@@ -570,6 +812,9 @@ int cmd_ldro(int argc, char** argv) {
         });
         std::printf("normalized utility under the final conditions (%d held-out requests): before %.4f, after %.4f\n", M,
                     before.utility, after.utility);
+        if (after.utility < before.utility - 0.01)
+            std::fprintf(stderr, "warning: the fine-tuned student is %.4f below its start; do not ship it (see docs/rl.md)\n",
+                         before.utility - after.utility);
     }
     return 0;
 }

@@ -8,18 +8,20 @@
 //  * GRPO (DeepSeekMath form): R_g = sum_k w_k sum_t c[g][t][k]; A_g = (R_g - mean) / (std + 1e-6),
 //    broadcast to every slot; omega_t = 1.
 //  * LDRO, streaming double-decoupling:
-//      objectives decoupled: each objective is normalized on its own, then combined with the
-//        CURRENT weights w_k, so a weight change takes effect at once;
-//      slots decoupled: slot t's advantage uses the reward-to-go R[g][t][k] = sum_{t' >= t} c[g][t'][k],
-//        centered by the group mean at that slot;
+//      objectives decoupled: the streaming statistics are kept per objective (an EMA of the
+//        covariance C of the objectives' page returns) and recombined with the CURRENT weights w at
+//        every request (scale floor sqrt(w^T C w)), so a weight change takes effect at once, with
+//        no re-learning of the scale of a mixed reward; the deviations stay in the reward's units;
+//      slots decoupled: slot t's advantage uses the weighted reward-to-go
+//        x[g][t] = sum_k w_k sum_{t' >= t} c[g][t'][k], centered by the group mean at that slot;
 //      rank decay: slot t's policy term is weighted by omega_t = 1/log2(t + 2), normalized to mean 1.
-//    Scale per objective and slot (scale_mode::group_std_floor, the default):
-//      max(std of the page return, std of the slot's reward-to-go, floor_const + floor_ema_frac * EMA)
-//    with EMA the streaming mean of the page-return std (updated per request). Dividing by at
-//    least the slot's own std bounds every advantage by sqrt(G - 1) per objective: a group whose
+//    Scale (scale_mode::group_std_floor, the default):
+//      max(std of the page return, std of the slot's x, floor_const + floor_ema_frac * sqrt(w^T C w)).
+//    Dividing by at least the slot's own std bounds every advantage by sqrt(G - 1): a group whose
 //    pages tie in total but differ by slot (page std 0) can no longer blow up (issue #14 (c)).
 //    Options replace the page-level part: the EMA alone (scale_mode::ema) or the plain page std
-//    (scale_mode::group_std); the per-slot guard applies to all three.
+//    (scale_mode::group_std); the per-slot guard applies to all three. Without objective
+//    decoupling the EMA tracks the std of the combined reward (stale after a weight change).
 //  * GoalRank: pi_ref(l | B) = softmax over the group of (r(l) - mean_B) / std_B; the policy is
 //    trained by cross-entropy to it (goalrank_loss).
 // Objective of LDRO and GRPO (minimized), every distribution at the sampling temperature tau:
@@ -75,13 +77,13 @@ inline void validate(const rl_config& rc, const char* fn, int max_group = 1 << 1
         dualrerank::detail::throw_input(std::string(fn) + ": sample_tau must be finite and > 0");
 }
 
-/// Streaming state of the LDRO scale: per objective (one entry when objectives are not decoupled)
-/// the EMA of the group's page-return std, and per objective and slot the EMA of the magnitude of
-/// the off-policy residual (shown_advantages).
+/// Streaming state of the advantages: the EMAs behind the LDRO scale floor (group_advantages) and
+/// the off-policy residual's running mean and covariance (shown_advantages).
 struct rl_stream_state {
-    std::vector<double> ema;      ///< [objectives]
-    std::vector<double> ema_off;  ///< [objectives x L] scale of the centered residual
-    std::vector<double> off_mean; ///< [objectives x L] running mean of the residual (the evaluator's bias)
+    std::vector<double> ema;      ///< [1] EMA of the combined page-return std (GRPO; LDRO without objective decoupling)
+    std::vector<double> cov;      ///< [objectives x objectives] EMA covariance of the page returns (LDRO)
+    std::vector<double> ema_off;  ///< [L x objectives^2] EMA covariance of the centered shown-slate residuals
+    std::vector<double> off_mean; ///< [L x objectives] running mean of the residual (the evaluator's bias)
     long updates = 0;
     long off_updates = 0;
 };
@@ -141,37 +143,68 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
             for (int t = 0; t < L; ++t) A[std::size_t(g) * L + t] = (R[g] - m) / (sd + 1e-6);
         return;
     }
-    const int nobj = c.decouple_objectives ? O : 1;
-    if (int(st.ema.size()) != nobj) st.ema.assign(std::size_t(nobj), 0.0);
-    std::fill(A, A + std::size_t(G) * L, 0.0);
-    std::vector<double> rtg(std::size_t(G) * L);
-    for (int j = 0; j < nobj; ++j) {
-        auto reward = [&](int g, int t) {
-            if (c.decouple_objectives) return cfb(g, t, j);
-            double r = 0;
-            for (int k = 0; k < O; ++k) r += w[k] * cfb(g, t, k);
-            return r;
-        };
-        for (int g = 0; g < G; ++g) {
+    // LDRO. Objectives decoupled: the streaming statistics are kept per objective (the EMA of the
+    // covariance of the objectives' page returns), and the current weights recombine them at every
+    // request, so a weight change moves the scale at once: scale floor = sqrt(w^T C_ema w). The
+    // deviations themselves stay in the reward's units (w_k times objective k's deviation): an
+    // earlier version standardized each objective by its own group std first, which reweights the
+    // objectives by 1/std_k and measurably hurt (docs/rl.md, design log).
+    const std::size_t GL = std::size_t(G) * L;
+    std::vector<double> rtg(GL * std::size_t(O));
+    for (int g = 0; g < G; ++g)
+        for (int k = 0; k < O; ++k) {
             double acc = 0;
             for (int t = L - 1; t >= 0; --t) {
-                acc += reward(g, t);
-                rtg[std::size_t(g) * L + t] = acc;
+                acc += cfb(g, t, k);
+                rtg[(std::size_t(g) * L + t) * O + k] = acc;
             }
         }
-        for (int g = 0; g < G; ++g) R[g] = rtg[std::size_t(g) * L];
-        double sd;
-        detail::mean_std(R.data(), G, sd);
-        const double page_scale = detail::floored_scale(c, sd, st.ema[j], st.updates);
-        const double wj = c.decouple_objectives ? w[j] : 1.0;
-        for (int t = 0; t < L; ++t) {
-            for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? rtg[std::size_t(g) * L + t] : R[g];
-            double slot_sd;
-            const double m = detail::mean_std(tmp.data(), G, slot_sd);
-            // per-slot guard: never divide a slot's deviations by less than their own spread
-            const double scale = std::max(page_scale, slot_sd);
-            for (int g = 0; g < G; ++g) A[std::size_t(g) * L + t] += wj * (tmp[g] - m) / scale;
-        }
+    std::vector<double> x(GL);  // combined reward-to-go with the current weights
+    for (std::size_t i = 0; i < GL; ++i) {
+        double v = 0;
+        for (int k = 0; k < O; ++k) v += w[k] * rtg[i * O + k];
+        x[i] = v;
+    }
+    for (int g = 0; g < G; ++g) R[g] = x[std::size_t(g) * L];
+    double page_sd;
+    detail::mean_std(R.data(), G, page_sd);
+    double ema_sd;
+    const double d = st.updates == 0 ? 0.0 : c.ema_decay;
+    if (c.decouple_objectives) {
+        if (int(st.cov.size()) != O * O) st.cov.assign(std::size_t(O) * O, 0.0);
+        std::vector<double> m(static_cast<std::size_t>(O), 0.0);
+        for (int g = 0; g < G; ++g)
+            for (int k = 0; k < O; ++k) m[std::size_t(k)] += rtg[std::size_t(g) * L * O + k] / G;
+        double q = 0;
+        for (int k = 0; k < O; ++k)
+            for (int l = 0; l < O; ++l) {
+                double cv = 0;
+                for (int g = 0; g < G; ++g)
+                    cv += (rtg[std::size_t(g) * L * O + k] - m[std::size_t(k)]) * (rtg[std::size_t(g) * L * O + l] - m[std::size_t(l)]);
+                double& e = st.cov[std::size_t(k) * O + l];
+                e = d * e + (1.0 - d) * cv / G;
+                q += w[k] * w[l] * e;
+            }
+        ema_sd = std::sqrt(std::max(q, 0.0));
+    } else {
+        if (st.ema.size() != 1) st.ema.assign(1, 0.0);
+        st.ema[0] = d * st.ema[0] + (1.0 - d) * page_sd;
+        ema_sd = st.ema[0];
+    }
+    double page_scale;
+    switch (c.scale) {
+        case scale_mode::ema: page_scale = std::max(ema_sd, c.floor_const); break;
+        case scale_mode::group_std: page_scale = page_sd + 1e-6; break;
+        case scale_mode::group_std_floor:
+        default: page_scale = std::max(page_sd, c.floor_const + c.floor_ema_frac * ema_sd);
+    }
+    for (int t = 0; t < L; ++t) {
+        for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
+        double slot_sd;
+        const double mt = detail::mean_std(tmp.data(), G, slot_sd);
+        // per-slot guard: never divide a slot's deviations by less than their own spread
+        const double scale = std::max(page_scale, slot_sd);
+        for (int g = 0; g < G; ++g) A[std::size_t(g) * L + t] = (tmp[g] - mt) / scale;
     }
     ++st.updates;
 }
@@ -179,44 +212,59 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
 /// Off-policy advantages A [L] of ONE shown slate from its real feedback fb [L x O] and the
 /// evaluator's prediction for it pred [L x O] (the baseline, docs/design.md section 10.5): per
 /// objective and slot the residual reward-to-go (real minus predicted) minus its running mean (a
-/// biased evaluator would otherwise push every shown slate down, or up), divided by a streaming
-/// scale (the EMA of the centered residual's magnitude, floored by floor_const),
-/// combined with the current weights w [O]. GRPO and GoalRank: one page-level residual broadcast to
-/// every slot (objectives combined first, scale per page).
+/// biased evaluator would otherwise push every shown slate down, or up), combined with the
+/// current weights w [O] and divided by a streaming scale: sqrt(w^T C w) with C the EMA covariance
+/// of the objectives' centered residuals at that slot (LDRO; floored by floor_const), or the EMA
+/// of the combined residual's square when objectives are not decoupled. GRPO and GoalRank: one
+/// page-level residual broadcast to every slot.
 inline void shown_advantages(const rl_config& c, const double* fb, const double* pred, int L, int O, const double* w,
                              rl_stream_state& st, double* A) {
     if (L < 1 || O < 1) dualrerank::detail::throw_input("shown_advantages: need L >= 1 and at least one objective");
     const bool ldro = c.method == rl_method::ldro;
-    const int nobj = ldro && c.decouple_objectives ? O : 1;
+    const bool dec_obj = ldro && c.decouple_objectives;
     const int nslot = ldro && c.decouple_slots ? L : 1;
-    if (int(st.ema_off.size()) != nobj * nslot) {
-        st.ema_off.assign(std::size_t(nobj) * nslot, 0.0);
-        st.off_mean.assign(std::size_t(nobj) * nslot, 0.0);
+    const int nobj = dec_obj ? O : 1;
+    if (st.off_mean.size() != std::size_t(nslot) * O || st.ema_off.size() != std::size_t(nslot) * nobj * nobj) {
+        st.off_mean.assign(std::size_t(nslot) * O, 0.0);
+        st.ema_off.assign(std::size_t(nslot) * nobj * nobj, 0.0);
     }
-    std::fill(A, A + L, 0.0);
     const double d = st.off_updates == 0 ? 0.0 : c.ema_decay;
-    for (int j = 0; j < nobj; ++j) {
+    std::vector<double> res(std::size_t(L) * O), cen(static_cast<std::size_t>(O));
+    for (int k = 0; k < O; ++k) {
         double acc = 0;
-        std::vector<double> res(static_cast<std::size_t>(L));
         for (int t = L - 1; t >= 0; --t) {
-            if (nobj == O) acc += fb[std::size_t(t) * O + j] - pred[std::size_t(t) * O + j];
-            else
-                for (int k = 0; k < O; ++k) acc += w[k] * (fb[std::size_t(t) * O + k] - pred[std::size_t(t) * O + k]);
-            res[std::size_t(t)] = acc;
-        }
-        const double wj = nobj == O ? w[j] : 1.0;
-        for (int t = 0; t < L; ++t) {
-            const std::size_t cell = std::size_t(j) * nslot + (nslot == L ? t : 0);
-            const double r = (nslot == L ? res[std::size_t(t)] : res[0]) - st.off_mean[cell];  // minus the evaluator's running bias
-            double& e = st.ema_off[cell];
-            if (nslot == L || t == 0) e = d * e + (1.0 - d) * std::fabs(r);
-            A[t] += wj * r / std::max(e, std::max(c.floor_const, 1e-6));
-        }
-        for (int t = 0; t < nslot; ++t) {
-            double& m = st.off_mean[std::size_t(j) * nslot + t];
-            m = d * m + (1.0 - d) * (nslot == L ? res[std::size_t(t)] : res[0]);
+            acc += fb[std::size_t(t) * O + k] - pred[std::size_t(t) * O + k];
+            res[std::size_t(t) * O + k] = acc;
         }
     }
+    for (int u = 0; u < nslot; ++u) {  // the cells: each slot, or the page (slot 0) broadcast below
+        const bool update = true;
+        double combined = 0;
+        for (int k = 0; k < O; ++k) {
+            double& m = st.off_mean[std::size_t(u) * O + k];
+            cen[std::size_t(k)] = res[std::size_t(u) * O + k] - m;  // minus the evaluator's running bias
+            combined += w[k] * cen[std::size_t(k)];
+        }
+        double var = 0;
+        double* C = st.ema_off.data() + std::size_t(u) * nobj * nobj;
+        if (dec_obj) {  // per-objective residual covariance, recombined with the current weights
+            for (int k = 0; k < O; ++k)
+                for (int l = 0; l < O; ++l) {
+                    if (update) C[std::size_t(k) * O + l] = d * C[std::size_t(k) * O + l] + (1.0 - d) * cen[std::size_t(k)] * cen[std::size_t(l)];
+                    var += w[k] * w[l] * C[std::size_t(k) * O + l];
+                }
+        } else {
+            if (update) C[0] = d * C[0] + (1.0 - d) * combined * combined;
+            var = C[0];
+        }
+        A[u] = combined / std::max(std::sqrt(std::max(var, 0.0)), std::max(c.floor_const, 1e-6));
+        if (update)
+            for (int k = 0; k < O; ++k) {
+                double& m = st.off_mean[std::size_t(u) * O + k];
+                m = d * m + (1.0 - d) * res[std::size_t(u) * O + k];
+            }
+    }
+    for (int t = 1; t < L && nslot == 1; ++t) A[t] = A[0];
     ++st.off_updates;
 }
 
