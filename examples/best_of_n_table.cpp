@@ -15,9 +15,17 @@
 // The world, the evaluation set and the student are the demo's for that seed: run the demo first
 // (it writes DIR/student_skd.safetensors and DIR/teacher_search.safetensors).
 //
+// The util@N columns are Best-of-N with the library's gate off (best_of_n_config::gate = -inf) so
+// that every scorer's effect is visible; the gate column says what the 0.5 gate serves.
+// With --page-evaluator FILE (the demo saves DIR/page_evaluator.safetensors) the page evaluator
+// fitted on logs alone is a fourth scorer; --student picks the proposing student in DIR (e.g.
+// student_skd_oracle_free.safetensors) and --teacher the teacher scorer.
+//
 //   best_of_n_table --models runs/demo/seed1 --seed 1 [--requests 500] [--gate-requests 100]
 //                   [--evaluator-pages 20000] [--evaluator-steps 3000] [--gate 0.5] [--csv PATH]
+//                   [--student FILE] [--teacher FILE] [--page-evaluator FILE]
 #include <fstream>
+#include <limits>
 
 #include <dualrerank/sim/sim.hpp>
 
@@ -37,6 +45,9 @@ struct options {
     bool expected_labels = false;
     bool evaluator = true;
     std::string csv_path;
+    std::string student_file = "student_skd.safetensors";
+    std::string teacher_file = "teacher_search.safetensors";
+    std::string page_evaluator_path;
 };
 
 void usage() {
@@ -53,7 +64,10 @@ void usage() {
         "  --no-evaluator          skip the list evaluator (no training; teacher and closed form only)\n"
         "  --expected-labels       diagnostic: train the evaluator on the logged slates' expected per-slot\n"
         "                          feedback (closed form) instead of the sampled clicks / long views\n"
-        "  --csv PATH              also write the table as CSV\n");
+        "  --csv PATH              also write the table as CSV\n"
+        "  --student FILE          the proposing student's file in DIR (default student_skd.safetensors)\n"
+        "  --teacher FILE          the teacher scorer's file in DIR (default teacher_search.safetensors)\n"
+        "  --page-evaluator PATH   also measure a saved page evaluator (e.g. DIR/page_evaluator.safetensors)\n");
 }
 
 options parse(int argc, char** argv) {
@@ -87,6 +101,12 @@ options parse(int argc, char** argv) {
             o.expected_labels = true;
         } else if (a == "--csv") {
             o.csv_path = next();
+        } else if (a == "--student") {
+            o.student_file = next();
+        } else if (a == "--teacher") {
+            o.teacher_file = next();
+        } else if (a == "--page-evaluator") {
+            o.page_evaluator_path = next();
         } else if (a == "--help" || a == "-h") {
             usage();
             std::exit(0);
@@ -200,17 +220,20 @@ result_row measure(const std::string& name, const Scorer& scorer, Before before,
         row.corr_requests = corr.requests;
         row.passes = corr.mean >= o.gate;
     }
-    // Best-of-N utility on the evaluation set (the demo's noise key and counters)
+    // Best-of-N utility on the evaluation set (the demo's noise key and counters), the scorer with
+    // its measured record attached
+    const decode::validated_scorer<const Scorer&> trusted{scorer, scorer_validation{"rank_correlation", row.correlation, row.corr_requests}};
     for (int j = 0; j < 3; ++j) {
         decode::best_of_n_config bon;
         bon.n = kN[j];
         bon.tau = o.tau;
+        bon.gate = -std::numeric_limits<double>::infinity();  // the table measures every scorer, gate aside
         decode::best_of_n_workspace<float> bw;
         std::vector<int> out(static_cast<std::size_t>(L));
         std::uint32_t req_counter = 0;
         const auto res = pipeline::evaluate(w, ev, name, [&](const sim_request& r) {
             before(r);
-            decode::best_of_n(student, scorer, r.observed.view(), L, bon, counter_key::from_seed(o.seed + 77),
+            decode::best_of_n(student, trusted, r.observed.view(), L, bon, counter_key::from_seed(o.seed + 77),
                               (req_counter++) * std::uint32_t(bon.n * L * r.n()), out.data(), bw);
             return slate(out.begin(), out.end());
         });
@@ -232,8 +255,8 @@ int main(int argc, char** argv) {
         const world_config wc = world_config::small();  // the demo's world
         world w(wc, o.seed);
         const int L = w.slate_size();
-        const auto student = io::load_model<nar_student<float>>(o.models + "/student_skd.safetensors");
-        const auto teacher = io::load_model<ar_teacher<float>>(o.models + "/teacher_search.safetensors");
+        const auto student = io::load_model<nar_student<float>>(o.models + "/" + o.student_file);
+        const auto teacher = io::load_model<ar_teacher<float>>(o.models + "/" + o.teacher_file);
         if (student.config().features != wc.feature_dim || student.config().max_slate < L)
             throw input_error("the models in " + o.models + " do not match the demo's world");
 
@@ -261,6 +284,11 @@ int main(int argc, char** argv) {
             fit_evaluator(evaluator, w, logs, o.evaluator_steps, o.seed, o.expected_labels);
             phase("evaluator scorer");
             rows.push_back(measure("evaluator", decode::evaluator_scorer<float>{&evaluator}, none, w, ev, student, o));
+        }
+        if (!o.page_evaluator_path.empty()) {
+            phase("page evaluator scorer");
+            const auto pe = io::load_page_evaluator<float>(o.page_evaluator_path);
+            rows.push_back(measure("page evaluator", decode::page_evaluator_scorer<float>{&pe}, none, w, ev, student, o));
         }
         phase("closed-form scorer (upper bound)");
         closed_form_scorer cf{&w, nullptr, ev.cond};

@@ -349,10 +349,12 @@ TEST_CASE("Best-of-N picks the scorer's best slate among greedy + samples", "[in
     std::vector<int> out(L);
     // a scorer that remembers what it saw and prefers the slate with the largest first item
     std::vector<int> seen;
-    auto largest_first = [&](const request_view<double>&, int K, int LL, const int* slates, double* scores, workspace&) {
+    auto largest_first_fn = [&](const request_view<double>&, int K, int LL, const int* slates, double* scores, workspace&) {
         seen.assign(slates, slates + std::size_t(K) * LL);
         for (int k = 0; k < K; ++k) scores[k] = slates[std::size_t(k) * LL];
     };
+    // a scorer is used only with a trust record past the gate (decode::best_of_n_config::gate)
+    const decode::validated_scorer<decltype(largest_first_fn)> largest_first{largest_first_fn, {"rank_correlation", 0.9, 10}};
     const int win = decode::best_of_n(s, largest_first, r.view(), L, cfg, counter_key::from_seed(1), 0, out.data(), bw);
     REQUIRE(seen.size() == std::size_t(cfg.n) * L);
     workspace ws;
@@ -365,6 +367,7 @@ TEST_CASE("Best-of-N picks the scorer's best slate among greedy + samples", "[in
     CHECK(std::equal(out.begin(), out.end(), seen.begin() + best * L));
     // the teacher scorer: the winner has the highest weighted teacher log-likelihood
     decode::teacher_scorer<double> ts{&t};
+    ts.validation = scorer_validation{"rank_correlation", 0.9, 10};
     decode::best_of_n(s, ts, r.view(), L, cfg, counter_key::from_seed(1), 0, out.data(), bw);
     std::vector<double> w(L), scores(cfg.n);
     decode::rank_decay_weights(L, w.data());

@@ -255,3 +255,92 @@ TEST_CASE("page_evaluator rejects bad configs, labels and slates with input_erro
     fc.lr = -1;
     CHECK_THROWS_AS(fc.validate(), input_error);
 }
+
+TEST_CASE("page evaluator files round-trip with their trust record and prove themselves", "[page_evaluator][io]") {
+    const page_evaluator_config c = odd_config();
+    page_evaluator<float> ev(c);
+    ev.init(4);
+    ev.validation = scorer_validation{"rank_correlation", 0.64, 100};
+    const std::string path = "page_evaluator_roundtrip.safetensors";
+    io::save_page_evaluator(ev, path);
+    const page_evaluator<float> back = io::load_page_evaluator<float>(path);
+    CHECK(back.config() == c);
+    CHECK(back.validation.check == "rank_correlation");
+    CHECK(back.validation.value == Approx(0.64));
+    CHECK(back.validation.requests == 100);
+    for (std::size_t i = 0; i < ev.arena_size(); ++i) CHECK(back.params()[i] == ev.params()[i]);
+    // a file of another kind is refused
+    CHECK_THROWS_AS(io::load_model<list_evaluator<float>>(path), format_error);
+    // without a record: none after loading
+    page_evaluator<float> plain(c);
+    plain.init(5);
+    io::save_page_evaluator(plain, path);
+    CHECK(io::load_page_evaluator<float>(path).validation.requests == 0);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("best_of_n serves greedy unless the scorer's trust record passes the gate", "[page_evaluator][best_of_n]") {
+    model_config mc;
+    mc.features = 7;
+    mc.context = 5;
+    mc.d = 16;
+    mc.heads = 2;
+    mc.enc_layers = 1;
+    mc.dec_layers = 1;
+    mc.ffn = 32;
+    mc.max_slate = 5;
+    mc.max_candidates = 40;
+    nar_student<float> s(mc);
+    s.init(3);
+    page_evaluator<float> ev(odd_config());
+    ev.init(6);
+    rng g(12);
+    for (const auto& t : ev.table().tensors())
+        for (std::size_t i = 0; i < t.size; ++i) ev.params()[t.offset + i] = float(0.5 * g.normal());
+    const request<float> r = random_request<float>(14, 7, 5, g);
+    const int L = 4;
+    workspace ws;
+    const slate greedy = decode::greedy(s, r.view(), L, ws);
+    decode::best_of_n_config cfg;
+    cfg.n = 16;
+    decode::best_of_n_workspace<float> bw;
+    std::vector<int> out(static_cast<std::size_t>(L));
+    const decode::page_evaluator_scorer<float> sc{&ev};
+    // no record: greedy, the scorer is not asked
+    CHECK(decode::best_of_n(s, sc, r.view(), L, cfg, counter_key::from_seed(2), 0, out.data(), bw) == 0);
+    CHECK_FALSE(bw.gate_open);
+    CHECK(slate(out.begin(), out.end()) == greedy);
+    // a record below the gate: greedy
+    ev.validation = scorer_validation{"rank_correlation", 0.3, 100};
+    decode::best_of_n(s, sc, r.view(), L, cfg, counter_key::from_seed(2), 0, out.data(), bw);
+    CHECK_FALSE(bw.gate_open);
+    CHECK(slate(out.begin(), out.end()) == greedy);
+    // a record above it: the evaluator's best of the 16 candidates
+    ev.validation.value = 0.7;
+    const int win = decode::best_of_n(s, sc, r.view(), L, cfg, counter_key::from_seed(2), 0, out.data(), bw);
+    CHECK(bw.gate_open);
+    std::vector<float> u(16);
+    ev.score(r.view(), 16, L, bw.slates.data(), nullptr, u.data(), ws);
+    const int best = int(std::max_element(u.begin(), u.end()) - u.begin());
+    CHECK(win == best);
+    CHECK(std::equal(out.begin(), out.end(), bw.slates.begin() + std::ptrdiff_t(best) * L));
+    // the gate is a setting; a record with no requests never passes
+    cfg.gate = 0.8;
+    decode::best_of_n(s, sc, r.view(), L, cfg, counter_key::from_seed(2), 0, out.data(), bw);
+    CHECK_FALSE(bw.gate_open);
+    cfg.gate = 0.5;
+    ev.validation.requests = 0;
+    decode::best_of_n(s, sc, r.view(), L, cfg, counter_key::from_seed(2), 0, out.data(), bw);
+    CHECK_FALSE(bw.gate_open);
+    // a plain callable is never trusted; validated_scorer attaches a record
+    int calls = 0;
+    auto count = [&](const request_view<float>&, int K, int, const int*, float* scores, workspace&) {
+        ++calls;
+        for (int k = 0; k < K; ++k) scores[k] = float(k);
+    };
+    decode::best_of_n(s, count, r.view(), L, cfg, counter_key::from_seed(2), 0, out.data(), bw);
+    CHECK(calls == 0);
+    const decode::validated_scorer<decltype(count)> vs{count, scorer_validation{"held_out_log", 0.9, 50}};
+    CHECK(decode::best_of_n(s, vs, r.view(), L, cfg, counter_key::from_seed(2), 0, out.data(), bw) == 15);
+    CHECK(calls == 1);
+}

@@ -51,6 +51,7 @@
 #include "io/json.hpp"
 #include "io/safetensors.hpp"
 #include "io/model_io.hpp"
+#include "io/page_evaluator_io.hpp"
 #include "io/jsonl.hpp"
 #include "io/impression_log.hpp"
 

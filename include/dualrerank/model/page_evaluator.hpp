@@ -166,7 +166,7 @@ public:
     /// Per-request terms for slates of length L (validated; memory from ws: 2 n^2 + (O + 1) n + L values).
     detail::page_terms<T> terms(const request_view<T>& r, int L, workspace& ws) const {
         check_request(r, L);
-        const int n = r.n, F = config_.features, Fc = config_.context, O = config_.objectives;
+        const int n = r.n, F = config_.features, O = config_.objectives;
         const T* P = params_.data();
         detail::page_terms<T> pt;
         pt.n = n;
@@ -177,19 +177,9 @@ public:
         pt.base = ws.alloc<T>(std::size_t(O) * n);
         T* Mc = ws.alloc<T>(std::size_t(F));
         for (int o = 0; o < O; ++o) {
-            const head& h = heads_[std::size_t(o)];
-            for (int f = 0; f < F; ++f) {
-                T s = P[h.weight + std::size_t(f)];
-                if (Fc > 0)
-                    for (int j = 0; j < Fc; ++j) s += P[h.user + std::size_t(f) * Fc + j] * r.context[j];
-                Mc[f] = s;
-            }
-            for (int i = 0; i < n; ++i) {
-                const T* x = r.features + std::size_t(i) * F;
-                T s = P[h.bias];
-                for (int f = 0; f < F; ++f) s += x[f] * Mc[f];
-                pt.base[std::size_t(o) * n + i] = s;
-            }
+            effective_weights(o, r.context, Mc);
+            const T b = P[heads_[std::size_t(o)].bias];
+            for (int i = 0; i < n; ++i) pt.base[std::size_t(o) * n + i] = b + dot(r.features + std::size_t(i) * F, Mc, F);
         }
         pt.above = ws.alloc<T>(std::size_t(n) * n);
         pt.prev = ws.alloc<T>(std::size_t(n) * n);
@@ -277,19 +267,23 @@ public:
         check_labels(L, labels);
         const int F = config_.features, O = config_.objectives;
         const T* P = params_.data();
-        T* S = ws.alloc_zero<T>(std::size_t(F));   // sum of the features above
-        T* AS = ws.alloc<T>(std::size_t(F));       // A S
-        T* Pp = ws.alloc<T>(std::size_t(F));       // P x_prev
+        T* S = ws.alloc_zero<T>(std::size_t(F));                     // sum of the features above
+        T* u = ws.alloc<T>(std::size_t(F));                          // A^T x_t, then P^T x_t
+        T* m = ws.alloc<T>(std::size_t(O) * F);                      // per head: w_o + M_o c
+        T* gm = ws.alloc_zero<T>(std::size_t(O) * F);                // per head: sum_t d_t x_t
+        T* gb = ws.alloc_zero<T>(std::size_t(O));                    // per head: sum_t d_t
+        for (int o = 0; o < O; ++o) effective_weights(o, r.context, m + std::size_t(o) * F);
         double loss = 0;
         for (int t = 0; t < L; ++t) {
             const T* x = r.features + std::size_t(y[t]) * F;
             const T* xp = t > 0 ? r.features + std::size_t(y[t - 1]) * F : nullptr;
             // appeal
-            T a = head_logit(0, x, r.context);
+            T a = P[heads_[0].bias] + dot(x, m, F);
             if (t > 0) {
-                matvec(P + above_, S, AS);
-                matvec(P + prev_, xp, Pp);
-                for (int f = 0; f < F; ++f) a += x[f] * (AS[f] + Pp[f]);
+                transposed_matvec(P + above_, x, u);
+                a += dot(u, S, F);
+                transposed_matvec(P + prev_, x, u);
+                a += dot(u, xp, F);
             }
             const T e = examination(t);
             const T sg = detail::stable_sigmoid(a);
@@ -303,28 +297,30 @@ public:
                 const T q = (T(1) - c) / std::max(T(1) - p, T(1e-12));
                 const T da = scale * (-c * (T(1) - sg) + q * e * sg * (T(1) - sg));
                 if (t > 0) G[exam_ + std::size_t(t - 1)] += scale * (-c * (T(1) - e) + q * sg * e * (T(1) - e));
-                head_backward(0, x, r.context, da, G);
-                if (t > 0) {
+                gb[0] += da;
+                axpy(da, x, gm, F);
+                if (t > 0)
                     for (int f = 0; f < F; ++f) {
-                        T* ga = G + above_ + std::size_t(f) * F;
-                        T* gp = G + prev_ + std::size_t(f) * F;
                         const T dx = da * x[f];
-                        for (int g = 0; g < F; ++g) {
-                            ga[g] += dx * S[g];
-                            gp[g] += dx * xp[g];
-                        }
+                        axpy(dx, S, G + above_ + std::size_t(f) * F, F);
+                        axpy(dx, xp, G + prev_ + std::size_t(f) * F, F);
                     }
-                }
             }
             // objectives given a click
             for (int o = 1; o < O; ++o) {
-                const T l = head_logit(o, x, r.context);
+                const T l = P[heads_[std::size_t(o)].bias] + dot(x, m + std::size_t(o) * F, F);
                 const T v = T(labels[std::size_t(t) * O + o]);
                 loss += double(-v * detail::log_sigmoid(l) - (c - v) * detail::log_sigmoid(-l));
-                if (G) head_backward(o, x, r.context, scale * (c * detail::stable_sigmoid(l) - v), G);
+                if (G) {
+                    const T d = scale * (c * detail::stable_sigmoid(l) - v);
+                    gb[o] += d;
+                    axpy(d, x, gm + std::size_t(o) * F, F);
+                }
             }
             for (int f = 0; f < F; ++f) S[f] += x[f];
         }
+        if (G)
+            for (int o = 0; o < O; ++o) head_backward(o, r.context, gb[o], gm + std::size_t(o) * F, G);
         return loss;
     }
 
@@ -366,41 +362,35 @@ private:
             }
         }
     }
-    void matvec(const T* A, const T* x, T* y) const noexcept {
-        const int F = config_.features;
-        for (int f = 0; f < F; ++f) {
-            const T* a = A + std::size_t(f) * F;
-            T s = 0;
-            for (int g = 0; g < F; ++g) s += a[g] * x[g];
-            y[f] = s;
-        }
+    static T dot(const T* a, const T* b, int n) noexcept {
+        T s = 0;
+        for (int i = 0; i < n; ++i) s += a[i] * b[i];
+        return s;
     }
-    T head_logit(int o, const T* x, const T* ctx) const noexcept {
+    static void axpy(T a, const T* x, T* y, int n) noexcept {
+        for (int i = 0; i < n; ++i) y[i] += a * x[i];
+    }
+    /// y = A^T x for A [F x F] row-major (rows scaled and added: vectorizable).
+    void transposed_matvec(const T* A, const T* x, T* y) const noexcept {
+        const int F = config_.features;
+        std::fill(y, y + F, T(0));
+        for (int f = 0; f < F; ++f) axpy(x[f], A + std::size_t(f) * F, y, F);
+    }
+    /// m = w_o + M_o c (the head's weights on the item features for this request's context).
+    void effective_weights(int o, const T* ctx, T* m) const noexcept {
         const head& h = heads_[std::size_t(o)];
         const T* P = params_.data();
         const int F = config_.features, Fc = config_.context;
-        T s = P[h.bias];
-        for (int f = 0; f < F; ++f) {
-            T m = P[h.weight + std::size_t(f)];
-            if (Fc > 0) {
-                const T* u = P + h.user + std::size_t(f) * Fc;
-                for (int j = 0; j < Fc; ++j) m += u[j] * ctx[j];
-            }
-            s += x[f] * m;
-        }
-        return s;
+        for (int f = 0; f < F; ++f) m[f] = P[h.weight + std::size_t(f)] + (Fc > 0 ? dot(P + h.user + std::size_t(f) * Fc, ctx, Fc) : T(0));
     }
-    void head_backward(int o, const T* x, const T* ctx, T d, T* G) const noexcept {
+    /// Backward of the head given d loss / d bias (db) and d loss / d m (gm, = sum_t d_t x_t).
+    void head_backward(int o, const T* ctx, T db, const T* gm, T* G) const noexcept {
         const head& h = heads_[std::size_t(o)];
         const int F = config_.features, Fc = config_.context;
-        G[h.bias] += d;
+        G[h.bias] += db;
         for (int f = 0; f < F; ++f) {
-            const T dx = d * x[f];
-            G[h.weight + std::size_t(f)] += dx;
-            if (Fc > 0) {
-                T* u = G + h.user + std::size_t(f) * Fc;
-                for (int j = 0; j < Fc; ++j) u[j] += dx * ctx[j];
-            }
+            G[h.weight + std::size_t(f)] += gm[f];
+            if (Fc > 0) axpy(gm[f], ctx, G + h.user + std::size_t(f) * Fc, Fc);
         }
     }
 

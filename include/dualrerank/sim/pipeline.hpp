@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ struct row {
     double ptar = -1;       ///< agreement with the reference teacher (-1: not applicable)
     double collapse = -1;   ///< graded collapse rate (-1: not applicable)
     double p50_us = 0;      ///< median latency per request
+    /// true: the row's training used the world's closed form (search targets on it, or a gate
+    /// measured with it); false: logs and sampled feedback only (docs/design.md section 10.1)
+    bool oracle = true;
 };
 
 /// Fixed evaluation requests with their reference utilities and graded labels.
@@ -132,6 +137,169 @@ inline std::vector<request<float>> requests_of(const world& w, std::uint64_t fir
         out.push_back(r.observed);
     }
     return out;
+}
+
+// ---------------------------------------------------------------- logs for the page evaluator
+
+/// Logged pages of the world as a page source for train::fit_page_evaluator: pages
+/// logs[begin .. end), labels per slot (click, long view given click). `expected_labels` (a
+/// diagnostic, not oracle-free) uses the closed-form per-slot probabilities of the shown slate
+/// instead of the sampled feedback. The page evaluator's loss reads only the shown items, so each
+/// page is kept compactly in memory as its shown rows (a request of L candidates shown in order)
+/// when the pages fit in `cache_floats` values; beyond that the requests are regenerated from the
+/// world by index on every read.
+inline train::page_source<float> log_source(const world& w, const std::vector<logged_page>& logs, std::size_t begin,
+                                            std::size_t end, bool expected_labels = false,
+                                            std::size_t cache_floats = std::size_t(1) << 27) {
+    if (begin > end || end > logs.size()) throw input_error("pipeline::log_source: range outside the logs");
+    const int L = w.slate_size(), F = w.config().feature_dim, Fc = w.config().context_dim;
+    auto fill = [&w, &logs, begin, expected_labels, L, F](std::size_t i, train::page_example<float>& p, sim_request& sr) {
+        const logged_page& lp = logs[begin + i];
+        w.make_request(lp.request_index, sr);
+        p.req.n = L;
+        p.req.f = F;
+        p.req.features.resize(std::size_t(L) * F);
+        for (int t = 0; t < L; ++t)
+            std::copy_n(sr.observed.features.begin() + std::ptrdiff_t(lp.shown[std::size_t(t)]) * F, F,
+                        p.req.features.begin() + std::ptrdiff_t(t) * F);
+        p.req.context.assign(sr.observed.context.begin(), sr.observed.context.end());
+        p.req.upstream_rank.clear();
+        p.shown.resize(std::size_t(L));
+        std::iota(p.shown.begin(), p.shown.end(), 0);
+        p.log_propensity = lp.log_propensity;
+        p.labels.resize(std::size_t(L) * 2);
+        const page_feedback fb = expected_labels ? w.expected_feedback(sr, lp.shown) : page_feedback{};
+        for (int t = 0; t < L; ++t) {
+            const std::size_t k = std::size_t(t);
+            p.labels[k * 2] = expected_labels ? fb.clicks[k] : lp.feedback.clicks[k];
+            p.labels[k * 2 + 1] = expected_labels ? std::min(fb.long_views[k], fb.clicks[k]) : lp.feedback.long_views[k];
+        }
+    };
+    train::page_source<float> s;
+    s.count = end - begin;
+    const std::size_t per_page = std::size_t(L) * (F + 2) + std::size_t(Fc);
+    if (s.count * per_page <= cache_floats) {
+        struct cache {
+            std::vector<float> rows, ctx, labels;
+            std::vector<double> logp;
+        };
+        auto c = std::make_shared<cache>();
+        c->rows.resize(s.count * std::size_t(L) * F);
+        c->ctx.resize(s.count * std::size_t(Fc));
+        c->labels.resize(s.count * std::size_t(L) * 2);
+        c->logp.resize(s.count);
+        sim_request sr;
+        train::page_example<float> p;
+        for (std::size_t i = 0; i < s.count; ++i) {
+            fill(i, p, sr);
+            std::copy(p.req.features.begin(), p.req.features.end(), c->rows.begin() + std::ptrdiff_t(i * L * F));
+            std::copy(p.req.context.begin(), p.req.context.end(), c->ctx.begin() + std::ptrdiff_t(i * Fc));
+            std::copy(p.labels.begin(), p.labels.end(), c->labels.begin() + std::ptrdiff_t(i * L * 2));
+            c->logp[i] = p.log_propensity;
+        }
+        s.get = [c, L, F, Fc](std::size_t i, train::page_example<float>& p) {
+            p.req.n = L;
+            p.req.f = F;
+            p.req.features.assign(c->rows.begin() + std::ptrdiff_t(i * L * F), c->rows.begin() + std::ptrdiff_t((i + 1) * L * F));
+            p.req.context.assign(c->ctx.begin() + std::ptrdiff_t(i * Fc), c->ctx.begin() + std::ptrdiff_t((i + 1) * Fc));
+            p.req.upstream_rank.clear();
+            p.shown.resize(std::size_t(L));
+            std::iota(p.shown.begin(), p.shown.end(), 0);
+            p.labels.assign(c->labels.begin() + std::ptrdiff_t(i * L * 2), c->labels.begin() + std::ptrdiff_t((i + 1) * L * 2));
+            p.log_propensity = c->logp[i];
+        };
+    } else {
+        s.get = [fill](std::size_t i, train::page_example<float>& p) {
+            thread_local sim_request sr;
+            fill(i, p, sr);
+        };
+    }
+    return s;
+}
+
+/// Logging buckets, as a production system splits its traffic: most requests are served by the
+/// current reranker with Gumbel-Max exploration at `serving_tau` (its propensity logged), a share
+/// `explore_share` by an exploration bucket (Plackett-Luce over the upstream score at
+/// `explore_temperature`). Without a serving reranker every request goes to the exploration bucket.
+struct logging_buckets {
+    const nar_student<float>* serving = nullptr;
+    double serving_tau = 0.5;
+    double explore_share = 0.2;
+    double explore_temperature = 0.4;
+};
+
+/// `count` logged pages for requests first .. first + count - 1 under the buckets; reproducible
+/// from (world, first, seed).
+inline std::vector<logged_page> bucket_logs(const world& w, std::uint64_t first, std::size_t count, const logging_buckets& b,
+                                            std::uint64_t seed) {
+    if (!(b.explore_share >= 0 && b.explore_share <= 1)) throw input_error("logging_buckets: explore_share must be in [0, 1]");
+    std::vector<logged_page> logs(count);
+    rng g(seed);
+    sim_request r;
+    workspace ws;
+    const int L = w.slate_size();
+    behaviour_policy explore;
+    explore.temperature = b.explore_temperature;
+    std::vector<int> y(static_cast<std::size_t>(L));
+    const counter_key key = counter_key::from_seed(seed * 3 + 1);
+    for (std::size_t p = 0; p < count; ++p) {
+        logged_page& page = logs[p];
+        page.request_index = first + p;
+        w.make_request(page.request_index, r);
+        if (!b.serving || g.uniform() < b.explore_share) {
+            page.shown = explore.sample(w, r, g, &page.log_propensity);
+        } else {
+            float lp = 0;
+            decode::student_sample(*b.serving, r.observed.view(), L, 1, b.serving_tau, key,
+                                   std::uint32_t(p) * std::uint32_t(L * r.n()), y.data(), &lp, ws);
+            page.shown.assign(y.begin(), y.end());
+            page.log_propensity = double(lp);
+        }
+        w.sample_feedback(r, page.shown, g, conditions{}, page.feedback);
+    }
+    return logs;
+}
+
+/// Where the K slates of a request come from when a scorer's within-request correlation is measured.
+enum class slate_distribution { logged, random, proposals };
+
+/// Within-request rank correlation of `scorer` with the closed-form utility over `requests` held-out
+/// requests (indices eval_base + 100000 + i, as the demo's gate), K slates each: the student's
+/// greedy + K-1 Gumbel-Max proposals at `tau` (proposals), Plackett-Luce behaviour samples (logged),
+/// or uniformly random slates (random). `before(r)` is called before each request is scored.
+template <class Scorer, class Before>
+eval::rank_correlation_summary scorer_correlation(const world& w, const Scorer& scorer, Before before, slate_distribution dist,
+                                                  const nar_student<float>* student, int requests, int K, double tau,
+                                                  std::uint64_t seed) {
+    const int L = w.slate_size();
+    std::vector<std::vector<float>> sc;
+    std::vector<std::vector<double>> ut;
+    workspace ws_student, ws_scorer;
+    std::vector<int> slates(std::size_t(K) * L);
+    std::vector<float> scores(static_cast<std::size_t>(K));
+    rng g(seed * 13 + 5);
+    behaviour_policy logged;
+    for (int i = 0; i < requests; ++i) {
+        sim_request r = w.eval_request(100000 + std::uint64_t(i));
+        before(r);
+        if (dist == slate_distribution::proposals) {
+            if (!student) throw input_error("scorer_correlation: proposals need a student");
+            decode::student_sample(*student, r.observed.view(), L, K, tau, counter_key::from_seed(seed), 0, slates.data(),
+                                   static_cast<float*>(nullptr), ws_student);
+        } else {
+            for (int k = 0; k < K; ++k) {
+                const slate y = dist == slate_distribution::logged ? logged.sample(w, r, g) : random_slate(r.n(), L, g);
+                std::copy(y.begin(), y.end(), slates.begin() + std::ptrdiff_t(k) * L);
+            }
+        }
+        scorer(r.observed.view(), K, L, slates.data(), scores.data(), ws_scorer);
+        std::vector<double> u;
+        for (int k = 0; k < K; ++k)
+            u.push_back(w.utility_unchecked(r, slates.data() + std::size_t(k) * L, L, conditions{}));
+        sc.emplace_back(scores.begin(), scores.end());
+        ut.push_back(std::move(u));
+    }
+    return eval::scorer_rank_correlation(sc, ut);
 }
 
 }  // namespace pipeline

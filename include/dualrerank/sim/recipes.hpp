@@ -1,10 +1,13 @@
-// Where teacher targets come from (DESIGN.md section 4): the recipes, each selectable.
+// Where teacher targets come from (docs/design.md section 4): the recipes, each selectable.
 //  * exposure: the logged slate itself (GReF pre-training; reproduces the behaviour policy).
 //  * click_model: a position-based click model fitted on exploratory logs,
 //      p(click at slot t) = exam_t * sigmoid(f(x)),
 //    with exam_t known (simulator) or estimated; the target is the request's candidates sorted by
 //    f. Re-sorting "clicked first" does not work: clicks are position-biased.
-//  * search: beam search on an evaluator (the simulator's closed form stands in for a strong one).
+//  * search: beam search on an evaluator (the simulator's closed form stands in for a strong one;
+//    oracle-assisted).
+//  * evaluator_search: beam search (+ polish) on a page evaluator fitted on logs alone
+//    (decode::page_beam_search; docs/design.md section 10.3): the search recipe without the oracle.
 #pragma once
 
 #include <algorithm>
@@ -12,19 +15,22 @@
 #include <vector>
 
 #include "simulator.hpp"
+#include "../decode/page_search.hpp"
+#include "../model/page_evaluator.hpp"
 #include "../model/pointwise.hpp"
 #include "../train/trainer.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 namespace train {
 
-enum class teacher_recipe { exposure, click_model, search };
+enum class teacher_recipe { exposure, click_model, search, evaluator_search };
 
 inline const char* to_string(teacher_recipe r) noexcept {
     switch (r) {
         case teacher_recipe::exposure: return "exposure";
         case teacher_recipe::click_model: return "click_model";
         case teacher_recipe::search: return "search";
+        case teacher_recipe::evaluator_search: return "evaluator_search";
     }
     return "unknown";
 }
@@ -86,11 +92,14 @@ void fit_click_model(trainer<pointwise_scorer<T>>& tr, const world& w, const std
 
 /// Build a supervised dataset of `count` requests (from `first`) with targets from a recipe.
 /// `logs` is needed for exposure (pages are matched by position: logs[i] is request first + i),
-/// `click` for click_model.
+/// `click` for click_model, `evaluator` for evaluator_search (searched with `search`).
 template <class T>
 slate_dataset<T> make_teacher_targets(const world& w, teacher_recipe recipe, std::uint64_t first, std::size_t count,
                                       const std::vector<logged_page>* logs, const pointwise_scorer<T>* click,
-                                      const beam_options& beam = {}) {
+                                      const beam_options& beam = {}, const page_evaluator<T>* evaluator = nullptr,
+                                      const decode::page_search_options& search = {}) {
+    if (recipe == teacher_recipe::evaluator_search && !evaluator)
+        dualrerank::detail::throw_input("make_teacher_targets: evaluator_search needs a fitted page evaluator");
     slate_dataset<T> d;
     const int L = w.slate_size();
     d.L = L;
@@ -121,6 +130,7 @@ slate_dataset<T> make_teacher_targets(const world& w, teacher_recipe recipe, std
                 y = top_by_score(f.data(), r.n, L);
                 break;
             case teacher_recipe::search: y = beam_search(w, sr, conditions{}, beam); break;
+            case teacher_recipe::evaluator_search: y = decode::page_beam_search(*evaluator, r.view(), L, search, ws); break;
         }
         d.requests.push_back(std::move(r));
         d.targets.push_back(std::move(y));
