@@ -19,6 +19,7 @@ required_conan_version = ">=2.0"
 
 class DualrerankConan(ConanFile):
     name = "dualrerank"
+    license = "MIT"
     description = ("Header-only generative list-wise reranking (Dual-Rerank) for CPU: AR teacher, NAR student, "
                    "SKD, LDRO, Gumbel-Max sampler, Best-of-N serving")
     topics = ("reranking", "learning-to-rank", "transformer", "simd", "header-only")

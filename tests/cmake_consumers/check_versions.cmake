@@ -1,5 +1,5 @@
 # packaging_version_sync: the project version (CMakeLists.txt), version.hpp and the vcpkg port
-# agree. (The Conan recipe reads version.hpp itself; the single header is checked by
+# agree, and so do the license declarations. (The Conan recipe reads version.hpp itself; the single header is checked by
 # single_header_fresh.)
 #   cmake -DSOURCE_DIR=<dualrerank> -DVERSION=<project version> -P check_versions.cmake
 cmake_minimum_required(VERSION 3.16)
@@ -27,3 +27,23 @@ if(_bad)
   message(FATAL_ERROR "versions differ from the project version ${VERSION} (CMakeLists.txt):${_bad}")
 endif()
 message(STATUS "version ${VERSION} everywhere")
+
+# The license: LICENSE says MIT, the vcpkg port and the Conan recipe declare it, and
+# packaging/README.md does not claim that there is no LICENSE file (issue 16).
+file(STRINGS "${SOURCE_DIR}/LICENSE" _first LIMIT_COUNT 1)
+if(NOT _first STREQUAL "MIT License")
+  message(FATAL_ERROR "LICENSE starts with '${_first}', expected 'MIT License' (update the packaging metadata too)")
+endif()
+string(JSON _vcpkg_license ERROR_VARIABLE _err GET "${_json}" license)
+if(NOT _vcpkg_license STREQUAL "MIT")
+  message(FATAL_ERROR "packaging/vcpkg/dualrerank/vcpkg.json: license is '${_vcpkg_license}', expected MIT")
+endif()
+file(READ "${SOURCE_DIR}/packaging/conan/conanfile.py" _conan)
+if(NOT _conan MATCHES "\n    license = \"MIT\"")
+  message(FATAL_ERROR "packaging/conan/conanfile.py has no license = \"MIT\"")
+endif()
+file(READ "${SOURCE_DIR}/packaging/README.md" _readme)
+if(_readme MATCHES "no `LICENSE`")
+  message(FATAL_ERROR "packaging/README.md says there is no LICENSE file; there is one")
+endif()
+message(STATUS "license MIT everywhere")
