@@ -51,8 +51,14 @@ public:
     double uniform_open() noexcept { return (static_cast<double>((*this)() >> 11) + 0.5) * 0x1.0p-53; }
     double uniform(double lo, double hi) noexcept { return lo + (hi - lo) * uniform(); }
     /// Uniform integer in [0, n) (Lemire's multiply-shift, bias < 2^-32 for the sizes used here).
-    std::uint64_t below(std::uint64_t n) noexcept {
-        return static_cast<std::uint64_t>((static_cast<unsigned __int128>((*this)()) * n) >> 64);
+    std::uint64_t below(std::uint64_t n) noexcept { return mul_high64((*this)(), n); }
+    /// The high 64 bits of the 128-bit product a * b, in portable C++ (no `unsigned __int128`,
+    /// which -Wpedantic rejects and MSVC lacks); exact, so streams are unchanged.
+    static constexpr std::uint64_t mul_high64(std::uint64_t a, std::uint64_t b) noexcept {
+        const std::uint64_t a_lo = a & 0xffffffffu, a_hi = a >> 32, b_lo = b & 0xffffffffu, b_hi = b >> 32;
+        const std::uint64_t lo_lo = a_lo * b_lo, lo_hi = a_lo * b_hi, hi_lo = a_hi * b_lo, hi_hi = a_hi * b_hi;
+        const std::uint64_t mid = (lo_lo >> 32) + (lo_hi & 0xffffffffu) + (hi_lo & 0xffffffffu);
+        return hi_hi + (lo_hi >> 32) + (hi_lo >> 32) + (mid >> 32);
     }
     /// Standard normal (Box-Muller, one value per call, no cached state so the state stays 32 bytes).
     double normal() noexcept {

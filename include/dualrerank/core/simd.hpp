@@ -4,7 +4,7 @@
 // depend on -m flags); make batches inside function bodies.
 #pragma once
 
-#include <xsimd/xsimd.hpp>
+#include "xsimd_include.hpp"
 #include <cstddef>
 #include <type_traits>
 

@@ -37,7 +37,7 @@
 // enable; without any (x86-64 baseline) that is SSE2.
 #pragma once
 
-#include <xsimd/xsimd.hpp>
+#include "../core/xsimd_include.hpp"
 
 #include <algorithm>
 #include <cassert>
