@@ -1,5 +1,8 @@
-// Consumer of an installed dualrerank (find_package): build a tiny student, decode one slate.
+// Consumer of an installed dualrerank (find_package): build a tiny student, decode one slate, and
+// serve the same request through the front door from a column-major Eigen matrix (the package
+// finds Eigen for dualrerank/eigen.hpp).
 #include <dualrerank/dualrerank.hpp>
+#include <dualrerank/eigen.hpp>
 
 #include <cstdio>
 #include <set>
@@ -19,8 +22,17 @@ int main() {
     const slate y = decode::greedy(student, r.view(), 3, ws);
 
     const std::set<int> distinct(y.begin(), y.end());
+    // the front door on a column-major copy of the features: the same slate
+    serving::reranker_options o;
+    o.slate_length = 3;
+    const serving::reranker ranker(serving::make_any_model(student), o);
+    serving::session session(ranker);
+    const Eigen::MatrixXf X = eigen::const_row_matrix_map(r.features.data(), r.n, r.f);
+    eigen::request_buffer buf;
+    int served[3] = {-1, -1, -1};
+    session.rerank(buf.view(X), 7, served, 3);
     const bool ok = y.size() == 3 && distinct.size() == 3 && *distinct.begin() >= 0 && *distinct.rbegin() < r.n &&
-                    decode::greedy(student, r.view(), 3, ws) == y;
+                    decode::greedy(student, r.view(), 3, ws) == y && buf.copied() && slate(served, served + 3) == y;
     std::printf("dualrerank %s (find_package): slate %d %d %d: %s\n", DUALRERANK_VERSION_STRING, y[0], y[1], y[2],
                 ok ? "ok" : "FAILED");
     return ok ? 0 : 1;
