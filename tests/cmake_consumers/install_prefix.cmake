@@ -1,6 +1,7 @@
 # Fixture of the find_package consumer test: install the current build into a fresh prefix and
 # check the installed layout and the pkg-config file.
-#   cmake -DBUILD_DIR=<dualrerank build> -DPREFIX=<dir to (re)create> -DVERSION=<project version> [-DPKG_CONFIG=<pkg-config>] -P install_prefix.cmake
+#   cmake -DBUILD_DIR=<dualrerank build> -DPREFIX=<dir to (re)create> -DVERSION=<project version> [-DPKG_CONFIG=<pkg-config>]
+#         [-DCXX=<compiler> [-DNATIVE=ON]] -P install_prefix.cmake
 cmake_minimum_required(VERSION 3.16)
 foreach(_var BUILD_DIR PREFIX VERSION)
   if(NOT ${_var})
@@ -65,5 +66,24 @@ if(PKG_CONFIG)
     message(FATAL_ERROR "pkg-config --cflags dualrerank carries -m flags: '${_cflags}'")
   endif()
   message(STATUS "pkg-config --cflags dualrerank: ${_cflags}")
+  # The pkg-config route compiles a consumer with strict warnings (-Wall -Wextra -Wpedantic
+  # -Werror; also -march=native when NATIVE is set), like the CMake routes.
+  if(CXX)
+    set(_strict -std=c++17 -O2 -Wall -Wextra -Wpedantic -Werror)
+    if(NATIVE)
+      list(APPEND _strict -march=native)
+    endif()
+    get_filename_component(_here "${CMAKE_CURRENT_LIST_FILE}" DIRECTORY)
+    execute_process(COMMAND "${CXX}" ${_strict} ${_flags} "${_here}/find_package/main.cpp" -o "${PREFIX}/pkg_config_consumer"
+                    RESULT_VARIABLE _rc ERROR_VARIABLE _err)
+    if(NOT _rc EQUAL 0)
+      message(FATAL_ERROR "the pkg-config consumer (${_strict}) failed to compile:\n${_err}")
+    endif()
+    execute_process(COMMAND "${PREFIX}/pkg_config_consumer" RESULT_VARIABLE _rc OUTPUT_VARIABLE _out)
+    if(NOT _rc EQUAL 0)
+      message(FATAL_ERROR "the pkg-config consumer failed: ${_out}")
+    endif()
+    message(STATUS "pkg-config consumer with ${_strict}: ${_out}")
+  endif()
 endif()
 message(STATUS "installed dualrerank into ${PREFIX}")
