@@ -17,4 +17,9 @@ inline int declared_only(int x) { return x; }
 template <>
 class templated_class<double, 1> {};
 
+// explicit instantiations (a compiled mode's declarations and definitions) declare no new name
+extern template class templated_class<float>;
+template class templated_class<char>;
+template int templated_function<int>(const int&, std::string);
+
 DUALRERANK_NAMESPACE_END
