@@ -392,7 +392,7 @@ inline int cmd_dpo(int argc, char** argv) {
         .option("alpha", "X", "1", "weight of 1 / shown position")
         .option("gamma", "X", "1", "weight of the feedback")
         .option("beta", "X", "0.1", "DPO temperature")
-        .option("sft", "X", "0", "weight of a supervised anchor -log pi(winner) per pair (ours; 0 = GReF's loss)")
+        .option("sft", "X", "0.1", "weight of a supervised anchor -log pi(winner) per pair (ours; 0 = GReF's loss exactly)")
         .option("eval-requests", "M", "300", "with --world: held-out world requests for the report (0: none)");
     add_optimizer_options(a, "1000", "1e-4");
     add_world_options(a);
