@@ -418,6 +418,23 @@ TEST_CASE("REQ-18: batch of B < 1 requests", "[bad_input]") {
     CHECK_THROWS_PART(input_error, decode::greedy_batch(m.s, &v, 0, 3, out.data(), ws), "at least one request");
 }
 
+TEST_CASE("REQ-23: a null batch pointer, or B beyond limits::max_batch", "[bad_input]") {
+    models m;
+    auto r = good_request(m.c, 8);
+    auto v = r.view();
+    workspace ws;
+    std::vector<int> out(6), tg = {0, 1, 2, 0, 1, 2};
+    const request_view<float>* none = nullptr;
+    CHECK_THROWS_PART(input_error, decode::greedy_batch(m.s, none, 2, 3, out.data(), ws), "requests pointer is null");
+    CHECK_THROWS_PART(input_error, m.s.forward(none, 2, 3, ws), "requests pointer is null");
+    CHECK_THROWS_PART(input_error, m.t.forward(none, 2, 3, tg.data(), ws), "requests pointer is null");
+    CHECK_THROWS_PART(input_error, m.p.forward(none, 2, ws), "requests pointer is null");
+    // B beyond the cap is refused before the (B-element) array is read or anything is packed
+    CHECK_THROWS_PART(input_error, m.s.forward(&v, limits::max_batch + 1, 3, ws), "limits::max_batch = 65536");
+    CHECK_THROWS_PART(input_error, m.t.forward(&v, std::numeric_limits<int>::max(), 3, tg.data(), ws), "limits::max_batch");
+    CHECK_THROWS_PART(input_error, m.p.forward(&v, limits::max_batch + 1, ws), "limits::max_batch");
+}
+
 TEST_CASE("REQ-19: one bad request in a batch", "[bad_input]") {
     models m;
     auto a = good_request(m.c, 8), b = good_request(m.c, 5, 9);
@@ -607,6 +624,9 @@ TEST_CASE("TCH-06: teacher_sample with K out of range or a bad temperature", "[b
     };
     CHECK_THROWS_PART(input_error, run(0, 1.0), "K = 0 outside [1, 4096]");
     CHECK_THROWS_PART(input_error, run(limits::max_samples + 1, 1.0), "limits::max_samples");  // no KV cache allocated
+    // the incremental API itself: beams beyond the cap, before the KV cache exists
+    CHECK_THROWS_PART(input_error, m.t.begin(r.view(), 3, 1000000, ws), "beams = 1000000 outside [1, 4096] (limits::max_samples");
+    CHECK_THROWS_PART(input_error, m.t.begin(r.view(), 3, std::numeric_limits<int>::max(), ws), "limits::max_samples");
     CHECK_THROWS_PART(input_error, run(2, 0.0), "temperature");
     CHECK_THROWS_PART(input_error, run(2, -1.0), "temperature");
     CHECK_THROWS_PART(input_error, run(2, std::nan("")), "temperature");
@@ -1234,9 +1254,9 @@ TEST_CASE("IO-07: bad config metadata (invalid JSON, missing, unknown or out-of-
     io::write_safetensors_file(p, tensors, meta);
     CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(p), "lacks \"config\"");
     meta = model_meta("nar_student", m.c);
-    meta["format_version"] = "2";
+    meta["format_version"] = "3";
     io::write_safetensors_file(p, tensors, meta);
-    CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(p), "unsupported format_version 2");
+    CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(p), "unsupported format_version 3");
     CHECK(contains(with_config(good), "<no exception>"));
 }
 
@@ -1325,6 +1345,46 @@ TEST_CASE("IO-11: saving into a directory that does not exist", "[bad_input]") {
     models m;
     CHECK_THROWS_PART(dualrerank::error, io::save_model(m.s, d.file("no/such/dir/m.safetensors")), "cannot create");
     CHECK_THROWS_AS(io::save_model(m.s, ""), input_error);
+}
+
+TEST_CASE("IO-17: saving keeps the replaced file's permissions, and a symlink stays a link", "[bad_input]") {
+#if defined(_WIN32)
+    SUCCEED("POSIX only");
+#else
+    namespace fs = std::filesystem;
+    temp_dir d;
+    models m;
+    const std::string p = d.file("m.safetensors");
+    io::save_model(m.s, p);
+    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);  // 0600
+    io::save_model(m.s, p);
+    CHECK((fs::status(p).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+    CHECK_NOTHROW(io::load_model<nar_student<float>>(p));
+    // a link (relative, through a second link) to the model: the link stays, the target is replaced
+    fs::create_directories(d.path / "real");
+    const std::string target = d.file("real/target.safetensors");
+    io::save_model(m.t, target);
+    fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read, fs::perm_options::replace);
+    fs::create_symlink("real/target.safetensors", d.path / "link1");
+    fs::create_symlink("link1", d.path / "link2");
+    io::save_model(m.s, d.file("link2"));
+    CHECK(fs::is_symlink(fs::symlink_status(d.path / "link2")));
+    CHECK(fs::is_symlink(fs::symlink_status(d.path / "link1")));
+    CHECK(fs::read_symlink(d.path / "link1") == fs::path("real/target.safetensors"));
+    CHECK(io::read_model_header(target).first == "nar_student");  // the target now holds the student
+    CHECK((fs::status(target).permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
+    // a dangling link: the file it names is created
+    fs::create_symlink("real/new.safetensors", d.path / "dangling");
+    io::save_model(m.s, d.file("dangling"));
+    CHECK(fs::is_symlink(fs::symlink_status(d.path / "dangling")));
+    CHECK(fs::is_regular_file(d.path / "real" / "new.safetensors"));
+    // no temporary files left behind
+    std::size_t leftovers = 0;
+    for (const auto& e : fs::recursive_directory_iterator(d.path))
+        if (e.path().filename().string().find(".tmp.") != std::string::npos) ++leftovers;
+    CHECK(leftovers == 0);
+#endif
 }
 
 TEST_CASE("IO-12: a checkpoint of another config or kind", "[bad_input]") {
@@ -1484,6 +1544,13 @@ TEST_CASE("JS-01: malformed JSON (truncated, trailing commas, comments, NaN, gar
 TEST_CASE("JS-02: nesting beyond max_depth (no stack overflow)", "[bad_input]") {
     const std::string deep(1000000, '[');
     CHECK_THROWS_PART(format_error, io::json::parse(deep), "nesting deeper than 64 levels");
+    // a caller's max_depth is itself capped: 1e5 levels would overflow the stack
+    io::json_parse_options o;
+    o.max_depth = 100000;
+    CHECK_THROWS_PART(input_error, io::json::parse(deep, o), "max_depth = 100000 exceeds json_parse_options::max_depth_cap = 1024");
+    o.max_depth = io::json_parse_options::max_depth_cap;
+    CHECK_THROWS_PART(format_error, io::json::parse(deep, o), "nesting deeper than 1024 levels");
+    CHECK(io::json::parse(std::string(1024, '[') + std::string(1024, ']'), o).is_array());
 }
 
 TEST_CASE("JS-03: input beyond max_bytes or max_values", "[bad_input]") {
@@ -1589,9 +1656,64 @@ TEST_CASE("LT-08: caps on rows, documents per query and a query's dense size", "
     o = letor_options{};
     o.limits.max_rows = 2;
     CHECK(contains(letor_error("1 qid:1 1:1\n1 qid:2 1:1\n1 qid:3 1:1\n", o), "more than 2 rows"));
-    const letor_dataset ds = read_letor_string("1 qid:1 1048575:1\n1 qid:1 1:1\n");
+    const letor_dataset ds = read_letor_string("1 qid:1 1000:1\n1 qid:1 1:1\n");
     CHECK_THROWS_PART(format_error, ds.to_request(0, 0, 1000), "dense features: size overflows the limit");
     CHECK_THROWS_AS(ds.to_request(5), input_error);
+}
+
+TEST_CASE("LT-10: far-out feature indices: the dense width is capped before anything is dense", "[bad_input]") {
+    // 1000 one-document queries at index 1048575 (19.9 KB): read sparse, refused by the width cap
+    std::string text;
+    for (int q = 1; q <= 1000; ++q) text += "1 qid:" + std::to_string(q) + " 1048575:1\n";
+    const letor_dataset ds = read_letor_string(text);
+    CHECK(ds.index.size() == 1000);  // sparse: one value per row
+    CHECK_THROWS_PART(format_error, ds.to_request(0), "more than letor_limits::max_width = 65536");
+    CHECK_THROWS_PART(format_error, to_requests(ds), "more than letor_limits::max_width = 65536");
+    CHECK_THROWS_PART(format_error, ds.check_dense(), "dense columns");
+    letor_options o;
+    o.limits.max_width = 8;
+    CHECK_THROWS_PART(format_error, read_letor_string("1 qid:1 8:1\n", o).to_request(0), "max_width = 8");
+    CHECK(read_letor_string("1 qid:1 7:1\n", o).to_request(0).f == 8);
+}
+
+TEST_CASE("LT-11: all queries made dense at once are bounded in total (max_total_dense_values)", "[bad_input]") {
+    letor_options o;
+    o.limits.max_total_dense_values = 50;
+    std::string text;
+    for (int q = 1; q <= 6; ++q) text += "1 qid:" + std::to_string(q) + " 9:1\n";  // 6 rows x 10 columns
+    const letor_dataset ds = read_letor_string(text, o);
+    CHECK_THROWS_PART(format_error, to_requests(ds), "6 rows x 10 columns exceed letor_limits::max_total_dense_values = 50");
+    CHECK(ds.to_request(0).features.size() == 10);  // one query at a time is within the cap
+    o.limits.max_total_dense_values = 60;
+    CHECK(to_requests(read_letor_string(text, o)).size() == 6);
+}
+
+TEST_CASE("LT-12: index base: 1-based files give no empty column 0; a bad base is refused", "[bad_input]") {
+    letor_options o;
+    const std::string one = "1 qid:1 1:0.5 3:2\n0 qid:1 2:1\n";
+    CHECK(read_letor_string(one, o).width() == 4);  // literal (default): column 0 empty
+    o.index_base = -1;
+    const letor_dataset a = read_letor_string(one, o);
+    CHECK(a.index_base == 1);
+    CHECK(a.width() == 3);
+    const request<float> r = a.to_request(0);
+    CHECK(r.features == std::vector<float>{0.5f, 0.0f, 2.0f, 0.0f, 1.0f, 0.0f});
+    CHECK(read_letor_string("1 qid:1 0:1 3:2\n", o).index_base == 0);  // holds index 0: 0-based
+    o.feature_width = 3;  // pinned width counts columns after the shift
+    CHECK(read_letor_string(one, o).to_request(0).f == 3);
+    CHECK(contains(letor_error("1 qid:1 0:1 3:2\n", o), "<string>:1: feature index 3 does not fit the given width 3"));
+    CHECK(contains(letor_error("1 qid:1 4:2\n", o), "does not fit the given width 3"));
+    o.index_base = 1;
+    CHECK(contains(letor_error("1 qid:1 1:1\n0 qid:1 0:1\n", o), "<string>:2: feature index 0 in a file read as 1-based"));
+    o.index_base = 2;
+    CHECK_THROWS_PART(input_error, read_letor_string(one, o), "index_base must be -1, 0 or 1");
+}
+
+TEST_CASE("LT-13: control bytes from a file are escaped in error messages", "[bad_input]") {
+    const std::string msg = letor_error("1 qid:1 1:1 \x1b[31mX:2\n");
+    CHECK(contains(msg, "bad feature index '\\x1b[31mX'"));
+    CHECK(msg.find('\x1b') == std::string::npos);
+    CHECK(dualrerank::detail::printable(std::string("a\x01\n\x7f\xc3\xa9", 6)) == "a\\x01\\x0a\\x7f\xc3\xa9");
 }
 
 TEST_CASE("LT-09: LETOR values the reader accepts but a model does not (|x| > 1e8)", "[bad_input]") {
@@ -1680,4 +1802,78 @@ TEST_CASE("WD-07: reference policies and helpers with bad arguments", "[bad_inpu
     beam_options bo;
     bo.width = 0;
     CHECK_THROWS_AS(beam_search(w, w.make_request(0), conditions{}, bo), input_error);
+}
+
+// =====================================================================================================
+// JL: the JSON-lines reader on streams
+// =====================================================================================================
+
+TEST_CASE("JL-01: an overlong line is skipped to its end within a budget; a stream without line ends stops", "[bad_input]") {
+    io::jsonl_limits lim;
+    lim.max_line_bytes = 64;
+    lim.max_skip_bytes = 1000;
+    const std::string good = "{\"features\":[[1,2]]}\n";
+    {  // overlong line within the skip budget: an error, then the reader goes on
+        std::istringstream in(std::string(500, 'x') + "\n" + good);
+        io::jsonl_reader r(in, "s", lim);
+        io::jsonl_request q;
+        CHECK_THROWS_PART(format_error, r.next(q), "s:1: line longer than the limit of 64 bytes");
+        CHECK(r.next(q));
+        CHECK(q.line == 2);
+    }
+    {  // no line end within the budget (/dev/zero): an error, then the end of the stream
+        std::istringstream in(std::string(20000, '\0') + "\n" + good);
+        io::jsonl_reader r(in, "z", lim);
+        io::jsonl_request q;
+        CHECK_THROWS_PART(format_error, r.next(q), "z:1: no line end within max_skip_bytes = 1000 bytes");
+        CHECK_FALSE(r.next(q));
+    }
+}
+
+// =====================================================================================================
+// WS: workspace budget and high-water policy
+// =====================================================================================================
+
+TEST_CASE("WS-01: a workspace budget refuses a call before asking for memory; the retain limit gives memory back", "[bad_input]") {
+    models m;
+    auto big = good_request(m.c, 60);
+    auto small = good_request(m.c, 8);
+    std::vector<int> out(3);
+    workspace probe_ws;
+    decode::greedy(m.s, big.view(), 3, out.data(), probe_ws);
+    const std::size_t need_big = probe_ws.peak_bytes();
+    workspace ws_small;
+    decode::greedy(m.s, small.view(), 3, out.data(), ws_small);
+    const std::size_t need_small = ws_small.peak_bytes();
+    REQUIRE(need_small < need_big);
+
+    workspace ws;
+    ws.set_budget(need_small + (need_big - need_small) / 2);
+    const std::size_t allocations = ws.block_allocations();
+    CHECK_THROWS_PART(input_error, decode::greedy(m.s, big.view(), 3, out.data(), ws), "workspace budget of");
+    CHECK(ws.capacity_bytes() <= ws.budget() + (std::size_t(1) << 16));  // nothing beyond the budget was requested
+    CHECK_NOTHROW(decode::greedy(m.s, small.view(), 3, out.data(), ws));  // usable after the refusal
+    CHECK(ws.block_allocations() >= allocations);
+    ws.set_budget(need_big);
+    CHECK_NOTHROW(decode::greedy(m.s, big.view(), 3, out.data(), ws));  // exactly the peak fits
+
+    // high-water policy: an outlier request does not stay pinned
+    workspace hw;
+    hw.set_retain_limit(need_small + 4096);
+    decode::greedy(m.s, big.view(), 3, out.data(), hw);
+    CHECK(hw.capacity_bytes() >= need_big);
+    decode::greedy(m.s, small.view(), 3, out.data(), hw);  // its reset() gives the memory back
+    CHECK(hw.capacity_bytes() <= need_small + 4096 + (std::size_t(1) << 16));
+    const std::size_t before = hw.block_allocations();
+    decode::greedy(m.s, small.view(), 3, out.data(), hw);  // steady state: no new allocation
+    decode::greedy(m.s, small.view(), 3, out.data(), hw);
+    CHECK(hw.block_allocations() == before);
+
+    workspace s;
+    decode::greedy(m.s, big.view(), 3, out.data(), s);
+    s.shrink_to(1000);
+    CHECK(s.capacity_bytes() <= 1000);
+    s.shrink_to(0);
+    CHECK(s.capacity_bytes() == 0);
+    CHECK_NOTHROW(decode::greedy(m.s, big.view(), 3, out.data(), s));  // grows again on demand
 }

@@ -14,6 +14,7 @@
 
 #include "fuzz/fuzz_inference.hpp"
 #include "fuzz/fuzz_json.hpp"
+#include "fuzz/fuzz_config.hpp"
 #include "fuzz/fuzz_impression_log.hpp"
 #include "fuzz/fuzz_jsonl.hpp"
 #include "fuzz/fuzz_letor.hpp"
@@ -81,6 +82,10 @@ TEST_CASE("fuzz regressions and seeds: JSON-lines request reader", "[fuzz]") {
 
 TEST_CASE("fuzz regressions and seeds: impression-log reader and writer", "[fuzz]") {
     CHECK(replay("impression_log", dualrerank_fuzz::impression_log_one) >= 3);
+}
+
+TEST_CASE("fuzz regressions and seeds: CLI config reader", "[fuzz]") {
+    CHECK(replay("config", dualrerank_fuzz::config_one) >= 3);
 }
 
 TEST_CASE("fuzz regressions and seeds: inference entry points", "[fuzz]") {

@@ -8,6 +8,23 @@
 using namespace dualrerank;
 
 namespace {
+// The message of the exception E thrown by f ("<no exception>" if none).
+template <class E, class F>
+std::string thrown_message(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    }
+    return "<no exception>";
+}
+#define CHECK_THROWS_PART(E, expr, part)                                               \
+    do {                                                                               \
+        const std::string msg_ = thrown_message<E>([&] { (void)(expr); });              \
+        INFO("message: " << msg_);                                                     \
+        CHECK(msg_.find(part) != std::string::npos);                                   \
+    } while (0)
+
 std::string temp_path(const std::string& name) {
     const char* dir = std::getenv("TMPDIR");
     return std::string(dir ? dir : "/tmp") + "/dualrerank_test_" + std::to_string(::getpid()) + "_" + name;
@@ -80,8 +97,14 @@ TEST_CASE("a model file whose weights were altered fails its self-test", "[model
     }
     io::safetensors_write_options wo;
     wo.checksum = false;
-    io::write_safetensors_file(path, tw, f.metadata(), wo);
-    CHECK_THROWS_AS(io::load_model<nar_student<float>>(path), format_error);
+    auto meta = f.metadata();
+    CHECK(meta.at("format_version") == "2");
+    io::write_safetensors_file(path, tw, meta, wo);
+    // format_version 2 without the whole-file checksum is refused outright
+    CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(path), "requires __metadata__[\"dualrerank.crc32_file\"]");
+    meta["format_version"] = "1";  // an older writer's file: only the self-test stands guard
+    io::write_safetensors_file(path, tw, meta, wo);
+    CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(path), "self-test failed");
     io::load_options lo;
     lo.verify = false;
     CHECK_NOTHROW(io::load_model<nar_student<float>>(path, lo));
@@ -179,5 +202,156 @@ TEST_CASE("resuming from a checkpoint continues exactly as if uninterrupted", "[
     ar_teacher<float> teacher(c);
     train::trainer<ar_teacher<float>> t5(teacher, tc);
     CHECK_THROWS_AS(train::load_checkpoint(t5, path), training_error);
+    std::remove(path.c_str());
+}
+
+namespace {
+// Outputs of a loaded model on a fixed request (every upstream rank row reachable across calls).
+template <class Model>
+std::vector<float> probe_outputs(const Model& m) {
+    const model_config& c = m.config();
+    rng g(99);
+    workspace ws;
+    std::vector<float> out;
+    for (int run = 0; run * 4 < c.max_candidates; ++run) {
+        request<float> r = test_util::random_request<float>(c, 4, g);
+        if (c.rank_embedding) {
+            r.upstream_rank.resize(4);
+            for (int i = 0; i < 4; ++i) r.upstream_rank[std::size_t(i)] = (run * 4 + i) % c.max_candidates;
+        }
+        auto v = r.view();
+        const int slate[2] = {3, 1};
+        if constexpr (Model::kind == model_kind::student) {
+            auto z = m.forward(&v, 1, 2, ws);
+            out.insert(out.end(), z.Z, z.Z + 2 * 4);
+        } else if constexpr (Model::kind == model_kind::teacher) {
+            auto z = m.forward(&v, 1, 2, slate, ws);
+            out.insert(out.end(), z.Z, z.Z + 2 * 4);
+        } else {
+            auto e = m.forward(v, 1, 2, slate, ws);
+            out.insert(out.end(), e.E, e.E + 2 * c.outputs);
+        }
+    }
+    return out;
+}
+
+struct flip_counts {
+    std::size_t variants = 0, rejected = 0, identical = 0, silent = 0;
+};
+
+// Every byte of the file XOR `mask` in turn: load must fail or give identical outputs.
+template <class Model>
+flip_counts flip_every_byte(const std::vector<unsigned char>& bytes, unsigned char mask) {
+    const Model ref = io::load_model_from<Model>(io::safetensors_file::from_bytes(bytes.data(), bytes.size()), "ref");
+    const std::vector<float> want = probe_outputs(ref);
+    flip_counts n;
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        std::vector<unsigned char> b = bytes;
+        b[i] ^= mask;
+        ++n.variants;
+        try {
+            const Model m = io::load_model_from<Model>(io::safetensors_file::from_bytes(b.data(), b.size()), "flipped");
+            if (m.config() == ref.config() && probe_outputs(m) == want)
+                ++n.identical;
+            else
+                ++n.silent;
+        } catch (const format_error&) {
+            ++n.rejected;
+        } catch (const input_error&) {
+            ++n.rejected;
+        }
+    }
+    return n;
+}
+
+model_config flip_config() {
+    model_config c;
+    c.features = 3;
+    c.context = 1;
+    c.d = 4;
+    c.heads = 1;
+    c.enc_layers = 1;
+    c.dec_layers = 1;
+    c.ffn = 4;
+    c.max_slate = 2;
+    c.max_candidates = 12;
+    c.rank_embedding = true;
+    return c;
+}
+}  // namespace
+
+TEST_CASE("IO-15: every byte of a model file flipped: load fails or the outputs are identical", "[model_io][bad_input]") {
+    const model_config c = flip_config();
+    auto run = [&](auto model, const char* name) {
+        using M = decltype(model);
+        model.init(5);
+        const std::string path = temp_path(std::string("flip_") + name + ".safetensors");
+        io::save_model(model, path);
+        const auto bytes = read_bytes(path);
+        std::remove(path.c_str());
+        for (unsigned char mask : {0x01, 0x80, 0xFF}) {
+            const flip_counts n = flip_every_byte<M>(bytes, mask);
+            INFO(name << " mask " << int(mask) << ": " << n.variants << " variants, " << n.rejected << " rejected, "
+                      << n.identical << " identical, " << n.silent << " silent");
+            CHECK(n.variants == bytes.size());
+            CHECK(n.silent == 0);
+            CHECK(n.rejected + n.identical == n.variants);
+            std::printf("IO-15 %s (%zu bytes) xor 0x%02x: %zu rejected, %zu identical, %zu silent\n", name, bytes.size(),
+                        unsigned(mask), n.rejected, n.identical, n.silent);
+        }
+    };
+    run(nar_student<float>(c), "student");
+    run(ar_teacher<float>(c), "teacher");
+    run(list_evaluator<float>(c), "evaluator");
+}
+
+TEST_CASE("IO-16: the self-test reaches every rank-embedding row", "[model_io][bad_input]") {
+    // A format_version 1 file has no whole-file checksum; the self-test must still catch an edited
+    // rank row beyond the probe's first n candidates (rows 4..11 here).
+    model_config c = flip_config();
+    nar_student<float> s(c);
+    s.init(7);
+    const std::string path = temp_path("rankrow.safetensors");
+    io::save_model(s, path);
+    const auto f = io::safetensors_file::from_file(path);
+    const io::tensor_info* rank_t = nullptr;
+    for (const auto& t : f.tensors())
+        if (t.name.find("rank") != std::string::npos) rank_t = &t;
+    REQUIRE(rank_t != nullptr);
+    REQUIRE(rank_t->shape.size() == 2);
+    REQUIRE(rank_t->shape[0] == std::size_t(c.max_candidates));
+    std::vector<io::tensor_write> tw;
+    std::vector<std::vector<float>> keep;
+    std::vector<std::vector<std::int64_t>> keep_i;
+    keep.reserve(f.tensors().size());
+    keep_i.reserve(f.tensors().size());
+    for (const auto& t : f.tensors()) {
+        if (t.type == io::dtype::i64) {
+            keep_i.emplace_back(t.elements());
+            f.read(t.name, t.shape, keep_i.back().data());
+            tw.push_back({t.name, t.type, t.shape, keep_i.back().data()});
+        } else {
+            keep.emplace_back(t.elements());
+            f.read(t.name, t.shape, keep.back().data());
+            if (&t == rank_t)
+                for (std::size_t k = 0; k < t.shape[1]; ++k)  // row 10; not a constant shift (LayerNorm removes those)
+                    keep.back()[10 * t.shape[1] + k] += 0.25f * float(k + 1) * (k % 2 ? 1.0f : -1.0f);
+            tw.push_back({t.name, t.type, t.shape, keep.back().data()});
+        }
+    }
+    auto meta = f.metadata();
+    meta["format_version"] = "1";
+    io::safetensors_write_options wo;
+    wo.checksum = false;
+    std::vector<io::tensor_write> tw1 = tw;  // as an older writer stored it: one run (ranks 0..3)
+    for (auto& t : tw1)
+        if (t.name == "verify.output") t.shape = {std::size_t(2 * 4)};
+    io::write_safetensors_file(path, tw1, meta, wo);
+    // read as format_version 1 the probe has one run (ranks 0..3) and misses row 10 ...
+    CHECK_NOTHROW(io::load_model<nar_student<float>>(path));
+    // ... the stored output of this writer holds all runs: as version 2 the edit is caught
+    meta["format_version"] = "2";
+    io::write_safetensors_file(path, tw, meta);  // with checksums, so only the self-test can object
+    CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(path), "self-test failed");
     std::remove(path.c_str());
 }

@@ -268,7 +268,8 @@ TEST_CASE("safetensors round trip: f32, f64, i64, small types, metadata", "[safe
     }
     CHECK(f.header_bytes() % 8 == 0);
     for (auto& [k, v] : meta) CHECK(f.metadata().at(k) == v);
-    CHECK(f.metadata().size() == meta.size() + 1);  // + the checksum
+    CHECK(f.metadata().size() == meta.size() + 2);  // + the two checksums (data region, whole file)
+    CHECK(f.file_checksum_verified());
 
     CHECK(f.read<float>("encoder.w", {7, 13}) == w);
     CHECK(f.read<double>("d", {6}) == d);
@@ -588,4 +589,57 @@ TEST_CASE("safetensors files: atomic write, read back, errors", "[safetensors]")
     CHECK_THROWS_AS(io::write_safetensors_file(path, {{"w", dtype::f32, {2, 3}, nullptr}}), input_error);
 
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("safetensors: the whole-file checksum covers the header", "[safetensors]") {
+    const std::vector<float> w = {1, 2, 3};
+    const std::vector<io::tensor_write> ts = {{"w", io::dtype::f32, {3}, w.data()}};
+    const auto bytes = io::write_safetensors_bytes(ts, {{"config", "{\"d\":16}"}});
+    const auto f = io::safetensors_file::from_bytes(bytes);
+    CHECK(f.file_checksum_verified());
+    // a changed digit in the metadata (the data region is untouched, its CRC still matches)
+    auto b = bytes;
+    const std::string text(b.begin(), b.end());
+    const std::size_t at = text.find("\"d\\\":16");
+    REQUIRE(at != std::string::npos);
+    b[at + 5] = '4';  // 16 -> 46
+    try {
+        (void)io::safetensors_file::from_bytes(b);
+        FAIL("a header edit loaded");
+    } catch (const format_error& e) {
+        CHECK(std::string(e.what()).find("checksum mismatch: the whole file has CRC-32") != std::string::npos);
+    }
+    // without verification the edit is visible, and the file is not marked verified
+    io::safetensors_read_options ro;
+    ro.verify_checksum = false;
+    const auto g = io::safetensors_file::from_bytes(b, ro);
+    CHECK(g.metadata().at("config") == "{\"d\":46}");
+    CHECK_FALSE(g.file_checksum_verified());
+    // the pair not in compact form (a space after the colon, same length: one padding byte less
+    // would change the data offsets, so the space replaces the closing brace's padding) is refused
+    auto c = bytes;
+    std::string t2(c.begin(), c.end());
+    const std::string pair = "\"dualrerank.crc32_file\":\"";
+    const std::size_t k = t2.find(pair);
+    REQUIRE(k != std::string::npos);
+    const std::size_t hdr_end = 8 + f.header_bytes();
+    std::size_t last = hdr_end - 1;
+    while (t2[last] == ' ') --last;  // the header's closing brace; padding after it
+    if (last + 1 < hdr_end) {        // room for one more byte: shift the pair's value right by one
+        t2.insert(k + pair.size() - 1, 1, ' ');
+        t2.erase(last + 2, 1);
+        std::vector<std::uint8_t> c2(t2.begin(), t2.end());
+        try {
+            (void)io::safetensors_file::from_bytes(c2);
+            FAIL("a non-compact checksum pair loaded");
+        } catch (const format_error& e) {
+            CHECK(std::string(e.what()).find("exactly once in compact form") != std::string::npos);
+        }
+    }
+    // a writer without checksums: no key, nothing verified
+    io::safetensors_write_options wo;
+    wo.checksum = false;
+    const auto plain = io::write_safetensors_bytes(ts, {}, wo);
+    CHECK_FALSE(io::safetensors_file::from_bytes(plain).file_checksum_verified());
+    CHECK(io::safetensors_file::from_bytes(plain).metadata().count(io::safetensors_file_crc32_key) == 0);
 }

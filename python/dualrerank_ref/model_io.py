@@ -1,15 +1,20 @@
 """Model files: safetensors with the dualrerank metadata (the C++ io/model_io.hpp counterpart).
 
-__metadata__ = {"format": "dualrerank", "format_version": "1", "kind": "ar_teacher" | "nar_student" |
-"list_evaluator", "config": <ModelConfig JSON>}; tensors named as in state_dict(), all in one
-float dtype (F32 or F64).
+__metadata__ = {"format": "dualrerank", "format_version": "2", "kind": "ar_teacher" | "nar_student" |
+"list_evaluator", "config": <ModelConfig JSON>, "dualrerank.crc32_file": <CRC-32 of the whole file>};
+tensors named as in state_dict(), all in one float dtype (F32 or F64). format_version 2 requires the
+whole-file checksum (safetensors.py); format_version 1 files (data-region checksum only, a probe of
+one run) still load.
 
 Like the C++ writer, save_model embeds a self-test by default (__metadata__ "verify": "1"): a probe
 request verify.features [n, F], verify.context [Fc], verify.slate [L] (I64) and the model's output
 on it, verify.output (flattened: student Z [L*n], teacher-forced Z [L*n] with masked entries 0,
 evaluator E [L*outputs]), with n = min(max_candidates, max(max_slate, 4)), L = min(max_slate, n)
-and upstream ranks 0..n-1. Loaders (this one and the C++ io::load_model) recompute it and reject
-the file when it disagrees by more than 1e-4 relative to the largest |output|.
+and upstream ranks 0..n-1. With a rank embedding (format_version 2) the probe is run
+R = ceil(max_candidates / n) times, run r with upstream ranks (r n + i) mod max_candidates, so every
+rank row is exercised; verify.output holds the R outputs one after the other. Loaders (this one and
+the C++ io::load_model) recompute it and reject the file when it disagrees by more than 1e-4
+relative to the largest |output|.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import torch
 from torch import nn
 
 from .models import MODEL_KINDS, ModelConfig, Request, make_model
-from .safetensors import load_file, save_file
+from .safetensors import FILE_CRC32_KEY, load_file, save_file
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "model_metadata", "probe_output"]
 
 FORMAT = "dualrerank"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+FORMAT_VERSION_1 = "1"  # still read: data-region checksum only, a one-run probe
 
 
 def model_metadata(kind: str, config: ModelConfig, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -43,22 +49,31 @@ def _probe_shape(c: ModelConfig):
     return n, min(c.max_slate, n)
 
 
+def _probe_runs(c: ModelConfig, n: int) -> int:
+    return (c.max_candidates + n - 1) // n if c.rank_embedding else 1
+
+
 @torch.no_grad()
 def probe_output(model: nn.Module, features: torch.Tensor, context: Optional[torch.Tensor],
-                 slate: torch.Tensor) -> torch.Tensor:
-    """The self-test output of `model` (flattened) on a probe request with ranks 0..n-1."""
+                 slate: torch.Tensor, runs: int = 1) -> torch.Tensor:
+    """The self-test output of `model` (flattened): `runs` runs of the probe request, run r with
+    upstream ranks (r n + i) mod max_candidates, one after the other."""
     n = features.shape[0]
     L = slate.shape[0]
-    req = Request(features, context, torch.arange(n))
-    kind = model.kind
-    if kind == "nar_student":
-        out = model.logits([req], L)[0]
-    elif kind == "ar_teacher":
-        out = model.teacher_forced([req], slate.long()[None])[0]
-        out = torch.where(torch.isfinite(out), out, torch.zeros_like(out))
-    else:
-        out = model.engagement(req, slate.long()[None])[0]
-    return out.reshape(-1)
+    outs = []
+    for r in range(runs):
+        ranks = (torch.arange(n) + r * n) % model.config.max_candidates
+        req = Request(features, context, ranks)
+        kind = model.kind
+        if kind == "nar_student":
+            out = model.logits([req], L)[0]
+        elif kind == "ar_teacher":
+            out = model.teacher_forced([req], slate.long()[None])[0]
+            out = torch.where(torch.isfinite(out), out, torch.zeros_like(out))
+        else:
+            out = model.engagement(req, slate.long()[None])[0]
+        outs.append(out.reshape(-1))
+    return torch.cat(outs)
 
 
 def save_model(module: nn.Module, path: str, kind: Optional[str] = None, config: Optional[ModelConfig] = None,
@@ -89,7 +104,7 @@ def save_model(module: nn.Module, path: str, kind: Optional[str] = None, config:
         ctx = (torch.randn(config.context, generator=g, dtype=torch.float64).to(file_dtype).double()
                if config.context else None)
         slate = torch.arange(n - 1, n - 1 - L, -1, dtype=torch.int64)  # candidates in reverse order
-        out = probe_output(ref, feats, ctx, slate)
+        out = probe_output(ref, feats, ctx, slate, _probe_runs(config, n))
         tensors["verify.features"] = feats.to(file_dtype).numpy()
         if ctx is not None:
             tensors["verify.context"] = ctx.to(file_dtype).numpy()
@@ -108,8 +123,11 @@ def load_model(path: str, dtype: Optional[torch.dtype] = None, kind: Optional[st
     probe = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith("verify.")]}
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: __metadata__ format is {meta.get('format')!r}, expected {FORMAT!r}")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in (FORMAT_VERSION, FORMAT_VERSION_1):
         raise ValueError(f"{path}: unsupported format_version {meta.get('format_version')!r}")
+    v1 = meta.get("format_version") == FORMAT_VERSION_1
+    if not v1 and FILE_CRC32_KEY not in meta:
+        raise ValueError(f"{path}: format_version {FORMAT_VERSION} requires __metadata__[{FILE_CRC32_KEY!r}]")
     k = meta.get("kind")
     if k not in MODEL_KINDS:
         raise ValueError(f"{path}: unknown model kind {k!r}")
@@ -138,11 +156,12 @@ def load_model(path: str, dtype: Optional[torch.dtype] = None, kind: Optional[st
         sd[n] = torch.from_numpy(a).to(dtype)
     model.load_state_dict(sd, strict=True)
     if verify and meta.get("verify") == "1":
-        _self_test(path, model, config, probe)
+        _self_test(path, model, config, probe, 1 if v1 else None)
     return model
 
 
-def _self_test(path: str, model: nn.Module, config: ModelConfig, probe: Dict[str, np.ndarray]) -> None:
+def _self_test(path: str, model: nn.Module, config: ModelConfig, probe: Dict[str, np.ndarray],
+               runs: Optional[int] = None) -> None:
     n, L = _probe_shape(config)
     try:
         feats = torch.from_numpy(probe["verify.features"]).double().reshape(n, config.features)
@@ -155,7 +174,7 @@ def _self_test(path: str, model: nn.Module, config: ModelConfig, probe: Dict[str
         raise ValueError(f"{path}: verify.slate is not a slate of distinct candidates")
     ref = make_model(model.kind, config).double()
     ref.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
-    got = probe_output(ref, feats, ctx, slate)
+    got = probe_output(ref, feats, ctx, slate, runs if runs is not None else _probe_runs(config, n))
     if got.shape != want.shape:
         raise ValueError(f"{path}: self-test output has {want.numel()} values, expected {got.numel()}")
     scale = max(1e-6, float(want.abs().max()) if want.numel() else 0.0)

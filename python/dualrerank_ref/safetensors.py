@@ -8,8 +8,11 @@ region) and may hold "__metadata__": {str: str}. Data is little-endian and row-m
 Like the C++ writer (include/dualrerank/io/safetensors.hpp) this writer pads the header with spaces
 to a multiple of 8 bytes, lays the data out by element size (8-byte types first, stable), so every
 tensor is naturally aligned, and records the CRC-32 of the data region in
-__metadata__["dualrerank.crc32"], which the C++ reader verifies. The reader validates every dtype,
-shape and offset before it touches the data.
+__metadata__["dualrerank.crc32"] and of the whole file (header included) in
+__metadata__["dualrerank.crc32_file"]: zlib.crc32 of every byte of the file with the 8 digits of
+that value read as "00000000" (the pair is written compactly, "dualrerank.crc32_file":"xxxxxxxx",
+and found by its bytes). Both readers verify both. The reader validates every dtype, shape and
+offset before it touches the data.
 """
 
 from __future__ import annotations
@@ -21,9 +24,29 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["save_file", "load_file", "read_header", "CRC32_KEY", "DTYPES", "SafetensorsError"]
+__all__ = ["save_file", "load_file", "read_header", "CRC32_KEY", "FILE_CRC32_KEY", "DTYPES", "SafetensorsError"]
 
 CRC32_KEY = "dualrerank.crc32"
+FILE_CRC32_KEY = "dualrerank.crc32_file"
+_FILE_CRC_PATTERN = b'"' + FILE_CRC32_KEY.encode() + b'":"'
+
+
+def _file_crc_digits(buf: bytes, header_end: int) -> int:
+    """Offset of the 8 digits of the whole-file CRC in buf, or -1 unless the pair occurs once."""
+    at = buf.find(_FILE_CRC_PATTERN, 8, header_end)
+    if at < 0 or buf.find(_FILE_CRC_PATTERN, at + 1, header_end) >= 0:
+        return -1
+    d = at + len(_FILE_CRC_PATTERN)
+    if d + 9 > header_end or buf[d + 8:d + 9] != b'"':
+        return -1
+    return d
+
+
+def _file_crc(buf: bytes, digits: int) -> str:
+    c = zlib.crc32(buf[:digits])
+    c = zlib.crc32(b"00000000", c)
+    c = zlib.crc32(buf[digits + 8:], c)
+    return "%08x" % (c & 0xFFFFFFFF)
 
 # safetensors dtype name -> little-endian numpy dtype
 DTYPES: Dict[str, np.dtype] = {
@@ -71,6 +94,7 @@ def save_file(tensors: Mapping[str, object], path: str, metadata: Optional[Mappi
     """
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta.pop(CRC32_KEY, None)
+    meta.pop(FILE_CRC32_KEY, None)
     arrays = []
     for name, t in tensors.items():
         if name == "__metadata__":
@@ -92,6 +116,7 @@ def save_file(tensors: Mapping[str, object], path: str, metadata: Optional[Mappi
         data[b:e] = a.tobytes(order="C")
     if checksum:
         meta[CRC32_KEY] = "%08x" % (zlib.crc32(bytes(data)) & 0xFFFFFFFF)
+        meta[FILE_CRC32_KEY] = "00000000"  # patched below, once the whole file is known
     header: Dict[str, object] = {}
     if meta:
         header["__metadata__"] = meta
@@ -99,10 +124,14 @@ def save_file(tensors: Mapping[str, object], path: str, metadata: Optional[Mappi
         header[name] = {"dtype": dname, "shape": list(a.shape), "data_offsets": list(offsets[i])}
     hb = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     hb += b" " * ((8 - len(hb) % 8) % 8)
+    buf = bytearray(struct.pack("<Q", len(hb)) + hb + bytes(data))
+    if checksum:
+        d = _file_crc_digits(bytes(buf), 8 + len(hb))
+        if d < 0:
+            raise SafetensorsError("cannot place the whole-file checksum")
+        buf[d:d + 8] = _file_crc(bytes(buf), d).encode()
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
-        f.write(bytes(data))
+        f.write(bytes(buf))
 
 
 def read_header(buf: bytes) -> Tuple[dict, Dict[str, str], int]:
@@ -161,6 +190,13 @@ def load_file(path: str, verify_checksum: bool = True) -> Tuple[Dict[str, np.nda
         got = "%08x" % (zlib.crc32(buf[start:]) & 0xFFFFFFFF)
         if got != meta[CRC32_KEY]:
             raise SafetensorsError(f"checksum mismatch: data CRC-32 {got}, header records {meta[CRC32_KEY]}")
+    if verify_checksum and FILE_CRC32_KEY in meta:
+        d = _file_crc_digits(buf, start)
+        if d < 0:
+            raise SafetensorsError(f'the header does not hold "{FILE_CRC32_KEY}":"<8 digits>" exactly once')
+        got = _file_crc(buf, d)
+        if got != meta[FILE_CRC32_KEY]:
+            raise SafetensorsError(f"checksum mismatch: whole-file CRC-32 {got}, header records {meta[FILE_CRC32_KEY]}")
     out = {}
     for name, e in header.items():
         b, en = e["data_offsets"]

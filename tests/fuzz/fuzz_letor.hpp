@@ -93,6 +93,26 @@ inline void letor_one(const std::uint8_t* data, std::size_t size) {
     fixed.limits.max_line_length = 8192;
     fixed.feature_width = 8;
     detail_letor::read(text, g, fixed);
+
+    // index base decided from the file, with a small width and total cap (the dense checks run
+    // before any dense buffer), pinned and free
+    letor_options based;
+    based.limits.max_line_length = 8192;
+    based.limits.max_width = 32;
+    based.limits.max_total_dense_values = 256;
+    based.index_base = -1;
+    detail_letor::read(text, g, based);
+    based.feature_width = 8;
+    detail_letor::read(text, g, based);
+    try {
+        const letor_dataset d = read_letor_string(text, based);
+        fuzz_check(d.index_base == 0 || d.index_base == 1, "letor: index_base not 0 or 1");
+        const std::vector<letor_query> all_q = to_requests(d);
+        std::size_t total = 0;
+        for (const letor_query& q : all_q) total += q.candidates.features.size();
+        fuzz_check(total <= based.limits.max_total_dense_values, "letor: to_requests beyond the total cap");
+    } catch (const dualrerank::error&) {
+    }
 }
 
 }  // namespace dualrerank_fuzz

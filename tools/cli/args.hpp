@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <istream>
 #include <cerrno>
 #include <system_error>
 #include <sys/stat.h>
@@ -261,6 +262,7 @@ private:
         return s.substr(b, e - b);
     }
 
+public:
     // Config files are small: lines of at most max_config_line bytes, at most max_config_bytes in
     // all. Both caps hold while reading (a line is never buffered beyond its cap), so a stream that
     // never ends (/dev/zero, a FIFO) stops at the byte cap; a directory or a read error is an error.
@@ -274,6 +276,12 @@ private:
         if (S_ISDIR(st.st_mode)) throw usage_error("--config: " + path + " is a directory, not a config file");
         std::ifstream in(path, std::ios::binary);
         if (!in) throw usage_error("--config: cannot open " + path);
+        read_config_stream(in, path);
+    }
+
+    /// The config reader itself, on any stream (`path` names it in messages): what --config FILE
+    /// runs after opening the file (the libFuzzer target tests/fuzz/fuzz_config.hpp calls it).
+    void read_config_stream(std::istream& in, const std::string& path) {
         std::string line;
         std::size_t no = 0, total = 0;
         std::map<std::string, std::size_t> seen;

@@ -4,6 +4,16 @@
 // previous call spilled into more than one block, the blocks are merged into one block of the
 // peak size, so after one warm-up call of the largest shape the arena never allocates again.
 // A workspace is owned by one thread; a model is shared read-only by all threads.
+//
+// Limits a server can plan for (docs/performance.md "Memory"):
+//   set_budget(bytes)        the most bytes one call may use; an alloc beyond it throws
+//                            input_error naming the budget before any memory is requested
+//                            (0 = no budget, the default)
+//   set_retain_limit(bytes)  high-water policy: reset() gives memory back when the workspace
+//                            holds more than this (one outlier request does not pin gigabytes for
+//                            the life of the thread); 0 = keep everything (the default, and what
+//                            the zero-allocation guarantee after warm-up assumes)
+//   shrink_to(bytes)         give memory back now, down to at most `bytes` of capacity
 #pragma once
 
 #include <algorithm>
@@ -13,8 +23,11 @@
 #include <new>
 #include <vector>
 
+#include <string>
+
 #include "../version.hpp"
 #include "aligned.hpp"
+#include "error.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 
@@ -29,6 +42,10 @@ public:
 
     /// Start a new call: everything handed out before is invalid after this.
     void reset() {
+        if (retain_ > 0 && capacity_bytes() > retain_) {
+            shrink_to(retain_);
+            return;
+        }
         if (blocks_.size() > 1) {
             std::size_t total = 0;
             for (auto& b : blocks_) total += b.size;
@@ -38,6 +55,25 @@ public:
         used_ = 0;
         current_ = 0;
     }
+
+    /// Give memory back now: afterwards capacity_bytes() <= bytes (rounded to 64). Everything
+    /// handed out before is invalid; the next call starts afresh (and may grow again).
+    void shrink_to(std::size_t bytes) {
+        if (capacity_bytes() > bytes) {
+            blocks_.clear();
+            if (bytes >= default_alignment) add_block(bytes / default_alignment * default_alignment);
+        }
+        peak_ = std::min(peak_, capacity_bytes());
+        used_ = 0;
+        current_ = 0;
+    }
+
+    /// The most bytes one call may use (0: no budget). See the header comment.
+    void set_budget(std::size_t bytes) noexcept { budget_ = bytes; }
+    std::size_t budget() const noexcept { return budget_; }
+    /// reset() shrinks the workspace to this many bytes when it holds more (0: never).
+    void set_retain_limit(std::size_t bytes) noexcept { retain_ = bytes; }
+    std::size_t retain_limit() const noexcept { return retain_; }
 
     /// Make sure at least `bytes` are available in one block (an allocation, if any, happens now).
     void reserve(std::size_t bytes) {
@@ -52,7 +88,17 @@ public:
     /// Uninitialized, 64-byte aligned array of n values of T.
     template <class T>
     T* alloc(std::size_t n) {
+        if (n > (std::size_t(-1) - default_alignment) / sizeof(T))
+            detail::throw_input("workspace: an allocation of " + std::to_string(n) + " values overflows");
         std::size_t bytes = round_up(n * sizeof(T));
+        if (budget_ > 0) {
+            std::size_t in_use = used_;
+            for (std::size_t i = 0; i < current_; ++i) in_use += blocks_[i].size;
+            if (bytes > budget_ || in_use > budget_ - bytes)
+                detail::throw_input("workspace: this call needs more than the workspace budget of " + std::to_string(budget_) +
+                                    " bytes (" + std::to_string(in_use) + " in use, " + std::to_string(bytes) +
+                                    " more asked; workspace::set_budget)");
+        }
         if (blocks_.empty()) add_block(std::max<std::size_t>(bytes, 1 << 16));
         while (used_ + bytes > blocks_[current_].size) {
             if (current_ + 1 == blocks_.size()) add_block(std::max(bytes, blocks_[current_].size));
@@ -109,6 +155,8 @@ private:
     std::size_t used_ = 0;
     std::size_t peak_ = 0;
     std::size_t allocations_ = 0;
+    std::size_t budget_ = 0;
+    std::size_t retain_ = 0;
 };
 
 DUALRERANK_NAMESPACE_END

@@ -61,6 +61,10 @@ inline const char* json_type_name(json_type t) noexcept {
 }
 
 struct json_parse_options {
+    /// Hard cap on max_depth: the parser recurses once per level (a few hundred bytes of stack
+    /// each), so 1,024 levels stay far inside any thread's stack. A larger max_depth is an
+    /// input_error before anything is parsed.
+    static constexpr std::size_t max_depth_cap = 1024;
     std::size_t max_depth = 64;           ///< nested arrays/objects (the root container is depth 1)
     std::size_t max_bytes = 64u << 20;    ///< input size in bytes
     std::size_t max_values = 1u << 22;    ///< values in the document (containers, scalars, members)
@@ -563,6 +567,10 @@ public:
         : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()), opt_(opt) {}
 
     json parse_document() {
+        if (opt_.max_depth > json_parse_options::max_depth_cap)
+            throw_input("json_parse_options::max_depth = " + std::to_string(opt_.max_depth) +
+                        " exceeds json_parse_options::max_depth_cap = " + std::to_string(json_parse_options::max_depth_cap) +
+                        " (the parser's recursion is bounded by it)");
         if (static_cast<std::size_t>(end_ - begin_) > opt_.max_bytes)
             fail_at(begin_, "input of " + std::to_string(end_ - begin_) + " bytes exceeds the limit of " +
                                 std::to_string(opt_.max_bytes) + " bytes");

@@ -2,13 +2,22 @@
 //
 // Model file: one tensor per parameter, named exactly as the PyTorch reference's state_dict
 // (python/dualrerank_ref), F32 (or F64 for double models); __metadata__:
-//   format = "dualrerank", format_version = "1", kind = ar_teacher | nar_student | list_evaluator,
+//   format = "dualrerank", format_version = "2", kind = ar_teacher | nar_student | list_evaluator,
 //   config = the model_config as JSON,
+//   dualrerank.crc32_file = CRC-32 of the whole file (header included; io/safetensors.hpp),
 //   verify = "1" when the file carries a self-test: tensors verify.features [N x F],
 //   verify.context [Fc], verify.slate [L] (I64) and verify.output (the model's output on them).
 // A loaded model proves itself: with verification on (the default) the output is recomputed and
 // must agree within 1e-4 relative, else format_error (catches byte-order, layout and version
-// mismatches that shape checks cannot).
+// mismatches that shape checks cannot). The probe reaches every embedding row the model can
+// index: all L slot rows, and with rank_embedding all max_candidates rank rows (the probe request
+// is run R = ceil(max_candidates / N) times, run r with upstream ranks r N + i mod max_candidates;
+// verify.output holds the R outputs one after the other).
+//
+// format_version 2 (this writer) requires the whole-file checksum: a changed byte anywhere (the
+// config's digits, the tensor table, a weight) fails the load. format_version 1 files (older
+// writers) still load; their checksum covers only the data region, so the header is checked only
+// by parsing, the shape checks and the self-test (integrity_note says which applies).
 //
 // Checkpoints (train/checkpoint.hpp) use the same container: the model's tensors under "param.",
 // the AdamW moments under "adam.m." / "adam.v.", step counters and the RNG state. Every file is
@@ -32,7 +41,8 @@ namespace io {
 
 inline constexpr const char* model_format = "dualrerank";
 inline constexpr const char* checkpoint_format = "dualrerank-checkpoint";
-inline constexpr const char* format_version = "1";
+inline constexpr const char* format_version = "2";
+inline constexpr const char* format_version_1 = "1";  ///< still read: data-region checksum only
 
 inline json config_to_json(const model_config& c) {
     json j = json::object();
@@ -146,6 +156,18 @@ struct probe {
     int L = 0;
 };
 
+/// Runs of the probe: ceil(max_candidates / n) with a rank embedding (every rank row), else 1.
+inline int probe_runs(const model_config& c, int n) {
+    return c.rank_embedding ? (c.max_candidates + n - 1) / n : 1;
+}
+
+/// Upstream ranks of probe run r: r n + i (mod max_candidates).
+template <class Model>
+void set_probe_run(probe<Model>& p, const model_config& c, int r) {
+    for (int i = 0; i < p.req.n; ++i)
+        p.req.upstream_rank[static_cast<std::size_t>(i)] = static_cast<int>((std::int64_t(r) * p.req.n + i) % c.max_candidates);
+}
+
 template <class Model>
 probe<Model> make_probe(const model_config& c) {
     using T = typename Model::value_type;
@@ -163,9 +185,8 @@ probe<Model> make_probe(const model_config& c) {
 }
 
 template <class Model>
-std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model>& p) {
+std::vector<typename Model::value_type> probe_output_one(const Model& m, probe<Model>& p, workspace& ws) {
     using T = typename Model::value_type;
-    workspace ws;
     auto v = p.req.view();
     std::vector<T> out;
     if constexpr (Model::kind == model_kind::student) {
@@ -180,6 +201,22 @@ std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model
         auto c = m.forward(v, 1, p.L, p.slate.data(), ws);
         out.assign(c.E, c.E + std::size_t(p.L) * m.config().outputs);
     }
+    return out;
+}
+
+/// The probe's outputs: `runs` runs (set_probe_run) one after the other; the first run's ranks
+/// are 0..n-1 (what format_version 1 files store with runs = 1).
+template <class Model>
+std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model>& p, int runs = 1) {
+    using T = typename Model::value_type;
+    workspace ws;
+    std::vector<T> out;
+    for (int r = 0; r < runs; ++r) {
+        set_probe_run(p, m.config(), r);
+        const std::vector<T> one = probe_output_one(m, p, ws);
+        out.insert(out.end(), one.begin(), one.end());
+    }
+    set_probe_run(p, m.config(), 0);
     return out;
 }
 
@@ -236,7 +273,7 @@ void save_model(const Model& m, const std::string& path, const save_options& opt
     std::vector<T> expected;
     std::vector<std::int64_t> sl(p.slate.begin(), p.slate.end());
     if (opt.embed_verification) {
-        expected = detail::probe_output(m, p);
+        expected = detail::probe_output(m, p, detail::probe_runs(m.config(), p.req.n));
         meta["verify"] = "1";
         tensors.push_back({"verify.features", detail::dtype_of<T>(), {std::size_t(p.req.n), std::size_t(p.req.f)}, p.req.features.data()});
         if (!p.req.context.empty())
@@ -269,7 +306,12 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     if (detail::require_meta(f, "format", what) != model_format)
         dualrerank::detail::throw_format(what + ": not a dualrerank model file");
     const std::string ver = detail::require_meta(f, "format_version", what);
-    if (ver != format_version) dualrerank::detail::throw_format(what + ": unsupported format_version " + ver);
+    if (ver != format_version && ver != format_version_1)
+        dualrerank::detail::throw_format(what + ": unsupported format_version " + ver);
+    const bool v1 = ver == format_version_1;
+    if (!v1 && f.metadata().count(safetensors_file_crc32_key) == 0)
+        dualrerank::detail::throw_format(what + ": format_version " + ver + " requires __metadata__[\"" +
+                                         safetensors_file_crc32_key + "\"] (the whole-file checksum)");
     const std::string kind = detail::require_meta(f, "kind", what);
     if (kind != to_string(Model::kind))
         dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a " + to_string(Model::kind));
@@ -309,7 +351,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
         }
         std::vector<T> got;
         try {
-            got = detail::probe_output(m, p);
+            got = detail::probe_output(m, p, v1 ? 1 : detail::probe_runs(c, p.req.n));
         } catch (const input_error& e) {
             dualrerank::detail::throw_format(what + ": self-test input rejected: " + e.what());
         }
@@ -323,6 +365,19 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
                                                  std::to_string(double(expected[i])) + ")");
     }
     return std::move(m);
+}
+
+/// What a model file's integrity checks cover, in words (the CLI's `info` prints it).
+inline std::string integrity_note(const safetensors_file& f) {
+    const auto& meta = f.metadata();
+    const auto ver = meta.find("format_version");
+    const bool whole = meta.count(safetensors_file_crc32_key) != 0, data = meta.count(safetensors_crc32_key) != 0;
+    std::string s = whole ? "whole-file CRC-32 (header: config and tensor table; data)"
+                          : data ? "data-region CRC-32 only: the header (config, tensor table) is not checksummed"
+                                 : "no checksum";
+    if (ver != meta.end() && ver->second == format_version_1)
+        s += "; format_version 1 (an older writer): the self-test probes upstream ranks 0..N-1 only";
+    return s;
 }
 
 template <class Model>

@@ -13,8 +13,12 @@
 //
 // The writer lists tensors in the header in the order given, lays the data out by element size
 // (8-byte types first, stable), so every tensor is naturally aligned in the file, pads the header
-// with spaces to a multiple of 8 bytes, and records a CRC-32 of the data region in
-// __metadata__["dualrerank.crc32"] that the reader verifies (the file proves itself).
+// with spaces to a multiple of 8 bytes, and records two CRC-32s the reader verifies (the file
+// proves itself): __metadata__["dualrerank.crc32"] of the data region, and
+// __metadata__["dualrerank.crc32_file"] of the whole file (length field, header with its
+// metadata, config and tensor table, padding, data) computed with the 8 digits of that value set
+// to "00000000". The writer emits the pair compactly ("dualrerank.crc32_file":"xxxxxxxx"); the
+// reader finds that byte sequence (exactly once) and checks the sum. See docs/model-format.md.
 #pragma once
 
 #include <algorithm>
@@ -194,6 +198,8 @@ struct safetensors_caps {
 
 /// Metadata key holding the CRC-32 (zlib/IEEE, 8 lowercase hex digits) of the data region.
 inline constexpr const char* safetensors_crc32_key = "dualrerank.crc32";
+/// Metadata key holding the CRC-32 of the whole file, its own 8 digits read as "00000000".
+inline constexpr const char* safetensors_file_crc32_key = "dualrerank.crc32_file";
 
 namespace detail {
 
@@ -353,9 +359,36 @@ struct tensor_info {
 };
 
 struct safetensors_read_options {
-    /// If __metadata__ holds "dualrerank.crc32", check it against the data region.
+    /// If __metadata__ holds "dualrerank.crc32" ("dualrerank.crc32_file"), check it against the
+    /// data region (the whole file).
     bool verify_checksum = true;
 };
+
+namespace detail {
+
+/// Where the 8 digits of "dualrerank.crc32_file" sit in a file's bytes (searched within the
+/// header [8, header_end)); npos unless the compact pair occurs exactly once.
+inline std::size_t file_crc_digits_pos(const std::uint8_t* bytes, std::size_t header_end) {
+    const std::string pat = std::string("\"") + safetensors_file_crc32_key + "\":\"";
+    if (header_end < 8 + pat.size() + 9) return std::string::npos;
+    const char* b = reinterpret_cast<const char*>(bytes);
+    const std::string_view h(b + 8, header_end - 8);
+    const std::size_t at = h.find(pat);
+    if (at == std::string_view::npos || h.find(pat, at + 1) != std::string_view::npos) return std::string::npos;
+    const std::size_t digits = 8 + at + pat.size();
+    if (digits + 9 > header_end || b[digits + 8] != '"') return std::string::npos;
+    return digits;
+}
+
+/// CRC-32 of the whole file with the 8 bytes at `digits` read as '0'.
+inline std::uint32_t file_crc(const std::uint8_t* bytes, std::size_t size, std::size_t digits) noexcept {
+    static const std::uint8_t zeros[8] = {'0', '0', '0', '0', '0', '0', '0', '0'};
+    std::uint32_t c = crc32_update(0, bytes, digits);
+    c = crc32_update(c, zeros, 8);
+    return crc32_update(c, bytes + digits + 8, size - digits - 8);
+}
+
+}  // namespace detail
 
 class safetensors_file {
 public:
@@ -399,6 +432,8 @@ public:
     std::size_t header_bytes() const noexcept { return header_bytes_; }
     /// Size of the data region in bytes.
     std::size_t data_bytes() const noexcept { return bytes_.size() - data_start_; }
+    /// True when the whole-file CRC-32 ("dualrerank.crc32_file") was present and checked.
+    bool file_checksum_verified() const noexcept { return file_checksum_verified_; }
     /// The raw little-endian bytes of a tensor of this file (t.bytes() of them; any alignment).
     const std::uint8_t* raw(const tensor_info& t) const noexcept { return bytes_.data() + data_start_ + t.begin; }
 
@@ -446,6 +481,7 @@ private:
     std::string source_;  ///< file path, for messages
     std::size_t header_bytes_ = 0;
     std::size_t data_start_ = 0;
+    bool file_checksum_verified_ = false;
     std::vector<tensor_info> tensors_;
     std::map<std::string, std::size_t, std::less<>> index_;
     std::map<std::string, std::string> metadata_;
@@ -637,6 +673,23 @@ private:
                     fail("checksum mismatch: the data region has CRC-32 " + got + ", the header records " + want +
                          " (the file is corrupt)");
             }
+            auto wf = metadata_.find(safetensors_file_crc32_key);
+            if (wf != metadata_.end()) {
+                const std::string& want = wf->second;
+                bool ok = want.size() == 8;
+                for (char c : want) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+                if (!ok)
+                    fail(std::string("__metadata__[\"") + safetensors_file_crc32_key + "\"] is not 8 lowercase hex digits");
+                const std::size_t pos = detail::file_crc_digits_pos(bytes_.data(), data_start_);
+                if (pos == std::string::npos)
+                    fail(std::string("the header does not hold \"") + safetensors_file_crc32_key +
+                         "\":\"<8 digits>\" exactly once in compact form (the whole-file checksum cannot be checked)");
+                const std::string got = detail::crc32_hex(detail::file_crc(bytes_.data(), bytes_.size(), pos));
+                if (got != want)
+                    fail("checksum mismatch: the whole file has CRC-32 " + got + ", the header records " + want +
+                         " (the file is corrupt: header or data)");
+                file_checksum_verified_ = true;
+            }
         }
     }
 
@@ -746,8 +799,9 @@ struct tensor_write {
 };
 
 struct safetensors_write_options {
-    /// Record the CRC-32 of the data region in __metadata__["dualrerank.crc32"]. If false, a
-    /// value for that key in the caller's metadata is dropped (it would be stale).
+    /// Record the CRC-32 of the data region in __metadata__["dualrerank.crc32"] and of the whole
+    /// file in "dualrerank.crc32_file". If false, values for those keys in the caller's metadata
+    /// are dropped (they would be stale).
     bool checksum = true;
 };
 
@@ -838,7 +892,11 @@ inline write_plan plan_write(const std::vector<tensor_write>& tensors, const std
 
     std::map<std::string, std::string> meta = metadata;
     meta.erase(safetensors_crc32_key);
-    if (opt.checksum) meta[safetensors_crc32_key] = crc32_hex(data_crc(tensors, plan));
+    meta.erase(safetensors_file_crc32_key);
+    if (opt.checksum) {
+        meta[safetensors_crc32_key] = crc32_hex(data_crc(tensors, plan));
+        meta[safetensors_file_crc32_key] = "00000000";  // patched by write_safetensors_bytes
+    }
     if (meta.size() > caps::max_metadata_entries)
         throw_input("safetensors write: " + std::to_string(meta.size()) + " metadata entries exceed the cap of " +
                     std::to_string(caps::max_metadata_entries));
@@ -900,19 +958,46 @@ inline std::vector<std::uint8_t> write_safetensors_bytes(const std::vector<tenso
     std::memcpy(out.data() + 8, plan.header.data(), plan.header.size());
     std::uint8_t* data = out.data() + 8 + plan.header.size();
     for (std::size_t i = 0; i < tensors.size(); ++i) detail::encode_tensor(tensors[i], plan.nbytes[i], data + plan.offset[i]);
+    if (opt.checksum) {
+        const std::size_t pos = detail::file_crc_digits_pos(out.data(), 8 + plan.header.size());
+        if (pos == std::string::npos) detail::throw_input("safetensors write: cannot place the whole-file checksum");
+        const std::string hex = detail::crc32_hex(detail::file_crc(out.data(), out.size(), pos));
+        std::memcpy(out.data() + pos, hex.data(), 8);
+    }
     return out;
 }
 
 namespace detail {
 
+#if !defined(_WIN32)
+/// The file a save to `path` replaces: `path` itself, or, when `path` is a symbolic link (a chain
+/// of them, at most 40), the file it finally points to (which may not exist yet). The link stays a
+/// link; its target is replaced atomically.
+inline std::string resolve_save_target(const std::string& path) {
+    namespace fs = std::filesystem;
+    fs::path p = path;
+    for (int hops = 0; hops < 40; ++hops) {
+        std::error_code ec;
+        if (!fs::is_symlink(fs::symlink_status(p, ec)) || ec) return p.string();
+        const fs::path next = fs::read_symlink(p, ec);
+        if (ec) return p.string();
+        p = next.is_absolute() ? next : p.parent_path() / next;
+    }
+    throw error("dualrerank: writing " + path + ": too many levels of symbolic links");
+}
+#endif
+
 /// Write `bytes` to `path` atomically: a unique temporary file in the same directory, flushed
 /// and fsync'ed, renamed over `path`, then the directory fsync'ed. On failure the temporary is
-/// removed and dualrerank::error is thrown; `path` is then untouched.
-inline void write_file_atomic(const std::string& path, const std::uint8_t* bytes, std::size_t size) {
+/// removed and dualrerank::error is thrown; `path` is then untouched. POSIX: an existing file's
+/// permission bits (and, where allowed, owner and group) carry over to the new file; a symbolic
+/// link at `path` stays, and the file it points to is the one replaced.
+inline void write_file_atomic(const std::string& path_in, const std::uint8_t* bytes, std::size_t size) {
     static std::atomic<std::size_t> counter{0};  // unique within the process; the pid makes it unique across
-    auto fail = [&](const std::string& what) { throw error("dualrerank: writing " + path + ": " + what); };
-    if (path.empty()) throw_input("safetensors write: empty path");
+    auto fail = [&](const std::string& what) { throw error("dualrerank: writing " + ::dualrerank::detail::printable(path_in) + ": " + ::dualrerank::detail::printable(what)); };
+    if (path_in.empty()) throw_input("safetensors write: empty path");
 #if defined(_WIN32)
+    const std::string& path = path_in;
     const std::string tmp = path + ".tmp." + std::to_string(_getpid()) + "." + std::to_string(counter++);
     int fd = ::_open(tmp.c_str(), _O_WRONLY | _O_CREAT | _O_EXCL | _O_BINARY, _S_IREAD | _S_IWRITE);
     if (fd < 0) fail("cannot create " + tmp + ": " + std::strerror(errno));
@@ -937,10 +1022,24 @@ inline void write_file_atomic(const std::string& path, const std::uint8_t* bytes
         fail("cannot rename " + tmp + ": " + ec.message());
     }
 #else
+    const std::string path = resolve_save_target(path_in);
     const std::string tmp =
         path + ".tmp." + std::to_string(static_cast<long long>(::getpid())) + "." + std::to_string(counter++);
+    struct stat old {};
+    const bool replacing = ::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) fail("cannot create " + tmp + ": " + std::strerror(errno));
+    if (replacing) {  // keep the replaced file's permissions (a 0600 model stays 0600) and owner
+        if (::fchmod(fd, old.st_mode & 07777) != 0) {
+            const int e = errno;
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            fail("cannot set the permissions of " + tmp + ": " + std::strerror(e));
+        }
+        if (::fchown(fd, old.st_uid, old.st_gid) != 0) {
+            // not permitted (another owner): the new file is the caller's, the mode bits still hold
+        }
+    }
     auto abandon = [&](const std::string& what) {
         const int e = errno;
         if (fd >= 0) ::close(fd);
