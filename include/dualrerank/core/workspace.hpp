@@ -5,7 +5,7 @@
 // peak size, so after one warm-up call of the largest shape the arena never allocates again.
 // A workspace is owned by one thread; a model is shared read-only by all threads.
 //
-// Limits a server can plan for (docs/performance.md "Memory"):
+// Limits a server can plan for (docs/bad-input.md, WS-01):
 //   set_budget(bytes)        the most bytes one call may use; an alloc beyond it throws
 //                            input_error naming the budget before any memory is requested
 //                            (0 = no budget, the default)
