@@ -28,6 +28,7 @@
 #include "args.hpp"
 #include "common.hpp"
 #include "plot.hpp"
+#include "evaluator_commands.hpp"
 #include "logs_commands.hpp"
 #include "progress.hpp"
 
@@ -267,11 +268,12 @@ int cmd_train(int argc, char** argv) {
         .option("norm", "zscore|none", "zscore", "LETOR: feature standardization stored in the model")
         .option("features", "F", "", "input width (default: the largest feature index in --data + 1)")
         .option("max-candidates", "N", "", "largest N the model accepts (default max(1024, largest query))")
-        .option("requests", "N", "4000", "world: training requests");
+        .option("requests", "N", "4000", "world: training requests")
+        .option("refit", "yes|no", "yes", "--valid-fraction: retrain on all queries (carved ones included) for the best check's steps");
     add_watch_options(a, "25", "20");
     add_world_options(a);
     add_architecture_options(a, true);
-    add_optimizer_options(a, "2000", "2e-3");
+    add_optimizer_options(a, "2000", "1e-3");
     a.option("seed", "S", "1", "initialization, batch-order and validation-split seed");
     add_progress_flags(a);
     a.epilog("examples:\n"
@@ -368,6 +370,9 @@ int cmd_train(int argc, char** argv) {
 
     std::size_t params = 0;
     watch_result wr;
+    // --valid-fraction: after early stopping picked the step count, retrain on every query
+    const bool refit = a.has("valid-fraction") && a.choice("refit", {"yes", "no"}) == "yes";
+    std::size_t refit_queries = 0;
     auto run = [&](auto& model) {
         model.init(seed);
         params = model.parameter_count();
@@ -382,7 +387,22 @@ int cmd_train(int argc, char** argv) {
                                       [&](const train::fit_check& c) { return hook(c.step, c.train_loss); }, "train");
         });
         if (!a.str_or("checkpoint", "").empty()) train::save_checkpoint(tr, a.str("checkpoint"));
-        io::save_options so = provenance("train", what + ", " + std::to_string(wr.steps) + " steps, seed " + std::to_string(seed));
+        std::string how = what + ", " + std::to_string(wr.steps) + " steps, seed " + std::to_string(seed);
+        if (refit && wr.best_step > 0) {
+            // the carved queries go back in: a fresh model on all queries for the best check's steps
+            train::slate_dataset<float> all = data;
+            for (const auto& q : valid) {
+                all.requests.push_back(q.req);
+                all.targets.push_back(target_by_label(q.relevance, data.L));
+                all.labels.push_back(q.relevance);
+            }
+            model.init(seed);
+            train::trainer<M> tr2(model, tc);
+            train::fit_supervised(tr2, all, wr.best_step, sc, wr.best_step, [](const train::fit_check&) { return true; }, "refit");
+            refit_queries = all.size();
+            how += "; refit on all " + std::to_string(all.size()) + " queries for " + std::to_string(wr.best_step) + " steps";
+        }
+        io::save_options so = provenance("train", how);
         so.metadata["letor_index_base"] = std::to_string(index_base);
         if (!fn.empty()) {
             M saved = model;
@@ -403,6 +423,9 @@ int cmd_train(int argc, char** argv) {
     std::printf("trained %s (%zu parameters) on %zu requests, %ld steps: last training loss %.4f %s -> %s\n",
                 kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), wr.steps, wr.last_loss,
                 train::loss_unit(sc.loss), out.c_str());
+    if (refit_queries > 0)
+        std::printf("refit on all %zu queries for %ld steps (the best check's); the validation figure below is of that model,\n"
+                    "whose training data now include the validation queries\n", refit_queries, wr.best_step);
     if (!valid.empty()) {
         // the saved file, read back: the check covers the folded normalization too
         const any_model m = load_any_model(out);
@@ -414,9 +437,16 @@ int cmd_train(int argc, char** argv) {
                                                        -1, nullptr);
             carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, vq);
         }
-        const double nd = m.student ? mean_ndcg(*m.student, vq, data.L, at) : mean_ndcg(*m.teacher, vq, data.L, at);
-        std::printf("validation (%zu queries): NDCG@%d %.4f of the saved model (best check at step %ld%s)\n", vq.size(), at, nd,
-                    wr.best_step, wr.stopped_early ? ", stopped early" : "");
+        workspace ws;
+        std::vector<slate> orders;
+        for (const auto& q : vq) {
+            orders.emplace_back();
+            if (m.student) full_order_of(*m.student, q.req.view(), data.L, orders.back(), ws);
+            else full_order_of(*m.teacher, q.req.view(), data.L, orders.back(), ws);
+        }
+        const ranking_metrics rm = evaluate_rankings(vq, orders, {at});
+        std::printf("validation (%zu queries): NDCG@%d %.4f  MAP@%d %.4f (the saved model; best check at step %ld%s)\n",
+                    rm.queries, at, rm.ndcg[0], at, rm.map[0], wr.best_step, wr.stopped_early ? ", stopped early" : "");
     }
     return 0;
 }
@@ -832,18 +862,28 @@ int cmd_rerank(int argc, char** argv) {
         .option("format", "auto|letor|jsonl", "auto", "input format (auto: .jsonl/.ndjson/.json or stdin are JSON lines)")
         .option("group", "FILE", "", "query sizes for a LETOR file without qid:")
         .option("output", "FILE", "-", "where the slates go (- = stdout)")
-        .option("on-error", "fail|skip", "fail", "a bad request: stop with an error, or answer {\"id\":...,\"error\":...} and go on");
+        .option("on-error", "fail|skip", "fail", "a bad request: stop with an error, or answer {\"id\":...,\"error\":...} and go on")
+        .flag("full-ranking", "greedy: answer all N candidates in the model's full order, with \"scores\": each document's\n"
+                              "log-probability at its place (decode/full_order.hpp)");
     add_decoder_options(a);
     a.epilog("examples:\n"
              "  dualrerank rerank --model s.safetensors --input requests.jsonl > slates.jsonl\n"
+             "  dualrerank rerank --model s.safetensors --input test.txt --full-ranking\n"
              "  dualrerank rerank --model s.safetensors --input test.txt --decoder best-of-n --scorer t.safetensors");
     a.parse(argc, argv, 2);
 
     const any_model m = load_any_model(a.str("model"));
-    reranker r(m, decoder_settings_from(a));
+    const decoder_settings dset = decoder_settings_from(a);
+    reranker r(m, dset);
     const bool skip = a.choice("on-error", {"fail", "skip"}) == "skip";
+    const bool full_ranking = a.flag_set("full-ranking");
+    if (full_ranking && dset.decoder != "greedy")
+        throw usage_error("--full-ranking orders all candidates greedily; it does not combine with --decoder " + dset.decoder);
     const std::string in_path = a.str("input");
-    const std::string fmt = in_path == "-" && a.str("format") == "auto" ? "jsonl" : input_format(in_path, a.str("format"));
+    const bool stdin_guess = in_path == "-" && a.str("format") == "auto";  // stdin without --format: JSON lines
+    const std::string fmt = stdin_guess ? "jsonl" : input_format(in_path, a.str("format"));
+    workspace full_ws;
+    std::vector<float> doc_scores;
     output_file out(a.str("output"));
     io::jsonl_writer writer(*out.out);
     std::uint64_t count = 0, failed = 0;
@@ -856,6 +896,15 @@ int cmd_rerank(int argc, char** argv) {
             rec.items = r.run(q.req.view(), count, score);
             rec.has_score = true;
             rec.score = score;
+            if (full_ranking) {
+                const auto v = q.req.view();
+                rec.items.resize(static_cast<std::size_t>(v.n));
+                doc_scores.resize(static_cast<std::size_t>(v.n));
+                if (m.teacher) decode::teacher_full_order(*m.teacher, v, r.slate_length(), rec.items.data(), doc_scores.data(), full_ws);
+                else decode::student_full_order(*m.student, v, r.slate_length(), rec.items.data(), doc_scores.data(), full_ws);
+                rec.scores.clear();
+                for (int i : rec.items) rec.scores.push_back(double(doc_scores[static_cast<std::size_t>(i)]));
+            }
         } catch (const input_error& e) {
             if (!skip) throw input_error(query_name(q) + ": " + one_line(e.what()));
             rec.error = one_line(e.what());
@@ -883,6 +932,8 @@ int cmd_rerank(int argc, char** argv) {
             try {
                 if (!reader.next(req)) break;
             } catch (const format_error& e) {
+                if (!skip && stdin_guess)  // LETOR piped in is the usual cause
+                    throw format_error(std::string(e.what()) + " (stdin is read as JSON lines; for LETOR input pass --format letor)");
                 if (!skip) throw;
                 io::slate_record rec;
                 rec.id = io::json(static_cast<std::uint64_t>(reader.line_number()));
@@ -1088,6 +1139,8 @@ const char* top_help =
     "  export-logs  the built-in world's exploratory logs as an impression-log file\n"
     "  train --logs FILE --targets exposure   a teacher or student on the logs' shown slates\n"
     "  dpo          Rerank-DPO: a teacher post-trained from logs against a frozen reference teacher\n"
+    "  fit-evaluator  a page evaluator fitted on logs (calibration and AUC per slot on held-out pages)\n"
+    "  train --logs FILE --targets search --evaluator EV   a teacher on beam-search targets of the evaluator\n"
     "  distill --logs FILE   SKD on the requests of the logs\n"
     "\n"
     "Run `dualrerank <command> --help` for a command's options. Every command reads options from\n"
@@ -1116,6 +1169,7 @@ int dispatch(int argc, char** argv) {
     if (cmd == "distill" && gives_logs(argc, argv)) return cmd_distill_logs(argc, argv);
     if (cmd == "export-logs") return cmd_export_logs(argc, argv);
     if (cmd == "dpo") return cmd_dpo(argc, argv);
+    if (cmd == "fit-evaluator") return cmd_fit_evaluator(argc, argv);
     if (cmd == "train") return cmd_train(argc, argv);
     if (cmd == "eval") return cmd_eval(argc, argv);
     if (cmd == "distill") return cmd_distill(argc, argv);
@@ -1123,7 +1177,7 @@ int dispatch(int argc, char** argv) {
     if (cmd == "rerank") return cmd_rerank(argc, argv);
     if (cmd == "bench") return cmd_bench(argc, argv);
     if (cmd == "info") return cmd_info(argc, argv);
-    throw usage_error("unknown command '" + cmd + "' (commands: train, eval, distill, ldro, rerank, bench, info, export-logs, dpo; see dualrerank --help)");
+    throw usage_error("unknown command '" + cmd + "' (commands: train, eval, distill, ldro, rerank, bench, info, export-logs, dpo, fit-evaluator; see dualrerank --help)");
 }
 
 }  // namespace
