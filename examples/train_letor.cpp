@@ -4,8 +4,8 @@
 //               [--steps 400] [--batch 16] [--d 32] [--heads 4] [--layers 2] [--ffn 64] [--lr 2e-3]
 //               [--seed 1] [--save DIR] [--verbose]
 //
-// Targets are the top L documents of each training query by label (ties in file order); queries
-// with fewer than L documents are left out of training. On the test file (its feature width pinned
+// Every training query is used: the target is its documents by label (ties in a random order
+// redrawn each step), a query with N < L documents filling min(L, N) slots. On the test file (its feature width pinned
 // to the training file's) every query is reranked: the teacher with teacher_greedy, the student with
 // greedy, at slate length min(L, n), and scored with NDCG@k (LightGBM's gain 2^label - 1); the
 // file order and a random order are the baselines. --save DIR writes teacher.safetensors and
@@ -17,6 +17,8 @@
 #include <numeric>
 #include <string>
 #include <sys/stat.h>
+
+#include <dualrerank/sim/policies.hpp>  // random_slate, the random baseline
 
 #include "dataset_io.hpp"
 
@@ -116,15 +118,16 @@ int main(int argc, char** argv) try {
     int max_n = 0;
     for (const letor_query& q : train_q) {
         max_n = std::max(max_n, q.candidates.n);
-        if (q.candidates.n < o.L) continue;
+        // every query: a short one trains on min(L, N) slots; with labels the target order is
+        // redrawn each step (ties in random order), see train::fit_supervised
         data.requests.push_back(q.candidates);
-        data.targets.push_back(dataset_io::top_by_label(q.relevance, o.L));
+        data.targets.push_back(dataset_io::top_by_label(q.relevance, std::min(o.L, q.candidates.n)));
+        data.labels.emplace_back(q.relevance.begin(), q.relevance.end());
     }
     for (const letor_query& q : test_q) max_n = std::max(max_n, q.candidates.n);
-    if (data.size() == 0) throw input_error(o.train + ": no query has at least L = " + std::to_string(o.L) + " documents");
-    std::printf("train_letor: %s: %zu queries (%zu with >= %d documents), %zu rows, width %d; %s: %zu queries (%.1fs)\n",
-                o.train.c_str(), train_q.size(), data.size(), o.L, train_file.num_rows(), width, o.test.c_str(),
-                test_q.size(), seconds_since(t0));
+    if (data.size() == 0) throw input_error(o.train + ": no queries");
+    std::printf("train_letor: %s: %zu queries, %zu rows, width %d; %s: %zu queries (%.1fs)\n", o.train.c_str(), train_q.size(),
+                train_file.num_rows(), width, o.test.c_str(), test_q.size(), seconds_since(t0));
 
     model_config mc;
     mc.features = width;
