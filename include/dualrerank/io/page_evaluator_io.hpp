@@ -114,8 +114,9 @@ page_evaluator<T> load_page_evaluator(const std::string& path) {
     const safetensors_file f = safetensors_file::from_file(path);
     const std::string what = "page evaluator file " + path;
     if (detail::require_meta(f, "format", what) != model_format) dualrerank::detail::throw_format(what + ": not a dualrerank model file");
-    if (detail::require_meta(f, "format_version", what) != format_version)
-        dualrerank::detail::throw_format(what + ": unsupported format_version");
+    const std::string version = detail::require_meta(f, "format_version", what);
+    if (version != format_version && version != "1")  // "1": files of the first writer (same layout)
+        dualrerank::detail::throw_format(what + ": unsupported format_version " + version);
     const std::string kind = detail::require_meta(f, "kind", what);
     if (kind != page_evaluator_kind) dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a page_evaluator");
     json j;
