@@ -123,16 +123,36 @@ double world_utility(const world& w, const pipeline::eval_set& ev, const Model& 
 
 // ------------------------------------------------------------------ train --logs
 
+/// Targets of `train --logs FILE --targets search --evaluator EV`: beam search on the page
+/// evaluator's utility per logged request (docs/design.md section 10.3, docs/evaluator.md).
+inline std::vector<slate> evaluator_search_targets(const std::string& evaluator, const std::vector<request<float>>& reqs, int L,
+                                                   bool bar_on) {
+    const page_evaluator<float> ev = io::load_page_evaluator<float>(evaluator);
+    std::vector<slate> out;
+    out.reserve(reqs.size());
+    progress_bar bar("search targets", long(reqs.size()), bar_on);
+    workspace ws;
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+        ws.reset();
+        out.push_back(decode::page_beam_search(ev, reqs[i].view(), L, decode::page_search_options{}, ws));
+        bar.update(long(i + 1));
+    }
+    bar.finish();
+    return out;
+}
+
 /// dualrerank train --logs FILE --targets exposure: a teacher or student trained on the shown
 /// slates of impression logs (GReF's exposure pre-training; the reference teacher of Rerank-DPO).
 inline int cmd_train_logs(int argc, char** argv) {
     arg_parser a("train", "dualrerank train --logs LOGS.jsonl --targets exposure --out MODEL [options]",
                  "Train an AR teacher or a NAR student, supervised, on impression logs (docs/logs.md). --targets\n"
                  "exposure: the target of a page is its shown slate (what the logging policy did; GReF's exposure\n"
-                 "pre-training and the reference teacher of `dualrerank dpo`). L = the first page's shown length or\n"
-                 "--slate-length; pages showing fewer slots are left out, longer ones are cut to L.");
+                 "pre-training and the reference teacher of `dualrerank dpo`). --targets search --evaluator EV: beam\n"
+                 "search on a page evaluator fitted on the logs (dualrerank fit-evaluator). L = the first page's shown\n"
+                 "length or --slate-length; pages showing fewer slots are left out, longer ones are cut to L.");
     a.option("logs", "FILE", "", "impression logs")
-        .option("targets", "exposure", "exposure", "where the target slates come from")
+        .option("targets", "exposure|search", "exposure", "the shown slates, or beam search on --evaluator")
+        .option("evaluator", "EV", "", "--targets search: a page evaluator (dualrerank fit-evaluator)")
         .option("model", "teacher|student", "teacher", "what to train")
         .option("out", "MODEL", "", "model file to write (safetensors)")
         .option("slate-length", "L", "", "slots of the target (default the first page's shown length)")
@@ -146,7 +166,8 @@ inline int cmd_train_logs(int argc, char** argv) {
     a.parse(argc, argv, 2);
 
     const std::string kind = a.choice("model", {"teacher", "student"});
-    const std::string targets = a.choice("targets", {"exposure"});
+    const std::string targets = a.choice("targets", {"exposure", "search"});
+    if ((targets == "search") != a.has("evaluator")) throw usage_error("--targets search goes with --evaluator EV (and only it)");
     const std::string out = a.str("out"), path = a.str("logs");
     const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
     const train::trainer_config tc = trainer_config_from(a, seed);
@@ -178,6 +199,7 @@ inline int cmd_train_logs(int argc, char** argv) {
     if (skipped > 0)
         std::fprintf(stderr, "dualrerank: note: %zu of %zu pages show fewer than %d slots and are left out\n", skipped,
                      logs.size(), L);
+    if (targets == "search") data.targets = evaluator_search_targets(a.str("evaluator"), data.requests, L, logs_progress_on(a));
     mc.features = s.features;
     mc.context = s.context;
     mc.max_slate = L;
@@ -188,7 +210,9 @@ inline int cmd_train_logs(int argc, char** argv) {
         check_model_fits_world(mc, w->config(), path);
     }
     mc.validate();
-    const std::string what = "supervised on the shown slates (" + targets + ") of " + path;
+    const std::string what = targets == "search" ? "supervised on beam-search targets of the page evaluator " + a.str("evaluator") +
+                                                       " on the requests of " + path
+                                                 : "supervised on the shown slates (exposure) of " + path;
 
     double loss = 0, utility = -1;
     std::size_t params = 0;
