@@ -95,6 +95,17 @@ void BM_nar_greedy(benchmark::State& state) {
     }
 }
 
+/// The benchmarks time the scorers, so every scorer is trusted: the gate (decode/best_of_n.hpp)
+/// would otherwise serve the greedy slate and score nothing. Each run checks the gate was open.
+template <class Scorer>
+decode::validated_scorer<Scorer> trusted(const Scorer& s) {
+    scorer_validation v;
+    v.check = "benchmark";  // timing only
+    v.value = 1.0;
+    v.requests = 1;
+    return decode::validated_scorer<Scorer>{s, v};
+}
+
 template <class Scorer>
 void run_best_of_n(benchmark::State& state, const Scorer& scorer) {
     const models& m = shared_models();
@@ -103,14 +114,16 @@ void run_best_of_n(benchmark::State& state, const Scorer& scorer) {
     std::vector<int> out(L);
     decode::best_of_n_config cfg;
     cfg.n = K;
+    const auto scored = trusted(scorer);
     std::uint32_t counter = 0;
     std::size_t i = 0;
     for (auto _ : state) {
         const auto& r = reqs[i++ % reqs.size()];
-        decode::best_of_n(m.student, scorer, r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
+        decode::best_of_n(m.student, scored, r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
         counter += static_cast<std::uint32_t>(K * L * r.n);
         benchmark::DoNotOptimize(out.data());
     }
+    if (!bw.gate_open) state.SkipWithError("the Best-of-N gate served greedy: nothing was scored");
 }
 
 /// The share of the K * L positions the trie scorer decodes on these requests (same noise as the
@@ -124,7 +137,7 @@ double trie_share(const nar_student<float>& student, const ar_teacher<float>& te
     cfg.n = K;
     std::uint32_t counter = 0;
     for (const auto& r : reqs) {
-        decode::best_of_n(student, ts, r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
+        decode::best_of_n(student, trusted(ts), r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
         counter += static_cast<std::uint32_t>(K * L * r.n);
     }
     return double(rows) / (double(K) * L * double(reqs.size()));
@@ -175,6 +188,7 @@ void run_trained(benchmark::State& state, const Scorer& scorer, bool greedy_only
     std::vector<int> out(L);
     decode::best_of_n_config cfg;
     cfg.n = K;
+    const auto scored = trusted(scorer);
     std::uint32_t counter = 0;
     std::size_t i = 0;
     for (auto _ : state) {
@@ -183,11 +197,12 @@ void run_trained(benchmark::State& state, const Scorer& scorer, bool greedy_only
             ws.reset();
             decode::greedy(m->student, r.view(), L, out.data(), ws);
         } else {
-            decode::best_of_n(m->student, scorer, r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
+            decode::best_of_n(m->student, scored, r.view(), L, cfg, counter_key::from_seed(7), counter, out.data(), bw);
             counter += static_cast<std::uint32_t>(K * L * r.n);
         }
         benchmark::DoNotOptimize(out.data());
     }
+    if (!greedy_only && !bw.gate_open) state.SkipWithError("the Best-of-N gate served greedy: nothing was scored");
 }
 
 void BM_trained_nar_greedy(benchmark::State& state) { run_trained(state, null_scorer{}, true); }
