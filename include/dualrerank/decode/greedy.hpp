@@ -7,7 +7,7 @@
 //    softmax of Z_t over the still-unused items (ties -> lowest slot, then lowest item).
 // From the AR teacher (incremental, KV cache): teacher_greedy and teacher_beam (width B, sum of
 // masked log-softmax scores, ties -> earlier beam, lower item).
-// And the one probability definition everything uses (DESIGN.md section 3):
+// And the one probability definition everything uses (docs/design.md section 3):
 //   log pi(y) = sum_t log softmax_{i not in y_<t}(Z_t)[y_t].
 #pragma once
 

@@ -1,4 +1,4 @@
-// Evaluation metrics (DESIGN.md section 8), in namespace dualrerank::eval.
+// Evaluation metrics (docs/design.md section 8), in namespace dualrerank::eval.
 //
 // Ranking metrics (LightGBM / XGBoost conventions)
 //   A ranking is either a list of candidate indices (a slate, best first; may be shorter than the

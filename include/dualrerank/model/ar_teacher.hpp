@@ -1,4 +1,4 @@
-// AR teacher (Gen-Reranker shape from GReF, DESIGN.md section 3): a causal decoder over the slate
+// AR teacher (Gen-Reranker shape from GReF, docs/design.md section 3): a causal decoder over the slate
 // built so far. Position p's input is s_0 = BOS + slot_emb[0] and s_p = H[y_p] + slot_emb[p]
 // (y_p = the item chosen at slot p, 1-based, i.e. the previous slot's choice); each decoder
 // block = causal self-attention over the prefix, cross-attention to H, FFN; the output g_p gives

@@ -1,4 +1,4 @@
-// Candidate encoder (DESIGN.md section 3):
+// Candidate encoder (docs/design.md section 3):
 //   h0 = X W_in + b_in + (X W_a) * (c W_c) (+ rank_emb[rank])
 //   H  = LN_f(block_{n_enc}( ... block_1(h0)))      (pre-LN, bidirectional self-attention)
 // The multiplicative user-item term is what lets a reranker learn personal affinity from the

@@ -1,4 +1,4 @@
-// List evaluator (ours, FlashEvaluator-inspired; DESIGN.md section 3): scores a given slate.
+// List evaluator (ours, FlashEvaluator-inspired; docs/design.md section 3): scores a given slate.
 // Rows x_t = H[y_t] + slot_emb[t]; one causal pre-LN block (an item sees the items above it);
 // final LayerNorm; a linear head gives per-slot engagement logits e_t [outputs]; the utility is
 // u(y) = sum_t w_t sigmoid(e_t) (summed over outputs), with slot weights w given by the caller.

@@ -1,4 +1,4 @@
-// Reference policies of the built-in world (DESIGN.md section 7) and the exploratory behaviour policy.
+// Reference policies of the built-in world (docs/design.md section 7) and the exploratory behaviour policy.
 //
 // * random_slate: L distinct candidates uniformly at random (its *expected* utility is exact:
 //   world::random_utility).

@@ -1,4 +1,4 @@
-// The built-in world (simulator), DESIGN.md section 7. One include for all of it:
+// The built-in world (simulator), docs/design.md section 7. One include for all of it:
 //
 //   world.hpp     world_config (defaults, small() preset), the generative model, closed-form
 //                 expected utility, sampled and expected per-slot feedback, exact random-slate utility

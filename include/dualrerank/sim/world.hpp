@@ -1,4 +1,4 @@
-// The built-in world: a seeded, documented user model for whole-page reranking (DESIGN.md section 7).
+// The built-in world: a seeded, documented user model for whole-page reranking (docs/design.md section 7).
 //
 // Generative model (ours; every symbol below is a field of `world_config`)
 // ------------------------------------------------------------------------
@@ -38,7 +38,7 @@
 // which is the expectation of the weighted sampled feedback sum_t (w_click c_{t,click} + w_long c_{t,long}).
 //
 // The default `click_bias` gives about 15% clicks per examined slot under the exploratory behaviour
-// policy of the default world (checked by a test); redundancy = complementarity = 0.8 as DESIGN.md asks.
+// policy of the default world (checked by a test); redundancy = complementarity = 0.8 as docs/design.md asks.
 #pragma once
 
 #include <algorithm>
@@ -68,7 +68,7 @@ struct conditions {
     objective_weights weights{};
 };
 
-/// Every knob of the world. Defaults: the "default world" of DESIGN.md (N = 50, L = 10, F = 32).
+/// Every knob of the world. Defaults: the "default world" of docs/design.md (N = 50, L = 10, F = 32).
 struct world_config {
     // shapes
     int num_candidates = 50;  ///< N
@@ -105,7 +105,7 @@ struct world_config {
     double context_noise = 0.3;            ///< noise of the observed user latent
     double depth_noise = 0.5;              ///< noise of the observed depth
 
-    /// The small world of the PyTorch prototype (DESIGN.md section 9): N = 20, L = 6, viewport 4.
+    /// The small world of the PyTorch prototype (docs/design.md section 9): N = 20, L = 6, viewport 4.
     static world_config small() {
         world_config c;
         c.num_candidates = 20;

@@ -1,4 +1,4 @@
-// Sequential Knowledge Distillation (ours; DESIGN.md section 4).
+// Sequential Knowledge Distillation (ours; docs/design.md section 4).
 //
 // Per request the teacher decodes its greedy slate plus K sampled slates (decoded once and
 // cached: `make_skd_targets`). Along each teacher trajectory yhat, the student's masked
