@@ -25,6 +25,7 @@
 #include <dualrerank/sim/log_export.hpp>
 #include <dualrerank/sim/sim.hpp>
 
+#include "example_args.hpp"
 #include "dataset_io.hpp"
 
 using namespace dualrerank;
@@ -60,32 +61,28 @@ int main(int argc, char** argv) try {
     long count = 256, logs = 10000;
     double temperature = behaviour_policy{}.temperature;
     bool eval = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw input_error("missing value after " + a);
-            return argv[++i];
-        };
-        if (a == "--out") out = next();
-        else if (a == "--requests") count = std::stol(next());
-        else if (a == "--first") first = std::stoull(next());
-        else if (a == "--eval") eval = true;
-        else if (a == "--seed") seed = std::stoull(next());
-        else if (a == "--world") world_name = next();
-        else if (a == "--targets") targets = next();
-        else if (a == "--letor") letor = next();
-        else if (a == "--logs-out") logs_out = next();
-        else if (a == "--logs") logs = std::stol(next());
-        else if (a == "--logs-first") logs_first = std::stoull(next());
-        else if (a == "--logs-seed") {
-            logs_seed = std::stoull(next());
+    example_args a(argc, argv);
+    while (a.next()) {
+        if (a.is("--out")) out = a.value();
+        else if (a.is("--requests")) count = a.integer(LLONG_MIN, LLONG_MAX);
+        else if (a.is("--first")) first = a.u64();
+        else if (a.is("--eval")) eval = true;
+        else if (a.is("--seed")) seed = a.u64();
+        else if (a.is("--world")) world_name = a.value();
+        else if (a.is("--targets")) targets = a.value();
+        else if (a.is("--letor")) letor = a.value();
+        else if (a.is("--logs-out")) logs_out = a.value();
+        else if (a.is("--logs")) logs = a.integer(LLONG_MIN, LLONG_MAX);
+        else if (a.is("--logs-first")) logs_first = a.u64();
+        else if (a.is("--logs-seed")) {
+            logs_seed = a.u64();
             logs_seed_given = true;
-        } else if (a == "--temperature") temperature = std::stod(next());
-        else if (a == "--help" || a == "-h") {
+        } else if (a.is("--temperature")) temperature = a.real();
+        else if (a.is("--help") || a.is("-h")) {
             usage();
             return 0;
         } else
-            throw input_error("unknown option " + a + " (see --help)");
+            throw input_error("unknown option " + a.name() + " (see --help)");
     }
     if (out.empty() && logs_out.empty()) throw input_error("give --out or --logs-out (see --help)");
     if (count < 1) throw input_error("--requests must be >= 1");

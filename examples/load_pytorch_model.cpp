@@ -17,6 +17,7 @@
 
 #include <dualrerank/serve.hpp>
 
+#include "example_args.hpp"
 #include "dataset_io.hpp"
 
 using namespace dualrerank;
@@ -79,25 +80,21 @@ dataset_io::outputs serve(const serving::any_model& m, const dataset_io::request
 int main(int argc, char** argv) try {
     std::string model, requests, letor, out;
     int width = 0, L = 0, print = 3;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw input_error("missing value after " + a);
-            return argv[++i];
-        };
-        if (a == "--requests") requests = next();
-        else if (a == "--letor") letor = next();
-        else if (a == "--width") width = std::stoi(next());
-        else if (a == "--L") L = std::stoi(next());
-        else if (a == "--out") out = next();
-        else if (a == "--print") print = std::stoi(next());
-        else if (a == "--help" || a == "-h") {
+    example_args a(argc, argv);
+    while (a.next()) {
+        if (a.is("--requests")) requests = a.value();
+        else if (a.is("--letor")) letor = a.value();
+        else if (a.is("--width")) width = a.integer();
+        else if (a.is("--L")) L = a.integer();
+        else if (a.is("--out")) out = a.value();
+        else if (a.is("--print")) print = a.integer();
+        else if (a.is("--help") || a.is("-h")) {
             usage();
             return 0;
-        } else if (!a.empty() && a[0] != '-' && model.empty())
-            model = a;
+        } else if (!a.name().empty() && a.name()[0] != '-' && model.empty())
+            model = a.name();
         else
-            throw input_error("unexpected argument " + a + " (see --help)");
+            throw input_error("unexpected argument " + a.name() + " (see --help)");
     }
     if (model.empty() || requests.empty() == letor.empty()) {
         usage();

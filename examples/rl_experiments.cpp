@@ -27,6 +27,8 @@
 
 #include <dualrerank/sim/sim.hpp>
 
+#include "example_args.hpp"
+
 using namespace dualrerank;
 
 namespace {
@@ -173,44 +175,40 @@ int main(int argc, char** argv) {
         rc.max_delay = 50;
         rc.requests_per_step = 8;
         train::evaluator_scorer<float>::config ec;
-        for (int i = 1; i < argc; ++i) {
-            const std::string a = argv[i];
-            auto next = [&]() -> std::string {
-                if (i + 1 >= argc) throw input_error("missing value after " + a);
-                return argv[++i];
-            };
-            if (a == "--student") student_path = next();
-            else if (a == "--method" || a == "--methods") methods = next();
-            else if (a == "--mode") mode = next();
-            else if (a == "--drift") drift_name = next();
-            else if (a == "--feedback") feedback = next();
-            else if (a == "--csv") csv = next();
-            else if (a == "--evaluator") evaluator_path = next();
-            else if (a == "--evaluator-kind") evaluator_kind = next();
-            else if (a == "--evaluator-batch") ec.batch = std::stoi(next());
-            else if (a == "--evaluator-every") ec.update_every = std::stoi(next());
-            else if (a == "--evaluator-pages") evaluator_pages = std::stoi(next());
-            else if (a == "--evaluator-steps") evaluator_steps = std::stol(next());
-            else if (a == "--evaluator-lr") ec.lr = std::stod(next());
-            else if (a == "--seed") seed = std::stoull(next());
-            else if (a == "--stream-seed") stream_seed = std::stoull(next());
-            else if (a == "--requests") requests = std::stol(next());
-            else if (a == "--eval-every") eval_every = std::stoi(next());
-            else if (a == "--eval-requests") eval_requests = std::stoi(next());
-            else if (a == "--lr") rc.optimizer.lr = std::stod(next());
-            else if (a == "--beta") rc.rl.beta = std::stod(next());
-            else if (a == "--eta") rc.rl.eta = std::stod(next());
-            else if (a == "--tau") rc.rl.sample_tau = std::stod(next());
-            else if (a == "--group") rc.rl.group = std::stoi(next());
-            else if (a == "--per-step") rc.requests_per_step = std::stoi(next());
-            else if (a == "--publish-every") rc.publish_every = std::stoi(next());
-            else if (a == "--max-delay") rc.max_delay = std::stoi(next());
-            else if (a == "--drop-rate") rc.drop_rate = std::stod(next());
-            else if (a == "--group-weight") rc.group_weight = std::stod(next());
-            else if (a == "--shown-weight") rc.shown_weight = std::stod(next());
-            else if (a == "--polyak") rc.polyak = std::stod(next());
-            else if (a == "--verbose") rc.log_every = 250;
-            else if (a == "--help" || a == "-h") {
+        example_args a(argc, argv);
+        while (a.next()) {
+            if (a.is("--student")) student_path = a.value();
+            else if (a.is("--method") || a.is("--methods")) methods = a.value();
+            else if (a.is("--mode")) mode = a.value();
+            else if (a.is("--drift")) drift_name = a.value();
+            else if (a.is("--feedback")) feedback = a.value();
+            else if (a.is("--csv")) csv = a.value();
+            else if (a.is("--evaluator")) evaluator_path = a.value();
+            else if (a.is("--evaluator-kind")) evaluator_kind = a.value();
+            else if (a.is("--evaluator-batch")) ec.batch = a.integer();
+            else if (a.is("--evaluator-every")) ec.update_every = a.integer();
+            else if (a.is("--evaluator-pages")) evaluator_pages = a.integer();
+            else if (a.is("--evaluator-steps")) evaluator_steps = a.integer(LLONG_MIN, LLONG_MAX);
+            else if (a.is("--evaluator-lr")) ec.lr = a.real();
+            else if (a.is("--seed")) seed = a.u64();
+            else if (a.is("--stream-seed")) stream_seed = a.u64();
+            else if (a.is("--requests")) requests = a.integer(LLONG_MIN, LLONG_MAX);
+            else if (a.is("--eval-every")) eval_every = a.integer();
+            else if (a.is("--eval-requests")) eval_requests = a.integer();
+            else if (a.is("--lr")) rc.optimizer.lr = a.real();
+            else if (a.is("--beta")) rc.rl.beta = a.real();
+            else if (a.is("--eta")) rc.rl.eta = a.real();
+            else if (a.is("--tau")) rc.rl.sample_tau = a.real();
+            else if (a.is("--group")) rc.rl.group = a.integer();
+            else if (a.is("--per-step")) rc.requests_per_step = a.integer();
+            else if (a.is("--publish-every")) rc.publish_every = a.integer();
+            else if (a.is("--max-delay")) rc.max_delay = a.integer();
+            else if (a.is("--drop-rate")) rc.drop_rate = a.real();
+            else if (a.is("--group-weight")) rc.group_weight = a.real();
+            else if (a.is("--shown-weight")) rc.shown_weight = a.real();
+            else if (a.is("--polyak")) rc.polyak = a.real();
+            else if (a.is("--verbose")) rc.log_every = 250;
+            else if (a.is("--help") || a.is("-h")) {
                 std::puts("usage: rl_experiments --student PATH [--methods none,ldro,grpo,goalrank,ldro-noobj,ldro-noslot,ldro-norank,\n"
                           "       ldro-ema,ldro-nogroup,ldro-noshown,ldro-norefresh] [--mode realistic|user-group]\n"
                           "       [--drift none|swap-mixed|engagement|longview|swap] [--feedback sampled|expected] [--requests N]\n"
@@ -220,7 +218,7 @@ int main(int argc, char** argv) {
                           "       [--drop-rate X] [--group-weight X] [--shown-weight X] [--polyak A] [--eval-every K] [--eval-requests M]");
                 return 0;
             } else
-                throw input_error("unknown option " + a);
+                throw input_error("unknown option " + a.name());
         }
         if (student_path.empty()) throw input_error("--student PATH is required (a model written by dualrerank_demo)");
         if (mode == "user-group") rc.mode = train::rl_feedback::user_group;

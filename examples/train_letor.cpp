@@ -20,6 +20,7 @@
 
 #include <dualrerank/sim/policies.hpp>  // random_slate, the random baseline
 
+#include "example_args.hpp"
 #include "dataset_io.hpp"
 
 using namespace dualrerank;
@@ -53,33 +54,29 @@ void usage() {
 options parse(int argc, char** argv) {
     options o;
     std::vector<std::string> pos;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw input_error("missing value after " + a);
-            return argv[++i];
-        };
-        if (a == "--train-query") o.train_query = next();
-        else if (a == "--test-query") o.test_query = next();
-        else if (a == "--L") o.L = std::stoi(next());
-        else if (a == "--k") o.k = std::stoi(next());
-        else if (a == "--steps") o.steps = std::stol(next());
-        else if (a == "--batch") o.batch = std::stoi(next());
-        else if (a == "--d") o.d = std::stoi(next());
-        else if (a == "--heads") o.heads = std::stoi(next());
-        else if (a == "--layers") o.layers = std::stoi(next());
-        else if (a == "--ffn") o.ffn = std::stoi(next());
-        else if (a == "--lr") o.lr = std::stod(next());
-        else if (a == "--seed") o.seed = std::stoull(next());
-        else if (a == "--save") o.save = next();
-        else if (a == "--verbose") o.verbose = true;
-        else if (a == "--help" || a == "-h") {
+    example_args a(argc, argv);
+    while (a.next()) {
+        if (a.is("--train-query")) o.train_query = a.value();
+        else if (a.is("--test-query")) o.test_query = a.value();
+        else if (a.is("--L")) o.L = a.integer();
+        else if (a.is("--k")) o.k = a.integer();
+        else if (a.is("--steps")) o.steps = a.integer(LLONG_MIN, LLONG_MAX);
+        else if (a.is("--batch")) o.batch = a.integer();
+        else if (a.is("--d")) o.d = a.integer();
+        else if (a.is("--heads")) o.heads = a.integer();
+        else if (a.is("--layers")) o.layers = a.integer();
+        else if (a.is("--ffn")) o.ffn = a.integer();
+        else if (a.is("--lr")) o.lr = a.real();
+        else if (a.is("--seed")) o.seed = a.u64();
+        else if (a.is("--save")) o.save = a.value();
+        else if (a.is("--verbose")) o.verbose = true;
+        else if (a.is("--help") || a.is("-h")) {
             usage();
             std::exit(0);
-        } else if (!a.empty() && a[0] != '-')
-            pos.push_back(a);
+        } else if (!a.name().empty() && a.name()[0] != '-')
+            pos.push_back(a.name());
         else
-            throw input_error("unknown option " + a + " (see --help)");
+            throw input_error("unknown option " + a.name() + " (see --help)");
     }
     if (pos.size() != 2) {
         usage();
