@@ -222,7 +222,7 @@ TEST_CASE("fit_page_evaluator recovers a known page evaluator from its own sampl
     }
 }
 
-TEST_CASE("page_evaluator rejects bad configs, labels and slates with input_error", "[page_evaluator][bad_input]") {
+TEST_CASE("PEV-01: page_evaluator rejects bad configs, labels and slates with input_error", "[page_evaluator][bad_input]") {
     page_evaluator_config bad = odd_config();
     bad.max_slate = 1;
     CHECK_THROWS_AS(page_evaluator<float>(bad), input_error);
@@ -256,7 +256,7 @@ TEST_CASE("page_evaluator rejects bad configs, labels and slates with input_erro
     CHECK_THROWS_AS(fc.validate(), input_error);
 }
 
-TEST_CASE("page evaluator files round-trip with their trust record and prove themselves", "[page_evaluator][io]") {
+TEST_CASE("PEV-02: page evaluator files round-trip with their trust record and refuse another kind", "[page_evaluator][io][bad_input]") {
     const page_evaluator_config c = odd_config();
     page_evaluator<float> ev(c);
     ev.init(4);
@@ -276,10 +276,15 @@ TEST_CASE("page evaluator files round-trip with their trust record and prove the
     plain.init(5);
     io::save_page_evaluator(plain, path);
     CHECK(io::load_page_evaluator<float>(path).validation.requests == 0);
+    // a malformed record is refused
+    io::save_page_evaluator(plain, path, {{"validation", "[1, 2]"}});
+    CHECK_THROWS_AS(io::load_page_evaluator<float>(path), format_error);
+    io::save_page_evaluator(plain, path, {{"validation", "{\"check\": \"x\", \"value\": 0.7}"}});
+    CHECK_THROWS_AS(io::load_page_evaluator<float>(path), format_error);
     std::remove(path.c_str());
 }
 
-TEST_CASE("best_of_n serves greedy unless the scorer's trust record passes the gate", "[page_evaluator][best_of_n]") {
+TEST_CASE("BON-05: best_of_n serves greedy unless the scorer's trust record passes the gate", "[page_evaluator][best_of_n][bad_input]") {
     model_config mc;
     mc.features = 7;
     mc.context = 5;
