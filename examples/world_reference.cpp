@@ -6,6 +6,7 @@
 //   world_reference --seed 7 --seeds 5 --n 100 --l 12 --requests 1000 --width 64
 //   world_reference --rho 0 --kappa 0     without context effects (appeal sort = oracle)
 #include <dualrerank/dualrerank.hpp>
+#include <dualrerank/sim/sim.hpp>
 
 #include <algorithm>
 #include <chrono>
