@@ -578,6 +578,16 @@ DUALRERANK_NAMESPACE_END
 // previous call spilled into more than one block, the blocks are merged into one block of the
 // peak size, so after one warm-up call of the largest shape the arena never allocates again.
 // A workspace is owned by one thread; a model is shared read-only by all threads.
+//
+// Limits a server can plan for (docs/bad-input.md, WS-01):
+//   set_budget(bytes)        the most bytes one call may use; an alloc beyond it throws
+//                            input_error naming the budget before any memory is requested
+//                            (0 = no budget, the default)
+//   set_retain_limit(bytes)  high-water policy: reset() gives memory back when the workspace
+//                            holds more than this (one outlier request does not pin gigabytes for
+//                            the life of the thread); 0 = keep everything (the default, and what
+//                            the zero-allocation guarantee after warm-up assumes)
+//   shrink_to(bytes)         give memory back now, down to at most `bytes` of capacity
 
 #include <algorithm>
 #include <cstddef>
@@ -585,6 +595,8 @@ DUALRERANK_NAMESPACE_END
 #include <memory>
 #include <new>
 #include <vector>
+
+#include <string>
 
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -600,6 +612,10 @@ public:
 
     /// Start a new call: everything handed out before is invalid after this.
     void reset() {
+        if (retain_ > 0 && capacity_bytes() > retain_) {
+            shrink_to(retain_);
+            return;
+        }
         if (blocks_.size() > 1) {
             std::size_t total = 0;
             for (auto& b : blocks_) total += b.size;
@@ -609,6 +625,25 @@ public:
         used_ = 0;
         current_ = 0;
     }
+
+    /// Give memory back now: afterwards capacity_bytes() <= bytes (rounded to 64). Everything
+    /// handed out before is invalid; the next call starts afresh (and may grow again).
+    void shrink_to(std::size_t bytes) {
+        if (capacity_bytes() > bytes) {
+            blocks_.clear();
+            if (bytes >= default_alignment) add_block(bytes / default_alignment * default_alignment);
+        }
+        peak_ = std::min(peak_, capacity_bytes());
+        used_ = 0;
+        current_ = 0;
+    }
+
+    /// The most bytes one call may use (0: no budget). See the header comment.
+    void set_budget(std::size_t bytes) noexcept { budget_ = bytes; }
+    std::size_t budget() const noexcept { return budget_; }
+    /// reset() shrinks the workspace to this many bytes when it holds more (0: never).
+    void set_retain_limit(std::size_t bytes) noexcept { retain_ = bytes; }
+    std::size_t retain_limit() const noexcept { return retain_; }
 
     /// Make sure at least `bytes` are available in one block (an allocation, if any, happens now).
     void reserve(std::size_t bytes) {
@@ -623,7 +658,17 @@ public:
     /// Uninitialized, 64-byte aligned array of n values of T.
     template <class T>
     T* alloc(std::size_t n) {
+        if (n > (std::size_t(-1) - default_alignment) / sizeof(T))
+            detail::throw_input("workspace: an allocation of " + std::to_string(n) + " values overflows");
         std::size_t bytes = round_up(n * sizeof(T));
+        if (budget_ > 0) {
+            std::size_t in_use = used_;
+            for (std::size_t i = 0; i < current_; ++i) in_use += blocks_[i].size;
+            if (bytes > budget_ || in_use > budget_ - bytes)
+                detail::throw_input("workspace: this call needs more than the workspace budget of " + std::to_string(budget_) +
+                                    " bytes (" + std::to_string(in_use) + " in use, " + std::to_string(bytes) +
+                                    " more asked; workspace::set_budget)");
+        }
         if (blocks_.empty()) add_block(std::max<std::size_t>(bytes, 1 << 16));
         while (used_ + bytes > blocks_[current_].size) {
             if (current_ + 1 == blocks_.size()) add_block(std::max(bytes, blocks_[current_].size));
@@ -680,6 +725,8 @@ private:
     std::size_t used_ = 0;
     std::size_t peak_ = 0;
     std::size_t allocations_ = 0;
+    std::size_t budget_ = 0;
+    std::size_t retain_ = 0;
 };
 
 DUALRERANK_NAMESPACE_END
@@ -2862,7 +2909,7 @@ DUALRERANK_NAMESPACE_END
 // ---- end include/dualrerank/model/batch.hpp ----
 
 // ---- begin include/dualrerank/model/encoder.hpp ----
-// Candidate encoder (DESIGN.md section 3):
+// Candidate encoder (docs/design.md section 3):
 //   h0 = X W_in + b_in + (X W_a) * (c W_c) (+ rank_emb[rank])
 //   H  = LN_f(block_{n_enc}( ... block_1(h0)))      (pre-LN, bidirectional self-attention)
 // The multiplicative user-item term is what lets a reranker learn personal affinity from the
@@ -3384,7 +3431,7 @@ DUALRERANK_NAMESPACE_END
 // ---- end include/dualrerank/model/nar_student.hpp ----
 
 // ---- begin include/dualrerank/model/ar_teacher.hpp ----
-// AR teacher (Gen-Reranker shape from GReF, DESIGN.md section 3): a causal decoder over the slate
+// AR teacher (Gen-Reranker shape from GReF, docs/design.md section 3): a causal decoder over the slate
 // built so far. Position p's input is s_0 = BOS + slot_emb[0] and s_p = H[y_p] + slot_emb[p]
 // (y_p = the item chosen at slot p, 1-based, i.e. the previous slot's choice); each decoder
 // block = causal self-attention over the prefix, cross-attention to H, FFN; the output g_p gives
@@ -3786,7 +3833,7 @@ DUALRERANK_NAMESPACE_END
 // ---- end include/dualrerank/model/ar_teacher.hpp ----
 
 // ---- begin include/dualrerank/model/evaluator.hpp ----
-// List evaluator (ours, FlashEvaluator-inspired; DESIGN.md section 3): scores a given slate.
+// List evaluator (ours, FlashEvaluator-inspired; docs/design.md section 3): scores a given slate.
 // Rows x_t = H[y_t] + slot_emb[t]; one causal pre-LN block (an item sees the items above it);
 // final LayerNorm; a linear head gives per-slot engagement logits e_t [outputs]; the utility is
 // u(y) = sum_t w_t sigmoid(e_t) (summed over outputs), with slot weights w given by the caller.
@@ -5206,7 +5253,7 @@ DUALRERANK_NAMESPACE_END
 // ---- end include/dualrerank/train/trainer.hpp ----
 
 // ---- begin include/dualrerank/train/skd.hpp ----
-// Sequential Knowledge Distillation (ours; DESIGN.md section 4).
+// Sequential Knowledge Distillation (ours; docs/design.md section 4).
 //
 // Per request the teacher decodes its greedy slate plus K sampled slates (decoded once and
 // cached: `make_skd_targets`). Along each teacher trajectory yhat, the student's masked
@@ -5234,7 +5281,7 @@ DUALRERANK_NAMESPACE_END
 //    softmax of Z_t over the still-unused items (ties -> lowest slot, then lowest item).
 // From the AR teacher (incremental, KV cache): teacher_greedy and teacher_beam (width B, sum of
 // masked log-softmax scores, ties -> earlier beam, lower item).
-// And the one probability definition everything uses (DESIGN.md section 3):
+// And the one probability definition everything uses (docs/design.md section 3):
 //   log pi(y) = sum_t log softmax_{i not in y_<t}(Z_t)[y_t].
 
 #include <algorithm>
@@ -7284,13 +7331,22 @@ DUALRERANK_NAMESPACE_END
 //
 // Model file: one tensor per parameter, named exactly as the PyTorch reference's state_dict
 // (python/dualrerank_ref), F32 (or F64 for double models); __metadata__:
-//   format = "dualrerank", format_version = "1", kind = ar_teacher | nar_student | list_evaluator,
+//   format = "dualrerank", format_version = "2", kind = ar_teacher | nar_student | list_evaluator,
 //   config = the model_config as JSON,
+//   dualrerank.crc32_file = CRC-32 of the whole file (header included; io/safetensors.hpp),
 //   verify = "1" when the file carries a self-test: tensors verify.features [N x F],
 //   verify.context [Fc], verify.slate [L] (I64) and verify.output (the model's output on them).
 // A loaded model proves itself: with verification on (the default) the output is recomputed and
 // must agree within 1e-4 relative, else format_error (catches byte-order, layout and version
-// mismatches that shape checks cannot).
+// mismatches that shape checks cannot). The probe reaches every embedding row the model can
+// index: all L slot rows, and with rank_embedding all max_candidates rank rows (the probe request
+// is run R = ceil(max_candidates / N) times, run r with upstream ranks r N + i mod max_candidates;
+// verify.output holds the R outputs one after the other).
+//
+// format_version 2 (this writer) requires the whole-file checksum: a changed byte anywhere (the
+// config's digits, the tensor table, a weight) fails the load. format_version 1 files (older
+// writers) still load; their checksum covers only the data region, so the header is checked only
+// by parsing, the shape checks and the self-test (integrity_note says which applies).
 //
 // Checkpoints (train/checkpoint.hpp) use the same container: the model's tensors under "param.",
 // the AdamW moments under "adam.m." / "adam.v.", step counters and the RNG state. Every file is
@@ -7363,6 +7419,10 @@ inline const char* json_type_name(json_type t) noexcept {
 }
 
 struct json_parse_options {
+    /// Hard cap on max_depth: the parser recurses once per level (a few hundred bytes of stack
+    /// each), so 1,024 levels stay far inside any thread's stack. A larger max_depth is an
+    /// input_error before anything is parsed.
+    static constexpr std::size_t max_depth_cap = 1024;
     std::size_t max_depth = 64;           ///< nested arrays/objects (the root container is depth 1)
     std::size_t max_bytes = 64u << 20;    ///< input size in bytes
     std::size_t max_values = 1u << 22;    ///< values in the document (containers, scalars, members)
@@ -7865,6 +7925,10 @@ public:
         : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()), opt_(opt) {}
 
     json parse_document() {
+        if (opt_.max_depth > json_parse_options::max_depth_cap)
+            throw_input("json_parse_options::max_depth = " + std::to_string(opt_.max_depth) +
+                        " exceeds json_parse_options::max_depth_cap = " + std::to_string(json_parse_options::max_depth_cap) +
+                        " (the parser's recursion is bounded by it)");
         if (static_cast<std::size_t>(end_ - begin_) > opt_.max_bytes)
             fail_at(begin_, "input of " + std::to_string(end_ - begin_) + " bytes exceeds the limit of " +
                                 std::to_string(opt_.max_bytes) + " bytes");
@@ -8254,8 +8318,12 @@ DUALRERANK_NAMESPACE_END
 //
 // The writer lists tensors in the header in the order given, lays the data out by element size
 // (8-byte types first, stable), so every tensor is naturally aligned in the file, pads the header
-// with spaces to a multiple of 8 bytes, and records a CRC-32 of the data region in
-// __metadata__["dualrerank.crc32"] that the reader verifies (the file proves itself).
+// with spaces to a multiple of 8 bytes, and records two CRC-32s the reader verifies (the file
+// proves itself): __metadata__["dualrerank.crc32"] of the data region, and
+// __metadata__["dualrerank.crc32_file"] of the whole file (length field, header with its
+// metadata, config and tensor table, padding, data) computed with the 8 digits of that value set
+// to "00000000". The writer emits the pair compactly ("dualrerank.crc32_file":"xxxxxxxx"); the
+// reader finds that byte sequence (exactly once) and checks the sum. See docs/model-format.md.
 
 #include <algorithm>
 #include <array>
@@ -8431,6 +8499,8 @@ struct safetensors_caps {
 
 /// Metadata key holding the CRC-32 (zlib/IEEE, 8 lowercase hex digits) of the data region.
 inline constexpr const char* safetensors_crc32_key = "dualrerank.crc32";
+/// Metadata key holding the CRC-32 of the whole file, its own 8 digits read as "00000000".
+inline constexpr const char* safetensors_file_crc32_key = "dualrerank.crc32_file";
 
 namespace detail {
 
@@ -8590,9 +8660,36 @@ struct tensor_info {
 };
 
 struct safetensors_read_options {
-    /// If __metadata__ holds "dualrerank.crc32", check it against the data region.
+    /// If __metadata__ holds "dualrerank.crc32" ("dualrerank.crc32_file"), check it against the
+    /// data region (the whole file).
     bool verify_checksum = true;
 };
+
+namespace detail {
+
+/// Where the 8 digits of "dualrerank.crc32_file" sit in a file's bytes (searched within the
+/// header [8, header_end)); npos unless the compact pair occurs exactly once.
+inline std::size_t file_crc_digits_pos(const std::uint8_t* bytes, std::size_t header_end) {
+    const std::string pat = std::string("\"") + safetensors_file_crc32_key + "\":\"";
+    if (header_end < 8 + pat.size() + 9) return std::string::npos;
+    const char* b = reinterpret_cast<const char*>(bytes);
+    const std::string_view h(b + 8, header_end - 8);
+    const std::size_t at = h.find(pat);
+    if (at == std::string_view::npos || h.find(pat, at + 1) != std::string_view::npos) return std::string::npos;
+    const std::size_t digits = 8 + at + pat.size();
+    if (digits + 9 > header_end || b[digits + 8] != '"') return std::string::npos;
+    return digits;
+}
+
+/// CRC-32 of the whole file with the 8 bytes at `digits` read as '0'.
+inline std::uint32_t file_crc(const std::uint8_t* bytes, std::size_t size, std::size_t digits) noexcept {
+    static const std::uint8_t zeros[8] = {'0', '0', '0', '0', '0', '0', '0', '0'};
+    std::uint32_t c = crc32_update(0, bytes, digits);
+    c = crc32_update(c, zeros, 8);
+    return crc32_update(c, bytes + digits + 8, size - digits - 8);
+}
+
+}  // namespace detail
 
 class safetensors_file {
 public:
@@ -8636,6 +8733,8 @@ public:
     std::size_t header_bytes() const noexcept { return header_bytes_; }
     /// Size of the data region in bytes.
     std::size_t data_bytes() const noexcept { return bytes_.size() - data_start_; }
+    /// True when the whole-file CRC-32 ("dualrerank.crc32_file") was present and checked.
+    bool file_checksum_verified() const noexcept { return file_checksum_verified_; }
     /// The raw little-endian bytes of a tensor of this file (t.bytes() of them; any alignment).
     const std::uint8_t* raw(const tensor_info& t) const noexcept { return bytes_.data() + data_start_ + t.begin; }
 
@@ -8683,6 +8782,7 @@ private:
     std::string source_;  ///< file path, for messages
     std::size_t header_bytes_ = 0;
     std::size_t data_start_ = 0;
+    bool file_checksum_verified_ = false;
     std::vector<tensor_info> tensors_;
     std::map<std::string, std::size_t, std::less<>> index_;
     std::map<std::string, std::string> metadata_;
@@ -8874,6 +8974,23 @@ private:
                     fail("checksum mismatch: the data region has CRC-32 " + got + ", the header records " + want +
                          " (the file is corrupt)");
             }
+            auto wf = metadata_.find(safetensors_file_crc32_key);
+            if (wf != metadata_.end()) {
+                const std::string& want = wf->second;
+                bool ok = want.size() == 8;
+                for (char c : want) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+                if (!ok)
+                    fail(std::string("__metadata__[\"") + safetensors_file_crc32_key + "\"] is not 8 lowercase hex digits");
+                const std::size_t pos = detail::file_crc_digits_pos(bytes_.data(), data_start_);
+                if (pos == std::string::npos)
+                    fail(std::string("the header does not hold \"") + safetensors_file_crc32_key +
+                         "\":\"<8 digits>\" exactly once in compact form (the whole-file checksum cannot be checked)");
+                const std::string got = detail::crc32_hex(detail::file_crc(bytes_.data(), bytes_.size(), pos));
+                if (got != want)
+                    fail("checksum mismatch: the whole file has CRC-32 " + got + ", the header records " + want +
+                         " (the file is corrupt: header or data)");
+                file_checksum_verified_ = true;
+            }
         }
     }
 
@@ -8983,8 +9100,9 @@ struct tensor_write {
 };
 
 struct safetensors_write_options {
-    /// Record the CRC-32 of the data region in __metadata__["dualrerank.crc32"]. If false, a
-    /// value for that key in the caller's metadata is dropped (it would be stale).
+    /// Record the CRC-32 of the data region in __metadata__["dualrerank.crc32"] and of the whole
+    /// file in "dualrerank.crc32_file". If false, values for those keys in the caller's metadata
+    /// are dropped (they would be stale).
     bool checksum = true;
 };
 
@@ -9075,7 +9193,11 @@ inline write_plan plan_write(const std::vector<tensor_write>& tensors, const std
 
     std::map<std::string, std::string> meta = metadata;
     meta.erase(safetensors_crc32_key);
-    if (opt.checksum) meta[safetensors_crc32_key] = crc32_hex(data_crc(tensors, plan));
+    meta.erase(safetensors_file_crc32_key);
+    if (opt.checksum) {
+        meta[safetensors_crc32_key] = crc32_hex(data_crc(tensors, plan));
+        meta[safetensors_file_crc32_key] = "00000000";  // patched by write_safetensors_bytes
+    }
     if (meta.size() > caps::max_metadata_entries)
         throw_input("safetensors write: " + std::to_string(meta.size()) + " metadata entries exceed the cap of " +
                     std::to_string(caps::max_metadata_entries));
@@ -9137,19 +9259,46 @@ inline std::vector<std::uint8_t> write_safetensors_bytes(const std::vector<tenso
     std::memcpy(out.data() + 8, plan.header.data(), plan.header.size());
     std::uint8_t* data = out.data() + 8 + plan.header.size();
     for (std::size_t i = 0; i < tensors.size(); ++i) detail::encode_tensor(tensors[i], plan.nbytes[i], data + plan.offset[i]);
+    if (opt.checksum) {
+        const std::size_t pos = detail::file_crc_digits_pos(out.data(), 8 + plan.header.size());
+        if (pos == std::string::npos) detail::throw_input("safetensors write: cannot place the whole-file checksum");
+        const std::string hex = detail::crc32_hex(detail::file_crc(out.data(), out.size(), pos));
+        std::memcpy(out.data() + pos, hex.data(), 8);
+    }
     return out;
 }
 
 namespace detail {
 
+#if !defined(_WIN32)
+/// The file a save to `path` replaces: `path` itself, or, when `path` is a symbolic link (a chain
+/// of them, at most 40), the file it finally points to (which may not exist yet). The link stays a
+/// link; its target is replaced atomically.
+inline std::string resolve_save_target(const std::string& path) {
+    namespace fs = std::filesystem;
+    fs::path p = path;
+    for (int hops = 0; hops < 40; ++hops) {
+        std::error_code ec;
+        if (!fs::is_symlink(fs::symlink_status(p, ec)) || ec) return p.string();
+        const fs::path next = fs::read_symlink(p, ec);
+        if (ec) return p.string();
+        p = next.is_absolute() ? next : p.parent_path() / next;
+    }
+    throw error("dualrerank: writing " + path + ": too many levels of symbolic links");
+}
+#endif
+
 /// Write `bytes` to `path` atomically: a unique temporary file in the same directory, flushed
 /// and fsync'ed, renamed over `path`, then the directory fsync'ed. On failure the temporary is
-/// removed and dualrerank::error is thrown; `path` is then untouched.
-inline void write_file_atomic(const std::string& path, const std::uint8_t* bytes, std::size_t size) {
+/// removed and dualrerank::error is thrown; `path` is then untouched. POSIX: an existing file's
+/// permission bits (and, where allowed, owner and group) carry over to the new file; a symbolic
+/// link at `path` stays, and the file it points to is the one replaced.
+inline void write_file_atomic(const std::string& path_in, const std::uint8_t* bytes, std::size_t size) {
     static std::atomic<std::size_t> counter{0};  // unique within the process; the pid makes it unique across
-    auto fail = [&](const std::string& what) { throw error("dualrerank: writing " + path + ": " + what); };
-    if (path.empty()) throw_input("safetensors write: empty path");
+    auto fail = [&](const std::string& what) { throw error("dualrerank: writing " + ::dualrerank::detail::printable(path_in) + ": " + ::dualrerank::detail::printable(what)); };
+    if (path_in.empty()) throw_input("safetensors write: empty path");
 #if defined(_WIN32)
+    const std::string& path = path_in;
     const std::string tmp = path + ".tmp." + std::to_string(_getpid()) + "." + std::to_string(counter++);
     int fd = ::_open(tmp.c_str(), _O_WRONLY | _O_CREAT | _O_EXCL | _O_BINARY, _S_IREAD | _S_IWRITE);
     if (fd < 0) fail("cannot create " + tmp + ": " + std::strerror(errno));
@@ -9174,10 +9323,24 @@ inline void write_file_atomic(const std::string& path, const std::uint8_t* bytes
         fail("cannot rename " + tmp + ": " + ec.message());
     }
 #else
+    const std::string path = resolve_save_target(path_in);
     const std::string tmp =
         path + ".tmp." + std::to_string(static_cast<long long>(::getpid())) + "." + std::to_string(counter++);
+    struct stat old {};
+    const bool replacing = ::stat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) fail("cannot create " + tmp + ": " + std::strerror(errno));
+    if (replacing) {  // keep the replaced file's permissions (a 0600 model stays 0600) and owner
+        if (::fchmod(fd, old.st_mode & 07777) != 0) {
+            const int e = errno;
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            fail("cannot set the permissions of " + tmp + ": " + std::strerror(e));
+        }
+        if (::fchown(fd, old.st_uid, old.st_gid) != 0) {
+            // not permitted (another owner): the new file is the caller's, the mode bits still hold
+        }
+    }
     auto abandon = [&](const std::string& what) {
         const int e = errno;
         if (fd >= 0) ::close(fd);
@@ -9240,7 +9403,8 @@ namespace io {
 
 inline constexpr const char* model_format = "dualrerank";
 inline constexpr const char* checkpoint_format = "dualrerank-checkpoint";
-inline constexpr const char* format_version = "1";
+inline constexpr const char* format_version = "2";
+inline constexpr const char* format_version_1 = "1";  ///< still read: data-region checksum only
 
 inline json config_to_json(const model_config& c) {
     json j = json::object();
@@ -9354,6 +9518,18 @@ struct probe {
     int L = 0;
 };
 
+/// Runs of the probe: ceil(max_candidates / n) with a rank embedding (every rank row), else 1.
+inline int probe_runs(const model_config& c, int n) {
+    return c.rank_embedding ? (c.max_candidates + n - 1) / n : 1;
+}
+
+/// Upstream ranks of probe run r: r n + i (mod max_candidates).
+template <class Model>
+void set_probe_run(probe<Model>& p, const model_config& c, int r) {
+    for (int i = 0; i < p.req.n; ++i)
+        p.req.upstream_rank[static_cast<std::size_t>(i)] = static_cast<int>((std::int64_t(r) * p.req.n + i) % c.max_candidates);
+}
+
 template <class Model>
 probe<Model> make_probe(const model_config& c) {
     using T = typename Model::value_type;
@@ -9371,9 +9547,8 @@ probe<Model> make_probe(const model_config& c) {
 }
 
 template <class Model>
-std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model>& p) {
+std::vector<typename Model::value_type> probe_output_one(const Model& m, probe<Model>& p, workspace& ws) {
     using T = typename Model::value_type;
-    workspace ws;
     auto v = p.req.view();
     std::vector<T> out;
     if constexpr (Model::kind == model_kind::student) {
@@ -9388,6 +9563,22 @@ std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model
         auto c = m.forward(v, 1, p.L, p.slate.data(), ws);
         out.assign(c.E, c.E + std::size_t(p.L) * m.config().outputs);
     }
+    return out;
+}
+
+/// The probe's outputs: `runs` runs (set_probe_run) one after the other; the first run's ranks
+/// are 0..n-1 (what format_version 1 files store with runs = 1).
+template <class Model>
+std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model>& p, int runs = 1) {
+    using T = typename Model::value_type;
+    workspace ws;
+    std::vector<T> out;
+    for (int r = 0; r < runs; ++r) {
+        set_probe_run(p, m.config(), r);
+        const std::vector<T> one = probe_output_one(m, p, ws);
+        out.insert(out.end(), one.begin(), one.end());
+    }
+    set_probe_run(p, m.config(), 0);
     return out;
 }
 
@@ -9444,7 +9635,7 @@ void save_model(const Model& m, const std::string& path, const save_options& opt
     std::vector<T> expected;
     std::vector<std::int64_t> sl(p.slate.begin(), p.slate.end());
     if (opt.embed_verification) {
-        expected = detail::probe_output(m, p);
+        expected = detail::probe_output(m, p, detail::probe_runs(m.config(), p.req.n));
         meta["verify"] = "1";
         tensors.push_back({"verify.features", detail::dtype_of<T>(), {std::size_t(p.req.n), std::size_t(p.req.f)}, p.req.features.data()});
         if (!p.req.context.empty())
@@ -9477,7 +9668,12 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     if (detail::require_meta(f, "format", what) != model_format)
         dualrerank::detail::throw_format(what + ": not a dualrerank model file");
     const std::string ver = detail::require_meta(f, "format_version", what);
-    if (ver != format_version) dualrerank::detail::throw_format(what + ": unsupported format_version " + ver);
+    if (ver != format_version && ver != format_version_1)
+        dualrerank::detail::throw_format(what + ": unsupported format_version " + ver);
+    const bool v1 = ver == format_version_1;
+    if (!v1 && f.metadata().count(safetensors_file_crc32_key) == 0)
+        dualrerank::detail::throw_format(what + ": format_version " + ver + " requires __metadata__[\"" +
+                                         safetensors_file_crc32_key + "\"] (the whole-file checksum)");
     const std::string kind = detail::require_meta(f, "kind", what);
     if (kind != to_string(Model::kind))
         dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a " + to_string(Model::kind));
@@ -9517,7 +9713,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
         }
         std::vector<T> got;
         try {
-            got = detail::probe_output(m, p);
+            got = detail::probe_output(m, p, v1 ? 1 : detail::probe_runs(c, p.req.n));
         } catch (const input_error& e) {
             dualrerank::detail::throw_format(what + ": self-test input rejected: " + e.what());
         }
@@ -9531,6 +9727,19 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
                                                  std::to_string(double(expected[i])) + ")");
     }
     return std::move(m);
+}
+
+/// What a model file's integrity checks cover, in words (the CLI's `info` prints it).
+inline std::string integrity_note(const safetensors_file& f) {
+    const auto& meta = f.metadata();
+    const auto ver = meta.find("format_version");
+    const bool whole = meta.count(safetensors_file_crc32_key) != 0, data = meta.count(safetensors_crc32_key) != 0;
+    std::string s = whole ? "whole-file CRC-32 (header: config and tensor table; data)"
+                          : data ? "data-region CRC-32 only: the header (config, tensor table) is not checksummed"
+                                 : "no checksum";
+    if (ver != meta.end() && ver->second == format_version_1)
+        s += "; format_version 1 (an older writer): the self-test probes upstream ranks 0..N-1 only";
+    return s;
 }
 
 template <class Model>
@@ -9636,8 +9845,9 @@ DUALRERANK_NAMESPACE_END
 //   m    = beta * [ (log pi(Y_w) - log pi_ref(Y_w)) - (log pi(Y_l) - log pi_ref(Y_l)) ]
 //   loss = -log sigmoid(m) - sft * log pi(Y_w),  averaged over the pairs of a batch
 //
-// (sft = 0 by default: GReF's loss. sft > 0 adds a supervised anchor on the winner, ours: on the
-// built-in world plain DPO moves the teacher's mass to never-shown candidates, docs/logs.md.)
+// (dpo_config's sft = 0 is GReF's loss. sft > 0 adds a supervised anchor on the winner, ours: on
+// the built-in world plain DPO moves the teacher's mass to never-shown candidates, so the recipe,
+// dpo_recipe_config, uses sft = 0.1 by default; docs/logs.md has the measurements.)
 //
 // alpha = gamma = 1, beta = 0.1 (GReF); pi_ref is the frozen exposure-pretrained teacher (trained
 // on the shown slates: `dualrerank train --logs ... --targets exposure`). Its log-likelihoods are
@@ -10979,7 +11189,7 @@ void fit_rerank_dpo(trainer<ar_teacher<T>>& tr, const dpo_dataset<T>& d, const d
 ///
 ///     const auto logs = io::read_impression_log_file("logs.jsonl");          // or any pages
 ///     const ar_teacher<float> ref = io::load_model<ar_teacher<float>>("exposure.safetensors");
-///     train::dpo_recipe_config rc;                                            // GReF defaults
+///     train::dpo_recipe_config rc;              // GReF's alpha, gamma, beta; sft 0.1; lr 1e-4, batch 32
 ///     rc.steps = 1000;
 ///     train::dpo_report rep;
 ///     ar_teacher<float> dpo = train::train_rerank_dpo_teacher(ref, logs, rc, &rep);
@@ -10990,10 +11200,19 @@ void fit_rerank_dpo(trainer<ar_teacher<T>>& tr, const dpo_dataset<T>& d, const d
 /// give no pair). Deterministic in rc.trainer.seed. Throws input_error when no page gives a pair,
 /// a page lacks rc.dpo.objective, or a page does not fit the reference (N, F, context, L).
 struct dpo_recipe_config {
-    dpo_config dpo;        ///< alpha, gamma, beta, the objective
+    dpo_config dpo = default_dpo();  ///< alpha, gamma, beta (GReF's), the objective, sft 0.1 (see below)
     trainer_config trainer = default_trainer();  ///< batch, seed, AdamW (lr 1e-4 by default)
     long steps = 1000;     ///< optimizer steps
 
+    /// GReF's alpha = gamma = 1, beta = 0.1, plus the supervised anchor sft = 0.1 (ours): on the
+    /// small built-in world, 20k logged pages, plain DPO (sft = 0) collapsed within 300-1000 steps
+    /// onto never-shown candidates (normalized utility 0.649 -> 0.448 on 3 of 3 world seeds at 1000
+    /// steps), while sft = 0.1 gained +0.002 to +0.004 (docs/logs.md). Set dpo.sft = 0 for GReF's loss.
+    static dpo_config default_dpo() {
+        dpo_config d;
+        d.sft = 0.1;
+        return d;
+    }
     static trainer_config default_trainer() {
         trainer_config t;
         t.batch_size = 32;
@@ -12173,8 +12392,9 @@ page_evaluator<T> load_page_evaluator(const std::string& path) {
     const safetensors_file f = safetensors_file::from_file(path);
     const std::string what = "page evaluator file " + path;
     if (detail::require_meta(f, "format", what) != model_format) dualrerank::detail::throw_format(what + ": not a dualrerank model file");
-    if (detail::require_meta(f, "format_version", what) != format_version)
-        dualrerank::detail::throw_format(what + ": unsupported format_version");
+    const std::string version = detail::require_meta(f, "format_version", what);
+    if (version != format_version && version != "1")  // "1": files of the first writer (same layout)
+        dualrerank::detail::throw_format(what + ": unsupported format_version " + version);
     const std::string kind = detail::require_meta(f, "kind", what);
     if (kind != page_evaluator_kind) dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a page_evaluator");
     json j;
@@ -12258,7 +12478,7 @@ DUALRERANK_NAMESPACE_END
 
 
 // ---- begin include/dualrerank/eval/metrics.hpp ----
-// Evaluation metrics (DESIGN.md section 8), in namespace dualrerank::eval.
+// Evaluation metrics (docs/design.md section 8), in namespace dualrerank::eval.
 //
 // Ranking metrics (LightGBM / XGBoost conventions)
 //   A ranking is either a list of candidate indices (a slate, best first; may be shorter than the
@@ -13223,7 +13443,7 @@ DUALRERANK_NAMESPACE_END
 #include <string>
 
 // ---- begin include/dualrerank/sim/policies.hpp ----
-// Reference policies of the built-in world (DESIGN.md section 7) and the exploratory behaviour policy.
+// Reference policies of the built-in world (docs/design.md section 7) and the exploratory behaviour policy.
 //
 // * random_slate: L distinct candidates uniformly at random (its *expected* utility is exact:
 //   world::random_utility).
@@ -13247,7 +13467,7 @@ DUALRERANK_NAMESPACE_END
 #include <vector>
 
 // ---- begin include/dualrerank/sim/world.hpp ----
-// The built-in world: a seeded, documented user model for whole-page reranking (DESIGN.md section 7).
+// The built-in world: a seeded, documented user model for whole-page reranking (docs/design.md section 7).
 //
 // Generative model (ours; every symbol below is a field of `world_config`)
 // ------------------------------------------------------------------------
@@ -13287,7 +13507,7 @@ DUALRERANK_NAMESPACE_END
 // which is the expectation of the weighted sampled feedback sum_t (w_click c_{t,click} + w_long c_{t,long}).
 //
 // The default `click_bias` gives about 15% clicks per examined slot under the exploratory behaviour
-// policy of the default world (checked by a test); redundancy = complementarity = 0.8 as DESIGN.md asks.
+// policy of the default world (checked by a test); redundancy = complementarity = 0.8 as docs/design.md asks.
 
 #include <algorithm>
 #include <cmath>
@@ -13313,7 +13533,7 @@ struct conditions {
     objective_weights weights{};
 };
 
-/// Every knob of the world. Defaults: the "default world" of DESIGN.md (N = 50, L = 10, F = 32).
+/// Every knob of the world. Defaults: the "default world" of docs/design.md (N = 50, L = 10, F = 32).
 struct world_config {
     // shapes
     int num_candidates = 50;  ///< N
@@ -13350,7 +13570,7 @@ struct world_config {
     double context_noise = 0.3;            ///< noise of the observed user latent
     double depth_noise = 0.5;              ///< noise of the observed depth
 
-    /// The small world of the PyTorch prototype (DESIGN.md section 9): N = 20, L = 6, viewport 4.
+    /// The small world of the PyTorch prototype (docs/design.md section 9): N = 20, L = 6, viewport 4.
     static world_config small() {
         world_config c;
         c.num_candidates = 20;
@@ -14398,7 +14618,7 @@ DUALRERANK_NAMESPACE_END
 #include <vector>
 
 // ---- begin include/dualrerank/sim/simulator.hpp ----
-// The built-in world (simulator), DESIGN.md section 7. One include for all of it:
+// The built-in world (simulator), docs/design.md section 7. One include for all of it:
 //
 //   world.hpp     world_config (defaults, small() preset), the generative model, closed-form
 //                 expected utility, sampled and expected per-slot feedback, exact random-slate utility
