@@ -39,12 +39,15 @@
 #include "train/checkpoint.hpp"
 #include "train/dpo.hpp"
 #include "train/evaluator_fit.hpp"
+#include "train/feature_norm.hpp"
+#include "train/online.hpp"
 
 #include "decode/greedy.hpp"
 #include "decode/sample.hpp"
 #include "decode/gumbel.hpp"
 #include "decode/best_of_n.hpp"
 #include "decode/page_search.hpp"
+#include "decode/full_order.hpp"
 
 #include "data/letor.hpp"
 
