@@ -29,6 +29,8 @@
 
 #include <dualrerank/sim/sim.hpp>
 
+#include "example_args.hpp"
+
 using namespace dualrerank;
 
 namespace {
@@ -72,46 +74,42 @@ void usage() {
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw input_error("missing value after " + a);
-            return argv[++i];
-        };
-        if (a == "--models") {
-            o.models = next();
-        } else if (a == "--seed") {
-            o.seed = std::stoull(next());
-        } else if (a == "--requests") {
-            o.requests = std::stoi(next());
-        } else if (a == "--gate-requests") {
-            o.gate_requests = std::stoi(next());
-        } else if (a == "--evaluator-pages") {
-            o.evaluator_pages = std::stoi(next());
-        } else if (a == "--evaluator-steps") {
-            o.evaluator_steps = std::stol(next());
-        } else if (a == "--gate") {
-            o.gate = std::stod(next());
-        } else if (a == "--tau") {
-            o.tau = std::stod(next());
+    example_args a(argc, argv);
+    while (a.next()) {
+        if (a.is("--models")) {
+            o.models = a.value();
+        } else if (a.is("--seed")) {
+            o.seed = a.u64();
+        } else if (a.is("--requests")) {
+            o.requests = a.integer();
+        } else if (a.is("--gate-requests")) {
+            o.gate_requests = a.integer();
+        } else if (a.is("--evaluator-pages")) {
+            o.evaluator_pages = a.integer();
+        } else if (a.is("--evaluator-steps")) {
+            o.evaluator_steps = a.integer(LLONG_MIN, LLONG_MAX);
+        } else if (a.is("--gate")) {
+            o.gate = a.real();
+        } else if (a.is("--tau")) {
+            o.tau = a.real();
             if (!(o.tau > 0) || !std::isfinite(o.tau)) throw input_error("--tau must be a positive number");
-        } else if (a == "--no-evaluator") {
+        } else if (a.is("--no-evaluator")) {
             o.evaluator = false;
-        } else if (a == "--expected-labels") {
+        } else if (a.is("--expected-labels")) {
             o.expected_labels = true;
-        } else if (a == "--csv") {
-            o.csv_path = next();
-        } else if (a == "--student") {
-            o.student_file = next();
-        } else if (a == "--teacher") {
-            o.teacher_file = next();
-        } else if (a == "--page-evaluator") {
-            o.page_evaluator_path = next();
-        } else if (a == "--help" || a == "-h") {
+        } else if (a.is("--csv")) {
+            o.csv_path = a.value();
+        } else if (a.is("--student")) {
+            o.student_file = a.value();
+        } else if (a.is("--teacher")) {
+            o.teacher_file = a.value();
+        } else if (a.is("--page-evaluator")) {
+            o.page_evaluator_path = a.value();
+        } else if (a.is("--help") || a.is("-h")) {
             usage();
             std::exit(0);
         } else {
-            throw input_error("unknown option " + a + " (see --help)");
+            throw input_error("unknown option " + a.name() + " (see --help)");
         }
     }
     if (o.models.empty()) throw input_error("--models DIR is required (see --help)");

@@ -18,6 +18,8 @@
 
 #include <dualrerank/sim/sim.hpp>
 
+#include "example_args.hpp"
+
 using namespace dualrerank;
 using pipeline::row;
 
@@ -75,42 +77,38 @@ void usage() {
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw input_error("missing value after " + a);
-            return argv[++i];
-        };
-        if (a == "--teacher-width") {
-            o.teacher_width = std::stoi(next());
+    example_args a(argc, argv);
+    while (a.next()) {
+        if (a.is("--teacher-width")) {
+            o.teacher_width = a.integer();
             if (o.teacher_width < 8 || o.teacher_width > 512 || o.teacher_width % 4 != 0)
                 throw input_error("--teacher-width must be a multiple of 4 in [8, 512]");
-        } else if (a == "--quick") {
+        } else if (a.is("--quick")) {
             o.quick = true;
-        } else if (a == "--oracle-free-only") {
+        } else if (a.is("--oracle-free-only")) {
             o.oracle_free_only = true;
-        } else if (a == "--logs") {
-            o.log_pages = std::stoi(next());
+        } else if (a.is("--logs")) {
+            o.log_pages = a.integer();
             o.logs_set = true;
             if (o.log_pages < 1000 || o.log_pages > 10000000) throw input_error("--logs must be in [1000, 10000000]");
-        } else if (a == "--seed") {
-            o.seed = std::stoull(next());
-        } else if (a == "--seeds") {
-            o.seeds = std::stoi(next());
+        } else if (a.is("--seed")) {
+            o.seed = a.u64();
+        } else if (a.is("--seeds")) {
+            o.seeds = a.integer();
             if (o.seeds < 1) throw input_error("--seeds must be >= 1");
-        } else if (a == "--json") {
-            o.json_path = next();
-        } else if (a == "--out") {
-            o.out_dir = next();
-        } else if (a == "--verbose") {
+        } else if (a.is("--json")) {
+            o.json_path = a.value();
+        } else if (a.is("--out")) {
+            o.out_dir = a.value();
+        } else if (a.is("--verbose")) {
             o.verbose = true;
-        } else if (a == "--check") {
+        } else if (a.is("--check")) {
             o.check = true;
-        } else if (a == "--help" || a == "-h") {
+        } else if (a.is("--help") || a.is("-h")) {
             usage();
             std::exit(0);
         } else {
-            throw input_error("unknown option " + a + " (see --help)");
+            throw input_error("unknown option " + a.name() + " (see --help)");
         }
     }
     if (o.quick) {

@@ -8,6 +8,8 @@
 
 #include <dualrerank/sim/sim.hpp>
 
+#include "example_args.hpp"
+
 using namespace dualrerank;
 using pipeline::row;
 
@@ -16,22 +18,18 @@ int main(int argc, char** argv) {
         std::string dir, json_path;
         std::uint64_t seed = 1;
         bool quick = false;
-        for (int i = 1; i < argc; ++i) {
-            const std::string a = argv[i];
-            auto next = [&]() -> std::string {
-                if (i + 1 >= argc) throw input_error("missing value after " + a);
-                return argv[++i];
-            };
-            if (a == "--models") dir = next();
-            else if (a == "--seed") seed = std::stoull(next());
-            else if (a == "--quick") quick = true;
-            else if (a == "--json") json_path = next();
-            else if (a == "--help" || a == "-h") {
+        example_args a(argc, argv);
+        while (a.next()) {
+            if (a.is("--models")) dir = a.value();
+            else if (a.is("--seed")) seed = a.u64();
+            else if (a.is("--quick")) quick = true;
+            else if (a.is("--json")) json_path = a.value();
+            else if (a.is("--help") || a.is("-h")) {
                 std::puts("usage: oracle_free_table --models DIR --seed S [--quick] [--json PATH]\n"
                           "  DIR is a demo run's seed directory; --quick when the demo ran with --quick");
                 return 0;
             } else {
-                throw input_error("unknown option " + a + " (see --help)");
+                throw input_error("unknown option " + a.name() + " (see --help)");
             }
         }
         if (dir.empty()) throw input_error("--models DIR is required");

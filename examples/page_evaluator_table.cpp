@@ -13,6 +13,8 @@
 
 #include <dualrerank/sim/sim.hpp>
 
+#include "example_args.hpp"
+
 using namespace dualrerank;
 
 namespace {
@@ -58,31 +60,27 @@ void usage() {
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw input_error("missing value after " + a);
-            return argv[++i];
-        };
-        if (a == "--models") o.models = next();
-        else if (a == "--student") o.student_file = next();
-        else if (a == "--seed") o.seed = std::stoull(next());
-        else if (a == "--pages") o.pages = std::stoi(next());
-        else if (a == "--explore-temperature") o.explore_temperature = std::stod(next());
-        else if (a == "--serving-pages") o.serving_pages = std::stoi(next());
-        else if (a == "--explore-share") o.explore_share = std::stod(next());
-        else if (a == "--steps") o.steps = std::stol(next());
-        else if (a == "--batch") o.batch = std::stoi(next());
-        else if (a == "--lr") o.lr = std::stod(next());
-        else if (a == "--requests") o.requests = std::stoi(next());
-        else if (a == "--expected-labels") o.expected_labels = true;
-        else if (a == "--csv") o.csv_path = next();
-        else if (a == "--evaluator") o.evaluator_path = next();
-        else if (a == "--help" || a == "-h") {
+    example_args a(argc, argv);
+    while (a.next()) {
+        if (a.is("--models")) o.models = a.value();
+        else if (a.is("--student")) o.student_file = a.value();
+        else if (a.is("--seed")) o.seed = a.u64();
+        else if (a.is("--pages")) o.pages = a.integer();
+        else if (a.is("--explore-temperature")) o.explore_temperature = a.real();
+        else if (a.is("--serving-pages")) o.serving_pages = a.integer();
+        else if (a.is("--explore-share")) o.explore_share = a.real();
+        else if (a.is("--steps")) o.steps = a.integer(LLONG_MIN, LLONG_MAX);
+        else if (a.is("--batch")) o.batch = a.integer();
+        else if (a.is("--lr")) o.lr = a.real();
+        else if (a.is("--requests")) o.requests = a.integer();
+        else if (a.is("--expected-labels")) o.expected_labels = true;
+        else if (a.is("--csv")) o.csv_path = a.value();
+        else if (a.is("--evaluator")) o.evaluator_path = a.value();
+        else if (a.is("--help") || a.is("-h")) {
             usage();
             std::exit(0);
         } else {
-            throw input_error("unknown option " + a + " (see --help)");
+            throw input_error("unknown option " + a.name() + " (see --help)");
         }
     }
     if (o.models.empty()) throw input_error("--models DIR is required (see --help)");

@@ -22,6 +22,8 @@
 #include <dualrerank/serve.hpp>
 #include <dualrerank/sim/world.hpp>
 
+#include "example_args.hpp"
+
 using namespace dualrerank;
 
 namespace {
@@ -48,18 +50,14 @@ void usage() {
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc) throw input_error("missing value after " + a);
-            return argv[++i];
-        };
-        if (a == "--model") o.model = next();
-        else if (a == "--decoder") o.decoder = next();
-        else if (a == "--scorer") o.scorer = next();
-        else if (a == "--threads") {
+    example_args a(argc, argv);
+    while (a.next()) {
+        if (a.is("--model")) o.model = a.value();
+        else if (a.is("--decoder")) o.decoder = a.value();
+        else if (a.is("--scorer")) o.scorer = a.value();
+        else if (a.is("--threads")) {
             o.threads.clear();
-            std::stringstream ss(next());
+            std::stringstream ss(a.value());
             std::string item;
             while (std::getline(ss, item, ',')) {
                 const int t = std::stoi(item);
@@ -67,14 +65,14 @@ options parse(int argc, char** argv) {
                 o.threads.push_back(t);
             }
             if (o.threads.empty()) throw input_error("--threads: empty list");
-        } else if (a == "--requests") o.requests = std::stoi(next());
-        else if (a == "--world") o.world_name = next();
-        else if (a == "--seed") o.seed = std::stoull(next());
-        else if (a == "--help" || a == "-h") {
+        } else if (a.is("--requests")) o.requests = a.integer();
+        else if (a.is("--world")) o.world_name = a.value();
+        else if (a.is("--seed")) o.seed = a.u64();
+        else if (a.is("--help") || a.is("-h")) {
             usage();
             std::exit(0);
         } else
-            throw input_error("unknown option " + a + " (see --help)");
+            throw input_error("unknown option " + a.name() + " (see --help)");
     }
     if (o.requests < 1) throw input_error("--requests must be >= 1");
     if (o.world_name != "small" && o.world_name != "default") throw input_error("--world must be small or default");
