@@ -10,8 +10,11 @@
 // observed features, context and upstream ranks of requests first .. first+R-1 (with --eval: the
 // world's fixed evaluation requests), the target slate of each (default: beam search on the closed
 // form, the demo's search-distilled recipe) and graded labels (the true item value scaled to
-// [0, 4]). --letor also writes the same requests as a LETOR file: integer grades round(label),
-// qid = request index, features 1-based (no context, no upstream ranks: LETOR has neither).
+// [0, 4]). --letor also writes the same requests as a LETOR file (sim/log_export.hpp,
+// write_letor_query): integer grades round(label), qid = first + i, 1-based indices, the F item
+// features at 1..F and the request's context at F+1..F+Fc on every document (LETOR's query-level
+// features), so `dualrerank rerank --model <world-trained model>` reads it with its context; no
+// upstream ranks (LETOR has no field for them; feature 2 is the upstream rank / (N - 1)).
 //
 // --logs-out writes the world's exploratory logs as impression logs (docs/logs.md, one logged page
 // per line: observed features, context, upstream ranks, the behaviour policy's slate with its
@@ -42,7 +45,8 @@ void usage() {
         "  --world small|default  world_config::small() (N 20, L 6; default) or the full world (N 50, L 10)\n"
         "  --targets search|appeal|upstream  target slates: beam search on the closed form (default),\n"
         "                      true-appeal sort, or the upstream ranker's order\n"
-        "  --letor FILE        also write the requests as a LETOR file (graded labels, qid:)\n"
+        "  --letor FILE        also write the requests as a LETOR file (graded labels, qid:, the context\n"
+        "                      as the columns after the features)\n"
         "  --logs-out FILE     write exploratory logs as impression logs (JSON lines, docs/logs.md)\n"
         "  --logs N            pages in --logs-out (default 10000)\n"
         "  --logs-first I      request index of the first logged page (default 0)\n"
@@ -139,20 +143,9 @@ int main(int argc, char** argv) try {
         std::ofstream f(letor, std::ios::binary);
         if (!f) throw input_error("cannot write " + letor);
         f << "# dualrerank export_world: world " << world_name << ", seed " << seed << ", grades round(4 * value / max)\n";
-        char buf[64];
-        for (std::size_t q = 0; q < s.requests.size(); ++q) {
-            const request<float>& r = s.requests[q];
-            for (int j = 0; j < r.n; ++j) {
-                f << std::lround(s.labels[q][std::size_t(j)]) << " qid:" << (first + q);
-                for (int k = 0; k < r.f; ++k) {
-                    const float x = r.features[std::size_t(j) * r.f + k];
-                    if (x == 0.0f) continue;
-                    std::snprintf(buf, sizeof buf, " %d:%.9g", k + 1, double(x));
-                    f << buf;
-                }
-                f << '\n';
-            }
-        }
+        f << "# features 1.." << wc.feature_dim << ", context " << wc.feature_dim + 1 << ".."
+          << wc.feature_dim + wc.context_dim << " (the same on every document of a query)\n";
+        for (std::size_t q = 0; q < s.requests.size(); ++q) write_letor_query(f, s.requests[q], s.labels[q], first + q);
         if (!f.flush()) throw input_error("error writing " + letor);
         std::printf("export_world: LETOR copy -> %s\n", letor.c_str());
     }

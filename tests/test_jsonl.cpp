@@ -3,8 +3,11 @@
 #include "catch.hpp"
 
 #include <functional>
+#include <iomanip>
+#include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "test_header.hpp"
 
@@ -175,6 +178,90 @@ TEST_CASE("jsonl: field validation names the field", "[jsonl]") {
     CHECK(has(error_of(R"({"features": [[1], [2]], "relevance": [1, -2]})"), "\"relevance\"[1]: a relevance label must be >= 0"));
     // ties in upstream ranks are allowed
     CHECK_NOTHROW(io::parse_jsonl_request(R"({"features": [[1], [2]], "upstream_rank": [3, 3]})"));
+}
+
+TEST_CASE("jsonl: values that round to a finite float, FLT_MAX's shortest text included", "[jsonl]") {
+    // a float writer emits FLT_MAX as 3.4028235e+38, which is above FLT_MAX as a double: it must read
+    // back as FLT_MAX (it was "value does not fit in a float"), in features, context and relevance
+    const float fmax = std::numeric_limits<float>::max();
+    std::ostringstream written;
+    written << std::setprecision(std::numeric_limits<float>::digits10 + 2) << fmax;  // 9 digits: 3.40282347e+38
+    for (const std::string& text : {std::string("3.4028235e+38"), std::string("3.4028235e38"), written.str(),
+                                   std::string("3.4028235677973362e38")}) {
+        INFO(text);
+        const io::jsonl_request r = io::parse_jsonl_request("{\"features\": [[" + text + ", -" + text + "]], \"context\": [" +
+                                                            text + "], \"relevance\": [" + text + "]}");
+        CHECK(r.candidates.features == std::vector<float>{fmax, -fmax});
+        CHECK(r.candidates.context == std::vector<float>{fmax});
+        CHECK(r.relevance == std::vector<float>{fmax});
+    }
+    // from FLT_MAX + half an ulp (2^103) on, the value rounds to infinity: still an error
+    CHECK(has(error_of(R"({"features": [[3.4028235677973366e38]]})"), "\"features\"[0][0]: value does not fit in a float"));
+    CHECK(has(error_of(R"({"features": [[1, -3.4028236e38]]})"), "\"features\"[0][1]: value does not fit in a float"));
+    CHECK(has(error_of(R"({"features": [[1]], "context": [3.5e38]})"), "\"context\"[0]: value does not fit in a float"));
+}
+
+TEST_CASE("jsonl: a bad line's id is known to the reader (jsonl_reader::last_id)", "[jsonl]") {
+    // an error record names the request by its id when the line has a valid one, wherever "id" stands
+    // in the object; null when the line does not parse or its id is invalid (never the line number)
+    std::istringstream in("{\"id\":\"a\",\"features\":[[1]]}\n"
+                          "{\"colour\":1,\"id\":\"c7\",\"features\":[[1]]}\n"
+                          "{\"features\":[[1]],\"colour\":1}\n"
+                          "{\"id\":\"cut\",\"features\":[[1\n"
+                          "{\"id\":1.5,\"features\":[[1]]}\n"
+                          "\n"
+                          "{\"id\":42,\"features\":[[1, \"x\"]]}\n"
+                          "{\"features\":[[2]]}\n");
+    io::jsonl_reader reader(in, "m.jsonl");
+    io::jsonl_request r;
+    std::vector<std::string> seen;  // per line: the id (dump) and whether it failed
+    for (;;) {
+        try {
+            if (!reader.next(r)) break;
+            seen.push_back("ok " + reader.last_id().dump() + " @" + std::to_string(reader.line_number()));
+        } catch (const format_error& e) {
+            seen.push_back("error " + reader.last_id().dump() + " @" + std::to_string(reader.line_number()));
+            CHECK(has(e.what(), "m.jsonl:" + std::to_string(reader.line_number()) + ":"));
+        }
+    }
+    CHECK(seen == std::vector<std::string>{"ok \"a\" @1", "error \"c7\" @2", "error null @3", "error null @4", "error null @5",
+                                           "error 42 @7", "ok null @8"});
+}
+
+TEST_CASE("jsonl: both line readers give up on a stream without line ends (the shared bounded reader)", "[jsonl]") {
+    // 10000 bytes without a line end, lines capped at 50 and the skip after an overlong line at 100:
+    // the request reader and the impression-log reader share one bounded line reader, so both stop
+    // with the same error (the impression reader used to skip without a bound)
+    const std::string endless(10000, 'a');  // more than a read chunk (4 KiB) plus the skip
+    {
+        io::jsonl_limits lim;
+        lim.max_line_bytes = 50;
+        lim.max_skip_bytes = 100;
+        std::istringstream in(endless);
+        io::jsonl_reader reader(in, "r.jsonl", lim);
+        io::jsonl_request r;
+        CHECK(has(jsonl_error([&] { reader.next(r); }), "r.jsonl:1: no line end within max_skip_bytes = 100 bytes"));
+        CHECK_FALSE(reader.next(r));
+    }
+    {
+        io::impression_log_limits lim;
+        lim.max_line_bytes = 50;
+        lim.max_skip_bytes = 100;
+        std::istringstream in(endless);
+        io::impression_log_reader reader(in, "l.jsonl", lim);
+        io::impression_page p;
+        CHECK(has(jsonl_error([&] { reader.next(p); }), "l.jsonl:1: no line end within max_skip_bytes = 100 bytes"));
+        CHECK_FALSE(reader.next(p));
+    }
+    // an overlong line that does end is skipped, and both go on at the next line
+    std::istringstream in2(std::string(80, 'b') + "\n{\"features\":[[1]]}\n");
+    io::jsonl_limits lim;
+    lim.max_line_bytes = 50;
+    io::jsonl_reader reader(in2, "r.jsonl", lim);
+    io::jsonl_request r;
+    CHECK(has(jsonl_error([&] { reader.next(r); }), "r.jsonl:1: line longer than the limit of 50 bytes"));
+    REQUIRE(reader.next(r));
+    CHECK(r.line == 2);
 }
 
 TEST_CASE("jsonl: caps", "[jsonl]") {

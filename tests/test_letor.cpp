@@ -2,6 +2,7 @@
 #include "catch.hpp"
 
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -69,7 +70,7 @@ TEST_CASE("letor: group-file variant and CRLF line ends", "[letor]") {
     const letor_dataset ds = read_letor_file(data_path("sample_nogroup.txt"), data_path("sample_nogroup.txt.query"));
     REQUIRE(ds.num_queries() == 2);
     REQUIRE(ds.num_rows() == 5);
-    CHECK(ds.qids == std::vector<std::uint64_t>{0, 1});
+    CHECK(ds.qids == std::vector<std::uint64_t>{1, 2});  // numbered from 1, as line numbers
     CHECK(ds.relevance(0) == std::vector<float>{1, 0, 2});
     CHECK(ds.relevance(1) == std::vector<float>{0, 1});
     CHECK(ds.width() == 4);
@@ -111,6 +112,11 @@ TEST_CASE("letor: strict parsing of strings", "[letor]") {
     CHECK(contains(msg("1 qid:1 1:nan\n"), "<string>:1: bad value"));
     CHECK(contains(msg("1 qid:1 1:1e999\n"), "bad value"));
     CHECK(contains(msg("1 qid:1 1:1e39\n"), "overflows float"));
+    CHECK(contains(msg("1 qid:1 1:3.4028235677973366e38\n"), "overflows float"));  // FLT_MAX + half an ulp: rounds to inf
+    // FLT_MAX as float writers print it (9 digits, or the shortest text) is above FLT_MAX as a
+    // double but rounds to it: kept, as FLT_MAX (it was "overflows float")
+    const letor_dataset big = read_letor_string("1 qid:1 1:3.40282347e+38 2:-3.4028235e38\n");
+    CHECK(big.to_request(0).features == std::vector<float>{0, std::numeric_limits<float>::max(), -std::numeric_limits<float>::max()});
     CHECK(contains(msg("-1 qid:1 1:1\n"), "outside [0"));
     CHECK(contains(msg("40 qid:1 1:1\n"), "outside [0"));
     CHECK(contains(msg("inf qid:1 1:1\n"), "bad label"));

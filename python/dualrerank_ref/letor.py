@@ -6,7 +6,8 @@ the C++ reader's, and the error messages name "source:line" the same way (ValueE
 format_error there):
 
 * label: a finite number in [0, max_label]; qid: an unsigned integer, a query's documents
-  contiguous (a qid going back to an earlier query is an error); a file uses qid: or a group file;
+  contiguous (a qid going back to an earlier query is an error); a file uses qid: or a group file
+  (whose queries get qids 1, 2, ..., Q, their numbers in the group file);
 * index:value: index >= 0, <= max_feature_index and strictly increasing within a line, value a
   finite number that fits a float32; numbers use C++ `std::from_chars` syntax (one optional leading
   '+'; no underscores, no surrounding spaces, no inf/nan);
@@ -29,6 +30,7 @@ import numpy as np
 __all__ = ["LetorLimits", "LetorQuery", "LetorDataset", "read_letor", "read_letor_file", "top_by_label"]
 
 _FLT_MAX = float(np.finfo(np.float32).max)
+_FLT_ROUND_LIMIT = 3.4028235677973366e38  # FLT_MAX + 2**103: from here on a value rounds to inf
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _SINT = re.compile(r"[+-]?[0-9]+\Z")
 _UINT = re.compile(r"\+?[0-9]+\Z")
@@ -202,8 +204,9 @@ def read_letor(data: bytes, source: str = "<bytes>", groups: Optional[bytes] = N
             v = _parse_double(vs)
             if v is None:
                 fail(f"bad value {_quoted(vs)} for feature {idx}")
-            if abs(v) > _FLT_MAX:
+            if not abs(v) < _FLT_ROUND_LIMIT:  # values rounding to a finite float are kept (as the C++ reader)
                 fail(f"value {_quoted(vs)} of feature {idx} overflows float")
+            v = max(-_FLT_MAX, min(v, _FLT_MAX))
             prev = idx
             idx_list.append(idx)
             val_list.append(v)
@@ -232,7 +235,7 @@ def read_letor(data: bytes, source: str = "<bytes>", groups: Optional[bytes] = N
             if total > len(labels):
                 raise ValueError(f"{group_source}:{no}: query sizes so far sum to {total}, more than the "
                                  f"{len(labels)} rows of {source}")
-            qids.append(len(qids))
+            qids.append(len(qids) + 1)  # the query's number in the group file, from 1 (as the C++ reader)
         if total != len(labels):
             raise ValueError(f"{group_source}: query sizes sum to {total} but {source} has {len(labels)} rows")
 

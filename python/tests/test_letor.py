@@ -48,7 +48,7 @@ class LetorFiles(unittest.TestCase):
 
     def test_group_file_and_crlf(self):
         ds = read_letor_file(path("sample_nogroup.txt"), path("sample_nogroup.txt.query"))
-        self.assertEqual([q.qid for q in ds.queries], [0, 1])
+        self.assertEqual([q.qid for q in ds.queries], [1, 2])
         self.assertEqual(ds.queries[0].labels.tolist(), [1, 0, 2])
         self.assertEqual(ds.width, 4)
         self.assertEqual(ds.queries[1].features.reshape(-1).tolist(), [0, 0, 2, 3, 0, 0, 0, 0])
@@ -84,6 +84,11 @@ class LetorStrings(unittest.TestCase):
                  ("1 qid:-1 1:1\n", "bad qid"), ("1 qid:1 +-1:1\n", "bad feature index")]
         for text, what in cases:
             self.assertIn(what, message(lambda: parse(text)), text)
+        self.assertIn("overflows float", message(lambda: parse("1 qid:1 1:3.4028235677973366e38\n")))
+        # FLT_MAX as float writers print it rounds to FLT_MAX: kept (as the C++ reader)
+        big = parse("1 qid:1 1:3.40282347e+38 2:-3.4028235e38\n")
+        fmax = float(np.finfo(np.float32).max)
+        self.assertEqual(big.queries[0].features.reshape(-1).tolist(), [0, fmax, -fmax])
         self.assertIn("use one or the other", message(lambda: parse("1 qid:1 1:1\n", "1\n")))
         self.assertIn("<groups>:1: query size must be positive", message(lambda: parse("1 1:1\n", "0\n")))
         self.assertIn("one query size per line", message(lambda: parse("1 1:1\n", "1 2\n")))

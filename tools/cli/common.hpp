@@ -27,7 +27,7 @@ using namespace dualrerank;
 /// shared and immutable) plus what the tool reads from the metadata. `kind` is the kind's name,
 /// which the tool prints (it hides serving::any_model::kind, the enum; kind_name() is the same text).
 struct any_model : serving::any_model {
-    std::string kind;          ///< "ar_teacher", "nar_student" or "list_evaluator"
+    std::string kind;          ///< "ar_teacher", "nar_student", "list_evaluator" or "page_evaluator"
     int letor_index_base = 0;  ///< how its LETOR inputs are read (letor_index_base_of)
 };
 
@@ -170,32 +170,73 @@ inline letor_dataset read_letor_sparse(const std::string& path, const std::strin
     letor_options opt;
     opt.feature_width = width;
     opt.index_base = index_base;
-    letor_dataset ds = group_path.empty() ? read_letor_file(path, opt) : read_letor_file(path, group_path, opt);
-    if (ds.num_queries() == 0) throw format_error(path + ": no queries");
+    letor_dataset ds;
+    if (path == "-") {  // stdin (rerank --format letor)
+        if (group_path.empty()) {
+            ds = read_letor(std::cin, "<stdin>", opt);
+        } else {
+            std::ifstream g(group_path, std::ios::binary);
+            if (!g) throw format_error(group_path + ": cannot open");
+            ds = read_letor(std::cin, g, "<stdin>", group_path, opt);
+        }
+    } else {
+        ds = group_path.empty() ? read_letor_file(path, opt) : read_letor_file(path, group_path, opt);
+    }
+    if (ds.num_queries() == 0) throw format_error((path == "-" ? std::string("<stdin>") : path) + ": no queries");
     return ds;
 }
 
-/// Query q of a parsed LETOR file, made dense at `width` (0: the data's width).
-inline query letor_query_at(const letor_dataset& ds, std::size_t q, int width) {
+/// The dense LETOR width a model reads: its item features, then its context columns.
+inline int letor_width(const model_config& c) { return c.features + c.context; }
+
+/// A model with Fc > 0 context features reads them from a LETOR file's columns after its F item
+/// features (F .. F + Fc - 1 counted from the file's index base; the layout of the world's LETOR
+/// export, sim/log_export.hpp: query-level features repeated on every document, as LETOR data
+/// carry them). They must be equal on every document of the query. Moves them from the features
+/// of `q` (width F + Fc) to its context; nothing to do when `context` is 0.
+inline void take_context_columns(query& q, int features, int context, int index_base) {
+    if (context <= 0) return;
+    request<float>& r = q.req;
+    const int width = features + context;
+    if (r.f != width)
+        throw input_error("query " + q.id.dump() + ": " + std::to_string(r.f) + " columns, expected " + std::to_string(features) +
+                          " features + " + std::to_string(context) + " context columns");
+    r.context.assign(r.features.begin() + features, r.features.begin() + width);
+    for (int i = 1; i < r.n; ++i)
+        for (int k = 0; k < context; ++k)
+            if (r.features[std::size_t(i) * width + std::size_t(features + k)] != r.context[std::size_t(k)])
+                throw input_error("query " + q.id.dump() + ": context column " + std::to_string(features + k + index_base) +
+                                  " differs between documents 1 and " + std::to_string(i + 1) +
+                                  " (a model with context reads columns " + std::to_string(features + index_base) + ".." +
+                                  std::to_string(width - 1 + index_base) + " as the query's context, equal on every document)");
+    std::vector<float> items(std::size_t(r.n) * std::size_t(features));
+    for (int i = 0; i < r.n; ++i)
+        std::copy(r.features.begin() + std::ptrdiff_t(std::size_t(i) * width),
+                  r.features.begin() + std::ptrdiff_t(std::size_t(i) * width + std::size_t(features)),
+                  items.begin() + std::ptrdiff_t(std::size_t(i) * features));
+    r.features = std::move(items);
+    r.f = features;
+}
+
+/// Query q of a parsed LETOR file, made dense at `width` (0: the data's width); with `context`
+/// > 0 the last `context` of the `width` columns become the request's context (take_context_columns).
+inline query letor_query_at(const letor_dataset& ds, std::size_t q, int width, int context = 0) {
     query out;
     out.id = io::json(ds.qids[q]);
     out.req = ds.to_request(q, width);
     out.relevance = ds.relevance(q);
+    take_context_columns(out, width - context, context, ds.index_base);
     return out;
 }
 
 /// All queries of a LETOR file made dense (width and total caps checked before any dense buffer).
 inline std::vector<query> read_letor_queries(const std::string& path, const std::string& group_path, int width,
-                                             int index_base = 0, int* base_used = nullptr) {
+                                             int index_base = 0, int* base_used = nullptr, int context = 0) {
     const letor_dataset ds = read_letor_sparse(path, group_path, width, index_base);
     if (base_used) *base_used = ds.index_base;
     ds.check_dense(width);
     std::vector<query> out(ds.num_queries());
-    for (std::size_t q = 0; q < ds.num_queries(); ++q) {
-        out[q].id = io::json(ds.qids[q]);
-        out[q].req = ds.to_request(q, width);
-        out[q].relevance = ds.relevance(q);
-    }
+    for (std::size_t q = 0; q < ds.num_queries(); ++q) out[q] = letor_query_at(ds, q, width, context);
     if (width <= 0 && out[0].req.f <= 0) throw format_error(path + ": no features in the file");
     return out;
 }
@@ -248,7 +289,7 @@ inline void add_decoder_options(arg_parser& p) {
         .option("slate-length", "L", "", "slots to fill (default the model's max_slate; min(L, N) per request)")
         .option("beam-width", "B", "4", "beam width for --decoder beam")
         .option("best-of", "N", "16", "slates scored per request for --decoder best-of-n")
-        .option("scorer", "MODEL", "", "teacher or evaluator model that scores the best-of-n slates")
+        .option("scorer", "MODEL", "", "teacher, evaluator or page evaluator (fit-evaluator) that scores the best-of-n slates")
         .option("tau", "X", "", "sampling temperature (default: 0.5 for best-of-n, 1 for sample)")
         .option("seed", "S", "1", "seed of the sampling noise");
 }
@@ -302,8 +343,8 @@ public:
 private:
     static serving::reranker make(const any_model& m, const decoder_settings& d) {
         const std::string& dec = d.decoder;
-        if (m.evaluator)
-            throw usage_error(m.path + " is a list_evaluator: it scores slates but cannot make them (use it as --scorer)");
+        if (m.evaluator || m.page_eval)
+            throw usage_error(m.path + " is a " + m.kind + ": it scores slates but cannot make them (use it as --scorer)");
         if (m.teacher && dec != "greedy" && dec != "beam" && dec != "sample")
             throw usage_error("--decoder " + dec + " needs a student model; " + m.path + " is an ar_teacher (greedy, beam or sample)");
         if (m.student && dec == "beam")
@@ -313,9 +354,11 @@ private:
                               std::to_string(m.config.max_slate));
         serving::any_model scorer;
         if (dec == "best-of-n") {
-            if (d.scorer.empty()) throw usage_error("--decoder best-of-n needs --scorer MODEL (a teacher or an evaluator)");
+            if (d.scorer.empty())
+                throw usage_error("--decoder best-of-n needs --scorer MODEL (a teacher, an evaluator or a page evaluator)");
             scorer = serving::load_any_model(d.scorer);
-            if (scorer.student) throw usage_error("--scorer " + scorer.path + " is a nar_student; use a teacher or an evaluator");
+            if (scorer.student)
+                throw usage_error("--scorer " + scorer.path + " is a nar_student; use a teacher, an evaluator or a page evaluator");
             if (scorer.config.features != m.config.features || scorer.config.context != m.config.context)
                 throw usage_error("--scorer " + scorer.path + " takes other inputs than the model (features/context differ)");
         } else if (!d.scorer.empty()) {
@@ -328,7 +371,13 @@ private:
         o.best_of = d.best_of;
         o.tau = d.tau;
         o.seed = d.seed;
-        return serving::reranker(static_cast<const serving::any_model&>(m), o, std::move(scorer));
+        serving::reranker r(static_cast<const serving::any_model&>(m), o, std::move(scorer));
+        if (dec == "best-of-n" && d.best_of > 1 && !r.scorer_trusted())  // the library's gate (docs/evaluator.md)
+            std::fprintf(stderr,
+                         "dualrerank: note: --scorer %s has no trust record passing the Best-of-N gate (%.2f): every request gets "
+                         "the student's greedy slate (fit-evaluator --world --student records one)\n",
+                         d.scorer.c_str(), decode::best_of_n_config{}.gate);
+        return r;
     }
 
     std::string decoder_;

@@ -298,13 +298,13 @@ inline int cmd_distill_logs(int argc, char** argv) {
     train::slate_dataset<float> data;
     data.L = L;
     const bool gt = skd.lambda_gt > 0;
-    for (const auto& p : logs) {
-        if (p.candidates.n < L || (gt && p.slots() < L)) continue;
+    for (const auto& p : logs) {  // a page with N < L candidates is distilled on min(L, N) slots
+        const int Lp = std::min(L, p.candidates.n);
+        if (gt && p.slots() < Lp) continue;  // --lambda-gt needs that many shown slots
         data.requests.push_back(p.candidates);
-        data.targets.push_back(gt ? slate(p.shown.begin(), p.shown.begin() + L) : slate());
+        data.targets.push_back(gt ? slate(p.shown.begin(), p.shown.begin() + Lp) : slate());
     }
-    if (data.requests.empty())
-        throw input_error(path + ": no page has at least " + std::to_string(L) + (gt ? " shown slots" : " candidates"));
+    if (data.requests.empty()) throw input_error(path + ": no page shows min(L, N) slots (--lambda-gt needs them)");
 
     std::vector<train::skd_targets<float>> targets;
     targets.reserve(data.size());
@@ -345,7 +345,8 @@ inline int cmd_distill_logs(int argc, char** argv) {
     const std::size_t m = std::min<std::size_t>(data.size(), 500);
     for (std::size_t i = 0; i < m; ++i) {
         const auto v = data.requests[i].view();
-        agree += eval::ptar(decode::greedy(student, v, L, ws), decode::teacher_greedy(teacher, v, L, ws));
+        const int Lq = std::min(L, v.n);
+        agree += eval::ptar(decode::greedy(student, v, Lq, ws), decode::teacher_greedy(teacher, v, Lq, ws));
     }
     std::printf("agreement with the teacher's greedy slates (PTAR, %zu logged requests): %.4f\n", m, agree / double(m));
     if (w && M > 0) {

@@ -325,6 +325,7 @@ int cmd_train(int argc, char** argv) {
         }
         bar.finish();
         what = "supervised on beam-search targets of the built-in world (" + a.str("world") + ", seed " + a.str("world-seed") + ")";
+        index_base = 1;  // reads LETOR files as the world's export writes them (1-based, context columns after the features)
     } else {
         const int L = a.int_value("slate-length", 1, limits::max_slate);
         const int width = a.has("features") ? a.int_value("features", 1, limits::max_features) : 0;
@@ -479,7 +480,8 @@ int cmd_eval(int argc, char** argv) {
     const std::string path = a.str("data");
     const std::string fmt = input_format(path, a.str("format"));
     std::vector<query> qs = fmt == "jsonl" ? read_jsonl_queries(path)
-                                           : read_letor_queries(path, a.str_or("group", ""), m.config.features, m.letor_index_base);
+                                           : read_letor_queries(path, a.str_or("group", ""), letor_width(m.config), m.letor_index_base,
+                                                                nullptr, m.config.context);
     require_labels(qs);
     const bool full = !a.flag_set("slate-only");
     const std::vector<slate> slates = rerank_all(m, r, qs, progress_on(a), "eval", full);
@@ -592,22 +594,22 @@ int cmd_distill(int argc, char** argv) {
             data.targets.push_back(skd.lambda_gt > 0 ? beam_search(*w, sr) : slate());
         }
         what = "SKD from " + a.str("teacher") + " on the built-in world (" + a.str("world") + ")";
+        index_base = 1;  // as train --world: the world's LETOR export is 1-based
     } else {
         index_base = letor_index_base_of(a.str("teacher"));
-        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), teacher.config().features, index_base);
+        const int width = letor_width(teacher.config()), ctx = teacher.config().context;
+        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width, index_base, nullptr, ctx);
         if (a.has("valid-fraction")) carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, valid);
         if (a.has("valid"))
-            valid = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), teacher.config().features, index_base);
-        for (auto& q : qs) {
-            if (q.req.n < L) continue;
+            valid = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), width, index_base, nullptr, ctx);
+        for (auto& q : qs) {  // every query: one with N < L documents is distilled on min(L, N) slots
             if (q.req.n > teacher.config().max_candidates)
                 throw input_error(query_name(q) + " has " + std::to_string(q.req.n) + " documents; the teacher accepts at most " +
                                   std::to_string(teacher.config().max_candidates));
             data.targets.push_back(target_by_label(q.relevance, L));
             data.requests.push_back(std::move(q.req));
         }
-        if (data.requests.empty())
-            throw input_error(a.str("data") + ": no query has at least " + std::to_string(L) + " documents");
+        if (data.requests.empty()) throw input_error(a.str("data") + ": no queries");
         what = "SKD from " + a.str("teacher") + " on " + a.str("data");
     }
 
@@ -680,7 +682,8 @@ int cmd_distill(int argc, char** argv) {
         const std::size_t m = std::min<std::size_t>(data.size(), 500);
         for (std::size_t i = 0; i < m; ++i) {
             const auto v = data.requests[i].view();
-            agree += eval::ptar(decode::greedy(student, v, L, ws), decode::teacher_greedy(teacher, v, L, ws));
+            const int Lq = std::min(L, v.n);
+            agree += eval::ptar(decode::greedy(student, v, Lq, ws), decode::teacher_greedy(teacher, v, Lq, ws));
         }
         std::printf("agreement with the teacher's greedy slates (PTAR, %zu requests): %.4f\n", m, agree / double(m));
     }
@@ -824,10 +827,11 @@ int cmd_ldro(int argc, char** argv) {
         const std::string png = curve_path + ".png";
         if (dualrerank_cli::write_curve(png_points, -1, "", png, "kl")) std::printf("plot: %s (utility on top, KL below)\n", png.c_str());
     }
-    io::save_model(policy, out,
-                   provenance("ldro", method + " on the built-in world (" + a.str("world") + "), drift " + drift_name + ", " +
-                                          std::to_string(rc.requests) + " requests, seed " + std::to_string(seed) +
-                                          ", anchor " + a.str("student")));
+    io::save_options ldro_so = provenance("ldro", method + " on the built-in world (" + a.str("world") + "), drift " + drift_name + ", " +
+                                                      std::to_string(rc.requests) + " requests, seed " + std::to_string(seed) +
+                                                      ", anchor " + a.str("student"));
+    ldro_so.metadata["letor_index_base"] = std::to_string(letor_index_base_of(a.str("student")));  // as the anchor reads LETOR
+    io::save_model(policy, out, ldro_so);
     std::printf("%s: %ld requests (%ld steps, group %d) -> %s\n", method.c_str(), rc.requests, steps, rc.rl.group, out.c_str());
     const int M = a.int_value("eval-requests", 0, 1000000);
     if (M > 0) {
@@ -882,6 +886,7 @@ int cmd_rerank(int argc, char** argv) {
     const std::string in_path = a.str("input");
     const bool stdin_guess = in_path == "-" && a.str("format") == "auto";  // stdin without --format: JSON lines
     const std::string fmt = stdin_guess ? "jsonl" : input_format(in_path, a.str("format"));
+    const std::string source_name = in_path == "-" ? "<stdin>" : in_path;
     workspace full_ws;
     std::vector<float> doc_scores;
     output_file out(a.str("output"));
@@ -907,7 +912,10 @@ int cmd_rerank(int argc, char** argv) {
             }
         } catch (const input_error& e) {
             if (!skip) throw input_error(query_name(q) + ": " + one_line(e.what()));
-            rec.error = one_line(e.what());
+            // the record carries the request's id and says where it is: source:line (JSON lines)
+            // or source: query <qid> (LETOR)
+            rec.error = (q.line > 0 ? source_name + ":" + std::to_string(q.line) : source_name + ": query " + q.id.dump()) +
+                        ": " + one_line(e.what());
             ++failed;
         }
         writer.write(rec);
@@ -915,9 +923,10 @@ int cmd_rerank(int argc, char** argv) {
     };
     if (fmt == "letor") {
         // one query made dense at a time: memory is the sparse file plus one request
-        const letor_dataset ds = read_letor_sparse(in_path, a.str_or("group", ""), m.config.features, m.letor_index_base);
-        ds.dense_width(m.config.features);
-        for (std::size_t q = 0; q < ds.num_queries(); ++q) answer(letor_query_at(ds, q, m.config.features));
+        const int width = letor_width(m.config);  // a model with context reads it from the columns after its features
+        const letor_dataset ds = read_letor_sparse(in_path, a.str_or("group", ""), width, m.letor_index_base);
+        ds.dense_width(width);
+        for (std::size_t q = 0; q < ds.num_queries(); ++q) answer(letor_query_at(ds, q, width, m.config.context));
     } else {
         std::ifstream file;
         std::istream* in = &std::cin;
@@ -936,8 +945,8 @@ int cmd_rerank(int argc, char** argv) {
                     throw format_error(std::string(e.what()) + " (stdin is read as JSON lines; for LETOR input pass --format letor)");
                 if (!skip) throw;
                 io::slate_record rec;
-                rec.id = io::json(static_cast<std::uint64_t>(reader.line_number()));
-                rec.error = one_line(e.what());
+                rec.id = reader.last_id();  // the bad request's "id" when it could be read, else null
+                rec.error = one_line(e.what());  // "source:line: ..."
                 writer.write(rec);
                 ++failed;
                 ++count;
@@ -1075,7 +1084,8 @@ int cmd_info(int argc, char** argv) {
     }
     const auto verify_meta = f.metadata().find("verify");
     const bool self_test = verify_meta != f.metadata().end() && verify_meta->second == "1";
-    const io::json config = io::config_to_json(m.config);
+    // a page evaluator has its own config (model/page_evaluator.hpp): print it as stored
+    const io::json config = m.page_eval ? io::page_evaluator_config_to_json(m.page_eval->config()) : io::config_to_json(m.config);
     if (a.flag_set("json")) {
         io::json j = io::json::object();
         j["path"] = path;

@@ -7,7 +7,9 @@
 // * label: a finite number in [0, max_label] (relevance grade; LETOR uses 0..4).
 // * qid: an unsigned integer; documents of one query are contiguous. Without `qid:` the queries come
 //   from a separate group file (LightGBM `.query`, XGBoost `.group`): one query size per line, in
-//   data order. A file uses one convention or the other, never both.
+//   data order; such a file names no queries, so query k of it (1-based, like a line number) has
+//   qid k, and a file whose qids are 1, 2, ... gives the same qids in either form. A file uses one
+//   convention or the other, never both.
 // * index:value pairs: sparse features, indices >= 0 and strictly increasing within a line
 //   (indices are kept literally, as LightGBM and XGBoost do: a 1-based file leaves column 0 empty),
 //   values finite and representable as float. Missing indices are 0.
@@ -81,7 +83,7 @@ struct letor_options {
 
 /// A parsed LETOR file: queries of documents with sparse features (CSR) and relevance labels.
 struct letor_dataset {
-    std::vector<std::uint64_t> qids;           ///< [Q] qid from the file, or the group ordinal
+    std::vector<std::uint64_t> qids;           ///< [Q] qid from the file, or with a group file 1, 2, ..., Q
     std::vector<std::size_t> query_offset{0};  ///< [Q + 1] first row of each query
     std::vector<float> labels;                 ///< [rows]
     std::vector<std::size_t> row_offset{0};    ///< [rows + 1] first nonzero of each row
@@ -356,8 +358,13 @@ inline letor_dataset parse_letor(std::istream& in, std::istream* groups, const s
                 reader.fail("feature indices not increasing: " + std::to_string(idx) + " after " + std::to_string(prev));
             double v = 0.0;
             if (!parse_double(vs, v)) reader.fail("bad value " + quoted(vs) + " for feature " + std::to_string(idx));
-            if (std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max()))
+            // values that round to a finite float are kept (%.9g writes FLT_MAX as 3.40282347e+38, above
+            // it as a double): below FLT_MAX + half an ulp (2^103), clamped to FLT_MAX
+            constexpr double round_limit = 3.4028235677973366e38;
+            if (!(std::fabs(v) < round_limit))
                 reader.fail("value " + quoted(vs) + " of feature " + std::to_string(idx) + " overflows float");
+            v = std::max(-static_cast<double>(std::numeric_limits<float>::max()),
+                         std::min(v, static_cast<double>(std::numeric_limits<float>::max())));
             prev = idx;
             ds.index.push_back(static_cast<int>(idx));
             ds.value.push_back(static_cast<float>(v));
@@ -394,7 +401,7 @@ inline letor_dataset parse_letor(std::istream& in, std::istream* groups, const s
             if (sum > ds.num_rows())
                 greader.fail("query sizes so far sum to " + std::to_string(sum) + ", more than the " +
                              std::to_string(ds.num_rows()) + " rows of " + name);
-            ds.qids.push_back(ds.qids.size());
+            ds.qids.push_back(ds.qids.size() + 1);  // the query's number in the group file, from 1
             ds.query_offset.push_back(sum);
         }
         if (sum != ds.num_rows())

@@ -78,6 +78,9 @@ struct impression_log_limits {
     double max_feedback = 1e9;                                         ///< a feedback value (a count)
     double max_abs_log_propensity = 1e6;                               ///< |log_propensity|
     std::size_t max_id_bytes = 1024;  ///< a string id, timestamp or policy_version
+    /// After an overlong line the reader skips to its end, but at most this many bytes: a stream
+    /// without line ends (/dev/zero) is then given up on (an error, and next() returns false).
+    std::size_t max_skip_bytes = std::size_t(64) << 20;
 };
 
 /// One logged page.
@@ -111,25 +114,6 @@ struct impression_page {
 };
 
 namespace detail {
-
-
-/// A number as the nearest float, like the request reader's jsonl_float, but also accepting the
-/// values just above FLT_MAX that round to it (below FLT_MAX + half an ulp, 2^103): the shortest
-/// text of FLT_MAX, 3.4028235e+38, is such a value, so the writer's output always reads back.
-inline float impression_float(const json& v, const std::string& source, std::size_t line, const char* name, std::size_t i,
-                              std::size_t k = std::size_t(-1)) {
-    constexpr double round_limit = 3.4028235677973366e38;  // FLT_MAX + 2^103
-    if (v.is_number()) {
-        const double d = v.as_double();
-        if (std::isfinite(d) && std::fabs(d) < round_limit) {
-            const double fmax = static_cast<double>(std::numeric_limits<float>::max());
-            if (d > fmax) return std::numeric_limits<float>::max();
-            if (d < -fmax) return -std::numeric_limits<float>::max();
-            return static_cast<float>(d);
-        }
-    }
-    return jsonl_float(v, source, line, name, i, k);  // the error, with the request reader's message
-}
 
 /// A string (<= cap bytes) or an integer; `what` names the field.
 inline void impression_id_like(const json& v, const std::string& source, std::size_t line, const char* what,
@@ -175,8 +159,8 @@ inline impression_page parse_impression_line(std::string_view text, std::size_t 
                                              const std::string& source = "<impressions>",
                                              const impression_log_limits& lim = {}) {
     using detail::jsonl_array;
+    using detail::jsonl_float;
     using detail::jsonl_fail;
-    using detail::impression_float;
     if (text.size() > lim.max_line_bytes)
         jsonl_fail(source, line, "line of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
                                      std::to_string(lim.max_line_bytes) + " bytes");
@@ -257,7 +241,7 @@ inline impression_page parse_impression_line(std::string_view text, std::size_t 
                                          std::to_string(f) + " (the width of row 0)");
         }
         for (std::size_t k = 0; k < f; ++k)
-            out.candidates.features.push_back(impression_float(row[k], source, line, "features", i, k));
+            out.candidates.features.push_back(jsonl_float(row[k], source, line, "features", i, k));
     }
     out.candidates.n = static_cast<int>(rows.size());
     out.candidates.f = static_cast<int>(f);
@@ -270,7 +254,7 @@ inline impression_page parse_impression_line(std::string_view text, std::size_t 
                                          std::to_string(lim.max_context));
         out.candidates.context.reserve(c.size());
         for (std::size_t k = 0; k < c.size(); ++k)
-            out.candidates.context.push_back(impression_float(c[k], source, line, "context", k));
+            out.candidates.context.push_back(jsonl_float(c[k], source, line, "context", k));
     }
 
     if (upstream) {
@@ -510,14 +494,14 @@ inline std::string format_impression_line(const impression_page& p, const impres
 class impression_log_reader {
 public:
     impression_log_reader(std::istream& in, std::string source = "<impressions>", impression_log_limits lim = {})
-        : in_(in), source_(std::move(source)), lim_(lim) {}
+        : source_(std::move(source)), lim_(lim), lines_(in) {}
 
     /// The next page; false at the end of the stream. Throws format_error on a bad line; the
     /// reader then stands at the next line, so a caller may report the error and go on.
     bool next(impression_page& out) {
         while (read_line()) {
             if (::dualrerank::io::detail::jsonl_blank(line_)) continue;
-            out = parse_impression_line(line_, line_no_, source_, lim_);
+            out = parse_impression_line(line_, lines_.line_number(), source_, lim_);
             conform(out);
             return true;
         }
@@ -525,18 +509,16 @@ public:
     }
 
     /// Lines read so far (the line number of the last page returned).
-    std::size_t line_number() const noexcept { return line_no_; }
+    std::size_t line_number() const noexcept { return lines_.line_number(); }
     const std::string& source() const noexcept { return source_; }
     /// The objectives of the first page (empty before it).
     const std::vector<std::string>& objectives() const noexcept { return objectives_; }
 
 private:
-    std::istream& in_;
     std::string source_;
     impression_log_limits lim_;
+    ::dualrerank::io::detail::bounded_line_reader lines_;  // shared with jsonl_reader
     std::string line_;
-    std::size_t line_no_ = 0;
-    bool done_ = false;
     std::vector<std::string> objectives_;
     std::size_t objectives_line_ = 0;
 
@@ -569,48 +551,7 @@ private:
         p.feedback = std::move(fb);
     }
 
-    bool read_line() {
-        if (done_) return false;
-        line_.clear();
-        char chunk[4096];
-        bool any = false;
-        for (;;) {
-            in_.getline(chunk, sizeof(chunk));
-            const std::size_t got = static_cast<std::size_t>(in_.gcount());
-            if (in_.bad()) ::dualrerank::io::detail::jsonl_fail(source_, line_no_ + 1, "read error");
-            const bool newline = !in_.fail() && !in_.eof();  // a full line ending in '\n'
-            std::size_t len = got;
-            if (newline && len > 0) --len;  // getline counted the extracted '\n'
-            if (line_.size() + len > lim_.max_line_bytes) {
-                // skip the rest of the line (without buffering it) so the reader can go on
-                if (!newline && !in_.eof()) {
-                    in_.clear();
-                    in_.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-                    if (in_.bad()) done_ = true;
-                }
-                if (in_.eof()) done_ = true;
-                line_.clear();
-                ++line_no_;
-                ::dualrerank::io::detail::jsonl_fail(source_, line_no_, "line longer than the limit of " +
-                                                                            std::to_string(lim_.max_line_bytes) + " bytes");
-            }
-            line_.append(chunk, len);
-            any = any || got > 0;
-            if (newline) break;
-            if (in_.eof()) {
-                done_ = true;
-                if (!any) return false;
-                break;
-            }
-            // failbit without eof: the chunk filled up before a '\n'; keep reading the same line
-            in_.clear();
-        }
-        ++line_no_;
-        if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-        if (line_.find('\0') != std::string::npos)
-            ::dualrerank::io::detail::jsonl_fail(source_, line_no_, "NUL byte in a text line");
-        return true;
-    }
+    bool read_line() { return lines_.read(line_, source_, lim_.max_line_bytes, lim_.max_skip_bytes); }
 };
 
 /// All pages of a stream / string / file (every page in memory: N x F floats each).

@@ -9,7 +9,7 @@
 //   id             optional; a string (at most max_id_bytes bytes) or an integer; echoed in the output
 //   features       required; N rows (candidates) of F numbers each, every row the same length,
 //                  1 <= N <= max_candidates, 1 <= F <= max_features, N * F <= max_values;
-//                  finite and representable as float
+//                  finite and rounding to a finite float (3.4028235e+38 reads as FLT_MAX)
 //   context        optional; Fc numbers (0 <= Fc <= max_context), finite, representable as float
 //   upstream_rank  optional; N integers in [0, max_rank] (0 = ranked first by the upstream
 //                  ranker); ties are allowed (ranks may come from a longer upstream list)
@@ -27,9 +27,11 @@
 // Output: one JSON object per line, in input order:
 //
 //     {"id":"q1","slate":[1,0],"scores":[-0.12,-0.7]}
-//     {"id":"q2","error":"..."}                   (only when the caller chose to skip bad requests)
+//     {"id":"q2","error":"requests.jsonl:2: ..."}   (only when the caller chose to skip bad requests)
 //
-//   id      the request's id, or the 1-based line number when the request had none
+//   id      the request's id, or the 1-based line number when the request had none; in an error
+//           record of a line that does not parse, the line's "id" when it could be read (see
+//           jsonl_reader::last_id), else null; the error text names source:line
 //   slate   candidate indices (0-based rows of "features"), best slot first
 //   scores  optional, one number per slot (what they mean is the decoder's: log-probabilities for
 //           greedy/beam/confident, the evaluator's utility for best-of-n)
@@ -89,13 +91,21 @@ namespace detail {
     ::dualrerank::detail::throw_format(source + ":" + std::to_string(line) + ": " + what);
 }
 
-/// A number as float; the location is built only on failure ("name"[i] or "name"[i][k]).
+/// A number as the nearest float; the location is built only on failure ("name"[i] or
+/// "name"[i][k]). Values that round to a finite float are accepted, including those just above
+/// FLT_MAX (below FLT_MAX + half an ulp, 2^103): the shortest text of FLT_MAX, 3.4028235e+38,
+/// which float writers emit, is such a value, so it reads back as FLT_MAX.
 inline float jsonl_float(const json& v, const std::string& source, std::size_t line, const char* name,
                          std::size_t i, std::size_t k = std::size_t(-1)) {
+    constexpr double round_limit = 3.4028235677973366e38;  // FLT_MAX + 2^103: the first value rounding to inf
     const bool ok_type = v.is_number();
     const double d = ok_type ? v.as_double() : 0.0;
-    if (ok_type && std::isfinite(d) && std::fabs(d) <= static_cast<double>(std::numeric_limits<float>::max()))
+    if (ok_type && std::isfinite(d) && std::fabs(d) < round_limit) {
+        const double fmax = static_cast<double>(std::numeric_limits<float>::max());
+        if (d > fmax) return std::numeric_limits<float>::max();  // the conversion itself would be undefined
+        if (d < -fmax) return -std::numeric_limits<float>::max();
         return static_cast<float>(d);
+    }
     std::string where = std::string("\"") + name + "\"[" + std::to_string(i) + "]";
     if (k != std::size_t(-1)) where += "[" + std::to_string(k) + "]";
     if (!ok_type) jsonl_fail(source, line, where + ": expected a number, got " + json_type_name(v.type()));
@@ -108,6 +118,86 @@ inline const json::array_t& jsonl_array(const json& v, const std::string& source
     return v.as_array();
 }
 
+/// Line-oriented text read with a bound (the JSON-lines and impression-log readers): a line longer
+/// than `max_line` is never held whole; its rest is skipped, at most `max_skip` bytes (a stream
+/// without line ends, /dev/zero, is then given up: an error, and read() returns false from then
+/// on). Errors are format_error naming source:line: "read error", "line longer than the limit of N
+/// bytes", "no line end within max_skip_bytes = N bytes ...", "NUL byte in a text line"; after one
+/// the reader stands at the next line. A trailing '\r' is dropped; blank lines are returned (and
+/// counted), so line numbers match the file.
+class bounded_line_reader {
+public:
+    explicit bounded_line_reader(std::istream& in) : in_(in) {}
+
+    /// The next line into `line` (without its end); false at the end of the stream.
+    bool read(std::string& line, const std::string& source, std::size_t max_line, std::size_t max_skip) {
+        if (done_) return false;
+        line.clear();
+        char chunk[4096];
+        bool any = false;
+        for (;;) {
+            in_.getline(chunk, sizeof(chunk));
+            const std::size_t got = static_cast<std::size_t>(in_.gcount());
+            if (in_.bad()) jsonl_fail(source, line_no_ + 1, "read error");
+            const bool newline = !in_.fail() && !in_.eof();  // a full line ending in '\n'
+            std::size_t len = got;
+            if (newline && len > 0) --len;  // getline counted the extracted '\n'
+            if (line.size() + len > max_line) {
+                // skip the rest of the line (without buffering it) so the reader can go on
+                bool found_end = true;
+                if (!newline && !in_.eof()) {
+                    in_.clear();
+                    std::streambuf* sb = in_.rdbuf();
+                    found_end = false;
+                    for (std::size_t skipped = 0; skipped < max_skip; ++skipped) {
+                        const int c = sb->sbumpc();
+                        if (c == std::char_traits<char>::eof()) {
+                            in_.setstate(std::ios::eofbit);
+                            found_end = true;
+                            break;
+                        }
+                        if (c == '\n') {
+                            found_end = true;
+                            break;
+                        }
+                    }
+                }
+                if (in_.eof()) done_ = true;
+                line.clear();
+                ++line_no_;
+                if (!found_end) {
+                    done_ = true;
+                    jsonl_fail(source, line_no_, "no line end within max_skip_bytes = " + std::to_string(max_skip) +
+                                                     " bytes after an overlong line: not line-oriented text, stopped reading");
+                }
+                jsonl_fail(source, line_no_, "line longer than the limit of " + std::to_string(max_line) + " bytes");
+            }
+            line.append(chunk, len);
+            any = any || got > 0;
+            if (newline) break;
+            if (in_.eof()) {
+                done_ = true;
+                if (!any) return false;
+                break;
+            }
+            // failbit without eof: the chunk filled up before a '\n'; keep reading the same line
+            in_.clear();
+        }
+        ++line_no_;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find('\0') != std::string::npos) jsonl_fail(source, line_no_, "NUL byte in a text line");
+        return true;
+    }
+
+    /// Lines read so far.
+    std::size_t line_number() const noexcept { return line_no_; }
+
+private:
+    std::istream& in_;
+    std::size_t line_no_ = 0;
+    bool done_ = false;
+};
+
 inline bool jsonl_blank(std::string_view s) noexcept {
     for (char c : s)
         if (c != ' ' && c != '\t' && c != '\r') return false;
@@ -116,9 +206,24 @@ inline bool jsonl_blank(std::string_view s) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+
+/// parse_jsonl_request; `id_out` (when not null) receives the line's "id" as soon as it is known
+/// to be valid, so a caller can name a request whose other fields are bad (null when the line
+/// has no valid id or is not a JSON object).
+inline jsonl_request parse_jsonl_request_impl(std::string_view text, std::size_t line, const std::string& source,
+                                              const jsonl_limits& lim, json* id_out);
+
+}  // namespace detail
+
 /// Parse one request line (without its '\n'). `source` and `line` name it in error messages.
 inline jsonl_request parse_jsonl_request(std::string_view text, std::size_t line = 1,
                                          const std::string& source = "<jsonl>", const jsonl_limits& lim = {}) {
+    return detail::parse_jsonl_request_impl(text, line, source, lim, nullptr);
+}
+
+inline jsonl_request detail::parse_jsonl_request_impl(std::string_view text, std::size_t line, const std::string& source,
+                                                      const jsonl_limits& lim, json* id_out) {
     using detail::jsonl_array;
     using detail::jsonl_fail;
     using detail::jsonl_float;
@@ -146,13 +251,27 @@ inline jsonl_request parse_jsonl_request(std::string_view text, std::size_t line
 
     jsonl_request out;
     out.line = line;
+    // the id first, whatever its place in the object, so that an error in any other field can be
+    // reported with it (id_out)
+    for (const json::member_t& m : doc.as_object())
+        if (m.first == "id") out.id = m.second;
+    if (!out.id.is_null()) {
+        if (out.id.is_string()) {
+            if (out.id.as_string().size() > lim.max_id_bytes)
+                jsonl_fail(source, line, "\"id\": longer than " + std::to_string(lim.max_id_bytes) + " bytes");
+        } else if (!out.id.is_integer()) {
+            jsonl_fail(source, line, std::string("\"id\": expected a string or an integer, got ") +
+                                         json_type_name(out.id.type()));
+        }
+        if (id_out) *id_out = out.id;
+    }
     const json* features = nullptr;
     const json* context = nullptr;
     const json* upstream = nullptr;
     const json* relevance = nullptr;
     for (const json::member_t& m : doc.as_object()) {
         if (m.first == "id") {
-            out.id = m.second;
+            continue;
         } else if (m.first == "features") {
             features = &m.second;
         } else if (m.first == "context") {
@@ -165,16 +284,6 @@ inline jsonl_request parse_jsonl_request(std::string_view text, std::size_t line
             jsonl_fail(source, line,
                        "unknown field " + detail::quote_for_message(m.first, 64) +
                            " (expected id, features, context, upstream_rank, relevance)");
-        }
-    }
-
-    if (!out.id.is_null()) {
-        if (out.id.is_string()) {
-            if (out.id.as_string().size() > lim.max_id_bytes)
-                jsonl_fail(source, line, "\"id\": longer than " + std::to_string(lim.max_id_bytes) + " bytes");
-        } else if (!out.id.is_integer()) {
-            jsonl_fail(source, line, std::string("\"id\": expected a string or an integer, got ") +
-                                         json_type_name(out.id.type()));
         }
     }
 
@@ -259,91 +368,36 @@ inline jsonl_request parse_jsonl_request(std::string_view text, std::size_t line
 class jsonl_reader {
 public:
     jsonl_reader(std::istream& in, std::string source = "<jsonl>", jsonl_limits lim = {})
-        : in_(in), source_(std::move(source)), lim_(lim) {}
+        : source_(std::move(source)), lim_(lim), lines_(in) {}
 
     /// The next request; false at the end of the stream. Throws format_error on a bad line; the
     /// reader then stands at the next line, so a caller may report the error and go on.
     bool next(jsonl_request& out) {
+        last_id_ = json();
         while (read_line()) {
             if (detail::jsonl_blank(line_)) continue;
-            out = parse_jsonl_request(line_, line_no_, source_, lim_);
+            out = detail::parse_jsonl_request_impl(line_, lines_.line_number(), source_, lim_, &last_id_);
             return true;
         }
         return false;
     }
 
-    /// Lines read so far (the line number of the last request returned).
-    std::size_t line_number() const noexcept { return line_no_; }
+    /// Lines read so far (the line number of the last request returned, or of the bad line).
+    std::size_t line_number() const noexcept { return lines_.line_number(); }
+    /// The "id" of the line last read when it had a valid one, else null; after next() threw,
+    /// the bad request's id (when the line parsed as a JSON object with a valid id), so an error
+    /// record can name the request as well as source:line.
+    const json& last_id() const noexcept { return last_id_; }
     const std::string& source() const noexcept { return source_; }
 
 private:
-    std::istream& in_;
     std::string source_;
     jsonl_limits lim_;
+    detail::bounded_line_reader lines_;
     std::string line_;
-    std::size_t line_no_ = 0;
-    bool done_ = false;
+    json last_id_;
 
-    bool read_line() {
-        if (done_) return false;
-        line_.clear();
-        char chunk[4096];
-        bool any = false;
-        for (;;) {
-            in_.getline(chunk, sizeof(chunk));
-            const std::size_t got = static_cast<std::size_t>(in_.gcount());
-            if (in_.bad()) detail::jsonl_fail(source_, line_no_ + 1, "read error");
-            const bool newline = !in_.fail() && !in_.eof();  // a full line ending in '\n'
-            std::size_t len = got;
-            if (newline && len > 0) --len;  // getline counted the extracted '\n'
-            if (line_.size() + len > lim_.max_line_bytes) {
-                // skip the rest of the line (without buffering it) so the reader can go on
-                bool found_end = true;
-                if (!newline && !in_.eof()) {
-                    in_.clear();
-                    std::streambuf* sb = in_.rdbuf();
-                    found_end = false;
-                    for (std::size_t skipped = 0; skipped < lim_.max_skip_bytes; ++skipped) {
-                        const int c = sb->sbumpc();
-                        if (c == std::char_traits<char>::eof()) {
-                            in_.setstate(std::ios::eofbit);
-                            found_end = true;
-                            break;
-                        }
-                        if (c == '\n') {
-                            found_end = true;
-                            break;
-                        }
-                    }
-                }
-                if (in_.eof()) done_ = true;
-                line_.clear();
-                ++line_no_;
-                if (!found_end) {
-                    done_ = true;
-                    detail::jsonl_fail(source_, line_no_, "no line end within max_skip_bytes = " +
-                                                              std::to_string(lim_.max_skip_bytes) +
-                                                              " bytes after an overlong line: not line-oriented text, stopped reading");
-                }
-                detail::jsonl_fail(source_, line_no_, "line longer than the limit of " +
-                                                          std::to_string(lim_.max_line_bytes) + " bytes");
-            }
-            line_.append(chunk, len);
-            any = any || got > 0;
-            if (newline) break;
-            if (in_.eof()) {
-                done_ = true;
-                if (!any) return false;
-                break;
-            }
-            // failbit without eof: the chunk filled up before a '\n'; keep reading the same line
-            in_.clear();
-        }
-        ++line_no_;
-        if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-        if (line_.find('\0') != std::string::npos) detail::jsonl_fail(source_, line_no_, "NUL byte in a text line");
-        return true;
-    }
+    bool read_line() { return lines_.read(line_, source_, lim_.max_line_bytes, lim_.max_skip_bytes); }
 };
 
 /// All requests of a stream / string / file (for tests and small batches).

@@ -7,12 +7,17 @@
 // exact log-propensity (Plackett-Luce over upstream scores), and the sampled per-slot feedback of
 // the two objectives "click" and "long_view"; policy_version names the behaviour policy and
 // timestamp is the page's position in the log (0, 1, 2, ...).
+//
+// write_letor_query writes a request as LETOR lines with its context as the columns after the
+// item features (what `export_world --letor` writes; a world-trained model reads them back).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "../io/impression_log.hpp"
 #include "policies.hpp"
@@ -84,6 +89,37 @@ inline std::size_t write_world_logs(const world& w, std::uint64_t first, std::si
     out.flush();
     if (!out) ::dualrerank::detail::throw_format("write_world_logs: write failed");
     return writer.written();
+}
+
+/// One query as LETOR lines (1-based indices): per document `round(grades[j])`, `qid:<qid>`, the
+/// F item features at indices 1..F and then the request's Fc context features at F+1..F+Fc, the
+/// same on every document (LETOR's query-level features). A model with context features reads
+/// those columns back as its context (`dualrerank rerank` / `eval` / `distill`, docs/cli.md
+/// "LETOR input"), so a world-trained model reranks the world's LETOR export. Zeros are left out;
+/// values are written with 9 significant digits (floats exactly). Upstream ranks are not written
+/// (LETOR has no field for them; the world's features carry rank / (N - 1) in column 2).
+inline void write_letor_query(std::ostream& out, const request<float>& r, const std::vector<float>& grades, std::uint64_t qid) {
+    if (grades.size() != std::size_t(r.n) || r.features.size() != std::size_t(r.n) * std::size_t(r.f))
+        ::dualrerank::detail::throw_input("write_letor_query: " + std::to_string(grades.size()) + " grades and " +
+                                          std::to_string(r.features.size()) + " feature values for " + std::to_string(r.n) +
+                                          " documents of " + std::to_string(r.f) + " features");
+    char buf[64];
+    std::string ctx;  // the context columns, the same text on every line
+    for (std::size_t k = 0; k < r.context.size(); ++k) {
+        if (r.context[k] == 0.0f) continue;
+        std::snprintf(buf, sizeof buf, " %zu:%.9g", std::size_t(r.f) + k + 1, double(r.context[k]));
+        ctx += buf;
+    }
+    for (int j = 0; j < r.n; ++j) {
+        out << std::lround(grades[std::size_t(j)]) << " qid:" << qid;
+        for (int k = 0; k < r.f; ++k) {
+            const float x = r.features[std::size_t(j) * std::size_t(r.f) + std::size_t(k)];
+            if (x == 0.0f) continue;
+            std::snprintf(buf, sizeof buf, " %d:%.9g", k + 1, double(x));
+            out << buf;
+        }
+        out << ctx << '\n';
+    }
 }
 
 DUALRERANK_NAMESPACE_END

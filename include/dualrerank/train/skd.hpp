@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@ struct skd_targets {
 };
 
 /// Decode the teacher's greedy slate and `samples` sampled slates and cache its step distributions.
+/// A request with N < L candidates gets trajectories of min(L, N) slots (tg.L), so it is used too.
 template <class T>
 skd_targets<T> make_skd_targets(const ar_teacher<T>& teacher, const request_view<T>& r, int L, const skd_config& cfg,
                                 std::uint64_t seed, workspace& ws) {
@@ -65,6 +67,7 @@ skd_targets<T> make_skd_targets(const ar_teacher<T>& teacher, const request_view
         dualrerank::detail::throw_input("make_skd_targets: slate length L = " + std::to_string(L) + " outside [1, " +
                                         std::to_string(teacher.config().max_slate) + "]");
     const int n = r.n;
+    if (n >= 1) L = std::min(L, n);  // fewer candidates than L: trajectories of min(L, N) slots (a bad n: the decoder's error)
     std::vector<int> all(std::size_t(cfg.samples + 1) * L);
     decode::teacher_greedy(teacher, r, L, all.data(), ws);
     if (cfg.samples > 0)
@@ -174,7 +177,9 @@ std::vector<skd_targets<T>> cache_skd_targets(const ar_teacher<T>& teacher, cons
 }
 
 /// Train the student with SKD on cached targets (plus lambda_gt times the supervised loss toward
-/// `data.targets` when lambda_gt > 0).
+/// `data.targets` when lambda_gt > 0). Every request is used: one with N < L candidates trains on
+/// min(L, N) slots (its targets from make_skd_targets have that many; the batch is split into
+/// groups of equal slot count, one forward/backward each, summed into one step, as fit_supervised).
 template <class T>
 void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const std::vector<skd_targets<T>>& targets,
              const skd_config& cfg, long steps, const std::string& label = "skd") {
@@ -183,30 +188,53 @@ void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const st
     const int B = tr.config().batch_size, L = data.L;
     if (L < 1 || L > tr.model().config().max_slate)
         dualrerank::detail::throw_input("fit_skd: slate length L = " + std::to_string(L) + " outside [1, max_slate]");
-    std::vector<int> idx;
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        const int Li = std::min(L, data.requests[i].n);
+        if (targets[i].n != data.requests[i].n || targets[i].L != Li)
+            dualrerank::detail::throw_input("fit_skd: targets do not match the request (request " + std::to_string(i) +
+                                            ": expected min(L, N) = " + std::to_string(Li) + " slots over its " +
+                                            std::to_string(data.requests[i].n) + " candidates)");
+        if (cfg.lambda_gt > 0 && data.targets[i].size() < std::size_t(Li))
+            dualrerank::detail::throw_input("fit_skd: target slate of request " + std::to_string(i) +
+                                            " shorter than min(L, N) = " + std::to_string(Li));
+    }
+    std::vector<int> idx, perm;
     std::vector<request_view<T>> views(static_cast<std::size_t>(B));
+    auto slots = [&](int b) { return std::min(L, data.requests[std::size_t(idx[std::size_t(b)])].n); };
     tr.run(
         steps,
         [&](T* g, workspace& ws, rng& gen) {
             draw_batch(gen, data.size(), B, idx);
-            for (int b = 0; b < B; ++b) views[b] = data.requests[idx[b]].view();
-            auto c = tr.model().forward(views.data(), B, L, ws);
-            T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
-            T* scratch = ws.alloc<T>(3 * std::size_t(c.n));
+            // groups of equal slot count min(L, N), one forward/backward each (one group when every
+            // request has N >= L)
+            perm.resize(std::size_t(B));
+            std::iota(perm.begin(), perm.end(), 0);
+            std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return slots(a) < slots(b); });
             double loss = 0;
-            for (int b = 0; b < B; ++b) {
-                const skd_targets<T>& tg = targets[idx[b]];
-                if (tg.n != data.requests[idx[b]].n || tg.L != L) dualrerank::detail::throw_input("fit_skd: targets do not match the request");
-                T* Zb = c.Z + std::size_t(b) * L * c.n;
-                T* dZb = dZ + std::size_t(b) * L * c.n;
-                loss += double(skd_loss(Zb, c.n, tg, static_cast<const T*>(nullptr), cfg, T(1) / T(B), dZb, scratch));
-                if (cfg.lambda_gt > 0)
-                    loss += cfg.lambda_gt * double(slot_cross_entropy(Zb, L, tg.n, c.n, data.targets[idx[b]].data(), true,
-                                                                      static_cast<const T*>(nullptr), T(cfg.lambda_gt / B),
-                                                                      dZb, scratch));
+            for (int s = 0; s < B;) {
+                const int Lg = slots(perm[std::size_t(s)]);
+                int e = s;
+                while (e < B && slots(perm[std::size_t(e)]) == Lg) ++e;
+                const int cnt = e - s;
+                for (int b = 0; b < cnt; ++b) views[std::size_t(b)] = data.requests[std::size_t(idx[std::size_t(perm[std::size_t(s + b)])])].view();
+                auto c = tr.model().forward(views.data(), cnt, Lg, ws);
+                T* dZ = ws.alloc_zero<T>(std::size_t(cnt) * Lg * c.n);
+                T* scratch = ws.alloc<T>(3 * std::size_t(c.n));
+                for (int b = 0; b < cnt; ++b) {
+                    const std::size_t i = std::size_t(idx[std::size_t(perm[std::size_t(s + b)])]);
+                    const skd_targets<T>& tg = targets[i];
+                    T* Zb = c.Z + std::size_t(b) * Lg * c.n;
+                    T* dZb = dZ + std::size_t(b) * Lg * c.n;
+                    loss += double(skd_loss(Zb, c.n, tg, static_cast<const T*>(nullptr), cfg, T(1) / T(B), dZb, scratch));
+                    if (cfg.lambda_gt > 0)
+                        loss += cfg.lambda_gt * double(slot_cross_entropy(Zb, Lg, tg.n, c.n, data.targets[i].data(), true,
+                                                                          static_cast<const T*>(nullptr), T(cfg.lambda_gt / B),
+                                                                          dZb, scratch));
+                }
+                if (!std::isfinite(loss)) return loss;
+                tr.model().backward(c, dZ, g, ws);
+                s = e;
             }
-            if (!std::isfinite(loss)) return loss;
-            tr.model().backward(c, dZ, g, ws);
             return loss / B;
         },
         label);
