@@ -5265,6 +5265,7 @@ DUALRERANK_NAMESPACE_END
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -6742,6 +6743,7 @@ struct skd_targets {
 };
 
 /// Decode the teacher's greedy slate and `samples` sampled slates and cache its step distributions.
+/// A request with N < L candidates gets trajectories of min(L, N) slots (tg.L), so it is used too.
 template <class T>
 skd_targets<T> make_skd_targets(const ar_teacher<T>& teacher, const request_view<T>& r, int L, const skd_config& cfg,
                                 std::uint64_t seed, workspace& ws) {
@@ -6750,6 +6752,7 @@ skd_targets<T> make_skd_targets(const ar_teacher<T>& teacher, const request_view
         dualrerank::detail::throw_input("make_skd_targets: slate length L = " + std::to_string(L) + " outside [1, " +
                                         std::to_string(teacher.config().max_slate) + "]");
     const int n = r.n;
+    if (n >= 1) L = std::min(L, n);  // fewer candidates than L: trajectories of min(L, N) slots (a bad n: the decoder's error)
     std::vector<int> all(std::size_t(cfg.samples + 1) * L);
     decode::teacher_greedy(teacher, r, L, all.data(), ws);
     if (cfg.samples > 0)
@@ -6859,7 +6862,9 @@ std::vector<skd_targets<T>> cache_skd_targets(const ar_teacher<T>& teacher, cons
 }
 
 /// Train the student with SKD on cached targets (plus lambda_gt times the supervised loss toward
-/// `data.targets` when lambda_gt > 0).
+/// `data.targets` when lambda_gt > 0). Every request is used: one with N < L candidates trains on
+/// min(L, N) slots (its targets from make_skd_targets have that many; the batch is split into
+/// groups of equal slot count, one forward/backward each, summed into one step, as fit_supervised).
 template <class T>
 void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const std::vector<skd_targets<T>>& targets,
              const skd_config& cfg, long steps, const std::string& label = "skd") {
@@ -6868,30 +6873,53 @@ void fit_skd(trainer<nar_student<T>>& tr, const slate_dataset<T>& data, const st
     const int B = tr.config().batch_size, L = data.L;
     if (L < 1 || L > tr.model().config().max_slate)
         dualrerank::detail::throw_input("fit_skd: slate length L = " + std::to_string(L) + " outside [1, max_slate]");
-    std::vector<int> idx;
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        const int Li = std::min(L, data.requests[i].n);
+        if (targets[i].n != data.requests[i].n || targets[i].L != Li)
+            dualrerank::detail::throw_input("fit_skd: targets do not match the request (request " + std::to_string(i) +
+                                            ": expected min(L, N) = " + std::to_string(Li) + " slots over its " +
+                                            std::to_string(data.requests[i].n) + " candidates)");
+        if (cfg.lambda_gt > 0 && data.targets[i].size() < std::size_t(Li))
+            dualrerank::detail::throw_input("fit_skd: target slate of request " + std::to_string(i) +
+                                            " shorter than min(L, N) = " + std::to_string(Li));
+    }
+    std::vector<int> idx, perm;
     std::vector<request_view<T>> views(static_cast<std::size_t>(B));
+    auto slots = [&](int b) { return std::min(L, data.requests[std::size_t(idx[std::size_t(b)])].n); };
     tr.run(
         steps,
         [&](T* g, workspace& ws, rng& gen) {
             draw_batch(gen, data.size(), B, idx);
-            for (int b = 0; b < B; ++b) views[b] = data.requests[idx[b]].view();
-            auto c = tr.model().forward(views.data(), B, L, ws);
-            T* dZ = ws.alloc_zero<T>(std::size_t(B) * L * c.n);
-            T* scratch = ws.alloc<T>(3 * std::size_t(c.n));
+            // groups of equal slot count min(L, N), one forward/backward each (one group when every
+            // request has N >= L)
+            perm.resize(std::size_t(B));
+            std::iota(perm.begin(), perm.end(), 0);
+            std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) { return slots(a) < slots(b); });
             double loss = 0;
-            for (int b = 0; b < B; ++b) {
-                const skd_targets<T>& tg = targets[idx[b]];
-                if (tg.n != data.requests[idx[b]].n || tg.L != L) dualrerank::detail::throw_input("fit_skd: targets do not match the request");
-                T* Zb = c.Z + std::size_t(b) * L * c.n;
-                T* dZb = dZ + std::size_t(b) * L * c.n;
-                loss += double(skd_loss(Zb, c.n, tg, static_cast<const T*>(nullptr), cfg, T(1) / T(B), dZb, scratch));
-                if (cfg.lambda_gt > 0)
-                    loss += cfg.lambda_gt * double(slot_cross_entropy(Zb, L, tg.n, c.n, data.targets[idx[b]].data(), true,
-                                                                      static_cast<const T*>(nullptr), T(cfg.lambda_gt / B),
-                                                                      dZb, scratch));
+            for (int s = 0; s < B;) {
+                const int Lg = slots(perm[std::size_t(s)]);
+                int e = s;
+                while (e < B && slots(perm[std::size_t(e)]) == Lg) ++e;
+                const int cnt = e - s;
+                for (int b = 0; b < cnt; ++b) views[std::size_t(b)] = data.requests[std::size_t(idx[std::size_t(perm[std::size_t(s + b)])])].view();
+                auto c = tr.model().forward(views.data(), cnt, Lg, ws);
+                T* dZ = ws.alloc_zero<T>(std::size_t(cnt) * Lg * c.n);
+                T* scratch = ws.alloc<T>(3 * std::size_t(c.n));
+                for (int b = 0; b < cnt; ++b) {
+                    const std::size_t i = std::size_t(idx[std::size_t(perm[std::size_t(s + b)])]);
+                    const skd_targets<T>& tg = targets[i];
+                    T* Zb = c.Z + std::size_t(b) * Lg * c.n;
+                    T* dZb = dZ + std::size_t(b) * Lg * c.n;
+                    loss += double(skd_loss(Zb, c.n, tg, static_cast<const T*>(nullptr), cfg, T(1) / T(B), dZb, scratch));
+                    if (cfg.lambda_gt > 0)
+                        loss += cfg.lambda_gt * double(slot_cross_entropy(Zb, Lg, tg.n, c.n, data.targets[i].data(), true,
+                                                                          static_cast<const T*>(nullptr), T(cfg.lambda_gt / B),
+                                                                          dZb, scratch));
+                }
+                if (!std::isfinite(loss)) return loss;
+                tr.model().backward(c, dZ, g, ws);
+                s = e;
             }
-            if (!std::isfinite(loss)) return loss;
-            tr.model().backward(c, dZ, g, ws);
             return loss / B;
         },
         label);
@@ -9933,7 +9961,7 @@ DUALRERANK_NAMESPACE_END
 //   id             optional; a string (at most max_id_bytes bytes) or an integer; echoed in the output
 //   features       required; N rows (candidates) of F numbers each, every row the same length,
 //                  1 <= N <= max_candidates, 1 <= F <= max_features, N * F <= max_values;
-//                  finite and representable as float
+//                  finite and rounding to a finite float (3.4028235e+38 reads as FLT_MAX)
 //   context        optional; Fc numbers (0 <= Fc <= max_context), finite, representable as float
 //   upstream_rank  optional; N integers in [0, max_rank] (0 = ranked first by the upstream
 //                  ranker); ties are allowed (ranks may come from a longer upstream list)
@@ -9951,9 +9979,11 @@ DUALRERANK_NAMESPACE_END
 // Output: one JSON object per line, in input order:
 //
 //     {"id":"q1","slate":[1,0],"scores":[-0.12,-0.7]}
-//     {"id":"q2","error":"..."}                   (only when the caller chose to skip bad requests)
+//     {"id":"q2","error":"requests.jsonl:2: ..."}   (only when the caller chose to skip bad requests)
 //
-//   id      the request's id, or the 1-based line number when the request had none
+//   id      the request's id, or the 1-based line number when the request had none; in an error
+//           record of a line that does not parse, the line's "id" when it could be read (see
+//           jsonl_reader::last_id), else null; the error text names source:line
 //   slate   candidate indices (0-based rows of "features"), best slot first
 //   scores  optional, one number per slot (what they mean is the decoder's: log-probabilities for
 //           greedy/beam/confident, the evaluator's utility for best-of-n)
@@ -10008,13 +10038,21 @@ namespace detail {
     ::dualrerank::detail::throw_format(source + ":" + std::to_string(line) + ": " + what);
 }
 
-/// A number as float; the location is built only on failure ("name"[i] or "name"[i][k]).
+/// A number as the nearest float; the location is built only on failure ("name"[i] or
+/// "name"[i][k]). Values that round to a finite float are accepted, including those just above
+/// FLT_MAX (below FLT_MAX + half an ulp, 2^103): the shortest text of FLT_MAX, 3.4028235e+38,
+/// which float writers emit, is such a value, so it reads back as FLT_MAX.
 inline float jsonl_float(const json& v, const std::string& source, std::size_t line, const char* name,
                          std::size_t i, std::size_t k = std::size_t(-1)) {
+    constexpr double round_limit = 3.4028235677973366e38;  // FLT_MAX + 2^103: the first value rounding to inf
     const bool ok_type = v.is_number();
     const double d = ok_type ? v.as_double() : 0.0;
-    if (ok_type && std::isfinite(d) && std::fabs(d) <= static_cast<double>(std::numeric_limits<float>::max()))
+    if (ok_type && std::isfinite(d) && std::fabs(d) < round_limit) {
+        const double fmax = static_cast<double>(std::numeric_limits<float>::max());
+        if (d > fmax) return std::numeric_limits<float>::max();  // the conversion itself would be undefined
+        if (d < -fmax) return -std::numeric_limits<float>::max();
         return static_cast<float>(d);
+    }
     std::string where = std::string("\"") + name + "\"[" + std::to_string(i) + "]";
     if (k != std::size_t(-1)) where += "[" + std::to_string(k) + "]";
     if (!ok_type) jsonl_fail(source, line, where + ": expected a number, got " + json_type_name(v.type()));
@@ -10027,6 +10065,86 @@ inline const json::array_t& jsonl_array(const json& v, const std::string& source
     return v.as_array();
 }
 
+/// Line-oriented text read with a bound (the JSON-lines and impression-log readers): a line longer
+/// than `max_line` is never held whole; its rest is skipped, at most `max_skip` bytes (a stream
+/// without line ends, /dev/zero, is then given up: an error, and read() returns false from then
+/// on). Errors are format_error naming source:line: "read error", "line longer than the limit of N
+/// bytes", "no line end within max_skip_bytes = N bytes ...", "NUL byte in a text line"; after one
+/// the reader stands at the next line. A trailing '\r' is dropped; blank lines are returned (and
+/// counted), so line numbers match the file.
+class bounded_line_reader {
+public:
+    explicit bounded_line_reader(std::istream& in) : in_(in) {}
+
+    /// The next line into `line` (without its end); false at the end of the stream.
+    bool read(std::string& line, const std::string& source, std::size_t max_line, std::size_t max_skip) {
+        if (done_) return false;
+        line.clear();
+        char chunk[4096];
+        bool any = false;
+        for (;;) {
+            in_.getline(chunk, sizeof(chunk));
+            const std::size_t got = static_cast<std::size_t>(in_.gcount());
+            if (in_.bad()) jsonl_fail(source, line_no_ + 1, "read error");
+            const bool newline = !in_.fail() && !in_.eof();  // a full line ending in '\n'
+            std::size_t len = got;
+            if (newline && len > 0) --len;  // getline counted the extracted '\n'
+            if (line.size() + len > max_line) {
+                // skip the rest of the line (without buffering it) so the reader can go on
+                bool found_end = true;
+                if (!newline && !in_.eof()) {
+                    in_.clear();
+                    std::streambuf* sb = in_.rdbuf();
+                    found_end = false;
+                    for (std::size_t skipped = 0; skipped < max_skip; ++skipped) {
+                        const int c = sb->sbumpc();
+                        if (c == std::char_traits<char>::eof()) {
+                            in_.setstate(std::ios::eofbit);
+                            found_end = true;
+                            break;
+                        }
+                        if (c == '\n') {
+                            found_end = true;
+                            break;
+                        }
+                    }
+                }
+                if (in_.eof()) done_ = true;
+                line.clear();
+                ++line_no_;
+                if (!found_end) {
+                    done_ = true;
+                    jsonl_fail(source, line_no_, "no line end within max_skip_bytes = " + std::to_string(max_skip) +
+                                                     " bytes after an overlong line: not line-oriented text, stopped reading");
+                }
+                jsonl_fail(source, line_no_, "line longer than the limit of " + std::to_string(max_line) + " bytes");
+            }
+            line.append(chunk, len);
+            any = any || got > 0;
+            if (newline) break;
+            if (in_.eof()) {
+                done_ = true;
+                if (!any) return false;
+                break;
+            }
+            // failbit without eof: the chunk filled up before a '\n'; keep reading the same line
+            in_.clear();
+        }
+        ++line_no_;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find('\0') != std::string::npos) jsonl_fail(source, line_no_, "NUL byte in a text line");
+        return true;
+    }
+
+    /// Lines read so far.
+    std::size_t line_number() const noexcept { return line_no_; }
+
+private:
+    std::istream& in_;
+    std::size_t line_no_ = 0;
+    bool done_ = false;
+};
+
 inline bool jsonl_blank(std::string_view s) noexcept {
     for (char c : s)
         if (c != ' ' && c != '\t' && c != '\r') return false;
@@ -10035,9 +10153,24 @@ inline bool jsonl_blank(std::string_view s) noexcept {
 
 }  // namespace detail
 
+namespace detail {
+
+/// parse_jsonl_request; `id_out` (when not null) receives the line's "id" as soon as it is known
+/// to be valid, so a caller can name a request whose other fields are bad (null when the line
+/// has no valid id or is not a JSON object).
+inline jsonl_request parse_jsonl_request_impl(std::string_view text, std::size_t line, const std::string& source,
+                                              const jsonl_limits& lim, json* id_out);
+
+}  // namespace detail
+
 /// Parse one request line (without its '\n'). `source` and `line` name it in error messages.
 inline jsonl_request parse_jsonl_request(std::string_view text, std::size_t line = 1,
                                          const std::string& source = "<jsonl>", const jsonl_limits& lim = {}) {
+    return detail::parse_jsonl_request_impl(text, line, source, lim, nullptr);
+}
+
+inline jsonl_request detail::parse_jsonl_request_impl(std::string_view text, std::size_t line, const std::string& source,
+                                                      const jsonl_limits& lim, json* id_out) {
     using detail::jsonl_array;
     using detail::jsonl_fail;
     using detail::jsonl_float;
@@ -10065,13 +10198,27 @@ inline jsonl_request parse_jsonl_request(std::string_view text, std::size_t line
 
     jsonl_request out;
     out.line = line;
+    // the id first, whatever its place in the object, so that an error in any other field can be
+    // reported with it (id_out)
+    for (const json::member_t& m : doc.as_object())
+        if (m.first == "id") out.id = m.second;
+    if (!out.id.is_null()) {
+        if (out.id.is_string()) {
+            if (out.id.as_string().size() > lim.max_id_bytes)
+                jsonl_fail(source, line, "\"id\": longer than " + std::to_string(lim.max_id_bytes) + " bytes");
+        } else if (!out.id.is_integer()) {
+            jsonl_fail(source, line, std::string("\"id\": expected a string or an integer, got ") +
+                                         json_type_name(out.id.type()));
+        }
+        if (id_out) *id_out = out.id;
+    }
     const json* features = nullptr;
     const json* context = nullptr;
     const json* upstream = nullptr;
     const json* relevance = nullptr;
     for (const json::member_t& m : doc.as_object()) {
         if (m.first == "id") {
-            out.id = m.second;
+            continue;
         } else if (m.first == "features") {
             features = &m.second;
         } else if (m.first == "context") {
@@ -10084,16 +10231,6 @@ inline jsonl_request parse_jsonl_request(std::string_view text, std::size_t line
             jsonl_fail(source, line,
                        "unknown field " + detail::quote_for_message(m.first, 64) +
                            " (expected id, features, context, upstream_rank, relevance)");
-        }
-    }
-
-    if (!out.id.is_null()) {
-        if (out.id.is_string()) {
-            if (out.id.as_string().size() > lim.max_id_bytes)
-                jsonl_fail(source, line, "\"id\": longer than " + std::to_string(lim.max_id_bytes) + " bytes");
-        } else if (!out.id.is_integer()) {
-            jsonl_fail(source, line, std::string("\"id\": expected a string or an integer, got ") +
-                                         json_type_name(out.id.type()));
         }
     }
 
@@ -10178,91 +10315,36 @@ inline jsonl_request parse_jsonl_request(std::string_view text, std::size_t line
 class jsonl_reader {
 public:
     jsonl_reader(std::istream& in, std::string source = "<jsonl>", jsonl_limits lim = {})
-        : in_(in), source_(std::move(source)), lim_(lim) {}
+        : source_(std::move(source)), lim_(lim), lines_(in) {}
 
     /// The next request; false at the end of the stream. Throws format_error on a bad line; the
     /// reader then stands at the next line, so a caller may report the error and go on.
     bool next(jsonl_request& out) {
+        last_id_ = json();
         while (read_line()) {
             if (detail::jsonl_blank(line_)) continue;
-            out = parse_jsonl_request(line_, line_no_, source_, lim_);
+            out = detail::parse_jsonl_request_impl(line_, lines_.line_number(), source_, lim_, &last_id_);
             return true;
         }
         return false;
     }
 
-    /// Lines read so far (the line number of the last request returned).
-    std::size_t line_number() const noexcept { return line_no_; }
+    /// Lines read so far (the line number of the last request returned, or of the bad line).
+    std::size_t line_number() const noexcept { return lines_.line_number(); }
+    /// The "id" of the line last read when it had a valid one, else null; after next() threw,
+    /// the bad request's id (when the line parsed as a JSON object with a valid id), so an error
+    /// record can name the request as well as source:line.
+    const json& last_id() const noexcept { return last_id_; }
     const std::string& source() const noexcept { return source_; }
 
 private:
-    std::istream& in_;
     std::string source_;
     jsonl_limits lim_;
+    detail::bounded_line_reader lines_;
     std::string line_;
-    std::size_t line_no_ = 0;
-    bool done_ = false;
+    json last_id_;
 
-    bool read_line() {
-        if (done_) return false;
-        line_.clear();
-        char chunk[4096];
-        bool any = false;
-        for (;;) {
-            in_.getline(chunk, sizeof(chunk));
-            const std::size_t got = static_cast<std::size_t>(in_.gcount());
-            if (in_.bad()) detail::jsonl_fail(source_, line_no_ + 1, "read error");
-            const bool newline = !in_.fail() && !in_.eof();  // a full line ending in '\n'
-            std::size_t len = got;
-            if (newline && len > 0) --len;  // getline counted the extracted '\n'
-            if (line_.size() + len > lim_.max_line_bytes) {
-                // skip the rest of the line (without buffering it) so the reader can go on
-                bool found_end = true;
-                if (!newline && !in_.eof()) {
-                    in_.clear();
-                    std::streambuf* sb = in_.rdbuf();
-                    found_end = false;
-                    for (std::size_t skipped = 0; skipped < lim_.max_skip_bytes; ++skipped) {
-                        const int c = sb->sbumpc();
-                        if (c == std::char_traits<char>::eof()) {
-                            in_.setstate(std::ios::eofbit);
-                            found_end = true;
-                            break;
-                        }
-                        if (c == '\n') {
-                            found_end = true;
-                            break;
-                        }
-                    }
-                }
-                if (in_.eof()) done_ = true;
-                line_.clear();
-                ++line_no_;
-                if (!found_end) {
-                    done_ = true;
-                    detail::jsonl_fail(source_, line_no_, "no line end within max_skip_bytes = " +
-                                                              std::to_string(lim_.max_skip_bytes) +
-                                                              " bytes after an overlong line: not line-oriented text, stopped reading");
-                }
-                detail::jsonl_fail(source_, line_no_, "line longer than the limit of " +
-                                                          std::to_string(lim_.max_line_bytes) + " bytes");
-            }
-            line_.append(chunk, len);
-            any = any || got > 0;
-            if (newline) break;
-            if (in_.eof()) {
-                done_ = true;
-                if (!any) return false;
-                break;
-            }
-            // failbit without eof: the chunk filled up before a '\n'; keep reading the same line
-            in_.clear();
-        }
-        ++line_no_;
-        if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-        if (line_.find('\0') != std::string::npos) detail::jsonl_fail(source_, line_no_, "NUL byte in a text line");
-        return true;
-    }
+    bool read_line() { return lines_.read(line_, source_, lim_.max_line_bytes, lim_.max_skip_bytes); }
 };
 
 /// All requests of a stream / string / file (for tests and small batches).
@@ -10358,6 +10440,9 @@ struct impression_log_limits {
     double max_feedback = 1e9;                                         ///< a feedback value (a count)
     double max_abs_log_propensity = 1e6;                               ///< |log_propensity|
     std::size_t max_id_bytes = 1024;  ///< a string id, timestamp or policy_version
+    /// After an overlong line the reader skips to its end, but at most this many bytes: a stream
+    /// without line ends (/dev/zero) is then given up on (an error, and next() returns false).
+    std::size_t max_skip_bytes = std::size_t(64) << 20;
 };
 
 /// One logged page.
@@ -10391,25 +10476,6 @@ struct impression_page {
 };
 
 namespace detail {
-
-
-/// A number as the nearest float, like the request reader's jsonl_float, but also accepting the
-/// values just above FLT_MAX that round to it (below FLT_MAX + half an ulp, 2^103): the shortest
-/// text of FLT_MAX, 3.4028235e+38, is such a value, so the writer's output always reads back.
-inline float impression_float(const json& v, const std::string& source, std::size_t line, const char* name, std::size_t i,
-                              std::size_t k = std::size_t(-1)) {
-    constexpr double round_limit = 3.4028235677973366e38;  // FLT_MAX + 2^103
-    if (v.is_number()) {
-        const double d = v.as_double();
-        if (std::isfinite(d) && std::fabs(d) < round_limit) {
-            const double fmax = static_cast<double>(std::numeric_limits<float>::max());
-            if (d > fmax) return std::numeric_limits<float>::max();
-            if (d < -fmax) return -std::numeric_limits<float>::max();
-            return static_cast<float>(d);
-        }
-    }
-    return jsonl_float(v, source, line, name, i, k);  // the error, with the request reader's message
-}
 
 /// A string (<= cap bytes) or an integer; `what` names the field.
 inline void impression_id_like(const json& v, const std::string& source, std::size_t line, const char* what,
@@ -10455,8 +10521,8 @@ inline impression_page parse_impression_line(std::string_view text, std::size_t 
                                              const std::string& source = "<impressions>",
                                              const impression_log_limits& lim = {}) {
     using detail::jsonl_array;
+    using detail::jsonl_float;
     using detail::jsonl_fail;
-    using detail::impression_float;
     if (text.size() > lim.max_line_bytes)
         jsonl_fail(source, line, "line of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
                                      std::to_string(lim.max_line_bytes) + " bytes");
@@ -10537,7 +10603,7 @@ inline impression_page parse_impression_line(std::string_view text, std::size_t 
                                          std::to_string(f) + " (the width of row 0)");
         }
         for (std::size_t k = 0; k < f; ++k)
-            out.candidates.features.push_back(impression_float(row[k], source, line, "features", i, k));
+            out.candidates.features.push_back(jsonl_float(row[k], source, line, "features", i, k));
     }
     out.candidates.n = static_cast<int>(rows.size());
     out.candidates.f = static_cast<int>(f);
@@ -10550,7 +10616,7 @@ inline impression_page parse_impression_line(std::string_view text, std::size_t 
                                          std::to_string(lim.max_context));
         out.candidates.context.reserve(c.size());
         for (std::size_t k = 0; k < c.size(); ++k)
-            out.candidates.context.push_back(impression_float(c[k], source, line, "context", k));
+            out.candidates.context.push_back(jsonl_float(c[k], source, line, "context", k));
     }
 
     if (upstream) {
@@ -10790,14 +10856,14 @@ inline std::string format_impression_line(const impression_page& p, const impres
 class impression_log_reader {
 public:
     impression_log_reader(std::istream& in, std::string source = "<impressions>", impression_log_limits lim = {})
-        : in_(in), source_(std::move(source)), lim_(lim) {}
+        : source_(std::move(source)), lim_(lim), lines_(in) {}
 
     /// The next page; false at the end of the stream. Throws format_error on a bad line; the
     /// reader then stands at the next line, so a caller may report the error and go on.
     bool next(impression_page& out) {
         while (read_line()) {
             if (::dualrerank::io::detail::jsonl_blank(line_)) continue;
-            out = parse_impression_line(line_, line_no_, source_, lim_);
+            out = parse_impression_line(line_, lines_.line_number(), source_, lim_);
             conform(out);
             return true;
         }
@@ -10805,18 +10871,16 @@ public:
     }
 
     /// Lines read so far (the line number of the last page returned).
-    std::size_t line_number() const noexcept { return line_no_; }
+    std::size_t line_number() const noexcept { return lines_.line_number(); }
     const std::string& source() const noexcept { return source_; }
     /// The objectives of the first page (empty before it).
     const std::vector<std::string>& objectives() const noexcept { return objectives_; }
 
 private:
-    std::istream& in_;
     std::string source_;
     impression_log_limits lim_;
+    ::dualrerank::io::detail::bounded_line_reader lines_;  // shared with jsonl_reader
     std::string line_;
-    std::size_t line_no_ = 0;
-    bool done_ = false;
     std::vector<std::string> objectives_;
     std::size_t objectives_line_ = 0;
 
@@ -10849,48 +10913,7 @@ private:
         p.feedback = std::move(fb);
     }
 
-    bool read_line() {
-        if (done_) return false;
-        line_.clear();
-        char chunk[4096];
-        bool any = false;
-        for (;;) {
-            in_.getline(chunk, sizeof(chunk));
-            const std::size_t got = static_cast<std::size_t>(in_.gcount());
-            if (in_.bad()) ::dualrerank::io::detail::jsonl_fail(source_, line_no_ + 1, "read error");
-            const bool newline = !in_.fail() && !in_.eof();  // a full line ending in '\n'
-            std::size_t len = got;
-            if (newline && len > 0) --len;  // getline counted the extracted '\n'
-            if (line_.size() + len > lim_.max_line_bytes) {
-                // skip the rest of the line (without buffering it) so the reader can go on
-                if (!newline && !in_.eof()) {
-                    in_.clear();
-                    in_.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-                    if (in_.bad()) done_ = true;
-                }
-                if (in_.eof()) done_ = true;
-                line_.clear();
-                ++line_no_;
-                ::dualrerank::io::detail::jsonl_fail(source_, line_no_, "line longer than the limit of " +
-                                                                            std::to_string(lim_.max_line_bytes) + " bytes");
-            }
-            line_.append(chunk, len);
-            any = any || got > 0;
-            if (newline) break;
-            if (in_.eof()) {
-                done_ = true;
-                if (!any) return false;
-                break;
-            }
-            // failbit without eof: the chunk filled up before a '\n'; keep reading the same line
-            in_.clear();
-        }
-        ++line_no_;
-        if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-        if (line_.find('\0') != std::string::npos)
-            ::dualrerank::io::detail::jsonl_fail(source_, line_no_, "NUL byte in a text line");
-        return true;
-    }
+    bool read_line() { return lines_.read(line_, source_, lim_.max_line_bytes, lim_.max_skip_bytes); }
 };
 
 /// All pages of a stream / string / file (every page in memory: N x F floats each).
@@ -12760,7 +12783,9 @@ DUALRERANK_NAMESPACE_END
 // * label: a finite number in [0, max_label] (relevance grade; LETOR uses 0..4).
 // * qid: an unsigned integer; documents of one query are contiguous. Without `qid:` the queries come
 //   from a separate group file (LightGBM `.query`, XGBoost `.group`): one query size per line, in
-//   data order. A file uses one convention or the other, never both.
+//   data order; such a file names no queries, so query k of it (1-based, like a line number) has
+//   qid k, and a file whose qids are 1, 2, ... gives the same qids in either form. A file uses one
+//   convention or the other, never both.
 // * index:value pairs: sparse features, indices >= 0 and strictly increasing within a line
 //   (indices are kept literally, as LightGBM and XGBoost do: a 1-based file leaves column 0 empty),
 //   values finite and representable as float. Missing indices are 0.
@@ -12831,7 +12856,7 @@ struct letor_options {
 
 /// A parsed LETOR file: queries of documents with sparse features (CSR) and relevance labels.
 struct letor_dataset {
-    std::vector<std::uint64_t> qids;           ///< [Q] qid from the file, or the group ordinal
+    std::vector<std::uint64_t> qids;           ///< [Q] qid from the file, or with a group file 1, 2, ..., Q
     std::vector<std::size_t> query_offset{0};  ///< [Q + 1] first row of each query
     std::vector<float> labels;                 ///< [rows]
     std::vector<std::size_t> row_offset{0};    ///< [rows + 1] first nonzero of each row
@@ -13106,8 +13131,13 @@ inline letor_dataset parse_letor(std::istream& in, std::istream* groups, const s
                 reader.fail("feature indices not increasing: " + std::to_string(idx) + " after " + std::to_string(prev));
             double v = 0.0;
             if (!parse_double(vs, v)) reader.fail("bad value " + quoted(vs) + " for feature " + std::to_string(idx));
-            if (std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max()))
+            // values that round to a finite float are kept (%.9g writes FLT_MAX as 3.40282347e+38, above
+            // it as a double): below FLT_MAX + half an ulp (2^103), clamped to FLT_MAX
+            constexpr double round_limit = 3.4028235677973366e38;
+            if (!(std::fabs(v) < round_limit))
                 reader.fail("value " + quoted(vs) + " of feature " + std::to_string(idx) + " overflows float");
+            v = std::max(-static_cast<double>(std::numeric_limits<float>::max()),
+                         std::min(v, static_cast<double>(std::numeric_limits<float>::max())));
             prev = idx;
             ds.index.push_back(static_cast<int>(idx));
             ds.value.push_back(static_cast<float>(v));
@@ -13144,7 +13174,7 @@ inline letor_dataset parse_letor(std::istream& in, std::istream* groups, const s
             if (sum > ds.num_rows())
                 greader.fail("query sizes so far sum to " + std::to_string(sum) + ", more than the " +
                              std::to_string(ds.num_rows()) + " rows of " + name);
-            ds.qids.push_back(ds.qids.size());
+            ds.qids.push_back(ds.qids.size() + 1);  // the query's number in the group file, from 1
             ds.query_offset.push_back(sum);
         }
         if (sum != ds.num_rows())
@@ -14263,11 +14293,16 @@ DUALRERANK_NAMESPACE_END
 // exact log-propensity (Plackett-Luce over upstream scores), and the sampled per-slot feedback of
 // the two objectives "click" and "long_view"; policy_version names the behaviour policy and
 // timestamp is the page's position in the log (0, 1, 2, ...).
+//
+// write_letor_query writes a request as LETOR lines with its context as the columns after the
+// item features (what `export_world --letor` writes; a world-trained model reads them back).
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <ostream>
 #include <string>
+#include <vector>
 
 // ---- begin include/dualrerank/sim/policies.hpp ----
 // Reference policies of the built-in world (docs/design.md section 7) and the exploratory behaviour policy.
@@ -15408,6 +15443,37 @@ inline std::size_t write_world_logs(const world& w, std::uint64_t first, std::si
     out.flush();
     if (!out) ::dualrerank::detail::throw_format("write_world_logs: write failed");
     return writer.written();
+}
+
+/// One query as LETOR lines (1-based indices): per document `round(grades[j])`, `qid:<qid>`, the
+/// F item features at indices 1..F and then the request's Fc context features at F+1..F+Fc, the
+/// same on every document (LETOR's query-level features). A model with context features reads
+/// those columns back as its context (`dualrerank rerank` / `eval` / `distill`, docs/cli.md
+/// "LETOR input"), so a world-trained model reranks the world's LETOR export. Zeros are left out;
+/// values are written with 9 significant digits (floats exactly). Upstream ranks are not written
+/// (LETOR has no field for them; the world's features carry rank / (N - 1) in column 2).
+inline void write_letor_query(std::ostream& out, const request<float>& r, const std::vector<float>& grades, std::uint64_t qid) {
+    if (grades.size() != std::size_t(r.n) || r.features.size() != std::size_t(r.n) * std::size_t(r.f))
+        ::dualrerank::detail::throw_input("write_letor_query: " + std::to_string(grades.size()) + " grades and " +
+                                          std::to_string(r.features.size()) + " feature values for " + std::to_string(r.n) +
+                                          " documents of " + std::to_string(r.f) + " features");
+    char buf[64];
+    std::string ctx;  // the context columns, the same text on every line
+    for (std::size_t k = 0; k < r.context.size(); ++k) {
+        if (r.context[k] == 0.0f) continue;
+        std::snprintf(buf, sizeof buf, " %zu:%.9g", std::size_t(r.f) + k + 1, double(r.context[k]));
+        ctx += buf;
+    }
+    for (int j = 0; j < r.n; ++j) {
+        out << std::lround(grades[std::size_t(j)]) << " qid:" << qid;
+        for (int k = 0; k < r.f; ++k) {
+            const float x = r.features[std::size_t(j) * std::size_t(r.f) + std::size_t(k)];
+            if (x == 0.0f) continue;
+            std::snprintf(buf, sizeof buf, " %d:%.9g", k + 1, double(x));
+            out << buf;
+        }
+        out << ctx << '\n';
+    }
 }
 
 DUALRERANK_NAMESPACE_END
