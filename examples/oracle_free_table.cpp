@@ -3,7 +3,10 @@
 // as the demo, so the figures equal the demo's rows for that seed. Useful to re-evaluate a run, or
 // to read a run's oracle-free table before its oracle-assisted half has finished.
 //
-//   oracle_free_table --models DIR --seed S [--quick] [--json PATH]
+//   oracle_free_table --models DIR --seed S [--quick] [--json PATH] [--dpo-pairs P]
+//
+// --dpo-pairs P also measures GReF's Rerank-DPO pairs on the first P logged pages of the demo's logs
+// with the closed form (pipeline::dpo_pair_report; without --models only that).
 #include <fstream>
 
 #include <dualrerank/sim/sim.hpp>
@@ -18,23 +21,46 @@ int main(int argc, char** argv) {
         std::string dir, json_path;
         std::uint64_t seed = 1;
         bool quick = false;
+        long dpo_pairs = 0;
         example_args a(argc, argv);
         while (a.next()) {
             if (a.is("--models")) dir = a.value();
             else if (a.is("--seed")) seed = a.u64();
             else if (a.is("--quick")) quick = true;
             else if (a.is("--json")) json_path = a.value();
+            else if (a.is("--dpo-pairs")) dpo_pairs = a.integer(1, 10000000);
             else if (a.is("--help") || a.is("-h")) {
-                std::puts("usage: oracle_free_table --models DIR --seed S [--quick] [--json PATH]\n"
-                          "  DIR is a demo run's seed directory; --quick when the demo ran with --quick");
+                std::puts("usage: oracle_free_table --models DIR --seed S [--quick] [--json PATH] [--dpo-pairs P]\n"
+                          "  DIR is a demo run's seed directory; --quick when the demo ran with --quick\n"
+                          "  --dpo-pairs P  the true utility of GReF's Rerank-DPO winners vs the shown slates on the first P\n"
+                          "                 pages of the demo's logs (the demo pairs 20000, --quick 4000); --models optional");
                 return 0;
             } else {
                 throw input_error("unknown option " + a.name() + " (see --help)");
             }
         }
-        if (dir.empty()) throw input_error("--models DIR is required");
+        if (dir.empty() && dpo_pairs == 0) throw input_error("--models DIR is required");
         const int eval_requests = quick ? 150 : 500, gate_requests = quick ? 40 : 100, best_of = 16;
         world w(world_config::small(), seed);
+        if (dpo_pairs > 0) {
+            // the demo's logs (dualrerank_demo: generate_logs(w, 0, --logs, behaviour_policy{}, seed * 7 + 1)): the
+            // first P pages are the same whatever --logs was
+            const auto logs = generate_logs(w, 0, std::size_t(dpo_pairs), behaviour_policy{}, seed * 7 + 1);
+            std::printf("Rerank-DPO pairs, seed %llu, first %ld logged pages (true expected utility; alpha = 1):\n",
+                        (unsigned long long)seed, dpo_pairs);
+            std::printf("%-36s %7s %9s %9s %10s %10s %14s\n", "winner sorted by", "pairs", "U(w)>U(l)", "U(w)<U(l)", "mean U(l)",
+                        "mean gain", "best-order gain");
+            const struct {
+                const char* name;
+                double gamma, long_weight;
+            } variants[] = {{"1/P + click (GReF)", 1.0, 0.0}, {"1/P + click + long view", 1.0, 1.0}, {"1/P + 2 click", 2.0, 0.0}};
+            for (const auto& v : variants) {
+                const auto q = pipeline::dpo_pair_report(w, logs, logs.size(), 1.0, v.gamma, v.long_weight);
+                std::printf("%-36s %7zu %9.3f %9.3f %10.4f %+10.4f %+14.4f\n", v.name, q.pairs, q.winner_better, q.winner_worse,
+                            q.mean_loser, q.mean_gain, q.mean_best_gain);
+            }
+            if (dir.empty()) return 0;
+        }
         const int L = w.slate_size();
         const pipeline::eval_set ev = pipeline::make_eval_set(w, eval_requests);
         auto teacher = [&](const char* f) { return io::load_model<ar_teacher<float>>(dir + "/" + f); };

@@ -30,9 +30,11 @@ struct options {
     long steps = 10000;
     int batch = 128;
     double lr = 0.002;
+    double weight_decay = train::page_fit_config{}.weight_decay;
     int requests = 100;
     double tau = 0.5;
     bool expected_labels = false;
+    bool init_true_exam = false;  // diagnostic: start the fit from the world's true examination
     std::string csv_path;
     std::string evaluator_path;  // a fitted page evaluator (the demo's): no fit, held-out = the last 5% of the pages
 };
@@ -50,8 +52,10 @@ void usage() {
         "  --steps K                fit steps at most (default 10000; early stopping on held-out pages)\n"
         "  --batch B                pages per step (default 128)\n"
         "  --lr X                   peak learning rate (default 0.002)\n"
+        "  --weight-decay X         AdamW decoupled weight decay on the bilinear forms (default: page_fit_config's)\n"
         "  --requests R             held-out requests for the correlations (default 100)\n"
         "  --expected-labels        diagnostic: fit on the closed-form per-slot probabilities (not oracle-free)\n"
+        "  --init-true-exam         diagnostic: start the fit from the world's true examination (not oracle-free)\n"
         "  --csv PATH               append one CSV row with every figure\n"
         "  --evaluator PATH         report on a fitted page evaluator instead of fitting one (the demo's\n"
         "                           DIR/page_evaluator.safetensors with --pages equal to the demo's --logs:\n"
@@ -72,8 +76,10 @@ options parse(int argc, char** argv) {
         else if (a.is("--steps")) o.steps = a.integer(LLONG_MIN, LLONG_MAX);
         else if (a.is("--batch")) o.batch = a.integer();
         else if (a.is("--lr")) o.lr = a.real();
+        else if (a.is("--weight-decay")) o.weight_decay = a.real();
         else if (a.is("--requests")) o.requests = a.integer();
         else if (a.is("--expected-labels")) o.expected_labels = true;
+        else if (a.is("--init-true-exam")) o.init_true_exam = true;
         else if (a.is("--csv")) o.csv_path = a.value();
         else if (a.is("--evaluator")) o.evaluator_path = a.value();
         else if (a.is("--help") || a.is("-h")) {
@@ -183,10 +189,16 @@ int main(int argc, char** argv) {
         train::page_fit_result fit;
         if (o.evaluator_path.empty()) {
             ev.init(o.seed + 600);
+            if (o.init_true_exam)
+                for (int t = 1; t < L; ++t) {
+                    const double e = std::min(std::max(w.examination()[std::size_t(t)], 1e-6), 1 - 1e-6);
+                    ev.tensor("exam_logit")[t - 1] = float(std::log(e / (1 - e)));
+                }
             train::page_fit_config fc;
             fc.steps = o.steps;
             fc.batch = o.batch;
             fc.lr = o.lr;
+            fc.weight_decay = o.weight_decay;
             fc.seed = o.seed;
             fc.log = stderr;
             fc.eval_every = std::max(1L, o.steps / 20);

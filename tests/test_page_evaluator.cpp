@@ -349,3 +349,102 @@ TEST_CASE("BON-05: best_of_n serves greedy unless the scorer's trust record pass
     CHECK(decode::best_of_n(s, vs, r.view(), L, cfg, counter_key::from_seed(2), 0, out.data(), bw) == 15);
     CHECK(calls == 1);
 }
+
+TEST_CASE("SRV-PEV: serving loads a page-evaluator file as the Best-of-N scorer, gated by its trust record", "[page_evaluator][serve]") {
+    model_config mc;
+    mc.features = 7;
+    mc.context = 5;
+    mc.d = 16;
+    mc.heads = 2;
+    mc.enc_layers = 1;
+    mc.dec_layers = 1;
+    mc.ffn = 32;
+    mc.max_slate = 5;
+    mc.max_candidates = 40;
+    nar_student<float> s(mc);
+    s.init(3);
+    page_evaluator<float> ev(odd_config());
+    ev.init(6);
+    rng g(12);
+    for (const auto& t : ev.table().tensors())
+        for (std::size_t i = 0; i < t.size; ++i) ev.params()[t.offset + i] = float(0.5 * g.normal());
+    const std::string student_path = "serve_pev_student.safetensors", ev_path = "serve_pev_evaluator.safetensors";
+    io::save_model(s, student_path);
+    io::save_page_evaluator(ev, ev_path);  // no trust record
+
+    const serving::any_model a = serving::load_any_model(ev_path);
+    CHECK(a.kind == model_kind::page_evaluator);
+    CHECK(std::string(a.kind_name()) == "page_evaluator");
+    REQUIRE(a.page_eval);
+    CHECK((!a.teacher && !a.student && !a.evaluator && !a.empty()));
+    CHECK((a.config.features == 7 && a.config.context == 5 && a.config.max_slate == 5 && a.config.max_candidates == 40));
+    CHECK(a.page_eval->validation.requests == 0);
+
+    serving::reranker_options bo;
+    bo.decoder = serving::decoder_kind::best_of_n;
+    bo.best_of = 16;
+    bo.slate_length = 4;
+    bo.seed = 9;
+    // a page evaluator scores slates but cannot make them
+    CHECK_THROWS_AS(serving::reranker(ev_path), input_error);
+    CHECK_THROWS_AS(serving::reranker(serving::load_any_model(ev_path), bo, serving::load_any_model(student_path)), input_error);
+
+    std::vector<request<float>> reqs;
+    for (int i = 0; i < 12; ++i) reqs.push_back(random_request<float>(8 + i, 7, 5, g));
+    const int L = 4;
+    workspace ws;
+    decode::best_of_n_workspace<float> bw;
+    {  // no record: the gate serves greedy and scores nothing
+        const serving::reranker untrusted(student_path, bo, ev_path);
+        CHECK_FALSE(untrusted.scorer_trusted());
+        serving::session se(untrusted);
+        for (std::size_t i = 0; i < reqs.size(); ++i) {
+            float score = 0;
+            const slate y = se.rerank(reqs[i].view(), i, &score);
+            CHECK(y == decode::greedy(s, reqs[i].view(), L, ws));
+            CHECK(std::isnan(score));
+            CHECK(se.last_proposals().count == 0);
+        }
+    }
+    // a record above the gate (0.5): the evaluator's best of the 16 proposals, as decode::best_of_n
+    ev.validation = scorer_validation{"rank_correlation", 0.64, 100};
+    io::save_page_evaluator(ev, ev_path);
+    const serving::reranker trusted(student_path, bo, ev_path);
+    CHECK(trusted.scorer_trusted());
+    CHECK(trusted.scorer().page_eval->validation.value == Approx(0.64));
+    serving::session se(trusted);
+    int not_greedy = 0;
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+        const request_view<float> r = reqs[i].view();
+        float score = 0;
+        const slate y = se.rerank(r, i, &score);
+        std::vector<int> ref(static_cast<std::size_t>(L));
+        const int best = decode::best_of_n(s, decode::page_evaluator_scorer<float>{&ev}, r, L, decode::best_of_n_config{16},
+                                           serving::request_key(9, i), 0, ref.data(), bw);
+        CHECK(bw.gate_open);
+        CHECK(y == slate(ref.begin(), ref.end()));
+        CHECK(score == bw.scores[std::size_t(best)]);
+        const serving::proposals& p = se.last_proposals();
+        CHECK(p.count == 16);
+        CHECK(p.chosen == best);
+        // the served slate is the highest page utility among the proposals
+        std::vector<float> u(16);
+        ev.score(r, 16, L, p.slates, nullptr, u.data(), ws);
+        CHECK(u[std::size_t(best)] == *std::max_element(u.begin(), u.end()));
+        not_greedy += y != decode::greedy(s, r, L, ws);
+    }
+    CHECK(not_greedy > 0);  // the scorer is actually used
+    // a record below the gate closes it again
+    ev.validation.value = 0.3;
+    io::save_page_evaluator(ev, ev_path);
+    CHECK_FALSE(serving::reranker(student_path, bo, ev_path).scorer_trusted());
+    // a scorer with other inputs is refused
+    page_evaluator_config wide = odd_config();
+    wide.features = 8;
+    page_evaluator<float> ev8(wide);
+    ev8.init(1);
+    CHECK_THROWS_AS(serving::reranker(serving::load_any_model(student_path), bo, serving::make_any_model(std::move(ev8), "wide")),
+                    input_error);
+    std::remove(student_path.c_str());
+    std::remove(ev_path.c_str());
+}

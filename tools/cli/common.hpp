@@ -27,7 +27,7 @@ using namespace dualrerank;
 /// shared and immutable) plus what the tool reads from the metadata. `kind` is the kind's name,
 /// which the tool prints (it hides serving::any_model::kind, the enum; kind_name() is the same text).
 struct any_model : serving::any_model {
-    std::string kind;          ///< "ar_teacher", "nar_student" or "list_evaluator"
+    std::string kind;          ///< "ar_teacher", "nar_student", "list_evaluator" or "page_evaluator"
     int letor_index_base = 0;  ///< how its LETOR inputs are read (letor_index_base_of)
 };
 
@@ -289,7 +289,7 @@ inline void add_decoder_options(arg_parser& p) {
         .option("slate-length", "L", "", "slots to fill (default the model's max_slate; min(L, N) per request)")
         .option("beam-width", "B", "4", "beam width for --decoder beam")
         .option("best-of", "N", "16", "slates scored per request for --decoder best-of-n")
-        .option("scorer", "MODEL", "", "teacher or evaluator model that scores the best-of-n slates")
+        .option("scorer", "MODEL", "", "teacher, evaluator or page evaluator (fit-evaluator) that scores the best-of-n slates")
         .option("tau", "X", "", "sampling temperature (default: 0.5 for best-of-n, 1 for sample)")
         .option("seed", "S", "1", "seed of the sampling noise");
 }
@@ -343,8 +343,8 @@ public:
 private:
     static serving::reranker make(const any_model& m, const decoder_settings& d) {
         const std::string& dec = d.decoder;
-        if (m.evaluator)
-            throw usage_error(m.path + " is a list_evaluator: it scores slates but cannot make them (use it as --scorer)");
+        if (m.evaluator || m.page_eval)
+            throw usage_error(m.path + " is a " + m.kind + ": it scores slates but cannot make them (use it as --scorer)");
         if (m.teacher && dec != "greedy" && dec != "beam" && dec != "sample")
             throw usage_error("--decoder " + dec + " needs a student model; " + m.path + " is an ar_teacher (greedy, beam or sample)");
         if (m.student && dec == "beam")
@@ -354,9 +354,11 @@ private:
                               std::to_string(m.config.max_slate));
         serving::any_model scorer;
         if (dec == "best-of-n") {
-            if (d.scorer.empty()) throw usage_error("--decoder best-of-n needs --scorer MODEL (a teacher or an evaluator)");
+            if (d.scorer.empty())
+                throw usage_error("--decoder best-of-n needs --scorer MODEL (a teacher, an evaluator or a page evaluator)");
             scorer = serving::load_any_model(d.scorer);
-            if (scorer.student) throw usage_error("--scorer " + scorer.path + " is a nar_student; use a teacher or an evaluator");
+            if (scorer.student)
+                throw usage_error("--scorer " + scorer.path + " is a nar_student; use a teacher, an evaluator or a page evaluator");
             if (scorer.config.features != m.config.features || scorer.config.context != m.config.context)
                 throw usage_error("--scorer " + scorer.path + " takes other inputs than the model (features/context differ)");
         } else if (!d.scorer.empty()) {
@@ -369,7 +371,13 @@ private:
         o.best_of = d.best_of;
         o.tau = d.tau;
         o.seed = d.seed;
-        return serving::reranker(static_cast<const serving::any_model&>(m), o, std::move(scorer));
+        serving::reranker r(static_cast<const serving::any_model&>(m), o, std::move(scorer));
+        if (dec == "best-of-n" && d.best_of > 1 && !r.scorer_trusted())  // the library's gate (docs/evaluator.md)
+            std::fprintf(stderr,
+                         "dualrerank: note: --scorer %s has no trust record passing the Best-of-N gate (%.2f): every request gets "
+                         "the student's greedy slate (fit-evaluator --world --student records one)\n",
+                         d.scorer.c_str(), decode::best_of_n_config{}.gate);
+        return r;
     }
 
     std::string decoder_;

@@ -1084,7 +1084,8 @@ int cmd_info(int argc, char** argv) {
     }
     const auto verify_meta = f.metadata().find("verify");
     const bool self_test = verify_meta != f.metadata().end() && verify_meta->second == "1";
-    const io::json config = io::config_to_json(m.config);
+    // a page evaluator has its own config (model/page_evaluator.hpp): print it as stored
+    const io::json config = m.page_eval ? io::page_evaluator_config_to_json(m.page_eval->config()) : io::config_to_json(m.config);
     if (a.flag_set("json")) {
         io::json j = io::json::object();
         j["path"] = path;

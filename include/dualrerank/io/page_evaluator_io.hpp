@@ -108,11 +108,10 @@ void save_page_evaluator(const page_evaluator<T>& ev, const std::string& path, c
     write_safetensors_file(path, tensors, meta);
 }
 
-/// Load; format_error on anything wrong (kind, config, tensors, values, validation record, self-test).
+/// Load from an opened file (`what` names it in messages: e.g. serving::load_any_model, which reads
+/// the file once); format_error on anything wrong, as load_page_evaluator.
 template <class T>
-page_evaluator<T> load_page_evaluator(const std::string& path) {
-    const safetensors_file f = safetensors_file::from_file(path);
-    const std::string what = "page evaluator file " + path;
+page_evaluator<T> load_page_evaluator_from(const safetensors_file& f, const std::string& what) {
     if (detail::require_meta(f, "format", what) != model_format) dualrerank::detail::throw_format(what + ": not a dualrerank model file");
     const std::string version = detail::require_meta(f, "format_version", what);
     if (version != format_version && version != "1")  // "1": files of the first writer (same layout)
@@ -192,6 +191,13 @@ page_evaluator<T> load_page_evaluator(const std::string& path) {
                 dualrerank::detail::throw_format(what + ": self-test failed (output " + std::to_string(i) + ")");
     }
     return std::move(ev);
+}
+
+/// Load; format_error on anything wrong (kind, config, tensors, values, validation record, self-test).
+template <class T>
+page_evaluator<T> load_page_evaluator(const std::string& path) {
+    const safetensors_file f = safetensors_file::from_file(path);
+    return load_page_evaluator_from<T>(f, "page evaluator file " + path);
 }
 
 }  // namespace io

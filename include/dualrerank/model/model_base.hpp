@@ -11,13 +11,16 @@
 
 DUALRERANK_NAMESPACE_BEGIN
 
-enum class model_kind { teacher, student, evaluator };
+/// What a model file holds (`kind` in its metadata). page_evaluator: model/page_evaluator.hpp (a scorer
+/// with its own config type; serving::any_model holds it for Best-of-N).
+enum class model_kind { teacher, student, evaluator, page_evaluator };
 
 inline const char* to_string(model_kind k) noexcept {
     switch (k) {
         case model_kind::teacher: return "ar_teacher";
         case model_kind::student: return "nar_student";
         case model_kind::evaluator: return "list_evaluator";
+        case model_kind::page_evaluator: return "page_evaluator";
     }
     return "unknown";
 }

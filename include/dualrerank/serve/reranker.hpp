@@ -86,7 +86,7 @@ inline counter_key request_key(std::uint64_t seed, std::uint64_t request_id) noe
 
 /// The best-of-n proposals of a session's last request (valid until its next call).
 struct proposals {
-    const int* slates = nullptr;    ///< [count x length], row 0 the greedy slate
+    const int* slates = nullptr;    ///< [count x length], row 0 the greedy slate (count 0: nothing scored)
     const float* scores = nullptr;  ///< [count], the scorer's scores
     int count = 0, length = 0;
     int chosen = -1;                ///< index of the served slate
@@ -112,6 +112,10 @@ public:
     int slate_length(int n) const noexcept { return n < L_ ? n : L_; }
     double tau() const noexcept { return tau_; }  ///< the temperature in effect
     counter_key key(std::uint64_t request_id) const noexcept { return request_key(opt_.seed, request_id); }
+    /// Best-of-n: whether the scorer's trust record passes the library's gate (decode::best_of_n_config::gate,
+    /// docs/evaluator.md); when false every request gets the student's greedy slate. A page evaluator
+    /// carries its record in its file; an ar_teacher or list_evaluator file holds none.
+    bool scorer_trusted() const noexcept { return scorer_trusted_; }
 
     /// The checks a session runs before any work (input_error naming the problem): the request
     /// against the model (and the scorer), and the caller's slate buffer.
@@ -122,6 +126,7 @@ private:
     reranker_options opt_;
     int L_ = 0;
     double tau_ = 1.0;
+    bool scorer_trusted_ = false;
 };
 
 /// One thread's serving state: the workspaces (owned, or borrowed from the caller) and a
@@ -141,7 +146,8 @@ public:
     /// Reranks one request into slate[0 .. L) (L = min(slate length, N); `capacity` is the size of
     /// the slate buffer) and returns L. `score`, if not null, gets the slate's log-probability under
     /// the model (greedy, confident, beam; at tau for sample) or, for best-of-n, the scorer's score of
-    /// the chosen slate (NaN when best_of is 1: nothing is scored). input_error before any work on a
+    /// the chosen slate (NaN when nothing is scored: best_of 1, or the scorer's trust record does
+    /// not pass the gate and the greedy slate is served, see scorer_trusted()). input_error before any work on a
     /// bad request or a short buffer; allocation-free after warm-up.
     int rerank(const request_view<float>& r, std::uint64_t request_id, int* slate, std::size_t capacity, float* score = nullptr);
 
@@ -152,7 +158,8 @@ public:
     /// holds `capacity` floats; returns L. input_error for a teacher (its logits depend on the prefix).
     int logits(const request_view<float>& r, float* Z, std::size_t capacity);
 
-    /// Best-of-n's proposals and scores for the last request (count 0 for other decoders or best_of 1).
+    /// Best-of-n's proposals and scores for the last request (count 0 for other decoders, best_of 1 or
+    /// an untrusted scorer).
     const proposals& last_proposals() const noexcept { return last_; }
 
 private:

@@ -17,10 +17,12 @@
 #include "../decode/gumbel.hpp"
 #include "../decode/sample.hpp"
 #include "../io/model_io.hpp"
+#include "../io/page_evaluator_io.hpp"
 #include "../io/safetensors.hpp"
 #include "../model/ar_teacher.hpp"
 #include "../model/evaluator.hpp"
 #include "../model/nar_student.hpp"
+#include "../model/page_evaluator.hpp"
 #include "any_model.hpp"
 #include "reranker.hpp"
 
@@ -40,6 +42,8 @@ DUALRERANK_SERVE_INLINE any_model load_any_model(const std::string& path, const 
         a = make_any_model(io::load_model_from<nar_student<float>>(f, what, opt), path);
     else if (kind == to_string(model_kind::evaluator))
         a = make_any_model(io::load_model_from<list_evaluator<float>>(f, what, opt), path);
+    else if (kind == to_string(model_kind::page_evaluator))
+        a = make_any_model(io::load_page_evaluator_from<float>(f, what), path);  // always self-tested
     else
         dualrerank::detail::throw_format(what + ": unknown kind \"" + kind + "\"");
     return a;
@@ -54,8 +58,9 @@ DUALRERANK_SERVE_INLINE reranker::reranker(any_model model, const reranker_optio
     if (model_.empty()) throw_input("reranker: no model");
     const std::string name = model_.name();
     const char* dec = to_string(opt_.decoder);
-    if (model_.evaluator)
-        throw_input("reranker: " + name + " is a list_evaluator: it scores slates but cannot make them (use it as the scorer)");
+    if (model_.evaluator || model_.page_eval)
+        throw_input("reranker: " + name + " is a " + model_.kind_name() +
+                    ": it scores slates but cannot make them (use it as the scorer)");
     if (model_.teacher && (opt_.decoder == decoder_kind::confident || opt_.decoder == decoder_kind::best_of_n))
         throw_input(std::string("reranker: decoder ") + dec + " needs a nar_student; " + name +
                     " is an ar_teacher (greedy, beam or sample)");
@@ -75,15 +80,21 @@ DUALRERANK_SERVE_INLINE reranker::reranker(any_model model, const reranker_optio
         throw_input("reranker: tau must be finite and > 0 (or 0 for the default)");
     tau_ = opt_.tau > 0 ? opt_.tau : opt_.decoder == decoder_kind::best_of_n ? decode::best_of_n_config{}.tau : 1.0;
     if (opt_.decoder == decoder_kind::best_of_n) {
-        if (scorer_.empty()) throw_input("reranker: best-of-n needs a scorer model (an ar_teacher or a list_evaluator)");
+        if (scorer_.empty())
+            throw_input("reranker: best-of-n needs a scorer model (an ar_teacher, a list_evaluator or a page_evaluator)");
         if (scorer_.student)
-            throw_input("reranker: the scorer " + scorer_.name() + " is a nar_student; use an ar_teacher or a list_evaluator");
+            throw_input("reranker: the scorer " + scorer_.name() +
+                        " is a nar_student; use an ar_teacher, a list_evaluator or a page_evaluator");
         if (scorer_.config.features != model_.config.features || scorer_.config.context != model_.config.context)
             throw_input("reranker: the scorer " + scorer_.name() + " takes other inputs than " + name +
                         " (features/context differ)");
         if (scorer_.config.max_slate < L_)
             throw_input("reranker: the scorer " + scorer_.name() + " scores slates of at most " +
                         std::to_string(scorer_.config.max_slate) + "; the slate length is " + std::to_string(L_));
+        const decode::best_of_n_config gate_cfg;
+        scorer_trusted_ = scorer_.page_eval ? decode::scorer_trusted(decode::page_evaluator_scorer<float>{scorer_.page_eval.get()}, gate_cfg)
+                          : scorer_.teacher ? decode::scorer_trusted(decode::teacher_scorer<float>{scorer_.teacher.get()}, gate_cfg)
+                                            : decode::scorer_trusted(decode::evaluator_scorer<float>{scorer_.evaluator.get()}, gate_cfg);
     } else if (!scorer_.empty()) {
         throw_input(std::string("reranker: a scorer is only used by best-of-n (the decoder is ") + dec + ")");
     }
@@ -139,7 +150,7 @@ DUALRERANK_SERVE_INLINE int session::rerank(const request_view<float>& r, std::u
         case decoder_kind::confident: {
             workspace& ws = *ws_;
             ws.reset();
-            const auto c = m.student->forward(&r, 1, L, ws);
+            const auto c = m.student->infer(&r, 1, L, ws);
             decode::detail::check_logits(c.Z, L, n, std::size_t(n), "reranker");
             std::uint8_t* used = ws.alloc<std::uint8_t>(std::size_t(n));
             if (rk.decoder() == decoder_kind::confident)
@@ -161,13 +172,18 @@ DUALRERANK_SERVE_INLINE int session::rerank(const request_view<float>& r, std::u
             cfg.tau = rk.tau();
             const any_model& sc = rk.scorer();
             int best = 0;
+            // the library's gate (decode/best_of_n.hpp): a scorer without a passing trust record
+            // serves the student's greedy slate (a page evaluator carries its record in its file)
             if (sc.teacher)
                 best = decode::best_of_n(*m.student, decode::teacher_scorer<float>{sc.teacher.get()}, r, L, cfg,
+                                         rk.key(request_id), 0, slate, *bw_);
+            else if (sc.page_eval)
+                best = decode::best_of_n(*m.student, decode::page_evaluator_scorer<float>{sc.page_eval.get()}, r, L, cfg,
                                          rk.key(request_id), 0, slate, *bw_);
             else
                 best = decode::best_of_n(*m.student, decode::evaluator_scorer<float>{sc.evaluator.get()}, r, L, cfg,
                                          rk.key(request_id), 0, slate, *bw_);
-            if (cfg.n > 1) {
+            if (cfg.n > 1 && bw_->gate_open) {  // gate closed: nothing was scored
                 lp = bw_->scores[std::size_t(best)];
                 last_ = proposals{bw_->slates.data(), bw_->scores.data(), cfg.n, L, best};
             }

@@ -302,5 +302,62 @@ eval::rank_correlation_summary scorer_correlation(const world& w, const Scorer& 
     return eval::scorer_rank_correlation(sc, ut);
 }
 
+/// How good GReF's Rerank-DPO pairs are as preferences, measured with the closed form (analysis
+/// only; docs/logs.md): over the logged pages whose winner differs from the shown slate, the
+/// winner Y_w is the shown slate re-sorted by S_i = alpha / P_i + gamma * U_i (U_i: the click, plus
+/// `long_view_weight` times the long view), the loser Y_l the shown order.
+struct dpo_pair_quality {
+    std::size_t pages = 0, pairs = 0;
+    double winner_better = 0;   ///< share of pairs with U(Y_w) > U(Y_l) (true expected utility)
+    double winner_worse = 0;    ///< share with U(Y_w) < U(Y_l)
+    double mean_gain = 0;       ///< mean U(Y_w) - U(Y_l) over the pairs
+    double mean_loser = 0;      ///< mean U(Y_l) over the pairs
+    double mean_best_gain = 0;  ///< mean U(best order of the shown items) - U(Y_l): what a perfect winner would gain
+};
+
+inline dpo_pair_quality dpo_pair_report(const world& w, const std::vector<logged_page>& logs, std::size_t count, double alpha = 1.0,
+                                        double gamma = 1.0, double long_view_weight = 0.0) {
+    dpo_pair_quality q;
+    sim_request r;
+    std::vector<float> u;
+    for (std::size_t i = 0; i < std::min(count, logs.size()); ++i) {
+        const logged_page& p = logs[i];
+        ++q.pages;
+        const std::size_t L = p.shown.size();
+        u.assign(L, 0.0f);
+        for (std::size_t t = 0; t < L; ++t)
+            u[t] = p.feedback.clicks[t] + float(long_view_weight) * p.feedback.long_views[t];
+        const slate yw = train::rerank_dpo_winner(p.shown, u.data(), alpha, gamma);
+        if (yw == p.shown) continue;
+        w.make_request(p.request_index, r);
+        const double uw = w.expected_utility(r, yw), ul = w.expected_utility(r, p.shown);
+        // the best order of the shown items (L! orders; L = 6 on the small world)
+        slate perm = p.shown;
+        std::sort(perm.begin(), perm.end());
+        double best = -1e300;
+        if (L <= 8) {
+            do best = std::max(best, w.expected_utility(r, perm));
+            while (std::next_permutation(perm.begin(), perm.end()));
+        } else {
+            best = std::max(uw, ul);
+        }
+        ++q.pairs;
+        q.winner_better += uw > ul;
+        q.winner_worse += uw < ul;
+        q.mean_gain += uw - ul;
+        q.mean_loser += ul;
+        q.mean_best_gain += best - ul;
+    }
+    if (q.pairs > 0) {
+        const double n = double(q.pairs);
+        q.winner_better /= n;
+        q.winner_worse /= n;
+        q.mean_gain /= n;
+        q.mean_loser /= n;
+        q.mean_best_gain /= n;
+    }
+    return q;
+}
+
 }  // namespace pipeline
 DUALRERANK_NAMESPACE_END
