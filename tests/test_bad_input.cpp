@@ -1847,15 +1847,38 @@ TEST_CASE("WS-01: a workspace budget refuses a call before asking for memory; th
     const std::size_t need_small = ws_small.peak_bytes();
     REQUIRE(need_small < need_big);
 
+    // WS-02: inference checks its bound (max_workspace_bytes) against the budget before allocating
+    workload wb, wsm;
+    wb.n = 60;
+    wsm.n = 8;
+    wb.L = wsm.L = 3;
+    const std::size_t bound_big = max_workspace_bytes(m.c, model_kind::student, wb);
+    const std::size_t bound_small = max_workspace_bytes(m.c, model_kind::student, wsm);
+    REQUIRE(need_big <= bound_big);
+    REQUIRE(need_small <= bound_small);
+    REQUIRE(bound_small < bound_big);
     workspace ws;
-    ws.set_budget(need_small + (need_big - need_small) / 2);
+    ws.set_budget(bound_small);
     const std::size_t allocations = ws.block_allocations();
     CHECK_THROWS_PART(input_error, decode::greedy(m.s, big.view(), 3, out.data(), ws), "workspace budget of");
-    CHECK(ws.capacity_bytes() <= ws.budget() + (std::size_t(1) << 16));  // nothing beyond the budget was requested
+    CHECK(ws.capacity_bytes() == 0);  // refused before any memory was requested
     CHECK_NOTHROW(decode::greedy(m.s, small.view(), 3, out.data(), ws));  // usable after the refusal
     CHECK(ws.block_allocations() >= allocations);
+    CHECK(ws.capacity_bytes() <= ws.budget());
     ws.set_budget(need_big);
-    CHECK_NOTHROW(decode::greedy(m.s, big.view(), 3, out.data(), ws));  // exactly the peak fits
+    CHECK_THROWS_PART(input_error, decode::greedy(m.s, big.view(), 3, out.data(), ws), "max_workspace_bytes");
+    ws.set_budget(bound_big);
+    CHECK_NOTHROW(decode::greedy(m.s, big.view(), 3, out.data(), ws));  // exactly the bound fits
+    // WS-01: a call without a bound (training) is refused by the budget at the allocation that
+    // would pass it, before that memory is requested
+    workspace tw;
+    auto bv = big.view();
+    m.s.forward(&bv, 1, 3, tw);
+    const std::size_t train_need = tw.peak_bytes();
+    workspace tb;
+    tb.set_budget(train_need / 2);
+    CHECK_THROWS_PART(input_error, m.s.forward(&bv, 1, 3, tb), "workspace budget of");
+    CHECK(tb.capacity_bytes() <= tb.budget() + (std::size_t(1) << 16));
 
     // high-water policy: an outlier request does not stay pinned
     workspace hw;

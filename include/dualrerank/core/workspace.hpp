@@ -14,6 +14,9 @@
 //                            the life of the thread); 0 = keep everything (the default, and what
 //                            the zero-allocation guarantee after warm-up assumes)
 //   shrink_to(bytes)         give memory back now, down to at most `bytes` of capacity
+//   plan(bytes)              at the start of a call, one block of `bytes` (the inference entry
+//                            points plan their max_workspace_bytes, model/memory.hpp, so a call
+//                            holds at most its bound: no spill into a doubled second block)
 #pragma once
 
 #include <algorithm>
@@ -83,6 +86,20 @@ public:
             used_ = 0;
             current_ = 0;
         }
+    }
+
+    /// At the start of a call (nothing handed out since reset()): make sure the first block holds
+    /// `bytes`, so a call that needs at most that many never spills into a second block (whose
+    /// growth would hold up to twice what the call uses). The inference entry points call it with
+    /// their max_workspace_bytes after checking it against the budget. Does nothing when memory
+    /// has been handed out since reset(), when the first block is already large enough, or when
+    /// `bytes` is above the retain limit (reset() would give the block back every call: such a
+    /// workspace grows block by block instead).
+    void plan(std::size_t bytes) {
+        if (used_ != 0 || current_ != 0 || (!blocks_.empty() && blocks_.front().size >= bytes)) return;
+        if (retain_ > 0 && bytes > retain_) return;
+        blocks_.clear();
+        add_block(bytes);
     }
 
     /// Uninitialized, 64-byte aligned array of n values of T.

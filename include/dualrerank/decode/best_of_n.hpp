@@ -147,7 +147,15 @@ int best_of_n(const nar_student<T>& s, const Scorer& scorer, const request_view<
         dualrerank::detail::throw_input("best_of_n: n = " + std::to_string(cfg.n) + " outside [1, " +
                                         std::to_string(limits::max_samples) + "] (limits::max_samples)");
     bw.student.reset();
-    auto c = s.forward(&r, 1, L, bw.student);
+    {
+        workload w;
+        w.n = r.n;
+        w.L = L;
+        w.samples = cfg.n - 1;
+        dualrerank::detail::check_workspace_bound(bw.student, max_workspace_bytes<T>(s.config(), model_kind::student, w),
+                                                  "best_of_n", w);
+    }
+    auto c = s.infer(&r, 1, L, bw.student);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "best_of_n");
     const std::size_t need = std::size_t(cfg.n) * L;
     if (bw.slates.size() < need) bw.slates.resize(need);

@@ -55,7 +55,7 @@ template <class T>
 void student_full_order(const nar_student<T>& s, const request_view<T>& r, int slots, int* out, T* doc_score, workspace& ws) {
     ws.reset();
     const int L = std::min(slots, r.n);
-    auto c = s.forward(&r, 1, L, ws);
+    auto c = s.infer(&r, 1, L, ws);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "student_full_order");
     full_order_from_rows(c.Z, L, r.n, r.n, out, doc_score, ws.alloc<std::uint8_t>(r.n), ws.alloc<T>(r.n));
 }

@@ -138,7 +138,7 @@ inline std::size_t slate_capacity(int L, const model_config& c) noexcept {
 template <class T>
 void greedy(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
-    auto c = s.forward(&r, 1, L, ws);
+    auto c = s.infer(&r, 1, L, ws);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "greedy");
     greedy_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n));
 }
@@ -154,7 +154,7 @@ slate greedy(const nar_student<T>& s, const request_view<T>& r, int L, workspace
 template <class T>
 void confident(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
-    auto c = s.forward(&r, 1, L, ws);
+    auto c = s.infer(&r, 1, L, ws);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "confident");
     confident_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n), ws.alloc<T>(L));
 }
@@ -170,7 +170,7 @@ slate confident(const nar_student<T>& s, const request_view<T>& r, int L, worksp
 template <class T>
 void greedy_batch(const nar_student<T>& s, const request_view<T>* reqs, int B, int L, int* out, workspace& ws) {
     ws.reset();
-    auto c = s.forward(reqs, B, L, ws);
+    auto c = s.infer(reqs, B, L, ws);
     for (int b = 0; b < B; ++b)
         detail::check_logits(c.Z + std::size_t(b) * L * c.n, L, reqs[b].n, std::size_t(c.n), "greedy_batch");
     std::uint8_t* used = ws.alloc<std::uint8_t>(c.n);
@@ -197,6 +197,7 @@ T teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam
     int* item = ws.alloc<int>(B);
     int* prev = ws.alloc<int>(B);
     std::uint8_t* used = ws.alloc<std::uint8_t>(std::size_t(B) * n);
+    std::uint8_t* next_used = ws.alloc<std::uint8_t>(std::size_t(B) * n);  // two sets, swapped per step
     T* lsm = ws.alloc<T>(n);
     std::fill(used, used + std::size_t(B) * n, std::uint8_t(0));
     int live = 1;
@@ -236,12 +237,11 @@ T teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam
         std::swap(prefix, next_prefix);
         std::swap(score, next_score);
         // used-sets follow their parents
-        std::uint8_t* nu = ws.alloc<std::uint8_t>(std::size_t(B) * n);
         for (int k = 0; k < kept; ++k) {
-            std::copy(used + std::size_t(parent[k]) * n, used + std::size_t(parent[k] + 1) * n, nu + std::size_t(k) * n);
-            nu[std::size_t(k) * n + item[k]] = 1;
+            std::copy(used + std::size_t(parent[k]) * n, used + std::size_t(parent[k] + 1) * n, next_used + std::size_t(k) * n);
+            next_used[std::size_t(k) * n + item[k]] = 1;
         }
-        used = nu;
+        std::swap(used, next_used);
         if (B > 1) m.reorder(s, parent, kept);
         live = kept;
     }

@@ -56,7 +56,15 @@ template <class T>
 void student_sample(const nar_student<T>& m, const request_view<T>& r, int L, int K, double tau, counter_key key,
                     std::uint32_t counter_base, int* slates, T* log_probs, workspace& ws) {
     ws.reset();
-    auto c = m.forward(&r, 1, L, ws);
+    {
+        workload w;
+        w.n = r.n;
+        w.L = L;
+        w.samples = K;
+        dualrerank::detail::check_workspace_bound(ws, max_workspace_bytes<T>(m.config(), model_kind::student, w),
+                                                  "student_sample", w);
+    }
+    auto c = m.infer(&r, 1, L, ws);
     sample_slates(c.Z, L, r.n, r.n, tau, key, counter_base, K, slates, log_probs, ws);
 }
 

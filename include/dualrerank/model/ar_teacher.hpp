@@ -19,6 +19,7 @@
 
 #include "decoder_stack.hpp"
 #include "encoder.hpp"
+#include "memory.hpp"
 #include "model_base.hpp"
 #include "prefix_trie.hpp"
 
@@ -108,7 +109,8 @@ public:
 
     /// Teacher-forced logits of K slates [K x L] of ONE request in one batched pass that encodes
     /// the candidates once (every slate attends to the same memory): the parallel scorer of
-    /// Best-of-N and the SKD teacher targets. Inference only (no backward through this cache).
+    /// Best-of-N and the SKD teacher targets. Inference only (no backward through this cache: the
+    /// attention is streamed and keeps no probabilities).
     /// Returns the cache; cache.Z is [K x L x n] with each slate's prefix masked.
     detail::teacher_cache<T> forward_slates(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
         check(&r, 1, L);
@@ -118,7 +120,7 @@ public:
         const int d = this->config_.d;
         detail::teacher_cache<T> c;
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        c.enc = enc_.forward(P, pb, ws);
+        c.enc = enc_.forward(P, pb, ws, true);
         c.B = K;
         c.L = L;
         c.n = r.n;
@@ -128,7 +130,7 @@ public:
         for (int b = 0; b < K; ++b)
             for (int p = 0; p < L; ++p)
                 input_row(P, c.enc.H, p, p ? slates[std::size_t(b) * L + p - 1] : -1, c.x0 + (std::size_t(b) * L + p) * d);
-        c.dec = dec_.forward(P, c.x0, c.enc.H, K, L, c.n, nullptr, 1, ws);
+        c.dec = dec_.forward(P, c.x0, c.enc.H, K, L, c.n, nullptr, 1, ws, true);
         c.Z = c.dec.Z;
         const T ninf = -std::numeric_limits<T>::infinity();
         for (int b = 0; b < K; ++b)
@@ -155,34 +157,56 @@ public:
         check(&r, 1, L);
         if (K < 1) detail::throw_input("ar_teacher: need at least one slate to score");
         for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "ar_teacher");
+        if (K > limits::max_samples)
+            detail::throw_input("ar_teacher::score_slates: K = " + std::to_string(K) + " slates exceeds limits::max_samples = " +
+                                std::to_string(limits::max_samples));
+        workload wl;
+        wl.n = r.n;
+        wl.L = L;
+        wl.samples = K;
+        detail::check_workspace_bound(ws, max_workspace_bytes<T>(this->config_, kind, wl), "ar_teacher::score_slates", wl);
         const T* P = this->params();
         const int d = this->config_.d, n = r.n;
         const detail::prefix_trie trie = detail::prefix_trie::build(slates, K, L, n, ws);
         const int R = trie.rows;
         // the encoding, the decoder input of every row, and every row's logits in one pass
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws, true);
         T* x = ws.alloc<T>(std::size_t(R) * d);
         for (int g = 0; g < R; ++g) input_row(P, enc.H, trie.depth[g], trie.last(g), x + std::size_t(g) * d);
-        T* Z = ws.alloc<T>(std::size_t(R) * n);
-        dec_.forward_tree(P, x, R, trie.anc, L, trie.depth, enc.H, n, Z, ws);
-        // per row: log-normalizer over the items its prefix has not taken
-        T* lse = ws.alloc<T>(std::size_t(R));
+        T* Kp = ws.alloc<T>(std::size_t(n) * d);
+        const T* S = dec_.forward_tree(P, x, R, trie.anc, L, trie.depth, enc.H, n, Kp, ws);
+        // every (slate, slot) by its row, so each block of rows finds its entries (counting sort)
+        const std::size_t KL = std::size_t(K) * L;
+        int* first = ws.alloc_zero<int>(std::size_t(R) + 1);
+        int* entry = ws.alloc<int>(KL);
+        for (std::size_t e = 0; e < KL; ++e) ++first[trie.row(int(e / L), int(e % L)) + 1];
+        for (int g = 0; g < R; ++g) first[g + 1] += first[g];
+        int* fill = ws.alloc<int>(std::size_t(R));
+        std::copy(first, first + R, fill);
+        for (std::size_t e = 0; e < KL; ++e) entry[fill[trie.row(int(e / L), int(e % L))]++] = int(e);
+        // logits block by block (detail::score_rows_per_block rows at a time, never R x n values), masked by
+        // each row's prefix, log-normalized over the items its prefix has not taken
+        const int rows_per_block = detail::score_rows_per_block(n);
+        T* Z = ws.alloc<T>(std::size_t(std::min(R, rows_per_block)) * n);
+        T* Qb = ws.alloc<T>(std::size_t(std::min(R, rows_per_block)) * d);
         T* lsm = ws.alloc<T>(std::size_t(n));
+        std::fill(scores, scores + K, T(0));
         const T ninf = -std::numeric_limits<T>::infinity();
-        for (int g = 0; g < R; ++g) {
-            T* row = Z + std::size_t(g) * n;
-            const int* pre = trie.prefix(g);
-            for (int i = 0; i < trie.depth[g]; ++i) row[pre[i]] = ninf;
-            lse[g] = nn::log_softmax_row(row, n, lsm);
-        }
-        for (int k = 0; k < K; ++k) {
-            T sc = 0;
-            for (int t = 0; t < L; ++t) {
-                const int g = trie.row(k, t);
-                sc += (w ? w[t] : T(1)) * (Z[std::size_t(g) * n + slates[std::size_t(k) * L + t]] - lse[g]);
+        for (int g0 = 0; g0 < R; g0 += rows_per_block) {
+            const int rows = std::min(rows_per_block, R - g0);
+            dec_.tree_logits(P, S + std::size_t(g0) * d, rows, Kp, n, Qb, Z);
+            for (int r = 0; r < rows; ++r) {
+                const int g = g0 + r;
+                T* row = Z + std::size_t(r) * n;
+                const int* pre = trie.prefix(g);
+                for (int i = 0; i < trie.depth[g]; ++i) row[pre[i]] = ninf;
+                const T lse = nn::log_softmax_row(row, n, lsm);
+                for (int e = first[g]; e < first[g + 1]; ++e) {
+                    const int k = entry[e] / L, t = entry[e] % L;
+                    scores[k] += (w ? w[t] : T(1)) * (row[slates[std::size_t(entry[e])]] - lse);
+                }
             }
-            scores[k] = sc;
         }
         return R;
     }
@@ -215,9 +239,14 @@ public:
         if (beams > limits::max_samples)
             detail::throw_input("ar_teacher::begin: beams = " + std::to_string(beams) + " outside [1, " +
                                 std::to_string(limits::max_samples) + "] (limits::max_samples; the KV cache holds beams x L x d per layer)");
+        workload wl;
+        wl.n = r.n;
+        wl.L = L;
+        wl.beams = beams;
+        detail::check_workspace_bound(ws, max_workspace_bytes<T>(this->config_, kind, wl), "ar_teacher::begin", wl);
         const T* P = this->params();
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws, true);
         teacher_state<T> s;
         s.n = r.n;
         s.L = L;

@@ -73,9 +73,10 @@ struct decoder_stack {
     }
 
     /// x0 [B*L x d]; H [mem_groups*n x d] with mem_groups = B (one memory per group) or 1 (shared).
+    /// stream = true (inference): streamed attention, no probabilities kept (no backward).
     template <class T>
     decoder_cache<T> forward(const T* P, const T* x0, const T* H, int B, int L, int n, const int* len, int mem_groups,
-                             workspace& ws) const {
+                             workspace& ws, bool stream = false) const {
         decoder_cache<T> c;
         c.B = B;
         c.L = L;
@@ -90,7 +91,7 @@ struct decoder_stack {
         c.outs = ws_array<T*>(ws, nb);
         const T* x = x0;
         for (int i = 0; i < nb; ++i) {
-            c.blocks[i] = blocks[i].template alloc_cache<T>(ws, B, L, n);
+            c.blocks[i] = blocks[i].template alloc_cache<T>(ws, B, L, n, stream);
             c.outs[i] = ws.alloc<T>(rows * d);
             blocks[i].forward(P, x, H, B, L, n, len, c.outs[i], c.blocks[i], mem_groups);
             x = c.outs[i];
@@ -182,11 +183,12 @@ struct decoder_stack {
 
     /// Every row of a prefix trie in one pass: x [R x d] the input rows (overwritten), row j's
     /// causal self-attention keys are the rows anc[j * anc_stride + i], i = 0..depth[j] (see
-    /// nn::decoder_block::forward_tree); all rows attend to one memory H [n x d]. Pointer logits
-    /// [R x n] (raw, unmasked) into Z. Scratch from ws.
+    /// nn::decoder_block::forward_tree); all rows attend to one memory H [n x d]. Returns the
+    /// final states [R x d] (from ws) for `tree_logits`; Kp [n x d] receives the pointer keys.
+    /// The logits are the caller's to compute in row blocks, so nothing here holds R x n values.
     template <class T>
-    void forward_tree(const T* P, T* x, int R, const int* anc, int anc_stride, const int* depth, const T* H, int n, T* Z,
-                      workspace& ws) const {
+    T* forward_tree(const T* P, T* x, int R, const int* anc, int anc_stride, const int* depth, const T* H, int n, T* Kp,
+                    workspace& ws) const {
         T* y = ws.alloc<T>(std::size_t(R) * d);
         T* memkv = ws.alloc<T>(std::size_t(n) * 2 * d);
         for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -195,9 +197,15 @@ struct decoder_stack {
             std::swap(x, y);
         }
         ln_f.forward(P, x, R, y);
-        T* Kp = ws.alloc<T>(std::size_t(n) * d);
         ptr.k.forward(P, H, n, Kp);
-        ptr.logits(P, y, Kp, 1, R, n, static_cast<const int*>(nullptr), true, x, Z);
+        return y;
+    }
+
+    /// Pointer logits [rows x n] (raw, unmasked) into Z of `rows` final states S [rows x d]
+    /// against the pointer keys Kp [n x d]; Q [rows x d] is scratch.
+    template <class T>
+    void tree_logits(const T* P, const T* S, int rows, const T* Kp, int n, T* Q, T* Z) const noexcept {
+        ptr.logits(P, S, Kp, 1, rows, n, static_cast<const int*>(nullptr), true, Q, Z);
     }
 };
 

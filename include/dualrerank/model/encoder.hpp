@@ -59,8 +59,10 @@ struct candidate_encoder {
     }
 
     /// Encode a packed batch; every buffer comes from ws and stays valid until ws.reset().
+    /// stream = true (inference): the self-attention is streamed and keeps no probabilities, so
+    /// the workspace grows with N * d, not N^2 (the cache cannot be used for backward).
     template <class T>
-    encoder_cache<T> forward(const T* P, const packed_batch<T>& b, workspace& ws) const {
+    encoder_cache<T> forward(const T* P, const packed_batch<T>& b, workspace& ws, bool stream = false) const {
         encoder_cache<T> c;
         c.in = b;
         const int rows = b.B * b.n;
@@ -91,7 +93,7 @@ struct candidate_encoder {
         c.outs = ws_array<T*>(ws, nb);
         const T* x = c.h0;
         for (int i = 0; i < nb; ++i) {
-            c.blocks[i] = blocks[i].template alloc_cache<T>(ws, b.B, b.n);
+            c.blocks[i] = blocks[i].template alloc_cache<T>(ws, b.B, b.n, stream);
             c.outs[i] = ws.alloc<T>(m);
             blocks[i].forward(P, x, b.B, b.n, b.len, c.outs[i], c.blocks[i]);
             x = c.outs[i];

@@ -13,6 +13,7 @@
 #include "encoder.hpp"
 #include "model_base.hpp"
 #include "decoder_stack.hpp"
+#include "memory.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 
@@ -43,23 +44,18 @@ public:
         this->allocate(max_parameters);
     }
 
-    /// Training/analysis forward over B requests (validated), all with slate length L.
+    /// Training/analysis forward over B requests (validated), all with slate length L. The cache
+    /// keeps every attention's probabilities for backward: B * heads * N^2 values per encoder
+    /// layer. Decoding uses `infer`.
     detail::student_cache<T> forward(const request_view<T>* reqs, int B, int L, workspace& ws) const {
-        check(reqs, B, L);
-        const T* P = this->params();
-        const int d = this->config_.d;
-        detail::student_cache<T> c;
-        const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
-        c.enc = enc_.forward(P, pb, ws);
-        c.B = B;
-        c.L = L;
-        c.n = pb.n;
-        const std::size_t rows = std::size_t(B) * L;
-        c.x0 = ws.alloc<T>(rows * d);
-        for (int b = 0; b < B; ++b) std::copy(P + slot_queries_, P + slot_queries_ + std::size_t(L) * d, c.x0 + std::size_t(b) * L * d);
-        c.dec = dec_.forward(P, c.x0, c.enc.H, B, L, c.n, pb.len, B, ws);
-        c.Z = c.dec.Z;
-        return c;
+        return run(reqs, B, L, ws, false);
+    }
+
+    /// Inference forward: the same logits Z (up to float rounding) with streamed attention
+    /// (nn::attention_forward_streamed), so the workspace grows with N * d, not N^2 (see
+    /// max_workspace_bytes). Only c.Z and c.n are for use; the cache cannot go to backward.
+    detail::student_cache<T> infer(const request_view<T>* reqs, int B, int L, workspace& ws) const {
+        return run(reqs, B, L, ws, true);
     }
 
     /// Backward from dZ [B x L x n] (zero at masked entries); accumulates into the gradient arena G.
@@ -77,14 +73,14 @@ public:
     /// Inference: logits Z [L x n] of one request into `Z` (row-major). Resets ws.
     void logits(const request_view<T>& r, int L, T* Z, workspace& ws) const {
         ws.reset();
-        detail::student_cache<T> c = forward(&r, 1, L, ws);
+        detail::student_cache<T> c = infer(&r, 1, L, ws);
         std::copy(c.Z, c.Z + std::size_t(L) * r.n, Z);
     }
 
     /// Batched inference: Z [B x L x n_max] with n_max the largest N (padded entries -inf). Resets ws.
     int logits_batch(const request_view<T>* reqs, int B, int L, T* Z, workspace& ws) const {
         ws.reset();
-        detail::student_cache<T> c = forward(reqs, B, L, ws);
+        detail::student_cache<T> c = infer(reqs, B, L, ws);
         std::copy(c.Z, c.Z + std::size_t(B) * L * c.n, Z);
         return c.n;
     }
@@ -92,6 +88,31 @@ public:
     const detail::candidate_encoder& encoder() const noexcept { return enc_; }
 
 private:
+    detail::student_cache<T> run(const request_view<T>* reqs, int B, int L, workspace& ws, bool stream) const {
+        check(reqs, B, L);
+        if (stream) {
+            workload w;
+            for (int b = 0; b < B; ++b) w.n = std::max(w.n, reqs[b].n);
+            w.L = L;
+            w.batch = B;
+            detail::check_workspace_bound(ws, max_workspace_bytes<T>(this->config_, kind, w), "nar_student", w);
+        }
+        const T* P = this->params();
+        const int d = this->config_.d;
+        detail::student_cache<T> c;
+        const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
+        c.enc = enc_.forward(P, pb, ws, stream);
+        c.B = B;
+        c.L = L;
+        c.n = pb.n;
+        const std::size_t rows = std::size_t(B) * L;
+        c.x0 = ws.alloc<T>(rows * d);
+        for (int b = 0; b < B; ++b) std::copy(P + slot_queries_, P + slot_queries_ + std::size_t(L) * d, c.x0 + std::size_t(b) * L * d);
+        c.dec = dec_.forward(P, c.x0, c.enc.H, B, L, c.n, pb.len, B, ws, stream);
+        c.Z = c.dec.Z;
+        return c;
+    }
+
     void check(const request_view<T>* reqs, int B, int L) const {
         if (B < 1) detail::throw_input("nar_student: batch must hold at least one request");
         if (B > limits::max_batch)

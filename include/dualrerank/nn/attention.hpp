@@ -65,6 +65,147 @@ void attention_forward(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs
     }
 }
 
+/// Tile of the streamed attention (attention_forward_streamed): query rows and keys per tile.
+inline constexpr int attn_tile_q = 64;
+inline constexpr int attn_tile_k = 256;
+
+/// Values of scratch attention_forward_streamed needs: one [attn_tile_q x attn_tile_k] score tile
+/// and the running max and sum of each query row of a tile. Independent of N.
+constexpr std::size_t attention_stream_scratch() noexcept {
+    return std::size_t(attn_tile_q) * attn_tile_k + 2 * std::size_t(attn_tile_q);
+}
+
+/// Inference keeps the stored path (attention_forward, all probabilities at once) while they fit
+/// in this many values (1 MiB of floats), and streams beyond: at the small N the benchmarks run
+/// (N <= 256 with 4 heads) the one-pass path is as fast, and memory stays bounded either way.
+inline constexpr std::size_t attn_stored_max_values = std::size_t(1) << 18;
+
+/// Whether inference streams an attention of `groups` groups of nq queries against nk keys.
+constexpr bool attention_inference_streams(std::size_t groups, int heads, int nq, int nk) noexcept {
+    return groups * std::size_t(heads) * std::size_t(nq) * std::size_t(nk) > attn_stored_max_values;
+}
+
+/// Values of the buffer inference needs for that attention: its probabilities, or the streamed
+/// scratch. At most max(attn_stored_max_values, attention_stream_scratch()) whatever the shape.
+constexpr std::size_t attention_inference_values(std::size_t groups, int heads, int nq, int nk) noexcept {
+    return attention_inference_streams(groups, heads, nq, nk)
+               ? attention_stream_scratch()
+               : groups * std::size_t(heads) * std::size_t(nq) * std::size_t(nk);
+}
+
+/// One key block of the online softmax for one query row: z [n] holds scaled scores (-inf =
+/// masked); m and l are the row's running max and sum of exp over the blocks seen so far.
+/// Overwrites z with exp(z - m_new), updates m and l, and returns the factor exp(m_old - m_new)
+/// by which the row's accumulated output must be rescaled (1 while every key so far is masked).
+template <class T>
+inline T online_softmax_block(T* z, int n, T& m, T& l) noexcept {
+    using std::exp;
+    using B = xsimd::batch<T>;
+    constexpr int W = int(B::size);
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    constexpr bool masked = simd::fast_partial<T>;
+    const int full = n / W * W, tail = n - full;
+    B tb(ninf);
+    if constexpr (masked)
+        if (tail > 0) tb = simd::load_partial(z + full, tail, ninf);
+    B mb = tb;
+    for (int i = 0; i < full; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
+    T bm = simd::reduce_max(mb);
+    if constexpr (!masked)
+        for (int i = full; i < n; ++i) bm = std::max(bm, z[i]);
+    const T mn = std::max(m, bm);
+    if (!(mn > ninf)) {  // every key so far masked: nothing to add
+        std::fill(z, z + n, T(0));
+        return T(1);
+    }
+    const T alpha = m > ninf ? exp(m - mn) : T(0);
+    const B mv(mn);
+    B sb(T(0));
+    for (int i = 0; i < full; i += W) {
+        const B e = simd::exp_floored(B(B::load_unaligned(z + i) - mv));
+        e.store_unaligned(z + i);
+        sb += e;
+    }
+    T s_tail = 0;
+    if (tail > 0) {
+        if constexpr (masked) {
+            const B te = simd::exp_floored(B(tb - mv));
+            sb += te;
+            simd::store_partial(z + full, te, tail);
+        } else {
+            for (int i = full; i < n; ++i) {
+                z[i] = z[i] > ninf ? exp(z[i] - mn) : T(0);
+                s_tail += z[i];
+            }
+        }
+    }
+    l = l * alpha + simd::reduce_add(sb) + s_tail;
+    m = mn;
+    return alpha;
+}
+
+/// attention_forward without the probabilities: the keys are streamed in tiles of attn_tile_k
+/// with an online softmax (running max and sum per query row, the output rescaled when the max
+/// grows: the flash-attention recurrence), so the memory is `scratch`
+/// [attention_stream_scratch()] values whatever nq and nk are, instead of nq * nk per head.
+/// The output equals attention_forward's up to float rounding. Inference only: backward needs
+/// the probabilities that attention_forward stores.
+template <class T>
+void attention_forward_streamed(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs, T* scratch) noexcept {
+    const int dh = a.d / a.heads;
+    const T scale = T(1) / std::sqrt(T(dh));
+    const T ninf = -std::numeric_limits<T>::infinity();
+    T* S = scratch;
+    T* mrow = scratch + std::size_t(attn_tile_q) * attn_tile_k;
+    T* lrow = mrow + attn_tile_q;
+    for (int g = 0; g < a.groups; ++g) {
+        const int nkv = a.key_len ? a.key_len[g] : a.nk;
+        for (int h = 0; h < a.heads; ++h) {
+            const T* Q = a.q + g * a.q_gs + h * dh;
+            const T* K = a.k + g * a.k_gs + h * dh;
+            const T* V = a.v + g * a.v_gs + h * dh;
+            T* O = o + g * o_gs + h * dh;
+            for (int i0 = 0; i0 < a.nq; i0 += attn_tile_q) {
+                const int bq = std::min(attn_tile_q, a.nq - i0);
+                T* Ot = O + std::size_t(i0) * ldo;
+                // keys any row of this tile may see
+                int kend = nkv;
+                if (a.causal) kend = std::min(nkv, i0 + bq - 1 + a.nk - a.nq + 1);
+                if (kend <= 0) {
+                    for (int i = 0; i < bq; ++i) std::fill(Ot + std::size_t(i) * ldo, Ot + std::size_t(i) * ldo + dh, T(0));
+                    continue;
+                }
+                std::fill(mrow, mrow + bq, ninf);
+                std::fill(lrow, lrow + bq, T(0));
+                for (int j0 = 0; j0 < kend; j0 += attn_tile_k) {
+                    const int bk = std::min(attn_tile_k, kend - j0);
+                    gemm_nt<T>(bq, bk, dh, scale, Q + std::size_t(i0) * a.ldq, a.ldq, K + std::size_t(j0) * a.ldk, a.ldk,
+                               T(0), S, attn_tile_k);
+                    for (int i = 0; i < bq; ++i) {
+                        T* row = S + std::size_t(i) * attn_tile_k;
+                        if (a.causal) {
+                            const int lim = std::min(nkv, i0 + i + a.nk - a.nq + 1) - j0;
+                            for (int j = std::max(lim, 0); j < bk; ++j) row[j] = ninf;
+                        }
+                        const T alpha = online_softmax_block(row, bk, mrow[i], lrow[i]);
+                        if (j0 > 0 && alpha != T(1)) {
+                            T* orow = Ot + std::size_t(i) * ldo;
+                            for (int c = 0; c < dh; ++c) orow[c] *= alpha;
+                        }
+                    }
+                    gemm_nn<T>(bq, dh, bk, T(1), S, attn_tile_k, V + std::size_t(j0) * a.ldv, a.ldv, j0 > 0 ? T(1) : T(0),
+                               Ot, ldo);
+                }
+                for (int i = 0; i < bq; ++i) {
+                    const T inv = lrow[i] > T(0) ? T(1) / lrow[i] : T(0);
+                    T* orow = Ot + std::size_t(i) * ldo;
+                    for (int c = 0; c < dh; ++c) orow[c] *= inv;
+                }
+            }
+        }
+    }
+}
+
 /// Accumulates dq, dk, dv (laid out like q, k, v: same leading dimensions and group strides).
 /// `scratch` holds nq * nk values.
 template <class T>
@@ -132,13 +273,17 @@ struct self_attention {
     }
 
     /// x: [groups*n x d] (already normalized); buffers: qkvbuf [rows x 3d], probs
-    /// [groups*heads*n*n], ctx [rows x d]; y [rows x d] is overwritten.
+    /// [groups*heads*n*n], ctx [rows x d]; y [rows x d] is overwritten. stream = true (inference):
+    /// `probs` is only the streamed scratch [attention_stream_scratch()] and keeps nothing.
     template <class T>
-    void forward(const T* P, const T* x, int groups, int n, const int* key_len, T* y, T* qkvbuf, T* probs,
-                 T* ctx) const noexcept {
+    void forward(const T* P, const T* x, int groups, int n, const int* key_len, T* y, T* qkvbuf, T* probs, T* ctx,
+                 bool stream = false) const noexcept {
         const int rows = groups * n;
         qkv.forward(P, x, rows, qkvbuf);
-        attention_forward(view(qkvbuf, groups, n, key_len), ctx, d, std::ptrdiff_t(n) * d, probs);
+        if (stream)
+            attention_forward_streamed(view(qkvbuf, groups, n, key_len), ctx, d, std::ptrdiff_t(n) * d, probs);
+        else
+            attention_forward(view(qkvbuf, groups, n, key_len), ctx, d, std::ptrdiff_t(n) * d, probs);
         out.forward(P, ctx, rows, y);
     }
 
@@ -203,12 +348,17 @@ struct cross_attention {
     }
 
     /// Given the projected memory kvbuf: qbuf [rows x d], probs [groups*heads*nq*nk], ctx [rows x d].
+    /// stream = true (inference): `probs` is only the streamed scratch [attention_stream_scratch()].
     template <class T>
     void forward(const T* P, const T* x, const T* kvbuf, int groups, int nq, int nk, std::ptrdiff_t mem_gs,
-                 const int* key_len, T* y, T* qbuf, T* probs, T* ctx) const noexcept {
+                 const int* key_len, T* y, T* qbuf, T* probs, T* ctx, bool stream = false) const noexcept {
         const int rows = groups * nq;
         q.forward(P, x, rows, qbuf);
-        attention_forward(view(qbuf, kvbuf, groups, nq, nk, mem_gs, key_len), ctx, d, std::ptrdiff_t(nq) * d, probs);
+        const attn_view<T> a = view(qbuf, kvbuf, groups, nq, nk, mem_gs, key_len);
+        if (stream)
+            attention_forward_streamed(a, ctx, d, std::ptrdiff_t(nq) * d, probs);
+        else
+            attention_forward(a, ctx, d, std::ptrdiff_t(nq) * d, probs);
         out.forward(P, ctx, rows, y);
     }
 

@@ -26,6 +26,9 @@ template <class T>
 struct encoder_block_cache {
     T *ln1 = nullptr, *m1 = nullptr, *r1 = nullptr, *qkv = nullptr, *probs = nullptr, *ctx = nullptr, *att = nullptr;
     T *x1 = nullptr, *ln2 = nullptr, *m2 = nullptr, *r2 = nullptr, *pre = nullptr, *act = nullptr;
+    /// Inference at large n: the attention is streamed (nn::attention_forward_streamed) and
+    /// `probs` is only its scratch, so nothing here grows with n^2; backward needs stream = false.
+    bool stream = false;
 };
 
 struct encoder_block {
@@ -44,15 +47,18 @@ struct encoder_block {
         return b;
     }
 
+    /// stream = true: inference buffers (no attention probabilities kept; see the cache).
     template <class T>
-    encoder_block_cache<T> alloc_cache(workspace& ws, int groups, int n) const {
+    encoder_block_cache<T> alloc_cache(workspace& ws, int groups, int n, bool stream = false) const {
         const std::size_t rows = std::size_t(groups) * n, dd = d;
         encoder_block_cache<T> c;
+        c.stream = stream && attention_inference_streams(std::size_t(groups), attn.heads, n, n);
         c.ln1 = ws.alloc<T>(rows * dd);
         c.m1 = ws.alloc<T>(rows);
         c.r1 = ws.alloc<T>(rows);
         c.qkv = ws.alloc<T>(rows * 3 * dd);
-        c.probs = ws.alloc<T>(std::size_t(groups) * attn.heads * n * n);
+        c.probs = ws.alloc<T>(stream ? attention_inference_values(std::size_t(groups), attn.heads, n, n)
+                                     : std::size_t(groups) * attn.heads * n * n);
         c.ctx = ws.alloc<T>(rows * dd);
         c.att = ws.alloc<T>(rows * dd);
         c.x1 = ws.alloc<T>(rows * dd);
@@ -71,7 +77,7 @@ struct encoder_block {
         const std::size_t m = std::size_t(groups) * n * d;
         const int rows = groups * n;
         ln1.forward(P, x, rows, c.ln1, c.m1, c.r1);
-        attn.forward(P, c.ln1, groups, n, key_len, c.att, c.qkv, c.probs, c.ctx);
+        attn.forward(P, c.ln1, groups, n, key_len, c.att, c.qkv, c.probs, c.ctx, c.stream);
         for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
         ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
         mlp.forward(P, c.ln2, rows, y, c.pre, c.act);
@@ -108,6 +114,9 @@ struct decoder_block_cache {
     T *ln2 = nullptr, *m2 = nullptr, *r2 = nullptr, *q = nullptr, *cprobs = nullptr, *cctx = nullptr, *x2 = nullptr;
     T *ln3 = nullptr, *m3 = nullptr, *r3 = nullptr, *pre = nullptr, *act = nullptr;
     T* memkv = nullptr;  ///< projected memory [groups*nk x 2d]
+    /// Inference at large shapes: the self- / cross-attention is streamed and sprobs / cprobs is
+    /// only its scratch [attention_stream_scratch()]; backward needs both false.
+    bool stream_self = false, stream_cross = false;
 };
 
 struct decoder_block {
@@ -129,16 +138,20 @@ struct decoder_block {
         return b;
     }
 
+    /// stream = true: inference buffers (no attention probabilities kept; see the cache).
     template <class T>
-    decoder_block_cache<T> alloc_cache(workspace& ws, int groups, int nq, int nk) const {
+    decoder_block_cache<T> alloc_cache(workspace& ws, int groups, int nq, int nk, bool stream = false) const {
         const std::size_t rows = std::size_t(groups) * nq, dd = d;
         const int h = self_attn.heads;
         decoder_block_cache<T> c;
+        c.stream_self = stream && attention_inference_streams(std::size_t(groups), h, nq, nq);
+        c.stream_cross = stream && attention_inference_streams(std::size_t(groups), h, nq, nk);
         c.ln1 = ws.alloc<T>(rows * dd);
         c.m1 = ws.alloc<T>(rows);
         c.r1 = ws.alloc<T>(rows);
         c.qkv = ws.alloc<T>(rows * 3 * dd);
-        c.sprobs = ws.alloc<T>(std::size_t(groups) * h * nq * nq);
+        c.sprobs = ws.alloc<T>(stream ? attention_inference_values(std::size_t(groups), h, nq, nq)
+                                      : std::size_t(groups) * h * nq * nq);
         c.sctx = ws.alloc<T>(rows * dd);
         c.att = ws.alloc<T>(rows * dd);
         c.x1 = ws.alloc<T>(rows * dd);
@@ -146,7 +159,8 @@ struct decoder_block {
         c.m2 = ws.alloc<T>(rows);
         c.r2 = ws.alloc<T>(rows);
         c.q = ws.alloc<T>(rows * dd);
-        c.cprobs = ws.alloc<T>(std::size_t(groups) * h * nq * nk);
+        c.cprobs = ws.alloc<T>(stream ? attention_inference_values(std::size_t(groups), h, nq, nk)
+                                      : std::size_t(groups) * h * nq * nk);
         c.cctx = ws.alloc<T>(rows * dd);
         c.x2 = ws.alloc<T>(rows * dd);
         c.ln3 = ws.alloc<T>(rows * dd);
@@ -166,7 +180,9 @@ struct decoder_block {
         if (mem_groups < 0) mem_groups = groups;
         cross_attn.project_memory(P, mem, mem_groups * nk, c.memkv);
         body(P, x, groups * nq, c, c.memkv, groups, nq, nk, mem_groups == 1 ? 0 : nk, key_len, y,
-             [&](const T* ln, T* att) { self_attn.forward(P, ln, groups, nq, nullptr, att, c.qkv, c.sprobs, c.sctx); });
+             [&](const T* ln, T* att) {
+                 self_attn.forward(P, ln, groups, nq, nullptr, att, c.qkv, c.sprobs, c.sctx, c.stream_self);
+             });
     }
 
     /// dx and dmem accumulate.
@@ -211,7 +227,7 @@ struct decoder_block {
     template <class T>
     void step(const T* P, const T* x, int B, int t, T* self_kv, int cap, const T* memkv, int nk, std::ptrdiff_t mem_gs,
               const int* key_len, T* y, workspace& ws) const {
-        const decoder_block_cache<T> c = scratch<T>(ws, B, std::size_t(B) * self_attn.heads * std::max(nk, t + 1));
+        const decoder_block_cache<T> c = scratch<T>(ws, B, B, t + 1, B, nk);
         body(P, x, B, c, memkv, B, 1, nk, mem_gs, key_len, y, [&](const T* ln, T* att) {
             self_attn.qkv.forward(P, ln, B, c.qkv);
             for (int b = 0; b < B; ++b) {
@@ -232,7 +248,10 @@ struct decoder_block {
             a.d = d;
             a.heads = self_attn.heads;
             a.causal = false;  // the cache holds only the prefix
-            attention_forward(a, c.sctx, d, d, c.sprobs);
+            if (c.stream_self)
+                attention_forward_streamed(a, c.sctx, d, d, c.sprobs);
+            else
+                attention_forward(a, c.sctx, d, d, c.sprobs);
             self_attn.out.forward(P, c.sctx, B, att);
         });
     }
@@ -246,7 +265,7 @@ struct decoder_block {
     template <class T>
     void forward_tree(const T* P, const T* x, int R, const int* anc, int anc_stride, const int* depth, const T* memkv,
                       int nk, T* y, workspace& ws) const {
-        const decoder_block_cache<T> c = scratch<T>(ws, R, std::size_t(self_attn.heads) * R * nk);
+        const decoder_block_cache<T> c = scratch<T>(ws, R, 0, 0, 1, nk);
         T* sc = ws.alloc<T>(std::size_t(anc_stride));
         body(P, x, R, c, memkv, 1, R, nk, 0, static_cast<const int*>(nullptr), y, [&](const T* ln, T* att) {
             self_attn.qkv.forward(P, ln, R, c.qkv);
@@ -286,7 +305,7 @@ private:
         self_attn_fn(static_cast<const T*>(c.ln1), c.att);
         for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
         ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
-        cross_attn.forward(P, c.ln2, memkv, groups, nq, nk, mem_gs, key_len, c.att, c.q, c.cprobs, c.cctx);
+        cross_attn.forward(P, c.ln2, memkv, groups, nq, nk, mem_gs, key_len, c.att, c.q, c.cprobs, c.cctx, c.stream_cross);
         for (std::size_t i = 0; i < m; ++i) c.x2[i] = c.x1[i] + c.att[i];
         ln3.forward(P, c.x2, rows, c.ln3, c.m3, c.r3);
         mlp.forward(P, c.ln3, rows, y, c.pre, c.act);
@@ -294,12 +313,20 @@ private:
     }
 
     /// Inference buffers for `rows` rows from ws: no LayerNorm statistics, one LayerNorm output
-    /// buffer, x2 = x1, the cross-attention queries in the qkv buffer; `probs` values of attention
-    /// probabilities shared by the self- and the cross-attention.
+    /// buffer, x2 = x1, the cross-attention queries in the qkv buffer, and one attention buffer
+    /// shared by the self-attention (sg groups of one query against sk keys; 0: not run here) and
+    /// the cross-attention (cg groups of rows / cg queries against ck keys): the probabilities of
+    /// a small attention, the streamed scratch of a large one (attention_inference_values).
     template <class T>
-    decoder_block_cache<T> scratch(workspace& ws, int rows, std::size_t probs) const {
+    decoder_block_cache<T> scratch(workspace& ws, int rows, int sg, int sk, int cg, int ck) const {
         const std::size_t m = std::size_t(rows) * d;
+        const int h = self_attn.heads;
+        const std::size_t probs =
+            std::max(sg > 0 ? attention_inference_values(std::size_t(sg), h, 1, sk) : std::size_t(0),
+                     attention_inference_values(std::size_t(cg), h, rows / cg, ck));
         decoder_block_cache<T> c;
+        c.stream_self = sg > 0 && attention_inference_streams(std::size_t(sg), h, 1, sk);
+        c.stream_cross = attention_inference_streams(std::size_t(cg), h, rows / cg, ck);
         c.ln1 = c.ln2 = c.ln3 = ws.alloc<T>(m);
         c.qkv = c.q = ws.alloc<T>(m * 3);
         c.sprobs = c.cprobs = ws.alloc<T>(probs);
