@@ -36,6 +36,7 @@ struct options {
     bool expected_labels = false;
     bool init_true_exam = false;  // diagnostic: start the fit from the world's true examination
     std::string csv_path;
+    std::string save_path;       // where the fitted page evaluator goes (optional)
     std::string evaluator_path;  // a fitted page evaluator (the demo's): no fit, held-out = the last 5% of the pages
 };
 
@@ -57,6 +58,8 @@ void usage() {
         "  --expected-labels        diagnostic: fit on the closed-form per-slot probabilities (not oracle-free)\n"
         "  --init-true-exam         diagnostic: start the fit from the world's true examination (not oracle-free)\n"
         "  --csv PATH               append one CSV row with every figure\n"
+        "  --save PATH              save the fitted page evaluator (e.g. to score another student's proposals\n"
+        "                           later with --evaluator)\n"
         "  --evaluator PATH         report on a fitted page evaluator instead of fitting one (the demo's\n"
         "                           DIR/page_evaluator.safetensors with --pages equal to the demo's --logs:\n"
         "                           held out are the last 5% of the pages, as in the demo)\n");
@@ -82,6 +85,7 @@ options parse(int argc, char** argv) {
         else if (a.is("--init-true-exam")) o.init_true_exam = true;
         else if (a.is("--csv")) o.csv_path = a.value();
         else if (a.is("--evaluator")) o.evaluator_path = a.value();
+        else if (a.is("--save")) o.save_path = a.value();
         else if (a.is("--help") || a.is("-h")) {
             usage();
             std::exit(0);
@@ -207,6 +211,7 @@ int main(int argc, char** argv) {
             workspace ws;
             fit.best_valid_loss = train::page_source_loss(ev, valid_src, ws);
         }
+        if (!o.save_path.empty() && o.evaluator_path.empty()) io::save_page_evaluator(ev, o.save_path);
         phase("held-out report");
         const auto rep = train::page_fit_evaluation(ev, valid_src);
 
