@@ -34,7 +34,7 @@ case "$mode" in
   tsan) dir=build-tsan; flags=(-DCMAKE_BUILD_TYPE=Release -DDUALRERANK_BUILD_BENCH=OFF -DDUALRERANK_BUILD_EXAMPLES=OFF -DDUALRERANK_TEST_CONSUMERS=OFF
         "-DCMAKE_CXX_FLAGS_RELEASE=-O1" "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer") ;;
 esac
-files=$(echo "$files" | tr ', ' ';;' | sed 's/;;*/;/g; s/^;//; s/;$//')
+files=$(echo "$files" | tr ', \t\n' ';;;;' | sed 's/;;*/;/g; s/^;//; s/;$//')
 cmake -S . -B "$dir" "${flags[@]}" "-DDUALRERANK_TEST_FILES=$files" >/dev/null
 target=()
 [ -z "$filter" ] || target=(--target dualrerank_tests)
