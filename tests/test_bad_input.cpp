@@ -1900,3 +1900,110 @@ TEST_CASE("WS-01: a workspace budget refuses a call before asking for memory; th
     CHECK(s.capacity_bytes() == 0);
     CHECK_NOTHROW(decode::greedy(m.s, big.view(), 3, out.data(), s));  // grows again on demand
 }
+
+// =====================================================================================================
+// OL: online RL (train/online.hpp)
+// =====================================================================================================
+
+namespace {
+/// A scorer predicting a constant for `objectives` objectives (the trainer checks only the count).
+struct constant_scorer : train::slate_scorer<float> {
+    int O = 1;
+    int objectives() const override { return O; }
+    void predict(const request_view<float>&, std::uint64_t, int K, int L, const int*, double* out, workspace&) override {
+        std::fill(out, out + std::size_t(K) * L * O, 0.5);
+    }
+};
+}  // namespace
+
+TEST_CASE("OL-01: online_server with a temperature that is not finite and > 0", "[bad_input]") {
+    models m;
+    train::policy_store<float> store(m.s);
+    for (double tau : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()})
+        CHECK_THROWS_PART(input_error, train::online_server<float>(store, tau, 1), "tau must be finite and > 0");
+    CHECK_NOTHROW(train::online_server<float>(store, 0.5, 1));
+}
+
+TEST_CASE("OL-02: feedback_joiner with max_pending 0, or one request id logged twice", "[bad_input]") {
+    CHECK_THROWS_PART(input_error, train::feedback_joiner<float>(0), "max_pending must be >= 1");
+    models m;
+    train::feedback_joiner<float> j(8);
+    auto r = good_request(m.c, 8);
+    train::shown_slate<float> s;
+    s.request_id = 42;
+    s.items = {0, 1, 2};
+    s.log_propensity = {-1.f, -1.f, -1.f};
+    j.log_shown(r, s);
+    CHECK_THROWS_PART(input_error, j.log_shown(r, s), "request id 42 logged twice");
+}
+
+TEST_CASE("OL-03: evaluator scorers with capacity, update_every or batch < 1, or lr <= 0 / NaN", "[bad_input]") {
+    models m;
+    using cfg = train::evaluator_scorer<float>::config;
+    std::vector<cfg> bad(5);
+    bad[0].capacity = 0;
+    bad[1].update_every = 0;
+    bad[2].batch = 0;
+    bad[3].lr = 0;
+    bad[4].lr = std::nan("");
+    for (const cfg& c : bad)
+        CHECK_THROWS_PART(input_error, train::evaluator_scorer<float>(m.e, c), "capacity, update_every, batch must be >= 1 and lr > 0");
+    CHECK_NOTHROW(train::evaluator_scorer<float>(m.e, cfg{}));
+}
+
+TEST_CASE("OL-04: online_trainer with an invalid config or objective weights of the wrong size", "[bad_input]") {
+    models m;
+    train::policy_store<float> store(m.s);
+    constant_scorer sc;
+    auto make = [&](const train::online_config& oc) { train::online_trainer<float> t(m.s, m.s, sc, store, oc); };
+    auto base = [] {
+        train::online_config oc;
+        oc.objectives = {"click"};
+        oc.log = nullptr;
+        return oc;
+    };
+    {
+        auto oc = base();
+        oc.objectives.clear();
+        CHECK_THROWS_PART(input_error, make(oc), "need at least one objective");
+    }
+    {
+        auto oc = base();
+        oc.objectives = {"click", "long_view"};  // the scorer predicts one
+        CHECK_THROWS_PART(input_error, make(oc), "the scorer predicts 1 objectives, the config names 2");
+    }
+    for (int rps : {0, (1 << 16) + 1}) {
+        auto oc = base();
+        oc.requests_per_step = rps;
+        CHECK_THROWS_PART(input_error, make(oc), "requests_per_step in [1, 65536]");
+    }
+    {
+        auto oc = base();
+        oc.publish_every = 0;
+        CHECK_THROWS_PART(input_error, make(oc), "publish_every >= 1");
+    }
+    for (double w : {-1.0, std::nan("")}) {
+        auto oc = base();
+        oc.group_weight = w;
+        CHECK_THROWS_PART(input_error, make(oc), "group_weight and shown_weight must be finite and >= 0");
+        oc = base();
+        oc.shown_weight = w;
+        CHECK_THROWS_PART(input_error, make(oc), "group_weight and shown_weight must be finite and >= 0");
+    }
+    for (double p : {-0.1, 1.0}) {
+        auto oc = base();
+        oc.polyak = p;
+        CHECK_THROWS_PART(input_error, make(oc), "polyak must be in [0, 1)");
+    }
+    {
+        auto oc = base();
+        oc.eval_every = -1;
+        CHECK_THROWS_PART(input_error, make(oc), "eval_every and publish_margin must be >= 0");
+        oc = base();
+        oc.publish_margin = -0.5;
+        CHECK_THROWS_PART(input_error, make(oc), "eval_every and publish_margin must be >= 0");
+    }
+    train::online_trainer<float> t(m.s, m.s, sc, store, base());
+    CHECK_THROWS_PART(input_error, t.set_weights({1.0, 2.0}), "expected 1 weights");
+    CHECK_NOTHROW(t.set_weights({2.0}));
+}

@@ -213,6 +213,7 @@ std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model
     std::vector<T> out;
     for (int r = 0; r < runs; ++r) {
         set_probe_run(p, m.config(), r);
+        ws.reset();  // one run's buffers at a time (runs reach 4096 at the N cap with a rank embedding)
         const std::vector<T> one = probe_output_one(m, p, ws);
         out.insert(out.end(), one.begin(), one.end());
     }
