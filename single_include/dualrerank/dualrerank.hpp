@@ -585,6 +585,9 @@ DUALRERANK_NAMESPACE_END
 //                            the life of the thread); 0 = keep everything (the default, and what
 //                            the zero-allocation guarantee after warm-up assumes)
 //   shrink_to(bytes)         give memory back now, down to at most `bytes` of capacity
+//   plan(bytes)              at the start of a call, one block of `bytes` (the inference entry
+//                            points plan their max_workspace_bytes, model/memory.hpp, so a call
+//                            holds at most its bound: no spill into a doubled second block)
 
 #include <algorithm>
 #include <cstddef>
@@ -650,6 +653,20 @@ public:
             used_ = 0;
             current_ = 0;
         }
+    }
+
+    /// At the start of a call (nothing handed out since reset()): make sure the first block holds
+    /// `bytes`, so a call that needs at most that many never spills into a second block (whose
+    /// growth would hold up to twice what the call uses). The inference entry points call it with
+    /// their max_workspace_bytes after checking it against the budget. Does nothing when memory
+    /// has been handed out since reset(), when the first block is already large enough, or when
+    /// `bytes` is above the retain limit (reset() would give the block back every call: such a
+    /// workspace grows block by block instead).
+    void plan(std::size_t bytes) {
+        if (used_ != 0 || current_ != 0 || (!blocks_.empty() && blocks_.front().size >= bytes)) return;
+        if (retain_ > 0 && bytes > retain_) return;
+        blocks_.clear();
+        add_block(bytes);
     }
 
     /// Uninitialized, 64-byte aligned array of n values of T.
@@ -2116,6 +2133,147 @@ void attention_forward(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs
     }
 }
 
+/// Tile of the streamed attention (attention_forward_streamed): query rows and keys per tile.
+inline constexpr int attn_tile_q = 64;
+inline constexpr int attn_tile_k = 256;
+
+/// Values of scratch attention_forward_streamed needs: one [attn_tile_q x attn_tile_k] score tile
+/// and the running max and sum of each query row of a tile. Independent of N.
+constexpr std::size_t attention_stream_scratch() noexcept {
+    return std::size_t(attn_tile_q) * attn_tile_k + 2 * std::size_t(attn_tile_q);
+}
+
+/// Inference keeps the stored path (attention_forward, all probabilities at once) while they fit
+/// in this many values (1 MiB of floats), and streams beyond: at the small N the benchmarks run
+/// (N <= 256 with 4 heads) the one-pass path is as fast, and memory stays bounded either way.
+inline constexpr std::size_t attn_stored_max_values = std::size_t(1) << 18;
+
+/// Whether inference streams an attention of `groups` groups of nq queries against nk keys.
+constexpr bool attention_inference_streams(std::size_t groups, int heads, int nq, int nk) noexcept {
+    return groups * std::size_t(heads) * std::size_t(nq) * std::size_t(nk) > attn_stored_max_values;
+}
+
+/// Values of the buffer inference needs for that attention: its probabilities, or the streamed
+/// scratch. At most max(attn_stored_max_values, attention_stream_scratch()) whatever the shape.
+constexpr std::size_t attention_inference_values(std::size_t groups, int heads, int nq, int nk) noexcept {
+    return attention_inference_streams(groups, heads, nq, nk)
+               ? attention_stream_scratch()
+               : groups * std::size_t(heads) * std::size_t(nq) * std::size_t(nk);
+}
+
+/// One key block of the online softmax for one query row: z [n] holds scaled scores (-inf =
+/// masked); m and l are the row's running max and sum of exp over the blocks seen so far.
+/// Overwrites z with exp(z - m_new), updates m and l, and returns the factor exp(m_old - m_new)
+/// by which the row's accumulated output must be rescaled (1 while every key so far is masked).
+template <class T>
+inline T online_softmax_block(T* z, int n, T& m, T& l) noexcept {
+    using std::exp;
+    using B = xsimd::batch<T>;
+    constexpr int W = int(B::size);
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    constexpr bool masked = simd::fast_partial<T>;
+    const int full = n / W * W, tail = n - full;
+    B tb(ninf);
+    if constexpr (masked)
+        if (tail > 0) tb = simd::load_partial(z + full, tail, ninf);
+    B mb = tb;
+    for (int i = 0; i < full; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
+    T bm = simd::reduce_max(mb);
+    if constexpr (!masked)
+        for (int i = full; i < n; ++i) bm = std::max(bm, z[i]);
+    const T mn = std::max(m, bm);
+    if (!(mn > ninf)) {  // every key so far masked: nothing to add
+        std::fill(z, z + n, T(0));
+        return T(1);
+    }
+    const T alpha = m > ninf ? exp(m - mn) : T(0);
+    const B mv(mn);
+    B sb(T(0));
+    for (int i = 0; i < full; i += W) {
+        const B e = simd::exp_floored(B(B::load_unaligned(z + i) - mv));
+        e.store_unaligned(z + i);
+        sb += e;
+    }
+    T s_tail = 0;
+    if (tail > 0) {
+        if constexpr (masked) {
+            const B te = simd::exp_floored(B(tb - mv));
+            sb += te;
+            simd::store_partial(z + full, te, tail);
+        } else {
+            for (int i = full; i < n; ++i) {
+                z[i] = z[i] > ninf ? exp(z[i] - mn) : T(0);
+                s_tail += z[i];
+            }
+        }
+    }
+    l = l * alpha + simd::reduce_add(sb) + s_tail;
+    m = mn;
+    return alpha;
+}
+
+/// attention_forward without the probabilities: the keys are streamed in tiles of attn_tile_k
+/// with an online softmax (running max and sum per query row, the output rescaled when the max
+/// grows: the flash-attention recurrence), so the memory is `scratch`
+/// [attention_stream_scratch()] values whatever nq and nk are, instead of nq * nk per head.
+/// The output equals attention_forward's up to float rounding. Inference only: backward needs
+/// the probabilities that attention_forward stores.
+template <class T>
+void attention_forward_streamed(const attn_view<T>& a, T* o, int ldo, std::ptrdiff_t o_gs, T* scratch) noexcept {
+    const int dh = a.d / a.heads;
+    const T scale = T(1) / std::sqrt(T(dh));
+    const T ninf = -std::numeric_limits<T>::infinity();
+    T* S = scratch;
+    T* mrow = scratch + std::size_t(attn_tile_q) * attn_tile_k;
+    T* lrow = mrow + attn_tile_q;
+    for (int g = 0; g < a.groups; ++g) {
+        const int nkv = a.key_len ? a.key_len[g] : a.nk;
+        for (int h = 0; h < a.heads; ++h) {
+            const T* Q = a.q + g * a.q_gs + h * dh;
+            const T* K = a.k + g * a.k_gs + h * dh;
+            const T* V = a.v + g * a.v_gs + h * dh;
+            T* O = o + g * o_gs + h * dh;
+            for (int i0 = 0; i0 < a.nq; i0 += attn_tile_q) {
+                const int bq = std::min(attn_tile_q, a.nq - i0);
+                T* Ot = O + std::size_t(i0) * ldo;
+                // keys any row of this tile may see
+                int kend = nkv;
+                if (a.causal) kend = std::min(nkv, i0 + bq - 1 + a.nk - a.nq + 1);
+                if (kend <= 0) {
+                    for (int i = 0; i < bq; ++i) std::fill(Ot + std::size_t(i) * ldo, Ot + std::size_t(i) * ldo + dh, T(0));
+                    continue;
+                }
+                std::fill(mrow, mrow + bq, ninf);
+                std::fill(lrow, lrow + bq, T(0));
+                for (int j0 = 0; j0 < kend; j0 += attn_tile_k) {
+                    const int bk = std::min(attn_tile_k, kend - j0);
+                    gemm_nt<T>(bq, bk, dh, scale, Q + std::size_t(i0) * a.ldq, a.ldq, K + std::size_t(j0) * a.ldk, a.ldk,
+                               T(0), S, attn_tile_k);
+                    for (int i = 0; i < bq; ++i) {
+                        T* row = S + std::size_t(i) * attn_tile_k;
+                        if (a.causal) {
+                            const int lim = std::min(nkv, i0 + i + a.nk - a.nq + 1) - j0;
+                            for (int j = std::max(lim, 0); j < bk; ++j) row[j] = ninf;
+                        }
+                        const T alpha = online_softmax_block(row, bk, mrow[i], lrow[i]);
+                        if (j0 > 0 && alpha != T(1)) {
+                            T* orow = Ot + std::size_t(i) * ldo;
+                            for (int c = 0; c < dh; ++c) orow[c] *= alpha;
+                        }
+                    }
+                    gemm_nn<T>(bq, dh, bk, T(1), S, attn_tile_k, V + std::size_t(j0) * a.ldv, a.ldv, j0 > 0 ? T(1) : T(0),
+                               Ot, ldo);
+                }
+                for (int i = 0; i < bq; ++i) {
+                    const T inv = lrow[i] > T(0) ? T(1) / lrow[i] : T(0);
+                    T* orow = Ot + std::size_t(i) * ldo;
+                    for (int c = 0; c < dh; ++c) orow[c] *= inv;
+                }
+            }
+        }
+    }
+}
+
 /// Accumulates dq, dk, dv (laid out like q, k, v: same leading dimensions and group strides).
 /// `scratch` holds nq * nk values.
 template <class T>
@@ -2183,13 +2341,17 @@ struct self_attention {
     }
 
     /// x: [groups*n x d] (already normalized); buffers: qkvbuf [rows x 3d], probs
-    /// [groups*heads*n*n], ctx [rows x d]; y [rows x d] is overwritten.
+    /// [groups*heads*n*n], ctx [rows x d]; y [rows x d] is overwritten. stream = true (inference):
+    /// `probs` is only the streamed scratch [attention_stream_scratch()] and keeps nothing.
     template <class T>
-    void forward(const T* P, const T* x, int groups, int n, const int* key_len, T* y, T* qkvbuf, T* probs,
-                 T* ctx) const noexcept {
+    void forward(const T* P, const T* x, int groups, int n, const int* key_len, T* y, T* qkvbuf, T* probs, T* ctx,
+                 bool stream = false) const noexcept {
         const int rows = groups * n;
         qkv.forward(P, x, rows, qkvbuf);
-        attention_forward(view(qkvbuf, groups, n, key_len), ctx, d, std::ptrdiff_t(n) * d, probs);
+        if (stream)
+            attention_forward_streamed(view(qkvbuf, groups, n, key_len), ctx, d, std::ptrdiff_t(n) * d, probs);
+        else
+            attention_forward(view(qkvbuf, groups, n, key_len), ctx, d, std::ptrdiff_t(n) * d, probs);
         out.forward(P, ctx, rows, y);
     }
 
@@ -2254,12 +2416,17 @@ struct cross_attention {
     }
 
     /// Given the projected memory kvbuf: qbuf [rows x d], probs [groups*heads*nq*nk], ctx [rows x d].
+    /// stream = true (inference): `probs` is only the streamed scratch [attention_stream_scratch()].
     template <class T>
     void forward(const T* P, const T* x, const T* kvbuf, int groups, int nq, int nk, std::ptrdiff_t mem_gs,
-                 const int* key_len, T* y, T* qbuf, T* probs, T* ctx) const noexcept {
+                 const int* key_len, T* y, T* qbuf, T* probs, T* ctx, bool stream = false) const noexcept {
         const int rows = groups * nq;
         q.forward(P, x, rows, qbuf);
-        attention_forward(view(qbuf, kvbuf, groups, nq, nk, mem_gs, key_len), ctx, d, std::ptrdiff_t(nq) * d, probs);
+        const attn_view<T> a = view(qbuf, kvbuf, groups, nq, nk, mem_gs, key_len);
+        if (stream)
+            attention_forward_streamed(a, ctx, d, std::ptrdiff_t(nq) * d, probs);
+        else
+            attention_forward(a, ctx, d, std::ptrdiff_t(nq) * d, probs);
         out.forward(P, ctx, rows, y);
     }
 
@@ -2316,6 +2483,9 @@ template <class T>
 struct encoder_block_cache {
     T *ln1 = nullptr, *m1 = nullptr, *r1 = nullptr, *qkv = nullptr, *probs = nullptr, *ctx = nullptr, *att = nullptr;
     T *x1 = nullptr, *ln2 = nullptr, *m2 = nullptr, *r2 = nullptr, *pre = nullptr, *act = nullptr;
+    /// Inference at large n: the attention is streamed (nn::attention_forward_streamed) and
+    /// `probs` is only its scratch, so nothing here grows with n^2; backward needs stream = false.
+    bool stream = false;
 };
 
 struct encoder_block {
@@ -2334,15 +2504,18 @@ struct encoder_block {
         return b;
     }
 
+    /// stream = true: inference buffers (no attention probabilities kept; see the cache).
     template <class T>
-    encoder_block_cache<T> alloc_cache(workspace& ws, int groups, int n) const {
+    encoder_block_cache<T> alloc_cache(workspace& ws, int groups, int n, bool stream = false) const {
         const std::size_t rows = std::size_t(groups) * n, dd = d;
         encoder_block_cache<T> c;
+        c.stream = stream && attention_inference_streams(std::size_t(groups), attn.heads, n, n);
         c.ln1 = ws.alloc<T>(rows * dd);
         c.m1 = ws.alloc<T>(rows);
         c.r1 = ws.alloc<T>(rows);
         c.qkv = ws.alloc<T>(rows * 3 * dd);
-        c.probs = ws.alloc<T>(std::size_t(groups) * attn.heads * n * n);
+        c.probs = ws.alloc<T>(stream ? attention_inference_values(std::size_t(groups), attn.heads, n, n)
+                                     : std::size_t(groups) * attn.heads * n * n);
         c.ctx = ws.alloc<T>(rows * dd);
         c.att = ws.alloc<T>(rows * dd);
         c.x1 = ws.alloc<T>(rows * dd);
@@ -2361,7 +2534,7 @@ struct encoder_block {
         const std::size_t m = std::size_t(groups) * n * d;
         const int rows = groups * n;
         ln1.forward(P, x, rows, c.ln1, c.m1, c.r1);
-        attn.forward(P, c.ln1, groups, n, key_len, c.att, c.qkv, c.probs, c.ctx);
+        attn.forward(P, c.ln1, groups, n, key_len, c.att, c.qkv, c.probs, c.ctx, c.stream);
         for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
         ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
         mlp.forward(P, c.ln2, rows, y, c.pre, c.act);
@@ -2398,6 +2571,9 @@ struct decoder_block_cache {
     T *ln2 = nullptr, *m2 = nullptr, *r2 = nullptr, *q = nullptr, *cprobs = nullptr, *cctx = nullptr, *x2 = nullptr;
     T *ln3 = nullptr, *m3 = nullptr, *r3 = nullptr, *pre = nullptr, *act = nullptr;
     T* memkv = nullptr;  ///< projected memory [groups*nk x 2d]
+    /// Inference at large shapes: the self- / cross-attention is streamed and sprobs / cprobs is
+    /// only its scratch [attention_stream_scratch()]; backward needs both false.
+    bool stream_self = false, stream_cross = false;
 };
 
 struct decoder_block {
@@ -2419,16 +2595,20 @@ struct decoder_block {
         return b;
     }
 
+    /// stream = true: inference buffers (no attention probabilities kept; see the cache).
     template <class T>
-    decoder_block_cache<T> alloc_cache(workspace& ws, int groups, int nq, int nk) const {
+    decoder_block_cache<T> alloc_cache(workspace& ws, int groups, int nq, int nk, bool stream = false) const {
         const std::size_t rows = std::size_t(groups) * nq, dd = d;
         const int h = self_attn.heads;
         decoder_block_cache<T> c;
+        c.stream_self = stream && attention_inference_streams(std::size_t(groups), h, nq, nq);
+        c.stream_cross = stream && attention_inference_streams(std::size_t(groups), h, nq, nk);
         c.ln1 = ws.alloc<T>(rows * dd);
         c.m1 = ws.alloc<T>(rows);
         c.r1 = ws.alloc<T>(rows);
         c.qkv = ws.alloc<T>(rows * 3 * dd);
-        c.sprobs = ws.alloc<T>(std::size_t(groups) * h * nq * nq);
+        c.sprobs = ws.alloc<T>(stream ? attention_inference_values(std::size_t(groups), h, nq, nq)
+                                      : std::size_t(groups) * h * nq * nq);
         c.sctx = ws.alloc<T>(rows * dd);
         c.att = ws.alloc<T>(rows * dd);
         c.x1 = ws.alloc<T>(rows * dd);
@@ -2436,7 +2616,8 @@ struct decoder_block {
         c.m2 = ws.alloc<T>(rows);
         c.r2 = ws.alloc<T>(rows);
         c.q = ws.alloc<T>(rows * dd);
-        c.cprobs = ws.alloc<T>(std::size_t(groups) * h * nq * nk);
+        c.cprobs = ws.alloc<T>(stream ? attention_inference_values(std::size_t(groups), h, nq, nk)
+                                      : std::size_t(groups) * h * nq * nk);
         c.cctx = ws.alloc<T>(rows * dd);
         c.x2 = ws.alloc<T>(rows * dd);
         c.ln3 = ws.alloc<T>(rows * dd);
@@ -2456,7 +2637,9 @@ struct decoder_block {
         if (mem_groups < 0) mem_groups = groups;
         cross_attn.project_memory(P, mem, mem_groups * nk, c.memkv);
         body(P, x, groups * nq, c, c.memkv, groups, nq, nk, mem_groups == 1 ? 0 : nk, key_len, y,
-             [&](const T* ln, T* att) { self_attn.forward(P, ln, groups, nq, nullptr, att, c.qkv, c.sprobs, c.sctx); });
+             [&](const T* ln, T* att) {
+                 self_attn.forward(P, ln, groups, nq, nullptr, att, c.qkv, c.sprobs, c.sctx, c.stream_self);
+             });
     }
 
     /// dx and dmem accumulate.
@@ -2501,7 +2684,7 @@ struct decoder_block {
     template <class T>
     void step(const T* P, const T* x, int B, int t, T* self_kv, int cap, const T* memkv, int nk, std::ptrdiff_t mem_gs,
               const int* key_len, T* y, workspace& ws) const {
-        const decoder_block_cache<T> c = scratch<T>(ws, B, std::size_t(B) * self_attn.heads * std::max(nk, t + 1));
+        const decoder_block_cache<T> c = scratch<T>(ws, B, B, t + 1, B, nk);
         body(P, x, B, c, memkv, B, 1, nk, mem_gs, key_len, y, [&](const T* ln, T* att) {
             self_attn.qkv.forward(P, ln, B, c.qkv);
             for (int b = 0; b < B; ++b) {
@@ -2522,7 +2705,10 @@ struct decoder_block {
             a.d = d;
             a.heads = self_attn.heads;
             a.causal = false;  // the cache holds only the prefix
-            attention_forward(a, c.sctx, d, d, c.sprobs);
+            if (c.stream_self)
+                attention_forward_streamed(a, c.sctx, d, d, c.sprobs);
+            else
+                attention_forward(a, c.sctx, d, d, c.sprobs);
             self_attn.out.forward(P, c.sctx, B, att);
         });
     }
@@ -2536,7 +2722,7 @@ struct decoder_block {
     template <class T>
     void forward_tree(const T* P, const T* x, int R, const int* anc, int anc_stride, const int* depth, const T* memkv,
                       int nk, T* y, workspace& ws) const {
-        const decoder_block_cache<T> c = scratch<T>(ws, R, std::size_t(self_attn.heads) * R * nk);
+        const decoder_block_cache<T> c = scratch<T>(ws, R, 0, 0, 1, nk);
         T* sc = ws.alloc<T>(std::size_t(anc_stride));
         body(P, x, R, c, memkv, 1, R, nk, 0, static_cast<const int*>(nullptr), y, [&](const T* ln, T* att) {
             self_attn.qkv.forward(P, ln, R, c.qkv);
@@ -2576,7 +2762,7 @@ private:
         self_attn_fn(static_cast<const T*>(c.ln1), c.att);
         for (std::size_t i = 0; i < m; ++i) c.x1[i] = x[i] + c.att[i];
         ln2.forward(P, c.x1, rows, c.ln2, c.m2, c.r2);
-        cross_attn.forward(P, c.ln2, memkv, groups, nq, nk, mem_gs, key_len, c.att, c.q, c.cprobs, c.cctx);
+        cross_attn.forward(P, c.ln2, memkv, groups, nq, nk, mem_gs, key_len, c.att, c.q, c.cprobs, c.cctx, c.stream_cross);
         for (std::size_t i = 0; i < m; ++i) c.x2[i] = c.x1[i] + c.att[i];
         ln3.forward(P, c.x2, rows, c.ln3, c.m3, c.r3);
         mlp.forward(P, c.ln3, rows, y, c.pre, c.act);
@@ -2584,12 +2770,20 @@ private:
     }
 
     /// Inference buffers for `rows` rows from ws: no LayerNorm statistics, one LayerNorm output
-    /// buffer, x2 = x1, the cross-attention queries in the qkv buffer; `probs` values of attention
-    /// probabilities shared by the self- and the cross-attention.
+    /// buffer, x2 = x1, the cross-attention queries in the qkv buffer, and one attention buffer
+    /// shared by the self-attention (sg groups of one query against sk keys; 0: not run here) and
+    /// the cross-attention (cg groups of rows / cg queries against ck keys): the probabilities of
+    /// a small attention, the streamed scratch of a large one (attention_inference_values).
     template <class T>
-    decoder_block_cache<T> scratch(workspace& ws, int rows, std::size_t probs) const {
+    decoder_block_cache<T> scratch(workspace& ws, int rows, int sg, int sk, int cg, int ck) const {
         const std::size_t m = std::size_t(rows) * d;
+        const int h = self_attn.heads;
+        const std::size_t probs =
+            std::max(sg > 0 ? attention_inference_values(std::size_t(sg), h, 1, sk) : std::size_t(0),
+                     attention_inference_values(std::size_t(cg), h, rows / cg, ck));
         decoder_block_cache<T> c;
+        c.stream_self = sg > 0 && attention_inference_streams(std::size_t(sg), h, 1, sk);
+        c.stream_cross = attention_inference_streams(std::size_t(cg), h, rows / cg, ck);
         c.ln1 = c.ln2 = c.ln3 = ws.alloc<T>(m);
         c.qkv = c.q = ws.alloc<T>(m * 3);
         c.sprobs = c.cprobs = ws.alloc<T>(probs);
@@ -2762,13 +2956,16 @@ DUALRERANK_NAMESPACE_END
 
 DUALRERANK_NAMESPACE_BEGIN
 
-enum class model_kind { teacher, student, evaluator };
+/// What a model file holds (`kind` in its metadata). page_evaluator: model/page_evaluator.hpp (a scorer
+/// with its own config type; serving::any_model holds it for Best-of-N).
+enum class model_kind { teacher, student, evaluator, page_evaluator };
 
 inline const char* to_string(model_kind k) noexcept {
     switch (k) {
         case model_kind::teacher: return "ar_teacher";
         case model_kind::student: return "nar_student";
         case model_kind::evaluator: return "list_evaluator";
+        case model_kind::page_evaluator: return "page_evaluator";
     }
     return "unknown";
 }
@@ -2964,8 +3161,10 @@ struct candidate_encoder {
     }
 
     /// Encode a packed batch; every buffer comes from ws and stays valid until ws.reset().
+    /// stream = true (inference): the self-attention is streamed and keeps no probabilities, so
+    /// the workspace grows with N * d, not N^2 (the cache cannot be used for backward).
     template <class T>
-    encoder_cache<T> forward(const T* P, const packed_batch<T>& b, workspace& ws) const {
+    encoder_cache<T> forward(const T* P, const packed_batch<T>& b, workspace& ws, bool stream = false) const {
         encoder_cache<T> c;
         c.in = b;
         const int rows = b.B * b.n;
@@ -2996,7 +3195,7 @@ struct candidate_encoder {
         c.outs = ws_array<T*>(ws, nb);
         const T* x = c.h0;
         for (int i = 0; i < nb; ++i) {
-            c.blocks[i] = blocks[i].template alloc_cache<T>(ws, b.B, b.n);
+            c.blocks[i] = blocks[i].template alloc_cache<T>(ws, b.B, b.n, stream);
             c.outs[i] = ws.alloc<T>(m);
             blocks[i].forward(P, x, b.B, b.n, b.len, c.outs[i], c.blocks[i]);
             x = c.outs[i];
@@ -3187,9 +3386,10 @@ struct decoder_stack {
     }
 
     /// x0 [B*L x d]; H [mem_groups*n x d] with mem_groups = B (one memory per group) or 1 (shared).
+    /// stream = true (inference): streamed attention, no probabilities kept (no backward).
     template <class T>
     decoder_cache<T> forward(const T* P, const T* x0, const T* H, int B, int L, int n, const int* len, int mem_groups,
-                             workspace& ws) const {
+                             workspace& ws, bool stream = false) const {
         decoder_cache<T> c;
         c.B = B;
         c.L = L;
@@ -3204,7 +3404,7 @@ struct decoder_stack {
         c.outs = ws_array<T*>(ws, nb);
         const T* x = x0;
         for (int i = 0; i < nb; ++i) {
-            c.blocks[i] = blocks[i].template alloc_cache<T>(ws, B, L, n);
+            c.blocks[i] = blocks[i].template alloc_cache<T>(ws, B, L, n, stream);
             c.outs[i] = ws.alloc<T>(rows * d);
             blocks[i].forward(P, x, H, B, L, n, len, c.outs[i], c.blocks[i], mem_groups);
             x = c.outs[i];
@@ -3296,11 +3496,12 @@ struct decoder_stack {
 
     /// Every row of a prefix trie in one pass: x [R x d] the input rows (overwritten), row j's
     /// causal self-attention keys are the rows anc[j * anc_stride + i], i = 0..depth[j] (see
-    /// nn::decoder_block::forward_tree); all rows attend to one memory H [n x d]. Pointer logits
-    /// [R x n] (raw, unmasked) into Z. Scratch from ws.
+    /// nn::decoder_block::forward_tree); all rows attend to one memory H [n x d]. Returns the
+    /// final states [R x d] (from ws) for `tree_logits`; Kp [n x d] receives the pointer keys.
+    /// The logits are the caller's to compute in row blocks, so nothing here holds R x n values.
     template <class T>
-    void forward_tree(const T* P, T* x, int R, const int* anc, int anc_stride, const int* depth, const T* H, int n, T* Z,
-                      workspace& ws) const {
+    T* forward_tree(const T* P, T* x, int R, const int* anc, int anc_stride, const int* depth, const T* H, int n, T* Kp,
+                    workspace& ws) const {
         T* y = ws.alloc<T>(std::size_t(R) * d);
         T* memkv = ws.alloc<T>(std::size_t(n) * 2 * d);
         for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -3309,9 +3510,15 @@ struct decoder_stack {
             std::swap(x, y);
         }
         ln_f.forward(P, x, R, y);
-        T* Kp = ws.alloc<T>(std::size_t(n) * d);
         ptr.k.forward(P, H, n, Kp);
-        ptr.logits(P, y, Kp, 1, R, n, static_cast<const int*>(nullptr), true, x, Z);
+        return y;
+    }
+
+    /// Pointer logits [rows x n] (raw, unmasked) into Z of `rows` final states S [rows x d]
+    /// against the pointer keys Kp [n x d]; Q [rows x d] is scratch.
+    template <class T>
+    void tree_logits(const T* P, const T* S, int rows, const T* Kp, int n, T* Q, T* Z) const noexcept {
+        ptr.logits(P, S, Kp, 1, rows, n, static_cast<const int*>(nullptr), true, Q, Z);
     }
 };
 
@@ -3330,6 +3537,206 @@ DUALRERANK_NAMESPACE_END
 // pointer.{q,k}.weight.
 
 #include <vector>
+
+// ---- begin include/dualrerank/model/memory.hpp ----
+// The workspace memory of inference as a function of the shapes (docs/performance.md, "Memory").
+//
+// Inference streams every attention (nn::attention_forward_streamed) and computes the Best-of-N
+// scorer's logits in blocks of rows, so no buffer grows with N^2 or with K * L * N. What remains is
+// linear in each shape; max_workspace_bytes adds up every buffer the inference paths take from a
+// workspace (values, 64-byte rounding per allocation, the per-layer cache records), so a server can
+// plan memory per thread before it serves:
+//
+//   encoder   ~ N * (2 + [context] + E * (9 + 2 ffn/d)) * d values                (B = 1)
+//   student   + D * L * (14 d + 2 ffn) + D * 3 N d + L N values
+//   teacher   + D * (2 N d + 4 beams L d + L beams (7 d + 2 ffn)) + 2 beams N values
+//   scorer    + K L (2 + 7 D) d + 2 D K L ffn + K L (L + 6) ints + score_block_values  (Best-of-N)
+//
+// with E, D the encoder and decoder layers, plus a constant per layer for the attention tiles.
+// Every inference entry point (nar_student::infer and the decoders built on it,
+// ar_teacher::begin and teacher_beam/teacher_greedy, ar_teacher::score_slates, best_of_n) checks
+// this bound against the workspace's budget BEFORE it allocates anything, and throws input_error
+// naming the bound and the budget when it does not fit (docs/bad-input.md, WS-02). A workspace
+// without a budget (0, the default) is checked against limits_memory::default_workspace_budget.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+
+DUALRERANK_NAMESPACE_BEGIN
+
+struct limits_memory {
+    /// The budget an inference call is checked against when its workspace has none set (0): 1 GiB,
+    /// which holds a 16,384-candidate (limits::max_candidates) request of the reference
+    /// architecture (d = 64, 4 heads, 2 + 2 layers, FFN 256, L = 10) about 5 times over
+    /// (docs/performance.md). Larger models at large N need workspace::set_budget.
+    static constexpr std::size_t default_workspace_budget = std::size_t(1) << 30;
+    /// Values of one block of the Best-of-N scorer's logits (rows x N): the scorer never holds
+    /// more than max(N, this) logits at once.
+    static constexpr std::size_t score_block_values = std::size_t(1) << 18;
+};
+
+/// The shapes one inference call runs on.
+struct workload {
+    int n = 0;        ///< candidates per request (a batch: the largest N)
+    int L = 0;        ///< slate length
+    int batch = 1;    ///< requests in one batched student call (logits_batch, greedy_batch)
+    int beams = 1;    ///< teacher beam width (1 = greedy); the decoders use min(beams, n)
+    /// student: slates sampled from its one forward pass (student_sample, Best-of-N's proposals);
+    /// teacher: slates scored in one call (score_slates, the Best-of-N scorer; 0 = none)
+    int samples = 0;
+};
+
+namespace detail {
+
+/// Rows of the Best-of-N scorer's logits computed at once (ar_teacher::score_slates).
+inline int score_rows_per_block(int n) noexcept {
+    return int(std::max<std::size_t>(1, limits_memory::score_block_values / std::size_t(std::max(n, 1))));
+}
+
+/// Values of an inference attention buffer (nn::attention_inference_values) for g groups of q
+/// queries against any number of keys up to kmax.
+constexpr double attn_values(double g, double h, double q, double kmax) noexcept {
+    const double stored = g * h * q * kmax;
+    return stored <= double(nn::attn_stored_max_values)
+               ? std::max(stored, 0.0)
+               : double(std::max(nn::attn_stored_max_values, nn::attention_stream_scratch()));
+}
+
+/// Bytes of `count` allocations of `values` elements of `size` bytes each, with the workspace's
+/// rounding to 64 bytes per allocation.
+constexpr double ws_bytes(double values, double size, double count = 1) noexcept {
+    return values * size + 64.0 * count;
+}
+
+/// The candidate encoder's inference buffers (encoder forward with stream = true) plus the
+/// packing of a batch of B > 1 requests.
+template <class T>
+double encoder_ws_bytes(const model_config& c, double B, double n) noexcept {
+    const double S = sizeof(T), R = B * n, d = c.d, E = c.enc_layers;
+    double b = 0;
+    if (B > 1) b += ws_bytes(R * c.features, S) + ws_bytes(B * c.context, S) + ws_bytes(R + B, 4, 2);
+    b += ws_bytes(R * d, S);                                            // h0
+    if (c.context > 0) b += ws_bytes(R * d + B * d, S, 2);              // X W_a, c W_c
+    b += ws_bytes(E, sizeof(nn::encoder_block_cache<T>) + sizeof(T*), 2);  // cache records
+    // per block: ln1, qkv (3), ctx, att, x1, ln2 [R x d]; m1 r1 m2 r2 [R]; pre, act [R x ffn];
+    // the attention tile scratch; the block output [R x d]
+    const double A = double(nn::attention_inference_values(std::size_t(B), c.heads, int(n), int(n)));
+    b += E * (ws_bytes(R * d * 9 + R * 4 + R * 2.0 * c.ffn + A, S, 14));
+    b += ws_bytes(2 * R + R * d, S, 3);  // LayerNorm statistics, H
+    return b;
+}
+
+/// The decoder blocks' inference buffers for G groups of q query rows against memories of n keys
+/// (full-sequence forward with stream = true: the student's slots).
+template <class T>
+double decoder_ws_bytes(const model_config& c, double G, double q, double n, double mem_groups) noexcept {
+    const double S = sizeof(T), Q = G * q, d = c.d, D = c.dec_layers;
+    double b = ws_bytes(D, sizeof(nn::decoder_block_cache<T>) + sizeof(T*), 2);
+    // per block: 13 [Q x d] buffers (ln1..3, qkv (3), sctx, att, x1, ln2, q, cctx, x2), 6 [Q]
+    // statistics, pre and act [Q x ffn], the tile scratch, memkv [G n x 2d], the output [Q x d]
+    const double A = double(nn::attention_inference_values(std::size_t(G), c.heads, int(q), int(q))) +
+                     double(nn::attention_inference_values(std::size_t(G), c.heads, int(q), int(n)));
+    b += D * ws_bytes(Q * d * 14 + Q * 6 + Q * 2.0 * c.ffn + A + G * n * 2 * d, S, 22);
+    b += ws_bytes(2 * Q + 2 * Q * d + mem_groups * n * d + Q * n, S, 6);  // statistics, S, Qp, Kp, Z
+    return b;
+}
+
+/// The Gumbel sampler's per-call tables (decode/gumbel.hpp prepare_slates and sample_slates),
+/// for K > 0 slates with log-probabilities.
+inline double sampler_ws_bytes(double L, double n) noexcept {
+    const double np = n + 64;  // candidates padded to whole vectors
+    // scale [L x np] f32, log-probability terms [L x np] f64, visit orders (5 f32 arrays per row),
+    // two f64 rows, the lane mask [n x 16] f32, per-row bookkeeping, one mask row
+    return L * np * (4 + 8 + 20) + np * (16 + 4 * 16 + 4 + 1) + L * 256 + 64.0 * (16 + 6 * L);
+}
+
+}  // namespace detail
+
+/// An upper bound on the workspace bytes one inference call of a `kind` model (student or
+/// teacher) with config `c` takes on workload `w`, for value type T:
+///   student: nar_student::infer / logits / logits_batch and the decoders on it (greedy,
+///            confident, greedy_batch, student_full_order, student_sample and Best-of-N's
+///            proposals with w.samples slates);
+///   teacher: ar_teacher::begin and the beam decoders (teacher_greedy, teacher_beam with
+///            w.beams), and with w.samples = K > 0 also score_slates of K slates (the Best-of-N
+///            scorer): the larger of the two.
+/// Shapes are clamped to the caps (limits) first; the result saturates at SIZE_MAX. Other kinds
+/// and training calls (which keep every attention's probabilities for backward, O(B heads N^2)
+/// per layer) are not covered.
+template <class T = float>
+std::size_t max_workspace_bytes(const model_config& c, model_kind kind, const workload& w) noexcept {
+    const double n = std::clamp(w.n, 1, limits::max_candidates), L = std::clamp(w.L, 1, limits::max_slate);
+    const double B = std::clamp(w.batch, 1, limits::max_batch), K = std::clamp(w.samples, 0, limits::max_samples);
+    const double S = sizeof(T), d = c.d, D = c.dec_layers;
+    double b = 0;
+    if (kind == model_kind::student) {
+        b = detail::encoder_ws_bytes<T>(c, B, n);
+        b += detail::ws_bytes(B * L * d, S);                          // the slot queries
+        b += detail::decoder_ws_bytes<T>(c, B, L, n, B);
+        b += detail::ws_bytes(n + n * S + L * S, 1, 3);               // used set, scores (confident, full order)
+        if (K > 0) b += detail::sampler_ws_bytes(L, n);
+    } else if (kind == model_kind::teacher) {
+        const double Bm = std::min(std::clamp(w.beams, 1, limits::max_samples), int(n));
+        double beam = detail::encoder_ws_bytes<T>(c, 1, n);
+        // begin: pointer keys, per block the projected memory and the KV cache (twice with beams)
+        beam += detail::ws_bytes(n * d, S) + detail::ws_bytes(D, 3 * sizeof(T*), 3);
+        beam += D * (detail::ws_bytes(n * 2 * d, S) + (Bm > 1 ? 2 : 1) * detail::ws_bytes(Bm * L * 2 * d, S));
+        beam += detail::ws_bytes(3 * Bm * d, S, 3);
+        // teacher_beam: logits, prefixes, scores, bookkeeping, two used sets, one log-softmax row
+        beam += detail::ws_bytes(Bm * n + 2 * Bm + n, S, 4) + detail::ws_bytes(2 * Bm * L + 3 * Bm, 4, 5) +
+                detail::ws_bytes(2 * Bm * n, 1, 2);
+        // every step, every block: inference scratch for Bm rows (not released within the call)
+        const double As = std::max(detail::attn_values(Bm, c.heads, 1, L), detail::attn_values(Bm, c.heads, 1, n));
+        beam += L * D * detail::ws_bytes(Bm * d * 7 + Bm * 2.0 * c.ffn + As, S, 6);
+        b = beam;
+        if (K > 0) {
+            const double KL = K * L, R = KL;  // rows: distinct prefixes, at most K L
+            double sc = detail::encoder_ws_bytes<T>(c, 1, n);
+            sc += detail::ws_bytes(KL * (3 + L) + 2 * K + 2 + L + n, 4, 8);  // the prefix trie
+            sc += detail::ws_bytes(2 * R * d + n * 2 * d + n * d, S, 4);   // inputs, states, memory, keys
+            const double Ac = detail::attn_values(1, c.heads, R, n);
+            sc += D * detail::ws_bytes(R * d * 7 + R * 2.0 * c.ffn + Ac, S, 6);
+            sc += D * detail::ws_bytes(L, 4);                              // per-row ancestor scores
+            sc += detail::ws_bytes(2 * R + 1 + KL, 4, 3);                  // rows of every (slate, slot)
+            const double rows = std::min(R, double(detail::score_rows_per_block(int(n))));
+            sc += detail::ws_bytes(rows * n + rows * d + n, S, 3);        // one block of logits
+            b = std::max(b, sc);
+        }
+    } else {
+        return 0;
+    }
+    if (!(b < double(std::numeric_limits<std::size_t>::max()) / 2)) return std::numeric_limits<std::size_t>::max();
+    // the alignment of the cache records; a multiple of 64 (what workspace::plan holds)
+    return (std::size_t(b) + 4096 + 63) / 64 * 64;
+}
+
+namespace detail {
+
+/// The check every inference entry point runs before it allocates: `need` bytes against the
+/// workspace's budget (or limits_memory::default_workspace_budget when it has none). Then plans
+/// them (workspace::plan): a call on a reset workspace holds at most `need` bytes.
+inline void check_workspace_bound(workspace& ws, std::size_t need, const char* who, const workload& w) {
+    const std::size_t budget = ws.budget() > 0 ? ws.budget() : limits_memory::default_workspace_budget;
+    if (need <= budget) {
+        ws.plan(need);
+        return;
+    }
+    throw_input(std::string(who) + ": this call may need up to " + std::to_string(need) +
+                " bytes of workspace (max_workspace_bytes for N = " + std::to_string(w.n) + ", L = " + std::to_string(w.L) +
+                ", batch " + std::to_string(w.batch) + ", beams " + std::to_string(w.beams) + ", samples " +
+                std::to_string(w.samples) + "), more than the workspace budget of " + std::to_string(budget) + " bytes (" +
+                (ws.budget() > 0 ? std::string("workspace::set_budget") :
+                                   std::string("limits_memory::default_workspace_budget; raise it with workspace::set_budget")) +
+                ")");
+}
+
+}  // namespace detail
+DUALRERANK_NAMESPACE_END
+// ---- end include/dualrerank/model/memory.hpp ----
 
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -3361,23 +3768,18 @@ public:
         this->allocate(max_parameters);
     }
 
-    /// Training/analysis forward over B requests (validated), all with slate length L.
+    /// Training/analysis forward over B requests (validated), all with slate length L. The cache
+    /// keeps every attention's probabilities for backward: B * heads * N^2 values per encoder
+    /// layer. Decoding uses `infer`.
     detail::student_cache<T> forward(const request_view<T>* reqs, int B, int L, workspace& ws) const {
-        check(reqs, B, L);
-        const T* P = this->params();
-        const int d = this->config_.d;
-        detail::student_cache<T> c;
-        const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
-        c.enc = enc_.forward(P, pb, ws);
-        c.B = B;
-        c.L = L;
-        c.n = pb.n;
-        const std::size_t rows = std::size_t(B) * L;
-        c.x0 = ws.alloc<T>(rows * d);
-        for (int b = 0; b < B; ++b) std::copy(P + slot_queries_, P + slot_queries_ + std::size_t(L) * d, c.x0 + std::size_t(b) * L * d);
-        c.dec = dec_.forward(P, c.x0, c.enc.H, B, L, c.n, pb.len, B, ws);
-        c.Z = c.dec.Z;
-        return c;
+        return run(reqs, B, L, ws, false);
+    }
+
+    /// Inference forward: the same logits Z (up to float rounding) with streamed attention
+    /// (nn::attention_forward_streamed), so the workspace grows with N * d, not N^2 (see
+    /// max_workspace_bytes). Only c.Z and c.n are for use; the cache cannot go to backward.
+    detail::student_cache<T> infer(const request_view<T>* reqs, int B, int L, workspace& ws) const {
+        return run(reqs, B, L, ws, true);
     }
 
     /// Backward from dZ [B x L x n] (zero at masked entries); accumulates into the gradient arena G.
@@ -3395,14 +3797,14 @@ public:
     /// Inference: logits Z [L x n] of one request into `Z` (row-major). Resets ws.
     void logits(const request_view<T>& r, int L, T* Z, workspace& ws) const {
         ws.reset();
-        detail::student_cache<T> c = forward(&r, 1, L, ws);
+        detail::student_cache<T> c = infer(&r, 1, L, ws);
         std::copy(c.Z, c.Z + std::size_t(L) * r.n, Z);
     }
 
     /// Batched inference: Z [B x L x n_max] with n_max the largest N (padded entries -inf). Resets ws.
     int logits_batch(const request_view<T>* reqs, int B, int L, T* Z, workspace& ws) const {
         ws.reset();
-        detail::student_cache<T> c = forward(reqs, B, L, ws);
+        detail::student_cache<T> c = infer(reqs, B, L, ws);
         std::copy(c.Z, c.Z + std::size_t(B) * L * c.n, Z);
         return c.n;
     }
@@ -3410,6 +3812,31 @@ public:
     const detail::candidate_encoder& encoder() const noexcept { return enc_; }
 
 private:
+    detail::student_cache<T> run(const request_view<T>* reqs, int B, int L, workspace& ws, bool stream) const {
+        check(reqs, B, L);
+        if (stream) {
+            workload w;
+            for (int b = 0; b < B; ++b) w.n = std::max(w.n, reqs[b].n);
+            w.L = L;
+            w.batch = B;
+            detail::check_workspace_bound(ws, max_workspace_bytes<T>(this->config_, kind, w), "nar_student", w);
+        }
+        const T* P = this->params();
+        const int d = this->config_.d;
+        detail::student_cache<T> c;
+        const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
+        c.enc = enc_.forward(P, pb, ws, stream);
+        c.B = B;
+        c.L = L;
+        c.n = pb.n;
+        const std::size_t rows = std::size_t(B) * L;
+        c.x0 = ws.alloc<T>(rows * d);
+        for (int b = 0; b < B; ++b) std::copy(P + slot_queries_, P + slot_queries_ + std::size_t(L) * d, c.x0 + std::size_t(b) * L * d);
+        c.dec = dec_.forward(P, c.x0, c.enc.H, B, L, c.n, pb.len, B, ws, stream);
+        c.Z = c.dec.Z;
+        return c;
+    }
+
     void check(const request_view<T>* reqs, int B, int L) const {
         if (B < 1) detail::throw_input("nar_student: batch must hold at least one request");
         if (B > limits::max_batch)
@@ -3632,7 +4059,8 @@ public:
 
     /// Teacher-forced logits of K slates [K x L] of ONE request in one batched pass that encodes
     /// the candidates once (every slate attends to the same memory): the parallel scorer of
-    /// Best-of-N and the SKD teacher targets. Inference only (no backward through this cache).
+    /// Best-of-N and the SKD teacher targets. Inference only (no backward through this cache: the
+    /// attention is streamed and keeps no probabilities).
     /// Returns the cache; cache.Z is [K x L x n] with each slate's prefix masked.
     detail::teacher_cache<T> forward_slates(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
         check(&r, 1, L);
@@ -3642,7 +4070,7 @@ public:
         const int d = this->config_.d;
         detail::teacher_cache<T> c;
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        c.enc = enc_.forward(P, pb, ws);
+        c.enc = enc_.forward(P, pb, ws, true);
         c.B = K;
         c.L = L;
         c.n = r.n;
@@ -3652,7 +4080,7 @@ public:
         for (int b = 0; b < K; ++b)
             for (int p = 0; p < L; ++p)
                 input_row(P, c.enc.H, p, p ? slates[std::size_t(b) * L + p - 1] : -1, c.x0 + (std::size_t(b) * L + p) * d);
-        c.dec = dec_.forward(P, c.x0, c.enc.H, K, L, c.n, nullptr, 1, ws);
+        c.dec = dec_.forward(P, c.x0, c.enc.H, K, L, c.n, nullptr, 1, ws, true);
         c.Z = c.dec.Z;
         const T ninf = -std::numeric_limits<T>::infinity();
         for (int b = 0; b < K; ++b)
@@ -3679,34 +4107,56 @@ public:
         check(&r, 1, L);
         if (K < 1) detail::throw_input("ar_teacher: need at least one slate to score");
         for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "ar_teacher");
+        if (K > limits::max_samples)
+            detail::throw_input("ar_teacher::score_slates: K = " + std::to_string(K) + " slates exceeds limits::max_samples = " +
+                                std::to_string(limits::max_samples));
+        workload wl;
+        wl.n = r.n;
+        wl.L = L;
+        wl.samples = K;
+        detail::check_workspace_bound(ws, max_workspace_bytes<T>(this->config_, kind, wl), "ar_teacher::score_slates", wl);
         const T* P = this->params();
         const int d = this->config_.d, n = r.n;
         const detail::prefix_trie trie = detail::prefix_trie::build(slates, K, L, n, ws);
         const int R = trie.rows;
         // the encoding, the decoder input of every row, and every row's logits in one pass
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws, true);
         T* x = ws.alloc<T>(std::size_t(R) * d);
         for (int g = 0; g < R; ++g) input_row(P, enc.H, trie.depth[g], trie.last(g), x + std::size_t(g) * d);
-        T* Z = ws.alloc<T>(std::size_t(R) * n);
-        dec_.forward_tree(P, x, R, trie.anc, L, trie.depth, enc.H, n, Z, ws);
-        // per row: log-normalizer over the items its prefix has not taken
-        T* lse = ws.alloc<T>(std::size_t(R));
+        T* Kp = ws.alloc<T>(std::size_t(n) * d);
+        const T* S = dec_.forward_tree(P, x, R, trie.anc, L, trie.depth, enc.H, n, Kp, ws);
+        // every (slate, slot) by its row, so each block of rows finds its entries (counting sort)
+        const std::size_t KL = std::size_t(K) * L;
+        int* first = ws.alloc_zero<int>(std::size_t(R) + 1);
+        int* entry = ws.alloc<int>(KL);
+        for (std::size_t e = 0; e < KL; ++e) ++first[trie.row(int(e / L), int(e % L)) + 1];
+        for (int g = 0; g < R; ++g) first[g + 1] += first[g];
+        int* fill = ws.alloc<int>(std::size_t(R));
+        std::copy(first, first + R, fill);
+        for (std::size_t e = 0; e < KL; ++e) entry[fill[trie.row(int(e / L), int(e % L))]++] = int(e);
+        // logits block by block (detail::score_rows_per_block rows at a time, never R x n values), masked by
+        // each row's prefix, log-normalized over the items its prefix has not taken
+        const int rows_per_block = detail::score_rows_per_block(n);
+        T* Z = ws.alloc<T>(std::size_t(std::min(R, rows_per_block)) * n);
+        T* Qb = ws.alloc<T>(std::size_t(std::min(R, rows_per_block)) * d);
         T* lsm = ws.alloc<T>(std::size_t(n));
+        std::fill(scores, scores + K, T(0));
         const T ninf = -std::numeric_limits<T>::infinity();
-        for (int g = 0; g < R; ++g) {
-            T* row = Z + std::size_t(g) * n;
-            const int* pre = trie.prefix(g);
-            for (int i = 0; i < trie.depth[g]; ++i) row[pre[i]] = ninf;
-            lse[g] = nn::log_softmax_row(row, n, lsm);
-        }
-        for (int k = 0; k < K; ++k) {
-            T sc = 0;
-            for (int t = 0; t < L; ++t) {
-                const int g = trie.row(k, t);
-                sc += (w ? w[t] : T(1)) * (Z[std::size_t(g) * n + slates[std::size_t(k) * L + t]] - lse[g]);
+        for (int g0 = 0; g0 < R; g0 += rows_per_block) {
+            const int rows = std::min(rows_per_block, R - g0);
+            dec_.tree_logits(P, S + std::size_t(g0) * d, rows, Kp, n, Qb, Z);
+            for (int r = 0; r < rows; ++r) {
+                const int g = g0 + r;
+                T* row = Z + std::size_t(r) * n;
+                const int* pre = trie.prefix(g);
+                for (int i = 0; i < trie.depth[g]; ++i) row[pre[i]] = ninf;
+                const T lse = nn::log_softmax_row(row, n, lsm);
+                for (int e = first[g]; e < first[g + 1]; ++e) {
+                    const int k = entry[e] / L, t = entry[e] % L;
+                    scores[k] += (w ? w[t] : T(1)) * (row[slates[std::size_t(entry[e])]] - lse);
+                }
             }
-            scores[k] = sc;
         }
         return R;
     }
@@ -3739,9 +4189,14 @@ public:
         if (beams > limits::max_samples)
             detail::throw_input("ar_teacher::begin: beams = " + std::to_string(beams) + " outside [1, " +
                                 std::to_string(limits::max_samples) + "] (limits::max_samples; the KV cache holds beams x L x d per layer)");
+        workload wl;
+        wl.n = r.n;
+        wl.L = L;
+        wl.beams = beams;
+        detail::check_workspace_bound(ws, max_workspace_bytes<T>(this->config_, kind, wl), "ar_teacher::begin", wl);
         const T* P = this->params();
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws);
+        const detail::encoder_cache<T> enc = enc_.forward(P, pb, ws, true);
         teacher_state<T> s;
         s.n = r.n;
         s.L = L;
@@ -5407,7 +5862,7 @@ inline std::size_t slate_capacity(int L, const model_config& c) noexcept {
 template <class T>
 void greedy(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
-    auto c = s.forward(&r, 1, L, ws);
+    auto c = s.infer(&r, 1, L, ws);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "greedy");
     greedy_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n));
 }
@@ -5423,7 +5878,7 @@ slate greedy(const nar_student<T>& s, const request_view<T>& r, int L, workspace
 template <class T>
 void confident(const nar_student<T>& s, const request_view<T>& r, int L, int* out, workspace& ws) {
     ws.reset();
-    auto c = s.forward(&r, 1, L, ws);
+    auto c = s.infer(&r, 1, L, ws);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "confident");
     confident_slate(c.Z, L, r.n, r.n, out, ws.alloc<std::uint8_t>(r.n), ws.alloc<T>(L));
 }
@@ -5439,7 +5894,7 @@ slate confident(const nar_student<T>& s, const request_view<T>& r, int L, worksp
 template <class T>
 void greedy_batch(const nar_student<T>& s, const request_view<T>* reqs, int B, int L, int* out, workspace& ws) {
     ws.reset();
-    auto c = s.forward(reqs, B, L, ws);
+    auto c = s.infer(reqs, B, L, ws);
     for (int b = 0; b < B; ++b)
         detail::check_logits(c.Z + std::size_t(b) * L * c.n, L, reqs[b].n, std::size_t(c.n), "greedy_batch");
     std::uint8_t* used = ws.alloc<std::uint8_t>(c.n);
@@ -5466,6 +5921,7 @@ T teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam
     int* item = ws.alloc<int>(B);
     int* prev = ws.alloc<int>(B);
     std::uint8_t* used = ws.alloc<std::uint8_t>(std::size_t(B) * n);
+    std::uint8_t* next_used = ws.alloc<std::uint8_t>(std::size_t(B) * n);  // two sets, swapped per step
     T* lsm = ws.alloc<T>(n);
     std::fill(used, used + std::size_t(B) * n, std::uint8_t(0));
     int live = 1;
@@ -5505,12 +5961,11 @@ T teacher_beam(const ar_teacher<T>& m, const request_view<T>& r, int L, int beam
         std::swap(prefix, next_prefix);
         std::swap(score, next_score);
         // used-sets follow their parents
-        std::uint8_t* nu = ws.alloc<std::uint8_t>(std::size_t(B) * n);
         for (int k = 0; k < kept; ++k) {
-            std::copy(used + std::size_t(parent[k]) * n, used + std::size_t(parent[k] + 1) * n, nu + std::size_t(k) * n);
-            nu[std::size_t(k) * n + item[k]] = 1;
+            std::copy(used + std::size_t(parent[k]) * n, used + std::size_t(parent[k] + 1) * n, next_used + std::size_t(k) * n);
+            next_used[std::size_t(k) * n + item[k]] = 1;
         }
-        used = nu;
+        std::swap(used, next_used);
         if (B > 1) m.reorder(s, parent, kept);
         live = kept;
     }
@@ -6699,7 +7154,15 @@ template <class T>
 void student_sample(const nar_student<T>& m, const request_view<T>& r, int L, int K, double tau, counter_key key,
                     std::uint32_t counter_base, int* slates, T* log_probs, workspace& ws) {
     ws.reset();
-    auto c = m.forward(&r, 1, L, ws);
+    {
+        workload w;
+        w.n = r.n;
+        w.L = L;
+        w.samples = K;
+        dualrerank::detail::check_workspace_bound(ws, max_workspace_bytes<T>(m.config(), model_kind::student, w),
+                                                  "student_sample", w);
+    }
+    auto c = m.infer(&r, 1, L, ws);
     sample_slates(c.Z, L, r.n, r.n, tau, key, counter_base, K, slates, log_probs, ws);
 }
 
@@ -9600,6 +10063,7 @@ std::vector<typename Model::value_type> probe_output(const Model& m, probe<Model
     std::vector<T> out;
     for (int r = 0; r < runs; ++r) {
         set_probe_run(p, m.config(), r);
+        ws.reset();  // one run's buffers at a time (runs reach 4096 at the N cap with a rank embedding)
         const std::vector<T> one = probe_output_one(m, p, ws);
         out.insert(out.end(), one.begin(), one.end());
     }
@@ -12522,7 +12986,15 @@ int best_of_n(const nar_student<T>& s, const Scorer& scorer, const request_view<
         dualrerank::detail::throw_input("best_of_n: n = " + std::to_string(cfg.n) + " outside [1, " +
                                         std::to_string(limits::max_samples) + "] (limits::max_samples)");
     bw.student.reset();
-    auto c = s.forward(&r, 1, L, bw.student);
+    {
+        workload w;
+        w.n = r.n;
+        w.L = L;
+        w.samples = cfg.n - 1;
+        dualrerank::detail::check_workspace_bound(bw.student, max_workspace_bytes<T>(s.config(), model_kind::student, w),
+                                                  "best_of_n", w);
+    }
+    auto c = s.infer(&r, 1, L, bw.student);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "best_of_n");
     const std::size_t need = std::size_t(cfg.n) * L;
     if (bw.slates.size() < need) bw.slates.resize(need);
@@ -12736,7 +13208,7 @@ template <class T>
 void student_full_order(const nar_student<T>& s, const request_view<T>& r, int slots, int* out, T* doc_score, workspace& ws) {
     ws.reset();
     const int L = std::min(slots, r.n);
-    auto c = s.forward(&r, 1, L, ws);
+    auto c = s.infer(&r, 1, L, ws);
     detail::check_logits(c.Z, L, r.n, std::size_t(r.n), "student_full_order");
     full_order_from_rows(c.Z, L, r.n, r.n, out, doc_score, ws.alloc<std::uint8_t>(r.n), ws.alloc<T>(r.n));
 }
@@ -13335,11 +13807,10 @@ void save_page_evaluator(const page_evaluator<T>& ev, const std::string& path, c
     write_safetensors_file(path, tensors, meta);
 }
 
-/// Load; format_error on anything wrong (kind, config, tensors, values, validation record, self-test).
+/// Load from an opened file (`what` names it in messages: e.g. serving::load_any_model, which reads
+/// the file once); format_error on anything wrong, as load_page_evaluator.
 template <class T>
-page_evaluator<T> load_page_evaluator(const std::string& path) {
-    const safetensors_file f = safetensors_file::from_file(path);
-    const std::string what = "page evaluator file " + path;
+page_evaluator<T> load_page_evaluator_from(const safetensors_file& f, const std::string& what) {
     if (detail::require_meta(f, "format", what) != model_format) dualrerank::detail::throw_format(what + ": not a dualrerank model file");
     const std::string version = detail::require_meta(f, "format_version", what);
     if (version != format_version && version != "1")  // "1": files of the first writer (same layout)
@@ -13419,6 +13890,13 @@ page_evaluator<T> load_page_evaluator(const std::string& path) {
                 dualrerank::detail::throw_format(what + ": self-test failed (output " + std::to_string(i) + ")");
     }
     return std::move(ev);
+}
+
+/// Load; format_error on anything wrong (kind, config, tensors, values, validation record, self-test).
+template <class T>
+page_evaluator<T> load_page_evaluator(const std::string& path) {
+    const safetensors_file f = safetensors_file::from_file(path);
+    return load_page_evaluator_from<T>(f, "page evaluator file " + path);
 }
 
 }  // namespace io
@@ -13849,6 +14327,7 @@ DUALRERANK_NAMESPACE_END
 
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 
@@ -13869,14 +14348,18 @@ template <class T>
 class nar_student;
 template <class T>
 class list_evaluator;
+template <class T>
+class page_evaluator;
 namespace io {
 struct load_options;
 }  // namespace io
 namespace serving {
 
 /// A loaded model of any kind (float). Exactly one pointer is set, except in a default-constructed
-/// (empty) value. The models are immutable and shared: copying an any_model copies three
+/// (empty) value. The models are immutable and shared: copying an any_model copies four
 /// shared_ptrs, never the weights, so every reranker and thread can hold the same weights.
+/// A page evaluator (a Best-of-N scorer only) has its own config type; `config` then holds its
+/// features, context, max_slate and max_candidates (the other fields keep their defaults).
 struct any_model {
     std::string path;  ///< the file it came from (empty for an in-memory model)
     model_kind kind = model_kind::student;
@@ -13884,9 +14367,10 @@ struct any_model {
     std::shared_ptr<const ar_teacher<float>> teacher;
     std::shared_ptr<const nar_student<float>> student;
     std::shared_ptr<const list_evaluator<float>> evaluator;
+    std::shared_ptr<const page_evaluator<float>> page_eval;  ///< model/page_evaluator.hpp (with its trust record)
 
-    bool empty() const noexcept { return !teacher && !student && !evaluator; }
-    /// "ar_teacher", "nar_student" or "list_evaluator".
+    bool empty() const noexcept { return !teacher && !student && !evaluator && !page_eval; }
+    /// "ar_teacher", "nar_student", "list_evaluator" or "page_evaluator".
     const char* kind_name() const noexcept { return to_string(kind); }
     /// The path, or the kind for an in-memory model (for messages).
     std::string name() const { return path.empty() ? std::string("the ") + kind_name() : path; }
@@ -13896,6 +14380,7 @@ namespace detail {
 inline void set_model(any_model& a, std::shared_ptr<const ar_teacher<float>> m) { a.teacher = std::move(m); }
 inline void set_model(any_model& a, std::shared_ptr<const nar_student<float>> m) { a.student = std::move(m); }
 inline void set_model(any_model& a, std::shared_ptr<const list_evaluator<float>> m) { a.evaluator = std::move(m); }
+inline void set_model(any_model& a, std::shared_ptr<const page_evaluator<float>> m) { a.page_eval = std::move(m); }
 }  // namespace detail
 
 /// Wraps an in-memory model (moved into shared ownership); `name` is used in messages.
@@ -13906,6 +14391,21 @@ any_model make_any_model(Model model, std::string name = "") {
     a.kind = Model::kind;
     a.config = model.config();
     detail::set_model(a, std::make_shared<const Model>(std::move(model)));
+    return a;
+}
+
+/// Wraps an in-memory page evaluator (a Best-of-N scorer; its `validation` record is the gate's).
+template <class T>
+any_model make_any_model(page_evaluator<T> model, std::string name = "") {
+    static_assert(std::is_same<T, float>::value, "serving holds float models");
+    any_model a;
+    a.path = std::move(name);
+    a.kind = model_kind::page_evaluator;
+    a.config.features = model.config().features;
+    a.config.context = model.config().context;
+    a.config.max_slate = model.config().max_slate;
+    a.config.max_candidates = model.config().max_candidates;
+    detail::set_model(a, std::make_shared<const page_evaluator<float>>(std::move(model)));
     return a;
 }
 
@@ -14001,7 +14501,7 @@ inline counter_key request_key(std::uint64_t seed, std::uint64_t request_id) noe
 
 /// The best-of-n proposals of a session's last request (valid until its next call).
 struct proposals {
-    const int* slates = nullptr;    ///< [count x length], row 0 the greedy slate
+    const int* slates = nullptr;    ///< [count x length], row 0 the greedy slate (count 0: nothing scored)
     const float* scores = nullptr;  ///< [count], the scorer's scores
     int count = 0, length = 0;
     int chosen = -1;                ///< index of the served slate
@@ -14027,6 +14527,10 @@ public:
     int slate_length(int n) const noexcept { return n < L_ ? n : L_; }
     double tau() const noexcept { return tau_; }  ///< the temperature in effect
     counter_key key(std::uint64_t request_id) const noexcept { return request_key(opt_.seed, request_id); }
+    /// Best-of-n: whether the scorer's trust record passes the library's gate (decode::best_of_n_config::gate,
+    /// docs/evaluator.md); when false every request gets the student's greedy slate. A page evaluator
+    /// carries its record in its file; an ar_teacher or list_evaluator file holds none.
+    bool scorer_trusted() const noexcept { return scorer_trusted_; }
 
     /// The checks a session runs before any work (input_error naming the problem): the request
     /// against the model (and the scorer), and the caller's slate buffer.
@@ -14037,6 +14541,7 @@ private:
     reranker_options opt_;
     int L_ = 0;
     double tau_ = 1.0;
+    bool scorer_trusted_ = false;
 };
 
 /// One thread's serving state: the workspaces (owned, or borrowed from the caller) and a
@@ -14056,7 +14561,8 @@ public:
     /// Reranks one request into slate[0 .. L) (L = min(slate length, N); `capacity` is the size of
     /// the slate buffer) and returns L. `score`, if not null, gets the slate's log-probability under
     /// the model (greedy, confident, beam; at tau for sample) or, for best-of-n, the scorer's score of
-    /// the chosen slate (NaN when best_of is 1: nothing is scored). input_error before any work on a
+    /// the chosen slate (NaN when nothing is scored: best_of 1, or the scorer's trust record does
+    /// not pass the gate and the greedy slate is served, see scorer_trusted()). input_error before any work on a
     /// bad request or a short buffer; allocation-free after warm-up.
     int rerank(const request_view<float>& r, std::uint64_t request_id, int* slate, std::size_t capacity, float* score = nullptr);
 
@@ -14067,7 +14573,8 @@ public:
     /// holds `capacity` floats; returns L. input_error for a teacher (its logits depend on the prefix).
     int logits(const request_view<float>& r, float* Z, std::size_t capacity);
 
-    /// Best-of-n's proposals and scores for the last request (count 0 for other decoders or best_of 1).
+    /// Best-of-n's proposals and scores for the last request (count 0 for other decoders, best_of 1 or
+    /// an untrusted scorer).
     const proposals& last_proposals() const noexcept { return last_; }
 
 private:
@@ -14118,6 +14625,8 @@ DUALRERANK_SERVE_INLINE any_model load_any_model(const std::string& path, const 
         a = make_any_model(io::load_model_from<nar_student<float>>(f, what, opt), path);
     else if (kind == to_string(model_kind::evaluator))
         a = make_any_model(io::load_model_from<list_evaluator<float>>(f, what, opt), path);
+    else if (kind == to_string(model_kind::page_evaluator))
+        a = make_any_model(io::load_page_evaluator_from<float>(f, what), path);  // always self-tested
     else
         dualrerank::detail::throw_format(what + ": unknown kind \"" + kind + "\"");
     return a;
@@ -14132,8 +14641,9 @@ DUALRERANK_SERVE_INLINE reranker::reranker(any_model model, const reranker_optio
     if (model_.empty()) throw_input("reranker: no model");
     const std::string name = model_.name();
     const char* dec = to_string(opt_.decoder);
-    if (model_.evaluator)
-        throw_input("reranker: " + name + " is a list_evaluator: it scores slates but cannot make them (use it as the scorer)");
+    if (model_.evaluator || model_.page_eval)
+        throw_input("reranker: " + name + " is a " + model_.kind_name() +
+                    ": it scores slates but cannot make them (use it as the scorer)");
     if (model_.teacher && (opt_.decoder == decoder_kind::confident || opt_.decoder == decoder_kind::best_of_n))
         throw_input(std::string("reranker: decoder ") + dec + " needs a nar_student; " + name +
                     " is an ar_teacher (greedy, beam or sample)");
@@ -14153,15 +14663,21 @@ DUALRERANK_SERVE_INLINE reranker::reranker(any_model model, const reranker_optio
         throw_input("reranker: tau must be finite and > 0 (or 0 for the default)");
     tau_ = opt_.tau > 0 ? opt_.tau : opt_.decoder == decoder_kind::best_of_n ? decode::best_of_n_config{}.tau : 1.0;
     if (opt_.decoder == decoder_kind::best_of_n) {
-        if (scorer_.empty()) throw_input("reranker: best-of-n needs a scorer model (an ar_teacher or a list_evaluator)");
+        if (scorer_.empty())
+            throw_input("reranker: best-of-n needs a scorer model (an ar_teacher, a list_evaluator or a page_evaluator)");
         if (scorer_.student)
-            throw_input("reranker: the scorer " + scorer_.name() + " is a nar_student; use an ar_teacher or a list_evaluator");
+            throw_input("reranker: the scorer " + scorer_.name() +
+                        " is a nar_student; use an ar_teacher, a list_evaluator or a page_evaluator");
         if (scorer_.config.features != model_.config.features || scorer_.config.context != model_.config.context)
             throw_input("reranker: the scorer " + scorer_.name() + " takes other inputs than " + name +
                         " (features/context differ)");
         if (scorer_.config.max_slate < L_)
             throw_input("reranker: the scorer " + scorer_.name() + " scores slates of at most " +
                         std::to_string(scorer_.config.max_slate) + "; the slate length is " + std::to_string(L_));
+        const decode::best_of_n_config gate_cfg;
+        scorer_trusted_ = scorer_.page_eval ? decode::scorer_trusted(decode::page_evaluator_scorer<float>{scorer_.page_eval.get()}, gate_cfg)
+                          : scorer_.teacher ? decode::scorer_trusted(decode::teacher_scorer<float>{scorer_.teacher.get()}, gate_cfg)
+                                            : decode::scorer_trusted(decode::evaluator_scorer<float>{scorer_.evaluator.get()}, gate_cfg);
     } else if (!scorer_.empty()) {
         throw_input(std::string("reranker: a scorer is only used by best-of-n (the decoder is ") + dec + ")");
     }
@@ -14217,7 +14733,7 @@ DUALRERANK_SERVE_INLINE int session::rerank(const request_view<float>& r, std::u
         case decoder_kind::confident: {
             workspace& ws = *ws_;
             ws.reset();
-            const auto c = m.student->forward(&r, 1, L, ws);
+            const auto c = m.student->infer(&r, 1, L, ws);
             decode::detail::check_logits(c.Z, L, n, std::size_t(n), "reranker");
             std::uint8_t* used = ws.alloc<std::uint8_t>(std::size_t(n));
             if (rk.decoder() == decoder_kind::confident)
@@ -14239,13 +14755,18 @@ DUALRERANK_SERVE_INLINE int session::rerank(const request_view<float>& r, std::u
             cfg.tau = rk.tau();
             const any_model& sc = rk.scorer();
             int best = 0;
+            // the library's gate (decode/best_of_n.hpp): a scorer without a passing trust record
+            // serves the student's greedy slate (a page evaluator carries its record in its file)
             if (sc.teacher)
                 best = decode::best_of_n(*m.student, decode::teacher_scorer<float>{sc.teacher.get()}, r, L, cfg,
+                                         rk.key(request_id), 0, slate, *bw_);
+            else if (sc.page_eval)
+                best = decode::best_of_n(*m.student, decode::page_evaluator_scorer<float>{sc.page_eval.get()}, r, L, cfg,
                                          rk.key(request_id), 0, slate, *bw_);
             else
                 best = decode::best_of_n(*m.student, decode::evaluator_scorer<float>{sc.evaluator.get()}, r, L, cfg,
                                          rk.key(request_id), 0, slate, *bw_);
-            if (cfg.n > 1) {
+            if (cfg.n > 1 && bw_->gate_open) {  // gate closed: nothing was scored
                 lp = bw_->scores[std::size_t(best)];
                 last_ = proposals{bw_->slates.data(), bw_->scores.data(), cfg.n, L, best};
             }
@@ -16284,6 +16805,63 @@ eval::rank_correlation_summary scorer_correlation(const world& w, const Scorer& 
         ut.push_back(std::move(u));
     }
     return eval::scorer_rank_correlation(sc, ut);
+}
+
+/// How good GReF's Rerank-DPO pairs are as preferences, measured with the closed form (analysis
+/// only; docs/logs.md): over the logged pages whose winner differs from the shown slate, the
+/// winner Y_w is the shown slate re-sorted by S_i = alpha / P_i + gamma * U_i (U_i: the click, plus
+/// `long_view_weight` times the long view), the loser Y_l the shown order.
+struct dpo_pair_quality {
+    std::size_t pages = 0, pairs = 0;
+    double winner_better = 0;   ///< share of pairs with U(Y_w) > U(Y_l) (true expected utility)
+    double winner_worse = 0;    ///< share with U(Y_w) < U(Y_l)
+    double mean_gain = 0;       ///< mean U(Y_w) - U(Y_l) over the pairs
+    double mean_loser = 0;      ///< mean U(Y_l) over the pairs
+    double mean_best_gain = 0;  ///< mean U(best order of the shown items) - U(Y_l): what a perfect winner would gain
+};
+
+inline dpo_pair_quality dpo_pair_report(const world& w, const std::vector<logged_page>& logs, std::size_t count, double alpha = 1.0,
+                                        double gamma = 1.0, double long_view_weight = 0.0) {
+    dpo_pair_quality q;
+    sim_request r;
+    std::vector<float> u;
+    for (std::size_t i = 0; i < std::min(count, logs.size()); ++i) {
+        const logged_page& p = logs[i];
+        ++q.pages;
+        const std::size_t L = p.shown.size();
+        u.assign(L, 0.0f);
+        for (std::size_t t = 0; t < L; ++t)
+            u[t] = p.feedback.clicks[t] + float(long_view_weight) * p.feedback.long_views[t];
+        const slate yw = train::rerank_dpo_winner(p.shown, u.data(), alpha, gamma);
+        if (yw == p.shown) continue;
+        w.make_request(p.request_index, r);
+        const double uw = w.expected_utility(r, yw), ul = w.expected_utility(r, p.shown);
+        // the best order of the shown items (L! orders; L = 6 on the small world)
+        slate perm = p.shown;
+        std::sort(perm.begin(), perm.end());
+        double best = -1e300;
+        if (L <= 8) {
+            do best = std::max(best, w.expected_utility(r, perm));
+            while (std::next_permutation(perm.begin(), perm.end()));
+        } else {
+            best = std::max(uw, ul);
+        }
+        ++q.pairs;
+        q.winner_better += uw > ul;
+        q.winner_worse += uw < ul;
+        q.mean_gain += uw - ul;
+        q.mean_loser += ul;
+        q.mean_best_gain += best - ul;
+    }
+    if (q.pairs > 0) {
+        const double n = double(q.pairs);
+        q.winner_better /= n;
+        q.winner_worse /= n;
+        q.mean_gain /= n;
+        q.mean_loser /= n;
+        q.mean_best_gain /= n;
+    }
+    return q;
 }
 
 }  // namespace pipeline
