@@ -367,3 +367,33 @@ TEST_CASE("after an outlier request a retain limit returns the workspace to it",
     ws.shrink_to(limit);
     CHECK(ws.capacity_bytes() <= limit);
 }
+
+TEST_CASE("list evaluator and pointwise scorer: streamed inference equals the stored forward", "[memory][inference]") {
+    auto c = small_config();
+    c.max_candidates = 700;
+    list_evaluator<float> e(c);
+    e.init(9);
+    pointwise_scorer<float> p(c);
+    p.init(10);
+    workspace ws;
+    for (int n : {9, 700}) {  // 4 heads x 700^2 > nn::attn_stored_max_values: streamed
+        auto reqs = random_requests<float>(c, 1, n, std::uint64_t(n) + 1);
+        const request_view<float> v = reqs[0].view();
+        const int L = c.max_slate, K = 3;
+        std::vector<int> slates(std::size_t(K) * L);
+        for (int k = 0; k < K; ++k)
+            for (int t = 0; t < L; ++t) slates[std::size_t(k) * L + t] = (k * 5 + t) % n;
+        ws.reset();
+        auto a = e.forward(v, K, L, slates.data(), ws, false);
+        std::vector<float> Ea(a.E, a.E + std::size_t(K) * L * c.outputs);
+        ws.reset();
+        auto b = e.forward(v, K, L, slates.data(), ws, true);
+        for (std::size_t i = 0; i < Ea.size(); ++i) CHECK(std::fabs(b.E[i] - Ea[i]) <= 1e-4f * std::max(1.f, std::fabs(Ea[i])));
+        ws.reset();
+        auto pa = p.forward(&v, 1, ws, false);
+        std::vector<float> fa(pa.f, pa.f + n);
+        ws.reset();
+        auto pb = p.forward(&v, 1, ws, true);
+        for (int i = 0; i < n; ++i) CHECK(std::fabs(pb.f[i] - fa[std::size_t(i)]) <= 1e-4f * std::max(1.f, std::fabs(fa[std::size_t(i)])));
+    }
+}

@@ -47,7 +47,10 @@ public:
     }
 
     /// Forward K slates [K x L] of one request (validated).
-    detail::evaluator_cache<T> forward(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
+    /// stream = true (inference, `score`): the encoder's attention is streamed at large N (no
+    /// N^2 probabilities kept; the cache cannot go to backward).
+    detail::evaluator_cache<T> forward(const request_view<T>& r, int K, int L, const int* slates, workspace& ws,
+                                       bool stream = false) const {
         detail::validate_request(this->config_, r, L, "list_evaluator");
         if (K < 1) detail::throw_input("list_evaluator: need at least one slate");
         for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "list_evaluator");
@@ -55,7 +58,7 @@ public:
         const int d = this->config_.d;
         detail::evaluator_cache<T> c;
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        c.enc = enc_.forward(P, pb, ws);
+        c.enc = enc_.forward(P, pb, ws, stream);
         c.K = K;
         c.L = L;
         c.n = r.n;
@@ -105,7 +108,7 @@ public:
     /// Utilities of K slates: u_k = sum_t w_t sum_o sigmoid(e_{k,t,o}); w [L] (null: all ones).
     void score(const request_view<T>& r, int K, int L, const int* slates, const T* w, T* utility, workspace& ws) const {
         ws.reset();
-        detail::evaluator_cache<T> c = forward(r, K, L, slates, ws);
+        detail::evaluator_cache<T> c = forward(r, K, L, slates, ws, true);
         const int O = this->config_.outputs;
         for (int k = 0; k < K; ++k) {
             T u = 0;

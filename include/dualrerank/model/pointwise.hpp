@@ -32,7 +32,8 @@ public:
         this->allocate();
     }
 
-    detail::pointwise_cache<T> forward(const request_view<T>* reqs, int B, workspace& ws) const {
+    /// stream = true (inference, `score`): the encoder's attention is streamed at large N.
+    detail::pointwise_cache<T> forward(const request_view<T>* reqs, int B, workspace& ws, bool stream = false) const {
         if (B < 1) detail::throw_input("pointwise_scorer: batch must hold at least one request");
         if (B > limits::max_batch)
             detail::throw_input("pointwise_scorer: batch of B = " + std::to_string(B) +
@@ -41,7 +42,7 @@ public:
         for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], 1, "pointwise_scorer");
         detail::pointwise_cache<T> c;
         const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
-        c.enc = enc_.forward(this->params(), pb, ws);
+        c.enc = enc_.forward(this->params(), pb, ws, stream);
         c.B = B;
         c.n = pb.n;
         c.f = ws.alloc<T>(std::size_t(B) * pb.n);
@@ -59,7 +60,7 @@ public:
     /// Scores of one request's candidates into f [n]. Resets ws.
     void score(const request_view<T>& r, T* f, workspace& ws) const {
         ws.reset();
-        detail::pointwise_cache<T> c = forward(&r, 1, ws);
+        detail::pointwise_cache<T> c = forward(&r, 1, ws, true);
         std::copy(c.f, c.f + r.n, f);
     }
 
