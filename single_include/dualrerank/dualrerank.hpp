@@ -4331,7 +4331,10 @@ public:
     }
 
     /// Forward K slates [K x L] of one request (validated).
-    detail::evaluator_cache<T> forward(const request_view<T>& r, int K, int L, const int* slates, workspace& ws) const {
+    /// stream = true (inference, `score`): the encoder's attention is streamed at large N (no
+    /// N^2 probabilities kept; the cache cannot go to backward).
+    detail::evaluator_cache<T> forward(const request_view<T>& r, int K, int L, const int* slates, workspace& ws,
+                                       bool stream = false) const {
         detail::validate_request(this->config_, r, L, "list_evaluator");
         if (K < 1) detail::throw_input("list_evaluator: need at least one slate");
         for (int k = 0; k < K; ++k) detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "list_evaluator");
@@ -4339,7 +4342,7 @@ public:
         const int d = this->config_.d;
         detail::evaluator_cache<T> c;
         const detail::packed_batch<T> pb = detail::pack(this->config_, &r, 1, ws);
-        c.enc = enc_.forward(P, pb, ws);
+        c.enc = enc_.forward(P, pb, ws, stream);
         c.K = K;
         c.L = L;
         c.n = r.n;
@@ -4389,7 +4392,7 @@ public:
     /// Utilities of K slates: u_k = sum_t w_t sum_o sigmoid(e_{k,t,o}); w [L] (null: all ones).
     void score(const request_view<T>& r, int K, int L, const int* slates, const T* w, T* utility, workspace& ws) const {
         ws.reset();
-        detail::evaluator_cache<T> c = forward(r, K, L, slates, ws);
+        detail::evaluator_cache<T> c = forward(r, K, L, slates, ws, true);
         const int O = this->config_.outputs;
         for (int k = 0; k < K; ++k) {
             T u = 0;
@@ -4445,7 +4448,8 @@ public:
         this->allocate();
     }
 
-    detail::pointwise_cache<T> forward(const request_view<T>* reqs, int B, workspace& ws) const {
+    /// stream = true (inference, `score`): the encoder's attention is streamed at large N.
+    detail::pointwise_cache<T> forward(const request_view<T>* reqs, int B, workspace& ws, bool stream = false) const {
         if (B < 1) detail::throw_input("pointwise_scorer: batch must hold at least one request");
         if (B > limits::max_batch)
             detail::throw_input("pointwise_scorer: batch of B = " + std::to_string(B) +
@@ -4454,7 +4458,7 @@ public:
         for (int b = 0; b < B; ++b) detail::validate_request(this->config_, reqs[b], 1, "pointwise_scorer");
         detail::pointwise_cache<T> c;
         const detail::packed_batch<T> pb = detail::pack(this->config_, reqs, B, ws);
-        c.enc = enc_.forward(this->params(), pb, ws);
+        c.enc = enc_.forward(this->params(), pb, ws, stream);
         c.B = B;
         c.n = pb.n;
         c.f = ws.alloc<T>(std::size_t(B) * pb.n);
@@ -4472,7 +4476,7 @@ public:
     /// Scores of one request's candidates into f [n]. Resets ws.
     void score(const request_view<T>& r, T* f, workspace& ws) const {
         ws.reset();
-        detail::pointwise_cache<T> c = forward(&r, 1, ws);
+        detail::pointwise_cache<T> c = forward(&r, 1, ws, true);
         std::copy(c.f, c.f + r.n, f);
     }
 
