@@ -181,6 +181,55 @@ TEST_CASE("non-finite steps are skipped, counted, and stop training after too ma
     CHECK_NOTHROW(tr2.step(nan_loss));
 }
 
+TEST_CASE("trainer weight averaging: the ramped moving average of the weights after every applied step",
+          "[training][average]") {
+    auto c = learning_config();
+    nar_student<double> s(c);
+    s.init(2);
+    const std::size_t n = s.arena_size();
+    rng g(4);
+    auto noise = [&](double* grad, workspace&) {
+        for (std::size_t i = 0; i < n; ++i) grad[i] = g.normal();
+        return 1.0;
+    };
+    {  // off by default: the "average" is the weights themselves
+        train::trainer<nar_student<double>> plain(s, train::trainer_config{});
+        REQUIRE(plain.step(noise).applied);
+        CHECK(plain.averaged_params() == s.params());
+    }
+    train::trainer_config tc;
+    tc.average_decay = 0.9;
+    tc.optimizer.lr = 1e-2;
+    train::trainer<nar_student<double>> tr(s, tc);
+    CHECK(tr.averaged_params() == s.params());  // before any step
+    std::vector<double> avg;
+    for (int t = 1; t <= 30; ++t) {
+        REQUIRE(tr.step(noise).applied);
+        if (t == 1) {
+            avg.assign(s.params(), s.params() + n);
+        } else {
+            const double d = std::min(0.9, double(t - 1) / double(t + 9));
+            for (std::size_t i = 0; i < n; ++i) avg[i] = d * avg[i] + (1 - d) * s.params()[i];
+        }
+    }
+    REQUIRE(tr.averaged_params() != s.params());
+    double moved = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        REQUIRE(tr.averaged_params()[i] == Approx(avg[i]).margin(1e-12));
+        moved = std::max(moved, std::fabs(avg[i] - s.params()[i]));
+    }
+    CHECK(moved > 1e-3);  // the average lags the raw weights
+    // a skipped step leaves the average alone
+    CHECK_FALSE(tr.step([](double*, workspace&) { return std::numeric_limits<double>::quiet_NaN(); }).applied);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(tr.averaged_params()[i] == Approx(avg[i]).margin(1e-12));
+    tr.reset_average();
+    CHECK(tr.averaged_params() == s.params());
+    tc.average_decay = 1.0;
+    CHECK_THROWS_AS(train::trainer<nar_student<double>>(s, tc), input_error);
+    tc.average_decay = -0.1;
+    CHECK_THROWS_AS(train::trainer<nar_student<double>>(s, tc), input_error);
+}
+
 TEST_CASE("training is deterministic from a seed (bit for bit)", "[training][determinism]") {
     auto c = learning_config();
     auto data = hidden_score_data(c, 64, 9, 4, 7);

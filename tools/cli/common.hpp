@@ -91,6 +91,7 @@ inline train::trainer_config trainer_config_from(const arg_parser& a, std::uint6
     tc.optimizer.clip_norm = a.real("clip-norm", 0.0, 1e9);
     tc.log_every = 0;
     tc.log = nullptr;
+    if (a.has("average-decay")) tc.average_decay = a.real("average-decay", 0.0, 0.999999);  // train only
     return tc;
 }
 

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <new>
 #include <sstream>
 #include <string>
@@ -209,6 +210,7 @@ watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, cons
     const std::string ckpt = a.str_or("checkpoint", "");
     const auto t0 = std::chrono::steady_clock::now();
     watch_result r;
+    std::unique_ptr<Model> avg;  // the averaged weights (--average-decay)
     const long start = tr.optimizer().steps();
     fit([&](long step, double loss) {
         curve_point p;
@@ -221,8 +223,14 @@ watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, cons
         bool go_on = true;
         std::string extra = "loss " + fixed(loss);
         if (!valid.empty()) {
-            p.valid = mean_ndcg(model, valid, slots, at);
-            go_on = !stop.update(model, step, p.valid);
+            const Model* scored = &model;  // with --average-decay: the averaged weights are checked and kept
+            if (tr.config().average_decay > 0) {
+                if (!avg) avg.reset(new Model(model));
+                std::copy(tr.averaged_params(), tr.averaged_params() + model.arena_size(), avg->params());
+                scored = avg.get();
+            }
+            p.valid = mean_ndcg(*scored, valid, slots, at);
+            go_on = !stop.update(*scored, step, p.valid);
             extra += "  valid NDCG@" + std::to_string(at) + " " + fixed(p.valid) + " (best " + fixed(stop.best_score()) + ")";
         }
         curve.push_back(p);
@@ -232,6 +240,8 @@ watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, cons
         return go_on;
     });
     bar.finish();
+    if (valid.empty() && tr.config().average_decay > 0)
+        std::copy(tr.averaged_params(), tr.averaged_params() + model.arena_size(), model.params());
     if (!valid.empty() && stop.has_best()) {
         stop.restore(model);
         r.best_step = stop.best_step();
@@ -269,7 +279,8 @@ int cmd_train(int argc, char** argv) {
         .option("features", "F", "", "input width (default: the largest feature index in --data + 1)")
         .option("max-candidates", "N", "", "largest N the model accepts (default max(1024, largest query))")
         .option("requests", "N", "4000", "world: training requests")
-        .option("refit", "yes|no", "yes", "--valid-fraction: retrain on all queries (carved ones included) for the best check's steps");
+        .option("refit", "yes|no", "yes", "--valid-fraction: retrain on all queries (carved ones included) for the best check's steps")
+        .option("average-decay", "X", "0", "keep an exponential moving average of the weights: validation checks it, the file gets it (0: off)");
     add_watch_options(a, "25", "20");
     add_world_options(a);
     add_architecture_options(a, true);
@@ -400,6 +411,7 @@ int cmd_train(int argc, char** argv) {
             model.init(seed);
             train::trainer<M> tr2(model, tc);
             train::fit_supervised(tr2, all, wr.best_step, sc, wr.best_step, [](const train::fit_check&) { return true; }, "refit");
+            std::copy(tr2.averaged_params(), tr2.averaged_params() + model.arena_size(), model.params());
             refit_queries = all.size();
             how += "; refit on all " + std::to_string(all.size()) + " queries for " + std::to_string(wr.best_step) + " steps";
         }

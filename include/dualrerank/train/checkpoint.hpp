@@ -85,6 +85,7 @@ void load_checkpoint(trainer<Model>& tr, const std::string& path) {
     tr.optimizer().restore(long(step), long(skipped));
     tr.restore_counters(long(bad));
     tr.random().set_state(st);
+    tr.reset_average();  // the weight average is not in the checkpoint: it starts again from these weights
 }
 
 }  // namespace train
