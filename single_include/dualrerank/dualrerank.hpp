@@ -5247,6 +5247,10 @@ struct trainer_config {
     int max_bad_steps = 10;  ///< consecutive non-finite steps before training stops with an error
     int log_every = 0;       ///< progress line every k steps (0: never)
     std::FILE* log = stderr;
+    /// Weight averaging (Polyak): in (0, 1) the trainer keeps an exponential moving average of the
+    /// weights after every applied step, decay min(average_decay, (t - 1) / (t + 9)) at the t-th
+    /// (averaged_params()); 0: off. Training itself always uses the raw weights.
+    double average_decay = 0;
 };
 
 /// input_error unless batch_size is in [1, 65536] and max_bad_steps >= 1. Returns c.
@@ -5255,6 +5259,9 @@ inline const trainer_config& validate(const trainer_config& c) {
         dualrerank::detail::throw_input("invalid trainer_config: batch_size must be in [1, 65536], got " +
                                         std::to_string(c.batch_size));
     if (c.max_bad_steps < 1) dualrerank::detail::throw_input("invalid trainer_config: max_bad_steps must be >= 1");
+    if (!(c.average_decay >= 0 && c.average_decay < 1))
+        dualrerank::detail::throw_input("invalid trainer_config: average_decay must be in [0, 1), got " +
+                                        std::to_string(c.average_decay));
     return c;
 }
 
@@ -5297,6 +5304,7 @@ public:
                                      " consecutive non-finite steps (loss " + std::to_string(r.loss) + ")");
         } else {
             bad_in_row_ = 0;
+            if (cfg_.average_decay > 0) update_average();
         }
         return r;
     }
@@ -5332,10 +5340,34 @@ public:
     double last_loss() const noexcept { return last_loss_; }
     T* gradients() noexcept { return grads_.data(); }
     void restore_counters(long bad_total) noexcept { bad_total_ = bad_total; }
+    /// The moving average of the weights (trainer_config::average_decay > 0, after at least one
+    /// applied step), else the weights themselves; arena_size() values. Not part of a checkpoint:
+    /// after load_checkpoint the average starts again from the loaded weights.
+    const T* averaged_params() const noexcept { return avg_.empty() ? model_->params() : avg_.data(); }
+    /// Drop the weight average (the next applied step starts it again from the weights).
+    void reset_average() noexcept {
+        avg_.clear();
+        avg_count_ = 0;
+    }
 
 private:
+    void update_average() {
+        const T* p = model_->params();
+        const std::size_t n = model_->arena_size();
+        ++avg_count_;
+        if (avg_.empty()) {
+            avg_.assign(p, p + n);
+            return;
+        }
+        // the decay ramps up from 0, so the first steps' average is not held at the initialization
+        const T d = T(std::min(cfg_.average_decay, double(avg_count_ - 1) / double(avg_count_ + 9)));
+        for (std::size_t i = 0; i < n; ++i) avg_[i] = d * avg_[i] + (T(1) - d) * p[i];
+    }
+
     Model* model_;
     trainer_config cfg_;
+    aligned_vector<T> avg_;
+    long avg_count_ = 0;
     adamw<T> opt_;
     aligned_vector<T> grads_;
     rng rng_;
@@ -10318,6 +10350,7 @@ void load_checkpoint(trainer<Model>& tr, const std::string& path) {
     tr.optimizer().restore(long(step), long(skipped));
     tr.restore_counters(long(bad));
     tr.random().set_state(st);
+    tr.reset_average();  // the weight average is not in the checkpoint: it starts again from these weights
 }
 
 }  // namespace train
