@@ -13,9 +13,15 @@
 // --publish-every steps; feedback arrives 0..--max-delay requests late), user-group (the
 // idealized mode: G users per request). Drifts (at half time): none, swap-mixed ((0.8, 0.2) ->
 // (0.2, 0.8)), engagement (x0.5), longview (long-view propensity shift +-1.5 logits by category
-// parity), swap ((1,0) -> (0,1)). Methods: none (no RL), ldro, grpo, goalrank, and LDRO ablations
-// ldro-noobj, ldro-noslot, ldro-norank, ldro-ema, ldro-nogroup (shown term only), ldro-noshown
-// (model-based group only), ldro-norefresh (the evaluator frozen).
+// parity), swap ((1,0) -> (0,1)). Methods: none (no RL), ldro, grpo, goalrank, each optionally
+// followed by '-'-separated switches: noobj, noslot, norank / rank (rank decay off / on), ema,
+// pooled, pagefloor, slotstd (scale modes: EMA, pooled_slot_std, group_std_floor, slot_std), nogroup
+// (shown term only), noshown (model-based group only), norefresh (the evaluator frozen),
+// g<x> (rtg_discount), sg<x> (shown_discount), gw<x> / sw<x> (group / shown weight); e.g. ldro-norank.
+// --guard-every K turns the guard rail on (evaluator-based held-out check every K records, margin
+// --guard-margin) and makes the evaluated policy the version serving runs (served_result).
+// --measure-advantages M prints the advantage signal and noise table of docs/rl.md instead of
+// running RL (M requests; --measure-draws users per slate, --measure-rollouts rollouts per A*).
 // Summary per method: start (the start policy under the conditions of request 0), anchor_final
 // (the start policy under the final conditions), shift (the policy right after the change, under
 // the new conditions), final, gain = final - anchor_final, recover90 = requests after the change
@@ -151,6 +157,378 @@ train::page_fit_result fit_page(page_evaluator<float>& ev, const local_logs& lg,
     return train::fit_page_evaluator(ev, trs, vas, fc);
 }
 
+// ---- advantage signal and noise (issue #14: measured per method and per slot) ----
+// For M requests of the stream, G slates are sampled from the START policy at tau. The true
+// per-slot advantage A*[g][t] = Q(prefix, y_t) - V(prefix) (closed-form page utility under the
+// conditions, averaged over K continuations of the policy: Q fixes y_t, V resamples it) is
+// compared with each method's effective advantage (what multiplies grad log q_t(y_t) in its loss:
+// omega_t * A for LDRO, A for GRPO, G p_g - 1 for GoalRank) computed from three feedback sources
+// for the same group: the closed form (a perfect evaluator), the page evaluator (the realistic
+// model-based group) and sampled clicks (R independent users per slate). Per slot: correlation
+// with A*, mean |A|, and for sampled clicks the share of the advantage's variance that is
+// feedback noise (variance across the R draws for the same group / total variance). Plus the
+// cosine between the group's logit gradient with the method's advantages and with A* (same
+// samples), and the A* reliability (correlation of two independent halves of the rollouts).
+struct corr_acc {
+    double n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, sabs = 0;
+    void add(double a, double b) { n += 1; sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b; sabs += std::fabs(a); }
+    double corr() const {
+        const double va = saa / n - (sa / n) * (sa / n), vb = sbb / n - (sb / n) * (sb / n);
+        return (sab / n - (sa / n) * (sb / n)) / std::sqrt(std::max(va * vb, 1e-300));
+    }
+    double mean_abs() const { return n > 0 ? sabs / n : 0.0; }
+};
+
+void masked_probs(const float* z, int n, double tau, const std::vector<char>& used, std::vector<double>& q) {
+    q.assign(std::size_t(n), 0.0);
+    double mx = -1e300;
+    for (int i = 0; i < n; ++i)
+        if (!used[std::size_t(i)]) mx = std::max(mx, double(z[i]) / tau);
+    double s = 0;
+    for (int i = 0; i < n; ++i)
+        if (!used[std::size_t(i)]) s += (q[std::size_t(i)] = std::exp(double(z[i]) / tau - mx));
+    for (double& v : q) v /= s;
+}
+
+int gumbel_pick(const float* z, int n, double tau, const std::vector<char>& used, rng& g) {
+    int best = -1;
+    double bv = -1e300;
+    for (int i = 0; i < n; ++i) {
+        if (used[std::size_t(i)]) continue;
+        const double v = double(z[i]) / tau - std::log(-std::log(g.uniform_open()));
+        if (v > bv) { bv = v; best = i; }
+    }
+    return best;
+}
+
+template <class Configure>
+void measure_advantages(const world& w, const drift& d, long at, const nar_student<float>& policy, page_evaluator<float>* pev,
+                        const train::rl_run_config& base, const std::vector<std::string>& methods, Configure configure, int M, int R,
+                        int K, std::uint64_t seed) {
+    const int L = w.slate_size();
+    const int G = base.rl.group;
+    const double tau = base.rl.sample_tau;
+    const conditions cond = d.at(at);
+    const int O = 2;
+    const double wts[2] = {cond.weights.click, cond.weights.long_view};
+    const char* src_names[3] = {"closed", "evaluator", "sampled"};
+    const std::size_t nm = methods.size();
+    std::vector<train::rl_config> rcs(nm);
+    std::vector<double> gw(nm), sw(nm);
+    for (std::size_t m = 0; m < nm; ++m) {
+        train::rl_run_config r = base;
+        typename train::evaluator_scorer<float>::config e;
+        configure(methods[m], r, e);
+        rcs[m] = r.rl;
+        gw[m] = r.group_weight;
+        sw[m] = r.shown_weight;
+    }
+    std::vector<std::vector<double>> geval(nm);
+    std::vector<double> comb_cos(nm, 0.0);
+    std::vector<train::rl_stream_state> st(nm * 3);
+    std::vector<corr_acc> acc(nm * 3 * std::size_t(L));
+    std::vector<double> noise_within(nm * std::size_t(L), 0.0), noise_total_ss(nm * std::size_t(L), 0.0),
+        noise_total_s(nm * std::size_t(L), 0.0);
+    double noise_n = 0;
+    std::vector<double> cos_sum(nm * 3, 0.0);
+    corr_acc rel;
+    std::vector<corr_acc> rel_slot(static_cast<std::size_t>(L));
+    std::vector<corr_acc> star_abs(static_cast<std::size_t>(L));
+    rng g(seed * 7919 + 11);
+    workspace ws;
+    sim_request r;
+    std::vector<int> slates(std::size_t(G) * L), y(static_cast<std::size_t>(L));
+    std::vector<double> Astar(std::size_t(G) * L), Ahalf(std::size_t(G) * L), fb(std::size_t(G) * L * O), A(std::size_t(G) * L),
+        omega(static_cast<std::size_t>(L)), p(static_cast<std::size_t>(G)), rr(static_cast<std::size_t>(G));
+    std::vector<float> Z, pe(std::size_t(G) * L * O);
+    std::vector<char> used;
+    std::vector<double> q, pred0;
+    std::vector<std::vector<double>> shown_fb(static_cast<std::size_t>(R));
+    std::vector<train::rl_stream_state> shown_st(nm);
+    std::vector<corr_acc> shown_acc(nm * std::size_t(L));
+    std::vector<double> shown_within(nm * std::size_t(L), 0.0), shown_s(nm * std::size_t(L), 0.0), shown_ss(nm * std::size_t(L), 0.0);
+    // the group's logit gradient for advantages adv [G x L]: sum_g adv[g][t] (e_{y_gt} - q_t(.|prefix_g))
+    std::vector<std::vector<double>> qs(std::size_t(G) * L);
+    auto grad = [&](const std::vector<double>& adv, int n, std::vector<double>& out) {
+        out.assign(std::size_t(L) * n, 0.0);
+        for (int gg = 0; gg < G; ++gg)
+            for (int t = 0; t < L; ++t) {
+                const double a = adv[std::size_t(gg) * L + t];
+                const std::vector<double>& qq = qs[std::size_t(gg) * L + t];
+                for (int i = 0; i < n; ++i) out[std::size_t(t) * n + i] -= a * qq[std::size_t(i)];
+                out[std::size_t(t) * n + slates[std::size_t(gg) * L + t]] += a;
+            }
+    };
+    auto cosine = [](const std::vector<double>& a, const std::vector<double>& b) {
+        double ab = 0, aa = 0, bb = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+        return ab / std::sqrt(std::max(aa * bb, 1e-300));
+    };
+    std::vector<double> gstar, gm;
+    std::vector<float> pstar, pm;
+    std::vector<double> pcos_sum(nm * 3, 0.0);
+    // summed over the requests (what many optimizer steps add up to: per-request noise averages
+    // out, a bias of the feedback source does not): group terms per source, and the shown term
+    std::vector<std::vector<double>> psum(nm * 3), pshown_sum(nm);
+    std::vector<double> pstar_sum;
+    auto vcos = [](const std::vector<double>& a, const std::vector<double>& b) {
+        double ab = 0, aa = 0, bb = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+        return ab / std::sqrt(std::max(aa * bb, 1e-300));
+    };
+    // effective advantage of method m from feedback f [G x L x O]
+    auto effective = [&](std::size_t m, const double* f, train::rl_stream_state& s, std::vector<double>& out) {
+        const train::rl_config& rc = rcs[m];
+        out.assign(std::size_t(G) * L, 0.0);
+        if (rc.method == train::rl_method::goalrank) {
+            for (int gg = 0; gg < G; ++gg) {
+                double v = 0;
+                for (int t = 0; t < L; ++t)
+                    for (int k = 0; k < O; ++k) v += wts[k] * f[(std::size_t(gg) * L + t) * O + k];
+                rr[std::size_t(gg)] = v;
+            }
+            train::goalrank_reference(rr.data(), G, p.data());
+            for (int gg = 0; gg < G; ++gg)
+                for (int t = 0; t < L; ++t) out[std::size_t(gg) * L + t] = G * p[std::size_t(gg)] - 1.0;
+            return;
+        }
+        train::group_advantages(rc, f, G, L, O, wts, s, out.data());
+        train::slot_weights(rc, L, omega.data());
+        for (int gg = 0; gg < G; ++gg)
+            for (int t = 0; t < L; ++t) out[std::size_t(gg) * L + t] *= omega[std::size_t(t)];
+    };
+    for (int req = 0; req < M; ++req) {
+        w.make_request(std::uint64_t(7000000 + req) + seed * 100000, r);
+        d.apply(at, r);
+        const auto v = r.observed.view();
+        const int n = v.n;
+        Z.resize(std::size_t(L) * n);
+        policy.logits(v, L, Z.data(), ws);
+        ws.reset();
+        decode::sample_slates(Z.data(), L, n, n, tau, train::request_noise_key(seed ^ 0xabcdefULL, std::uint64_t(req)), 0u, G,
+                              slates.data(), static_cast<float*>(nullptr), ws);
+        // A* by rollouts; two independent halves for the reliability figure
+        for (int gg = 0; gg < G; ++gg) {
+            const int* yg = slates.data() + std::size_t(gg) * L;
+            for (int t = 0; t < L; ++t) {
+                used.assign(std::size_t(n), 0);
+                for (int u = 0; u < t; ++u) used[std::size_t(yg[u])] = 1;
+                masked_probs(Z.data() + std::size_t(t) * n, n, tau, used, qs[std::size_t(gg) * L + t]);
+                double qh[2] = {0, 0}, vh[2] = {0, 0};
+                for (int k = 0; k < 2 * K; ++k) {
+                    for (int pass = 0; pass < 2; ++pass) {  // pass 0: Q (y_t fixed), pass 1: V (y_t resampled)
+                        std::vector<char> u2 = used;
+                        for (int u = 0; u < t; ++u) y[std::size_t(u)] = yg[u];
+                        y[std::size_t(t)] = pass == 0 ? yg[t] : gumbel_pick(Z.data() + std::size_t(t) * n, n, tau, u2, g);
+                        u2[std::size_t(y[std::size_t(t)])] = 1;
+                        for (int u = t + 1; u < L; ++u) {
+                            y[std::size_t(u)] = gumbel_pick(Z.data() + std::size_t(u) * n, n, tau, u2, g);
+                            u2[std::size_t(y[std::size_t(u)])] = 1;
+                        }
+                        const double U = w.utility_unchecked(r, y.data(), L, cond);
+                        (pass == 0 ? qh : vh)[k % 2] += U / K;
+                    }
+                }
+                Astar[std::size_t(gg) * L + t] = 0.5 * ((qh[0] - vh[0]) + (qh[1] - vh[1]));
+                rel.add(qh[0] - vh[0], qh[1] - vh[1]);
+                rel_slot[std::size_t(t)].add(qh[0] - vh[0], qh[1] - vh[1]);
+                star_abs[std::size_t(t)].add(Astar[std::size_t(gg) * L + t], 0);
+            }
+        }
+        grad(Astar, n, gstar);
+        // the same gradients in parameter space: the student shares parameters across slots and
+        // candidates, so credit given at one slot also moves the others
+        workspace pws;
+        auto pgrad = [&](const std::vector<double>& glogit, std::vector<float>& out) {
+            pws.reset();
+            auto cache = policy.forward(&v, 1, L, pws);
+            float* dZ = pws.alloc_zero<float>(std::size_t(L) * n);
+            for (std::size_t i = 0; i < glogit.size(); ++i) dZ[i] = float(glogit[i]);
+            out.assign(policy.arena_size(), 0.0f);
+            policy.backward(cache, dZ, out.data(), pws);
+        };
+        pgrad(gstar, pstar);
+        if (pstar_sum.empty()) pstar_sum.assign(pstar.size(), 0.0);
+        for (std::size_t i = 0; i < pstar.size(); ++i) pstar_sum[i] += double(pstar[i]) / G;
+        // the three sources
+        for (int src = 0; src < 3; ++src) {
+            std::vector<std::vector<double>> draws;
+            const int nd = src == 2 ? R : 1;
+            std::vector<std::vector<double>> eff(nm * std::size_t(nd));
+            for (int dr = 0; dr < nd; ++dr) {
+                for (int gg = 0; gg < G; ++gg) {
+                    const slate ys(slates.begin() + std::ptrdiff_t(gg) * L, slates.begin() + std::ptrdiff_t(gg + 1) * L);
+                    if (src == 0) {
+                        const page_feedback f = w.expected_feedback(r, ys, cond);
+                        for (int t = 0; t < L; ++t) {
+                            fb[(std::size_t(gg) * L + t) * O] = f.clicks[std::size_t(t)];
+                            fb[(std::size_t(gg) * L + t) * O + 1] = f.long_views[std::size_t(t)];
+                        }
+                    } else if (src == 2) {
+                        page_feedback f;
+                        w.sample_feedback(r, ys, g, cond, f);
+                        for (int t = 0; t < L; ++t) {
+                            fb[(std::size_t(gg) * L + t) * O] = f.clicks[std::size_t(t)];
+                            fb[(std::size_t(gg) * L + t) * O + 1] = f.long_views[std::size_t(t)];
+                        }
+                        if (gg == 0) shown_fb[std::size_t(dr)].assign(fb.begin(), fb.begin() + std::ptrdiff_t(L) * O);
+                    }
+                }
+                if (src == 1) {
+                    if (!pev) break;
+                    ws.reset();
+                    pev->predict(v, G, L, slates.data(), pe.data(), ws);
+                    for (std::size_t i = 0; i < fb.size(); ++i) fb[i] = double(pe[i]);
+                    pred0.assign(fb.begin(), fb.begin() + std::ptrdiff_t(L) * O);
+                }
+                for (std::size_t m = 0; m < nm; ++m) {
+                    train::rl_stream_state s = st[m * 3 + std::size_t(src)];
+                    effective(m, fb.data(), s, eff[m * std::size_t(nd) + std::size_t(dr)]);
+                    if (dr == 0) st[m * 3 + std::size_t(src)] = s;
+                }
+            }
+            if (src == 1 && !pev) continue;
+            for (std::size_t m = 0; m < nm; ++m) {
+                const std::vector<double>& e0 = eff[m * std::size_t(nd)];
+                for (int gg = 0; gg < G; ++gg)
+                    for (int t = 0; t < L; ++t)
+                        acc[(m * 3 + std::size_t(src)) * L + std::size_t(t)].add(e0[std::size_t(gg) * L + t], Astar[std::size_t(gg) * L + t]);
+                grad(e0, n, gm);
+                cos_sum[m * 3 + std::size_t(src)] += cosine(gm, gstar);
+                pgrad(gm, pm);
+                {
+                    std::vector<double>& acc_m = psum[m * 3 + std::size_t(src)];
+                    if (acc_m.empty()) acc_m.assign(pm.size(), 0.0);
+                    for (std::size_t i = 0; i < pm.size(); ++i) acc_m[i] += double(pm[i]) / G;
+                }
+                {
+                    double ab = 0, aa = 0, bb = 0;
+                    for (std::size_t i = 0; i < pm.size(); ++i) { ab += double(pm[i]) * pstar[i]; aa += double(pm[i]) * pm[i]; bb += double(pstar[i]) * pstar[i]; }
+                    pcos_sum[m * 3 + std::size_t(src)] += ab / std::sqrt(std::max(aa * bb, 1e-300));
+                }
+                if (src == 1) geval[m] = gm;
+                if (src == 2)
+                    for (int gg = 0; gg < G; ++gg)
+                        for (int t = 0; t < L; ++t) {
+                            double s1 = 0, s2 = 0;
+                            for (int dr = 0; dr < nd; ++dr) {
+                                const double a = eff[m * std::size_t(nd) + std::size_t(dr)][std::size_t(gg) * L + t];
+                                s1 += a;
+                                s2 += a * a;
+                            }
+                            const std::size_t c = m * L + std::size_t(t);
+                            noise_within[c] += (s2 - s1 * s1 / nd) / (nd - 1);
+                            noise_total_s[c] += s1;
+                            noise_total_ss[c] += s2;
+                        }
+            }
+        }
+        noise_n += double(G);
+        // the shown term: slate 0 shown to R users, the evaluator's prediction as the baseline
+        if (pev) {
+            for (std::size_t m = 0; m < nm; ++m) {
+                train::slot_weights(rcs[m], L, omega.data());
+                std::vector<std::vector<double>> as(static_cast<std::size_t>(R), std::vector<double>(std::size_t(L)));
+                for (int dr = 0; dr < R; ++dr) {
+                    train::rl_stream_state s = shown_st[m];
+                    train::shown_advantages(rcs[m], shown_fb[std::size_t(dr)].data(), pred0.data(), L, O, wts, s, as[std::size_t(dr)].data());
+                    if (dr == 0) shown_st[m] = s;
+                    for (int t = 0; t < L; ++t) as[std::size_t(dr)][std::size_t(t)] *= omega[std::size_t(t)];
+                }
+                {  // the record's whole policy gradient as the loss weighs it: group_weight / G * group + shown_weight * shown
+                    std::vector<double> comb(geval[m].size());
+                    for (std::size_t i = 0; i < comb.size(); ++i) comb[i] = gw[m] / G * geval[m][i];
+                    for (int t = 0; t < L; ++t) {
+                        const std::vector<double>& qq = qs[std::size_t(t)];
+                        const double a = sw[m] * as[0][std::size_t(t)];
+                        for (int i = 0; i < n; ++i) comb[std::size_t(t) * n + i] -= a * qq[std::size_t(i)];
+                        comb[std::size_t(t) * n + slates[std::size_t(t)]] += a;
+                    }
+                    comb_cos[m] += cosine(comb, gstar);
+                    std::vector<double> gsh(comb.size(), 0.0);  // the shown term alone (weight 1)
+                    for (int t = 0; t < L; ++t) {
+                        const std::vector<double>& qq = qs[std::size_t(t)];
+                        const double a = as[0][std::size_t(t)];
+                        for (int i = 0; i < n; ++i) gsh[std::size_t(t) * n + i] -= a * qq[std::size_t(i)];
+                        gsh[std::size_t(t) * n + slates[std::size_t(t)]] += a;
+                    }
+                    pgrad(gsh, pm);
+                    if (pshown_sum[m].empty()) pshown_sum[m].assign(pm.size(), 0.0);
+                    for (std::size_t i = 0; i < pm.size(); ++i) pshown_sum[m][i] += double(pm[i]);
+                }
+                for (int t = 0; t < L; ++t) {
+                    shown_acc[m * L + std::size_t(t)].add(as[0][std::size_t(t)], Astar[std::size_t(t)]);
+                    double s1 = 0, s2 = 0;
+                    for (int dr = 0; dr < R; ++dr) { s1 += as[std::size_t(dr)][std::size_t(t)]; s2 += as[std::size_t(dr)][std::size_t(t)] * as[std::size_t(dr)][std::size_t(t)]; }
+                    shown_within[m * L + std::size_t(t)] += (s2 - s1 * s1 / R) / (R - 1);
+                    shown_s[m * L + std::size_t(t)] += s1;
+                    shown_ss[m * L + std::size_t(t)] += s2;
+                }
+            }
+        }
+    }
+    std::printf("advantage signal and noise: %d requests, G = %d, tau %.2f, weights (%.2f, %.2f), engagement %.2f, %d draws, %d rollouts x 2\n",
+                M, G, tau, wts[0], wts[1], cond.engagement, R, K);
+    std::printf("A* reliability (corr of two independent rollout halves): all %.3f; per slot", rel.corr());
+    for (int t = 0; t < L; ++t) std::printf(" %.2f", rel_slot[std::size_t(t)].corr());
+    std::printf("\nA* mean |A*| per slot:");
+    for (int t = 0; t < L; ++t) std::printf(" %.4f", star_abs[std::size_t(t)].mean_abs());
+    std::printf("\n");
+    for (std::size_t m = 0; m < nm; ++m)
+        for (int src = 0; src < 3; ++src) {
+            if (src == 1 && !pev) continue;
+            corr_acc all;
+            for (int t = 0; t < L; ++t) {
+                const corr_acc& c = acc[(m * 3 + std::size_t(src)) * L + std::size_t(t)];
+                all.n += c.n; all.sa += c.sa; all.sb += c.sb; all.saa += c.saa; all.sbb += c.sbb; all.sab += c.sab; all.sabs += c.sabs;
+            }
+            std::printf("method=%s source=%s corr_all=%.3f grad_cos=%.3f param_cos=%.3f summed_param_cos=%.3f corr_slot=", methods[m].c_str(),
+                        src_names[src], all.corr(), cos_sum[m * 3 + std::size_t(src)] / M, pcos_sum[m * 3 + std::size_t(src)] / M,
+                        vcos(psum[m * 3 + std::size_t(src)], pstar_sum));
+            for (int t = 0; t < L; ++t) std::printf("%s%.3f", t ? "," : "", acc[(m * 3 + std::size_t(src)) * L + std::size_t(t)].corr());
+            std::printf(" mean_abs_slot=");
+            for (int t = 0; t < L; ++t) std::printf("%s%.3f", t ? "," : "", acc[(m * 3 + std::size_t(src)) * L + std::size_t(t)].mean_abs());
+            if (src == 2) {
+                std::printf(" noise_share_slot=");
+                for (int t = 0; t < L; ++t) {
+                    const std::size_t c = m * L + std::size_t(t);
+                    const double cnt = noise_n * R;
+                    const double tot = noise_total_ss[c] / cnt - (noise_total_s[c] / cnt) * (noise_total_s[c] / cnt);
+                    std::printf("%s%.2f", t ? "," : "", noise_within[c] / noise_n / std::max(tot, 1e-300));
+                }
+            }
+            std::printf("\n");
+        }
+    if (pev)
+        for (std::size_t m = 0; m < nm; ++m) {
+            corr_acc all;
+            for (int t = 0; t < L; ++t) {
+                const corr_acc& c = shown_acc[m * L + std::size_t(t)];
+                all.n += c.n; all.sa += c.sa; all.sb += c.sb; all.saa += c.saa; all.sbb += c.sbb; all.sab += c.sab; all.sabs += c.sabs;
+            }
+            std::printf("method=%s source=shown corr_all=%.3f record_grad_cos=%.3f summed_param_cos(shown weight", methods[m].c_str(), all.corr(),
+                        comb_cos[m] / M);
+            for (double swt : {0.0, 0.05, 0.1, 0.25, 0.5, 1.0}) {
+                std::vector<double> v(pstar_sum.size());
+                for (std::size_t i = 0; i < v.size(); ++i) v[i] = gw[m] * psum[m * 3 + 1][i] + swt * pshown_sum[m][i];
+                std::printf(" %.2f:%.3f", swt, vcos(v, pstar_sum));
+            }
+            std::printf(") corr_slot=");
+            for (int t = 0; t < L; ++t) std::printf("%s%.3f", t ? "," : "", shown_acc[m * L + std::size_t(t)].corr());
+            std::printf(" mean_abs_slot=");
+            for (int t = 0; t < L; ++t) std::printf("%s%.3f", t ? "," : "", shown_acc[m * L + std::size_t(t)].mean_abs());
+            std::printf(" noise_share_slot=");
+            for (int t = 0; t < L; ++t) {
+                const std::size_t c = m * L + std::size_t(t);
+                const double cnt = double(M) * R;
+                const double tot = shown_ss[c] / cnt - (shown_s[c] / cnt) * (shown_s[c] / cnt);
+                std::printf("%s%.2f", t ? "," : "", shown_within[c] / M / std::max(tot, 1e-300));
+            }
+            std::printf("\n");
+        }
+    std::fflush(stdout);
+}
+
 std::vector<std::string> split(const std::string& s) {
     std::vector<std::string> out;
     std::stringstream ss(s);
@@ -169,6 +547,7 @@ int main(int argc, char** argv) {
         std::uint64_t seed = 1, stream_seed = 0;
         long requests = 16000, evaluator_steps = 3000;
         int eval_every = 2000, eval_requests = 200, evaluator_pages = 20000;
+        int measure = 0, measure_draws = 8, measure_rollouts = 32;
         train::rl_run_config rc;
         rc.mode = train::rl_feedback::realistic;
         rc.publish_every = 4;
@@ -208,14 +587,22 @@ int main(int argc, char** argv) {
             else if (a.is("--shown-weight")) rc.shown_weight = a.real();
             else if (a.is("--polyak")) rc.polyak = a.real();
             else if (a.is("--verbose")) rc.log_every = 250;
+            else if (a.is("--guard-every")) { rc.eval_every = a.integer(0, INT_MAX); rc.served_result = rc.eval_every > 0; }
+            else if (a.is("--guard-margin")) rc.publish_margin = a.real();
+            else if (a.is("--guard-holdout")) rc.holdout = int(a.integer(1, 100000));
+            else if (a.is("--measure-advantages")) measure = int(a.integer(1, 1 << 20));
+            else if (a.is("--measure-draws")) measure_draws = int(a.integer(2, 1000));
+            else if (a.is("--measure-rollouts")) measure_rollouts = int(a.integer(1, 100000));
             else if (a.is("--help") || a.is("-h")) {
                 std::puts("usage: rl_experiments --student PATH [--methods none,ldro,grpo,goalrank,ldro-noobj,ldro-noslot,ldro-norank,\n"
                           "       ldro-ema,ldro-nogroup,ldro-noshown,ldro-norefresh] [--mode realistic|user-group]\n"
                           "       [--drift none|swap-mixed|engagement|longview|swap] [--feedback sampled|expected] [--requests N]\n"
-                          "       [--seed S] [--stream-seed S2] [--csv PATH] [--evaluator-kind page|list] [--evaluator PATH (list)]\n"
+                          "       [--seed S] [--stream-seed S2] [--csv PATH] [--evaluator-kind page|list] [--evaluator PATH (load, or fit and save)]\n"
                           "       [--evaluator-pages P] [--evaluator-steps K] [--evaluator-lr X] [--evaluator-batch B] [--evaluator-every K]\n"
                           "       [--lr X] [--beta X] [--eta X] [--tau X] [--group G] [--per-step R] [--publish-every P] [--max-delay D]\n"
-                          "       [--drop-rate X] [--group-weight X] [--shown-weight X] [--polyak A] [--eval-every K] [--eval-requests M]");
+                          "       [--drop-rate X] [--group-weight X] [--shown-weight X] [--polyak A] [--eval-every K] [--eval-requests M]\n"
+                          "       [--guard-every K [--guard-margin X] [--guard-holdout N]]\n"
+                          "       [--measure-advantages M [--measure-draws R] [--measure-rollouts K]]");
                 return 0;
             } else
                 throw input_error("unknown option " + a.name());
@@ -252,6 +639,10 @@ int main(int argc, char** argv) {
             std::ifstream probe(evaluator_path);
             if (evaluator_kind == "list" && !evaluator_path.empty() && probe.good()) {
                 lev = std::make_unique<list_evaluator<float>>(io::load_model<list_evaluator<float>>(evaluator_path));
+            } else if (evaluator_kind == "page" && !evaluator_path.empty() && probe.good()) {
+                // the page evaluator depends on (world seed, logs, fit seed) only, not on the stream:
+                // fitted once and saved with --evaluator PATH, the runs of every stream load it
+                pev = std::make_unique<page_evaluator<float>>(io::load_page_evaluator<float>(evaluator_path));
             } else {
                 const local_logs lg = make_logs(w, anchor, evaluator_pages, rc.rl.sample_tau, seed, d.at(0));
                 if (evaluator_kind == "list") {
@@ -273,11 +664,58 @@ int main(int argc, char** argv) {
                     const auto fit = fit_page(*pev, lg, evaluator_steps, seed);
                     std::fprintf(stderr, "page evaluator: %ld steps, held-out NLL/page %.4f (start %.4f)\n", fit.steps, fit.best_valid_loss,
                                  fit.initial_valid_loss);
+                    if (!evaluator_path.empty()) io::save_page_evaluator(*pev, evaluator_path);
                 } else {
                     throw input_error("unknown evaluator kind " + evaluator_kind + " (list or page)");
                 }
             }
             std::fprintf(stderr, "evaluator ready in %.0f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+
+        // a method name sets the method and its ablation switches
+        // (ldro, grpo or goalrank, then '-'-separated switches: noobj, noslot, norank, rank, ema, pooled, pagefloor, nogroup,
+        // noshown, norefresh, g<discount>, sg<shown discount>, gw<group weight>, sw<shown weight>; e.g. ldro-norank-g0.5)
+        auto configure = [](const std::string& m, train::rl_run_config& r, train::evaluator_scorer<float>::config& e) {
+            std::vector<std::string> tok;
+            std::stringstream ss(m);
+            std::string x;
+            while (std::getline(ss, x, '-')) tok.push_back(x);
+            if (tok.empty()) throw input_error("empty method name");
+            if (tok[0] == "grpo") r.rl.method = train::rl_method::grpo;
+            else if (tok[0] == "goalrank") r.rl.method = train::rl_method::goalrank;
+            else if (tok[0] == "ldro" || tok[0] == "none") r.rl.method = train::rl_method::ldro;
+            else throw input_error("unknown method " + m);
+            if (tok[0] == "none" && tok.size() > 1) throw input_error("unknown method " + m);
+            auto num = [&](const std::string& t, std::size_t skip) {
+                char* end = nullptr;
+                const double v = std::strtod(t.c_str() + skip, &end);
+                if (end == t.c_str() + skip || *end != '\0') throw input_error("bad number in method " + m);
+                return v;
+            };
+            for (std::size_t i = 1; i < tok.size(); ++i) {
+                const std::string& t = tok[i];
+                if (t == "noobj") r.rl.decouple_objectives = false;
+                else if (t == "noslot") r.rl.decouple_slots = false;
+                else if (t == "norank") r.rl.rank_decay = false;
+                else if (t == "rank") r.rl.rank_decay = true;
+                else if (t == "pagefloor") r.rl.scale = train::scale_mode::group_std_floor;
+                else if (t == "ema") r.rl.scale = train::scale_mode::ema;
+                else if (t == "pooled") r.rl.scale = train::scale_mode::pooled_slot_std;
+                else if (t == "slotstd") r.rl.scale = train::scale_mode::slot_std;
+                else if (t == "nogroup") r.group_weight = 0;
+                else if (t == "noshown") r.shown_weight = 0;
+                else if (t == "norefresh") e.refresh = false;
+                else if (t.rfind("gw", 0) == 0) r.group_weight = num(t, 2);
+                else if (t.rfind("sw", 0) == 0) r.shown_weight = num(t, 2);
+                else if (t.rfind("sg", 0) == 0) r.rl.shown_discount = num(t, 2);
+                else if (t.rfind("g", 0) == 0) r.rl.rtg_discount = num(t, 1);
+                else throw input_error("unknown switch " + t + " in method " + m);
+            }
+        };
+        if (measure > 0) {
+            measure_advantages(w, d, change > 0 ? requests : 0, anchor, pev.get(), rc, split(methods), configure, measure, measure_draws,
+                               measure_rollouts, ss);
+            return 0;
         }
 
         workspace ws;
@@ -294,16 +732,7 @@ int main(int argc, char** argv) {
         for (const std::string& m : split(methods)) {
             train::rl_run_config r = rc;
             train::evaluator_scorer<float>::config e = ec;
-            if (m == "grpo") r.rl.method = train::rl_method::grpo;
-            else if (m == "goalrank") r.rl.method = train::rl_method::goalrank;
-            else if (m == "ldro-noobj") r.rl.decouple_objectives = false;
-            else if (m == "ldro-noslot") r.rl.decouple_slots = false;
-            else if (m == "ldro-norank") r.rl.rank_decay = false;
-            else if (m == "ldro-ema") r.rl.scale = train::scale_mode::ema;
-            else if (m == "ldro-nogroup") r.group_weight = 0;
-            else if (m == "ldro-noshown") r.shown_weight = 0;
-            else if (m == "ldro-norefresh") e.refresh = false;
-            else if (m != "ldro" && m != "none") throw input_error("unknown method " + m);
+            configure(m, r, e);
             nar_student<float> policy = anchor;
             std::vector<std::pair<long, double>> curve;
             const eval_set_d* cur = &set0;

@@ -3,7 +3,8 @@
 Per drift and method: number of streams, mean final normalized utility, mean gain over the start
 policy under the final conditions (and the worst stream), the median requests to recover 90% of
 the final gain after the shift; then the paired differences LDRO - GRPO, LDRO - GoalRank and
-LDRO - no RL per drift (mean and 95% t confidence interval over streams).
+LDRO - no RL per drift, and each LDRO variant (ldro-*) - GRPO (mean and 95% t confidence interval
+over streams).
 """
 import math
 import re
@@ -38,7 +39,7 @@ def main():
             continue
         runs[(kv["drift"], kv["method"])][kv["stream"]] = kv
     drifts = sorted({d for d, _ in runs})
-    print(f"{'drift':12s} {'method':16s} {'streams':>7s} {'start':>7s} {'final':>7s} {'gain':>8s} {'worst':>8s} {'recover90':>9s}")
+    print(f"{'drift':12s} {'method':28s} {'streams':>7s} {'start':>7s} {'final':>7s} {'gain':>8s} {'worst':>8s} {'recover90':>9s}")
     for d in drifts:
         for (dd, m), v in sorted(runs.items()):
             if dd != d:
@@ -47,20 +48,23 @@ def main():
             fin = [float(x["final"]) for x in xs]
             gain = [float(x["gain"]) for x in xs]
             rec = sorted(int(x["recover90"]) for x in xs)
-            print(f"{d:12s} {m:16s} {len(xs):7d} {float(xs[0]['anchor_final']):7.4f} {sum(fin) / len(fin):7.4f} "
+            print(f"{d:12s} {m:28s} {len(xs):7d} {float(xs[0]['anchor_final']):7.4f} {sum(fin) / len(fin):7.4f} "
                   f"{sum(gain) / len(gain):+8.4f} {min(gain):+8.4f} {rec[len(rec) // 2]:9d}")
     print()
     print("paired differences of the final normalized utility (same streams), mean [95% CI]:")
     for d in drifts:
-        for other in ("grpo", "goalrank", "none"):
-            a, b = runs.get((d, "ldro"), {}), runs.get((d, other), {})
+        variants = sorted(m for dd, m in runs if dd == d and m.startswith("ldro") and m != "ldro")
+        pairs = [("ldro", o) for o in ("grpo", "goalrank", "none")] + [(v, "grpo") for v in variants]
+        for name, other in pairs:
+            a, b = runs.get((d, name), {}), runs.get((d, other), {})
             common = sorted(set(a) & set(b))
             if not common:
                 continue
             diff = [float(a[s]["final"]) - float(b[s]["final"]) for s in common]
             m, lo, hi = ci(diff)
             flag = "above 0" if lo > 0 else ("below 0" if hi < 0 else "contains 0")
-            print(f"  {d:12s} LDRO - {other:9s} n={len(common):2d}  {m:+.4f} [{lo:+.4f}, {hi:+.4f}]  {flag}")
+            label = "LDRO" if name == "ldro" else name
+            print(f"  {d:12s} {label} - {other:9s} n={len(common):2d}  {m:+.4f} [{lo:+.4f}, {hi:+.4f}]  {flag}")
 
 
 if __name__ == "__main__":

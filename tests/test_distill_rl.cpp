@@ -96,6 +96,7 @@ TEST_CASE("RL loss gradients (LDRO and GRPO) match finite differences", "[rl]") 
     for (auto method : {train::rl_method::ldro, train::rl_method::grpo}) {
         train::rl_config cfg;
         cfg.method = method;
+        cfg.rank_decay = method == train::rl_method::ldro;  // omega != 1 in the check
         train::slot_weights(cfg, L, omega.data());
         std::vector<double> dZ(L * n, 0.0);
         train::rl_stats st;
@@ -155,6 +156,7 @@ TEST_CASE("LDRO and GRPO advantages", "[rl]") {
     }
     SECTION("rank decay weights have mean one and decrease") {
         train::rl_config c;
+        c.rank_decay = true;  // off by default (docs/rl.md)
         std::vector<double> om(6);
         train::slot_weights(c, 6, om.data());
         double s = 0;

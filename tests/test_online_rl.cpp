@@ -74,7 +74,8 @@ TEST_CASE("(c) the LDRO scale cannot explode when pages tie in total but differ 
     const int G = 4, L = 4, O = 1;
     std::vector<double> fb(G * L * O, 0.0), w = {1.0}, A(G * L);
     for (int g = 0; g < G; ++g) fb[(g * L + g) * O] = 1.0;
-    for (auto mode : {train::scale_mode::group_std_floor, train::scale_mode::ema, train::scale_mode::group_std}) {
+    for (auto mode : {train::scale_mode::group_std_floor, train::scale_mode::ema, train::scale_mode::group_std,
+                      train::scale_mode::pooled_slot_std, train::scale_mode::slot_std}) {
         train::rl_config c;
         c.scale = mode;
         train::rl_stream_state st;
@@ -87,6 +88,81 @@ TEST_CASE("(c) the LDRO scale cannot explode when pages tie in total but differ 
             for (int g = 0; g < G; ++g)
                 if (g != t) CHECK(A[t * L + t] >= A[g * L + t]);
     }
+}
+
+TEST_CASE("LDRO rtg_discount: 1 credits a slot with the rewards after it, 0 with its own reward only", "[rl]") {
+    // 2 pages differ only at slot 2 (a click on page 0): with the reward-to-go slots 0..2 see the
+    // difference, with discount 0 only slot 2 does, with 0.5 slot 1 sees half of slot 2's deviation
+    const int G = 2, L = 3, O = 1;
+    std::vector<double> fb(G * L * O, 0.0), w = {1.0}, A(G * L);
+    fb[(0 * L + 2) * O] = 1.0;
+    train::rl_config c;
+    c.rank_decay = false;
+    c.floor_const = 10.0;  // one scale (the floor) for every slot: the deviations compare directly
+    for (double gamma : {1.0, 0.5, 0.0}) {
+        c.rtg_discount = gamma;
+        train::rl_stream_state st;
+        train::group_advantages(c, fb.data(), G, L, O, w.data(), st, A.data());
+        INFO("discount " << gamma);
+        CHECK(A[2] > 0);
+        CHECK(A[L + 2] == Approx(-A[2]));
+        if (gamma == 1.0) CHECK(A[0] == Approx(A[2]));
+        if (gamma == 0.0) CHECK(A[0] == 0.0);
+        if (gamma == 0.0) CHECK(A[1] == 0.0);
+        if (gamma == 0.5) CHECK(A[1] == Approx(0.5 * A[2]));
+    }
+    c.rtg_discount = 1.5;
+    CHECK_THROWS_AS(train::validate(c, "test"), input_error);
+}
+
+TEST_CASE("LDRO pooled_slot_std on the shown slate: a slot whose residual barely varies stays small", "[rl]") {
+    // residuals 0.5 at slot 0 and 0.1 at slot 1 (discount 0, first record: each slot's variance is
+    // its residual squared): per slot both standardize to 1; pooled, slot 1 gets 0.1 / sqrt(0.13)
+    const int L = 2, O = 1;
+    const std::vector<double> fb = {0.5, 0.1}, pred = {0.0, 0.0}, w = {1.0};
+    std::vector<double> A(L);
+    train::rl_config c;
+    c.shown_discount = 0.0;
+    c.scale = train::scale_mode::group_std_floor;  // per slot
+    train::rl_stream_state st;
+    train::shown_advantages(c, fb.data(), pred.data(), L, O, w.data(), st, A.data());
+    CHECK(A[0] == Approx(1.0));
+    CHECK(A[1] == Approx(1.0));
+    c.scale = train::scale_mode::pooled_slot_std;
+    train::rl_stream_state st2;
+    train::shown_advantages(c, fb.data(), pred.data(), L, O, w.data(), st2, A.data());
+    CHECK(A[0] == Approx(1.0));  // guarded by its own spread 0.5 > pooled 0.36
+    CHECK(A[1] == Approx(0.1 / std::sqrt((0.25 + 0.01) / 2.0)));
+}
+
+TEST_CASE("LDRO pooled_slot_std: one scale for every slot, the slots' deviations pooled (slot_std: each its own)", "[rl]") {
+    // slot rewards (1, 3) vs (0, 0), discount 0: slot stds 0.5 and 1.5, pooled sqrt((0.25 + 2.25) / 2);
+    // slot 1 is guarded by its own std
+    const int G = 2, L = 2, O = 1;
+    const std::vector<double> fb = {1, 3, 0, 0};  // page 0: slot rewards 1 and 3 (reward-to-go 4, 3)
+    std::vector<double> w = {1.0}, A(G * L);
+    train::rl_config c;
+    c.rank_decay = false;
+    c.rtg_discount = 0.0;
+    c.floor_const = 0.0;
+    c.floor_ema_frac = 0.0;
+    c.scale = train::scale_mode::pooled_slot_std;
+    train::rl_stream_state st;
+    train::group_advantages(c, fb.data(), G, L, O, w.data(), st, A.data());
+    const double pooled = std::sqrt((0.25 + 2.25) / 2.0);  // slot stds 0.5 and 1.5
+    CHECK(A[0] == Approx(0.5 / pooled));
+    CHECK(A[1] == Approx(1.5 / 1.5));  // max(pooled, slot std)
+    c.scale = train::scale_mode::slot_std;  // each slot on its own: both +-1
+    train::rl_stream_state st3;
+    train::group_advantages(c, fb.data(), G, L, O, w.data(), st3, A.data());
+    CHECK(A[0] == Approx(1.0));
+    CHECK(A[1] == Approx(1.0));
+    c.scale = train::scale_mode::pooled_slot_std;
+    c.rtg_discount = 1.0;  // reward-to-go 4 vs 0 and 3 vs 0: slot stds 2 and 1.5
+    train::rl_stream_state st2;
+    train::group_advantages(c, fb.data(), G, L, O, w.data(), st2, A.data());
+    CHECK(A[0] == Approx(1.0));  // guarded by its own std 2 > pooled
+    CHECK(A[1] == Approx(1.5 / std::sqrt((4.0 + 2.25) / 2.0)));
 }
 
 TEST_CASE("(d) log-probs, ratios and entropy are taken at the sampling temperature", "[rl]") {
@@ -223,11 +299,47 @@ TEST_CASE("shown-slate advantages: residual reward-to-go against the evaluator's
     train::shown_advantages(c, fb.data(), pred.data(), L, O, w.data(), st2, A.data());
     CHECK(A[0] > 0);  // better than predicted from the top
     CHECK(A[2] < 0);  // slot 2: no feedback, 0.1 clicks predicted
+    // shown_discount 0: slot 1's residual is its own (clicks 0 - 0.3, long views 1 - 0.1), not the
+    // return after it (with slot 2: clicks -0.4, long views 0.9)
+    train::rl_config c0 = c;
+    c0.shown_discount = 0.0;
+    c0.floor_const = 10.0;  // one scale for every slot
+    c.floor_const = 10.0;
+    std::vector<double> A0(L), A1(L);
+    train::rl_stream_state st4, st5;
+    train::shown_advantages(c0, fb.data(), pred.data(), L, O, w.data(), st4, A0.data());
+    train::shown_advantages(c, fb.data(), pred.data(), L, O, w.data(), st5, A1.data());
+    CHECK(A0[1] == Approx((-0.3 + 0.5 * 0.9) / 10.0));
+    CHECK(A1[1] == Approx((-0.4 + 0.5 * 0.9) / 10.0));
+    CHECK(A0[2] == Approx(A1[2]));  // the last slot has nothing after it
+    c.floor_const = 0.02;
     c.method = train::rl_method::grpo;
     train::rl_stream_state st3;
     train::shown_advantages(c, fb.data(), pred.data(), L, O, w.data(), st3, A2.data());
     CHECK(A2[0] == A2[1]);
     CHECK(A2[1] == A2[2]);
+}
+
+TEST_CASE("run_rl served_result: the policy handed back is the version serving runs", "[rl][online]") {
+    online_fixture f;
+    const nar_student<float> anchor = f.student(3);
+    auto rc = f.cfg();
+    rc.mode = train::rl_feedback::realistic;
+    rc.publish_every = 1000;  // more steps than the run takes: nothing is ever published
+    for (bool served : {false, true}) {
+        rc.served_result = served;
+        nar_student<float> p = anchor;
+        stream s(f.w, drift::none(), 13);
+        train::world_scorer<float> sc(s);
+        bool moved_during = false;
+        train::run_rl(p, anchor, s, rc, sc, [&](const train::rl_progress&) {
+            moved_during = moved_during || !std::equal(p.params(), p.params() + p.arena_size(), anchor.params());
+        });
+        const bool moved = !std::equal(p.params(), p.params() + p.arena_size(), anchor.params());
+        INFO("served_result " << served);
+        CHECK(moved == !served);  // served: version 0, the start policy, is still what serving runs
+        CHECK(moved_during == !served);
+    }
 }
 
 TEST_CASE("feedback_joiner: feedback out of order, late, or never", "[online]") {

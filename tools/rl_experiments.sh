@@ -4,9 +4,12 @@
 # online, lagging serving policy, delayed feedback) under no drift and three drifts at half time
 # (swap-mixed: weights (0.8, 0.2) -> (0.2, 0.8); engagement x0.5; longview: long-view propensity
 # shift), N request streams each, methods none / LDRO / GRPO / GoalRank on the same stream, and
-# the LDRO ablations on swap-mixed. Writes per-run CSV curves and summary.txt to the output
-# directory, then python/summarize_rl.py (paired LDRO - GRPO with 95% CIs) and python/plot_rl.py.
-#   tools/rl_experiments.sh --student PATH [--streams N] [--requests R] [--out DIR] [--build DIR] [--drifts "..."]
+# the LDRO ablations on swap-mixed (the first --ablation-streams streams). The page evaluator is
+# fitted once (it depends on the world, the start student and the seed, not on the stream) and
+# loaded by every run. Writes per-run CSV curves and summary.txt to the output directory, then
+# python/summarize_rl.py (paired LDRO - GRPO with 95% CIs) and python/plot_rl.py.
+#   tools/rl_experiments.sh --student PATH [--streams N] [--requests R] [--out DIR] [--build DIR]
+#                           [--drifts "..."] [--ablations LIST] [--ablation-streams N] [--extra "..."]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 student=""
@@ -15,6 +18,8 @@ requests=6000
 out=runs/rl
 build=build
 drifts="none swap-mixed engagement longview"
+ablations="ldro-rank,ldro-pagefloor,ldro-rank-pagefloor,ldro-noobj,ldro-noslot,ldro-nogroup,ldro-noshown,ldro-norefresh,ldro-g0.5"
+ablation_streams=5
 extra=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,6 +29,8 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --drifts) drifts="$2"; shift 2 ;;
+    --ablations) ablations="$2"; shift 2 ;;
+    --ablation-streams) ablation_streams="$2"; shift 2 ;;
     --extra) extra="$2"; shift 2 ;;
     *) echo "rl_experiments.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -38,13 +45,16 @@ fi
   cmake --build "$build" -j "$(nproc)" --target rl_experiments; }
 mkdir -p "$out"
 summary="$out/summary.txt"
-# the settings of docs/rl.md's table (lr 3e-5, beta 0.5; the rest are rl_experiments' defaults)
-common="--student $student --mode realistic --requests $requests --eval-every 1000 --eval-requests 100 --lr 3e-5 --beta 0.5 $extra"
+ev="$out/page_evaluator.safetensors"
+[ -f "$ev" ] || "$build"/examples/rl_experiments --student "$student" --mode realistic --requests 0 --methods none \
+  --eval-requests 1 --evaluator "$ev" > /dev/null
+# the settings of docs/rl.md's final table (lr 3e-5, beta 1.0; shown weight 0.1 and the rest are rl_experiments' defaults)
+common="--student $student --mode realistic --evaluator $ev --requests $requests --eval-every 1000 --eval-requests 100 --lr 3e-5 --beta 1.0 $extra"
 for d in $drifts; do
-  methods="none,ldro,grpo,goalrank"
-  [ "$d" = swap-mixed ] && methods="$methods,ldro-noobj,ldro-noslot,ldro-norank,ldro-ema,ldro-nogroup,ldro-noshown,ldro-norefresh"
   for k in $(seq 1 "$streams"); do
     ss=$((100 + k))
+    methods="none,ldro,grpo,goalrank"
+    [ "$d" = swap-mixed ] && [ "$k" -le "$ablation_streams" ] && [ -n "$ablations" ] && methods="$methods,$ablations"
     "$build"/examples/rl_experiments $common --drift "$d" --methods "$methods" --stream-seed "$ss" \
       --csv "$out/${d}_stream$ss.csv" 2>/dev/null | tee -a "$summary"
   done

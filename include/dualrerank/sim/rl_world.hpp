@@ -53,10 +53,14 @@ struct rl_run_config {
     int max_delay = 0;            ///< feedback arrives 0..max_delay requests after serving (uniform)
     double drop_rate = 0.0;       ///< share of requests whose feedback never arrives
     double group_weight = 1.0;    ///< the group term (0: off)
-    double shown_weight = 0.5;    ///< realistic mode: the off-policy term on the shown slate (0: off)
+    double shown_weight = 0.1;    ///< realistic mode: the off-policy term on the shown slate (0: off; docs/rl.md: 0.5 cost alignment)
     long eval_every = 0;          ///< guard rail: held-out evaluation every k records (0: never)
     int holdout = 64;             ///< guard rail: held-out requests
     double publish_margin = 0.02; ///< guard rail: publish only while not worse than the anchor by more
+    /// What run_rl hands back in `policy` (during on_step and at the end): false, the trainer's
+    /// iterate (the Polyak average at the end); true, the version serving runs, i.e. the last one
+    /// published (the guard rail held back the others).
+    bool served_result = false;
     int log_every = 0;            ///< progress line every k optimizer steps (0: never)
     std::FILE* log = stderr;
 };
@@ -185,7 +189,7 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
         prog.eval_policy = p.eval_policy;
         prog.eval_anchor = p.eval_anchor;
         if (on_step) {
-            policy = trainer.policy();
+            policy = cfg.served_result ? store.current()->model : trainer.policy();
             on_step(prog);
         }
     };
@@ -260,7 +264,8 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
     }
     consume_ready();
     trainer.flush();
-    trainer.averaged(policy);
+    if (cfg.served_result) policy = store.current()->model;
+    else trainer.averaged(policy);
 }
 
 /// run_rl in the user_group mode (G simulated users per request, no evaluator needed); the

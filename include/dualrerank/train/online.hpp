@@ -391,7 +391,7 @@ struct online_config {
     int requests_per_step = 8;    ///< records per optimizer step
     int publish_every = 4;        ///< optimizer steps between publications (the serving lag)
     double group_weight = 1.0;    ///< the model-based group term (0: off)
-    double shown_weight = 0.5;    ///< the off-policy term on the shown slate (0: off)
+    double shown_weight = 0.1;    ///< the off-policy term on the shown slate (0: off; docs/rl.md: 0.5 cost alignment)
     double polyak = 0.0;          ///< > 0: publish the bias-corrected EMA of the parameters
     long eval_every = 0;          ///< records between held-out evaluations (0: never)
     double publish_margin = 0.02; ///< publish only while eval >= anchor eval - margin (needs a held-out set)
