@@ -7445,13 +7445,18 @@ DUALRERANK_NAMESPACE_END
 //        no re-learning of the scale of a mixed reward; the deviations stay in the reward's units;
 //      slots decoupled: slot t's advantage uses the weighted reward-to-go
 //        x[g][t] = sum_k w_k sum_{t' >= t} c[g][t'][k], centered by the group mean at that slot;
-//      rank decay: slot t's policy term is weighted by omega_t = 1/log2(t + 2), normalized to mean 1.
-//    Scale (scale_mode::group_std_floor, the default):
-//      max(std of the page return, std of the slot's x, floor_const + floor_ema_frac * sqrt(w^T C w)).
-//    Dividing by at least the slot's own std bounds every advantage by sqrt(G - 1): a group whose
-//    pages tie in total but differ by slot (page std 0) can no longer blow up (issue #14 (c)).
-//    Options replace the page-level part: the EMA alone (scale_mode::ema) or the plain page std
-//    (scale_mode::group_std); the per-slot guard applies to all three. Without objective
+//      rank decay (off by default, rank_decay): slot t's policy term weighted by
+//        omega_t = 1/log2(t + 2), normalized to mean 1;
+//      rtg_discount < 1 discounts the rewards after slot t (1, the default: the reward-to-go).
+//    Scale (scale_mode::pooled_slot_std, the default since issue #14's advantage measurement,
+//    docs/rl.md): max(sqrt(mean over slots of the slots' variances of x), floor_const +
+//    floor_ema_frac * sqrt(w^T C w)): one scale for the page, so each slot keeps its own size
+//    (a rarely examined bottom slot stays small, as its true advantage is).
+//    Every mode is guarded per slot: the scale is at least the slot's own std, which bounds every
+//    advantage by sqrt(G - 1): a group whose pages tie in total but differ by slot (page std 0)
+//    can no longer blow up (issue #14 (c)). Other modes replace the page-level part:
+//    max(std of the page return, floor) (scale_mode::group_std_floor, the earlier default), the
+//    EMA alone (scale_mode::ema) or the plain page std (scale_mode::group_std). Without objective
 //    decoupling the EMA tracks the std of the combined reward (stale after a weight change).
 //  * GoalRank: pi_ref(l | B) = softmax over the group of (r(l) - mean_B) / std_B; the policy is
 //    trained by cross-entropy to it (goalrank_loss).
@@ -7472,7 +7477,7 @@ DUALRERANK_NAMESPACE_BEGIN
 namespace train {
 
 enum class rl_method { ldro, grpo, goalrank };
-enum class scale_mode { group_std_floor, ema, group_std };
+enum class scale_mode { group_std_floor, ema, group_std, pooled_slot_std, slot_std };
 
 struct rl_config {
     rl_method method = rl_method::ldro;
@@ -7484,11 +7489,19 @@ struct rl_config {
     // LDRO switches (ablations)
     bool decouple_objectives = true;
     bool decouple_slots = true;
-    bool rank_decay = true;
-    scale_mode scale = scale_mode::group_std_floor;
+    /// omega_t = 1/log2(t + 2) on slot t's policy term. Off by default since issue #14's advantage
+    /// measurement: it moved LDRO's gradient away from the true one (docs/rl.md).
+    bool rank_decay = false;
+    /// LDRO's scale (default: the slots' deviations pooled, docs/rl.md); the other modes ablate it.
+    scale_mode scale = scale_mode::pooled_slot_std;
     double floor_const = 0.02;
     double floor_ema_frac = 0.25;
     double ema_decay = 0.99;
+    /// LDRO, group term: slot t's return is sum_{t' >= t} rtg_discount^(t' - t) r_t' (1: the
+    /// reward-to-go; 0: the slot's own reward).
+    double rtg_discount = 1.0;
+    /// LDRO, shown term: the same discount on the shown slate's residual return (real minus predicted).
+    double shown_discount = 1.0;
 };
 
 /// input_error unless every rl_config field is in range (group in [2, max_group]).
@@ -7498,9 +7511,10 @@ inline void validate(const rl_config& rc, const char* fn, int max_group = 1 << 1
                                         " slates, got " + std::to_string(rc.group));
     if (!(std::isfinite(rc.clip_eps) && rc.clip_eps >= 0) || !(std::isfinite(rc.beta) && rc.beta >= 0) ||
         !(std::isfinite(rc.eta) && rc.eta >= 0) || !(std::isfinite(rc.floor_const) && rc.floor_const >= 0) ||
-        !(std::isfinite(rc.floor_ema_frac) && rc.floor_ema_frac >= 0) || !(rc.ema_decay >= 0 && rc.ema_decay <= 1))
+        !(std::isfinite(rc.floor_ema_frac) && rc.floor_ema_frac >= 0) || !(rc.ema_decay >= 0 && rc.ema_decay <= 1) ||
+        !(rc.rtg_discount >= 0 && rc.rtg_discount <= 1) || !(rc.shown_discount >= 0 && rc.shown_discount <= 1))
         dualrerank::detail::throw_input(std::string(fn) + ": clip_eps, beta, eta, floor_const, floor_ema_frac must be finite and "
-                                        ">= 0, ema_decay in [0, 1]");
+                                        ">= 0, ema_decay, rtg_discount and shown_discount in [0, 1]");
     if (!(std::isfinite(rc.sample_tau) && rc.sample_tau > 0))
         dualrerank::detail::throw_input(std::string(fn) + ": sample_tau must be finite and > 0");
 }
@@ -7583,7 +7597,7 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
         for (int k = 0; k < O; ++k) {
             double acc = 0;
             for (int t = L - 1; t >= 0; --t) {
-                acc += cfb(g, t, k);
+                acc = cfb(g, t, k) + c.rtg_discount * acc;
                 rtg[(std::size_t(g) * L + t) * O + k] = acc;
             }
         }
@@ -7623,6 +7637,20 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
     switch (c.scale) {
         case scale_mode::ema: page_scale = std::max(ema_sd, c.floor_const); break;
         case scale_mode::group_std: page_scale = page_sd + 1e-6; break;
+        case scale_mode::pooled_slot_std: {  // the slots' deviations pooled: sqrt(mean_t var_t), floored
+            double v = 0;
+            for (int t = 0; t < L; ++t) {
+                for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
+                double sd;
+                detail::mean_std(tmp.data(), G, sd);
+                v += sd * sd / L;
+            }
+            page_scale = std::max(std::sqrt(v), c.floor_const + c.floor_ema_frac * ema_sd);
+            break;
+        }
+        case scale_mode::slot_std:  // each slot standardized by its own spread (below), floored
+            page_scale = c.floor_const + c.floor_ema_frac * ema_sd;
+            break;
         case scale_mode::group_std_floor:
         default: page_scale = std::max(page_sd, c.floor_const + c.floor_ema_frac * ema_sd);
     }
@@ -7643,7 +7671,10 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
 /// biased evaluator would otherwise push every shown slate down, or up), combined with the
 /// current weights w [O] and divided by a streaming scale: sqrt(w^T C w) with C the EMA covariance
 /// of the objectives' centered residuals at that slot (LDRO; floored by floor_const), or the EMA
-/// of the combined residual's square when objectives are not decoupled. GRPO and GoalRank: one
+/// of the combined residual's square when objectives are not decoupled. With
+/// scale_mode::pooled_slot_std the slots share one scale (the root of the mean over slots of those
+/// variances), each slot still guarded by its own spread: a slot whose residual barely varies (a
+/// rarely examined bottom slot) is no longer blown up to unit size. GRPO and GoalRank: one
 /// page-level residual broadcast to every slot.
 inline void shown_advantages(const rl_config& c, const double* fb, const double* pred, int L, int O, const double* w,
                              rl_stream_state& st, double* A) {
@@ -7661,10 +7692,15 @@ inline void shown_advantages(const rl_config& c, const double* fb, const double*
     for (int k = 0; k < O; ++k) {
         double acc = 0;
         for (int t = L - 1; t >= 0; --t) {
-            acc += fb[std::size_t(t) * O + k] - pred[std::size_t(t) * O + k];
+            acc = fb[std::size_t(t) * O + k] - pred[std::size_t(t) * O + k] + (ldro ? c.shown_discount : 1.0) * acc;
             res[std::size_t(t) * O + k] = acc;
         }
     }
+    // pooled_slot_std (LDRO, slots decoupled): one scale for the slots, sqrt of the mean over slots
+    // of the residual variance (EMA, recombined with the current weights), each slot still guarded
+    // by its own spread; otherwise each slot is standardized on its own
+    const bool pooled = ldro && c.decouple_slots && c.scale == scale_mode::pooled_slot_std;
+    std::vector<double> comb(static_cast<std::size_t>(nslot)), sd(static_cast<std::size_t>(nslot));
     for (int u = 0; u < nslot; ++u) {  // the cells: each slot, or the page (slot 0) broadcast below
         const bool update = true;
         double combined = 0;
@@ -7685,13 +7721,19 @@ inline void shown_advantages(const rl_config& c, const double* fb, const double*
             if (update) C[0] = d * C[0] + (1.0 - d) * combined * combined;
             var = C[0];
         }
-        A[u] = combined / std::max(std::sqrt(std::max(var, 0.0)), std::max(c.floor_const, 1e-6));
+        comb[std::size_t(u)] = combined;
+        sd[std::size_t(u)] = std::sqrt(std::max(var, 0.0));
         if (update)
             for (int k = 0; k < O; ++k) {
                 double& m = st.off_mean[std::size_t(u) * O + k];
                 m = d * m + (1.0 - d) * res[std::size_t(u) * O + k];
             }
     }
+    double pool = 0;
+    for (int u = 0; u < nslot; ++u) pool += sd[std::size_t(u)] * sd[std::size_t(u)] / nslot;
+    pool = std::sqrt(pool);
+    for (int u = 0; u < nslot; ++u)
+        A[u] = comb[std::size_t(u)] / std::max(pooled ? std::max(pool, sd[std::size_t(u)]) : sd[std::size_t(u)], std::max(c.floor_const, 1e-6));
     for (int t = 1; t < L && nslot == 1; ++t) A[t] = A[0];
     ++st.off_updates;
 }
@@ -12547,7 +12589,7 @@ struct online_config {
     int requests_per_step = 8;    ///< records per optimizer step
     int publish_every = 4;        ///< optimizer steps between publications (the serving lag)
     double group_weight = 1.0;    ///< the model-based group term (0: off)
-    double shown_weight = 0.5;    ///< the off-policy term on the shown slate (0: off)
+    double shown_weight = 0.1;    ///< the off-policy term on the shown slate (0: off; docs/rl.md: 0.5 cost alignment)
     double polyak = 0.0;          ///< > 0: publish the bias-corrected EMA of the parameters
     long eval_every = 0;          ///< records between held-out evaluations (0: never)
     double publish_margin = 0.02; ///< publish only while eval >= anchor eval - margin (needs a held-out set)
@@ -16334,10 +16376,14 @@ struct rl_run_config {
     int max_delay = 0;            ///< feedback arrives 0..max_delay requests after serving (uniform)
     double drop_rate = 0.0;       ///< share of requests whose feedback never arrives
     double group_weight = 1.0;    ///< the group term (0: off)
-    double shown_weight = 0.5;    ///< realistic mode: the off-policy term on the shown slate (0: off)
+    double shown_weight = 0.1;    ///< realistic mode: the off-policy term on the shown slate (0: off; docs/rl.md: 0.5 cost alignment)
     long eval_every = 0;          ///< guard rail: held-out evaluation every k records (0: never)
     int holdout = 64;             ///< guard rail: held-out requests
     double publish_margin = 0.02; ///< guard rail: publish only while not worse than the anchor by more
+    /// What run_rl hands back in `policy` (during on_step and at the end): false, the trainer's
+    /// iterate (the Polyak average at the end); true, the version serving runs, i.e. the last one
+    /// published (the guard rail held back the others).
+    bool served_result = false;
     int log_every = 0;            ///< progress line every k optimizer steps (0: never)
     std::FILE* log = stderr;
 };
@@ -16466,7 +16512,7 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
         prog.eval_policy = p.eval_policy;
         prog.eval_anchor = p.eval_anchor;
         if (on_step) {
-            policy = trainer.policy();
+            policy = cfg.served_result ? store.current()->model : trainer.policy();
             on_step(prog);
         }
     };
@@ -16541,7 +16587,8 @@ void run_rl(nar_student<T>& policy, const nar_student<T>& anchor, stream& s, con
     }
     consume_ready();
     trainer.flush();
-    trainer.averaged(policy);
+    if (cfg.served_result) policy = store.current()->model;
+    else trainer.averaged(policy);
 }
 
 /// run_rl in the user_group mode (G simulated users per request, no evaluator needed); the
