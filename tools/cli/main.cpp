@@ -280,7 +280,7 @@ int cmd_train(int argc, char** argv) {
         .option("max-candidates", "N", "", "largest N the model accepts (default max(1024, largest query))")
         .option("requests", "N", "4000", "world: training requests")
         .option("refit", "yes|no", "yes", "--valid-fraction: retrain on all queries (carved ones included) for the best check's steps")
-        .option("average-decay", "X", "0", "keep an exponential moving average of the weights: validation checks it, the file gets it (0: off)");
+        .option("average-decay", "X", "0.98", "keep an exponential moving average of the weights: validation checks it, the file gets it (0: off)");
     add_watch_options(a, "25", "20");
     add_world_options(a);
     add_architecture_options(a, true);
