@@ -1939,7 +1939,7 @@ TEST_CASE("OL-02: feedback_joiner with max_pending 0, or one request id logged t
 
 TEST_CASE("OL-03: evaluator scorers with capacity, update_every or batch < 1, or lr <= 0 / NaN", "[bad_input]") {
     models m;
-    using cfg = train::evaluator_scorer<float>::config;
+    using cfg = train::online_evaluator_scorer<float>::config;
     std::vector<cfg> bad(5);
     bad[0].capacity = 0;
     bad[1].update_every = 0;
@@ -1947,8 +1947,8 @@ TEST_CASE("OL-03: evaluator scorers with capacity, update_every or batch < 1, or
     bad[3].lr = 0;
     bad[4].lr = std::nan("");
     for (const cfg& c : bad)
-        CHECK_THROWS_PART(input_error, train::evaluator_scorer<float>(m.e, c), "capacity, update_every, batch must be >= 1 and lr > 0");
-    CHECK_NOTHROW(train::evaluator_scorer<float>(m.e, cfg{}));
+        CHECK_THROWS_PART(input_error, train::online_evaluator_scorer<float>(m.e, c), "capacity, update_every, batch must be >= 1 and lr > 0");
+    CHECK_NOTHROW(train::online_evaluator_scorer<float>(m.e, cfg{}));
 }
 
 TEST_CASE("OL-04: online_trainer with an invalid config or objective weights of the wrong size", "[bad_input]") {

@@ -827,7 +827,7 @@ int cmd_ldro(int argc, char** argv) {
             }
         };
         if (realistic) {
-            train::evaluator_scorer<float> sc(*ev, train::evaluator_scorer<float>::config{});
+            train::online_evaluator_scorer<float> sc(*ev, train::online_evaluator_scorer<float>::config{});
             train::run_rl(policy, anchor, s, rc, sc, on_step);
         } else {
             train::run_rl(policy, anchor, s, rc, on_step);
