@@ -18,6 +18,10 @@
 #define DUALRERANK_SOURCE_DIR "."
 #endif
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_bad_input {
+
 using namespace dualrerank;
 using test_util::small_config;
 
@@ -2007,3 +2011,5 @@ TEST_CASE("OL-04: online_trainer with an invalid config or objective weights of 
     CHECK_THROWS_PART(input_error, t.set_weights({1.0, 2.0}), "expected 1 weights");
     CHECK_NOTHROW(t.set_weights({2.0}));
 }
+
+}  // namespace dualrerank_test_bad_input

@@ -12,6 +12,10 @@
 
 #include "test_header.hpp"
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_impression_log {
+
 using namespace dualrerank;
 
 namespace {
@@ -446,3 +450,5 @@ TEST_CASE("IMP-11 the writer refuses a page the reader would refuse", "[impressi
     io::impression_log_writer wd(dead);
     CHECK(has(format_error_of([&] { wd.write(sample_page()); }), "impression_log_writer: write failed"));
 }
+
+}  // namespace dualrerank_test_impression_log

@@ -9,6 +9,10 @@
 #include <string>
 #include <vector>
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_json {
+
 using dualrerank::format_error;
 using dualrerank::input_error;
 using dualrerank::io::json;
@@ -368,3 +372,5 @@ TEST_CASE("json survives random mutations of a valid document", "[json]") {
     CHECK(parsed > 0);
     CHECK(rejected > 0);
 }
+
+}  // namespace dualrerank_test_json

@@ -11,6 +11,10 @@
 
 #include "test_header.hpp"
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_jsonl {
+
 using namespace dualrerank;
 
 namespace {
@@ -312,3 +316,5 @@ TEST_CASE("jsonl: slate lines", "[jsonl]") {
     REQUIRE(std::getline(in, line));
     CHECK(io::json::parse(line).at("error").as_string() == "bad \"features\"");
 }
+
+}  // namespace dualrerank_test_jsonl

@@ -10,6 +10,10 @@
 #define DUALRERANK_SOURCE_DIR "."
 #endif
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_letor {
+
 using namespace dualrerank;
 
 namespace {
@@ -186,3 +190,5 @@ TEST_CASE("letor: random garbage never crashes, only throws format_error", "[let
         }
     }
 }
+
+}  // namespace dualrerank_test_letor

@@ -7,6 +7,10 @@
 #include "catch.hpp"
 #include "grad_check.hpp"
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_model_gradients {
+
 using namespace dualrerank;
 
 namespace {
@@ -143,3 +147,5 @@ TEST_CASE("list_evaluator gradients match finite differences (double)", "[gradie
     };
     check_model(e, loss, 1e-5);
 }
+
+}  // namespace dualrerank_test_model_gradients

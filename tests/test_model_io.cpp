@@ -5,6 +5,10 @@
 
 #include "test_util.hpp"
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_model_io {
+
 using namespace dualrerank;
 
 namespace {
@@ -355,3 +359,5 @@ TEST_CASE("IO-16: the self-test reaches every rank-embedding row", "[model_io][b
     CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(path), "self-test failed");
     std::remove(path.c_str());
 }
+
+}  // namespace dualrerank_test_model_io

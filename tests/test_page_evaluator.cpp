@@ -6,6 +6,10 @@
 #include "grad_check.hpp"
 #include "test_header.hpp"
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_page_evaluator {
+
 using namespace dualrerank;
 
 namespace {
@@ -448,3 +452,5 @@ TEST_CASE("SRV-PEV: serving loads a page-evaluator file as the Best-of-N scorer,
     std::remove(student_path.c_str());
     std::remove(ev_path.c_str());
 }
+
+}  // namespace dualrerank_test_page_evaluator

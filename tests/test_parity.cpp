@@ -33,6 +33,10 @@
 #include "catch.hpp"
 #include "fixture_io.hpp"
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_parity {
+
 using namespace dualrerank;
 namespace fs = std::filesystem;
 using fixture_io::json;
@@ -448,3 +452,5 @@ TEMPLATE_TEST_CASE("parity: PyTorch-written model files load with io::load_model
     report(std::to_string(files) + " PyTorch-written " + tol<T>::tag + " model files loaded with io::load_model");
     CHECK(files > 0);
 }
+
+}  // namespace dualrerank_test_parity

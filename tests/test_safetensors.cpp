@@ -16,6 +16,10 @@
 #include <unistd.h>
 #endif
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_safetensors {
+
 using dualrerank::format_error;
 using dualrerank::input_error;
 namespace io = dualrerank::io;
@@ -643,3 +647,5 @@ TEST_CASE("safetensors: the whole-file checksum covers the header", "[safetensor
     CHECK_FALSE(io::safetensors_file::from_bytes(plain).file_checksum_verified());
     CHECK(io::safetensors_file::from_bytes(plain).metadata().count(io::safetensors_file_crc32_key) == 0);
 }
+
+}  // namespace dualrerank_test_safetensors

@@ -31,6 +31,10 @@
 #include "catch.hpp"
 #include "fixture_io.hpp"
 
+// Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
+// code lives in its own namespace, so file-local helpers of the same name never meet.
+namespace dualrerank_test_training_parity {
+
 using namespace dualrerank;
 namespace fs = std::filesystem;
 
@@ -322,3 +326,5 @@ TEST_CASE("training parity: the same curves in float track the reference within 
     check_curve<ar_teacher<float>>("teacher");
     check_curve<nar_student<float>>("student");
 }
+
+}  // namespace dualrerank_test_training_parity
