@@ -10,7 +10,8 @@
 // correlation for the gate). Prints the tables per seed (mean and spread with --seeds K), saves
 // the models and curves.
 //
-//   dualrerank_demo [--quick] [--check] [--logs N] [--seed S] [--seeds K] [--json PATH] [--out DIR] [--verbose]
+//   dualrerank_demo [--quick] [--check] [--logs N] [--oracle-free-only | --skd-only] [--evaluator-steps K]
+//                   [--seed S] [--seeds K] [--json PATH] [--out DIR] [--verbose]
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -37,8 +38,10 @@ struct options {
     int log_pages = 100000;   // --logs: logged pages (every oracle-free row learns from these)
     bool logs_set = false;
     bool oracle_free_only = false;  // --oracle-free-only: skip the oracle-assisted table (learning curves)
+    bool skd_only = false;  // --skd-only: only the stages the oracle-free SKD student needs (learning curves)
     int train_requests = 20000;
     long evaluator_steps = 10000;  // page evaluator fit: steps of 128 pages (early-stopped on 5% held-out pages)
+    bool evaluator_steps_set = false;
     long dpo_steps = 1000;
     int click_pages = 20000;  // pages the log recipe's click model is fitted on
     long click_steps = 2000;
@@ -63,6 +66,12 @@ void usage() {
         "  --quick          small sizes (about a minute), for CI\n"
         "  --logs N         logged pages the oracle-free rows learn from (default 100000; --quick 20000)\n"
         "  --oracle-free-only  only the oracle-free table (e.g. for a learning curve over --logs)\n"
+        "  --skd-only       implies --oracle-free-only; only the stages the oracle-free SKD student needs\n"
+        "                   (logs -> page evaluator -> evaluator-search teacher -> SKD student -> Best-of-16\n"
+        "                   with the evaluator scorer): those rows are computed exactly as in the full run,\n"
+        "                   the other teachers, the supervised student and the teacher-scorer row are skipped\n"
+        "  --evaluator-steps K  page evaluator fit: at most K steps of 128 pages (default 3 per 100 logged pages,\n"
+        "                   at least 10000: 10000 up to 333 333 pages, 30000 at 1M; --quick 2500)\n"
         "  --seed S         world and training seed (default 1)\n"
         "  --seeds K        run seeds S..S+K-1 and print mean and spread\n"
         "  --json PATH      write the table rows as JSON objects\n"
@@ -87,10 +96,17 @@ options parse(int argc, char** argv) {
             o.quick = true;
         } else if (a.is("--oracle-free-only")) {
             o.oracle_free_only = true;
+        } else if (a.is("--skd-only")) {
+            o.skd_only = true;
+            o.oracle_free_only = true;
         } else if (a.is("--logs")) {
             o.log_pages = a.integer();
             o.logs_set = true;
             if (o.log_pages < 1000 || o.log_pages > 10000000) throw input_error("--logs must be in [1000, 10000000]");
+        } else if (a.is("--evaluator-steps")) {
+            o.evaluator_steps = a.integer();
+            o.evaluator_steps_set = true;
+            if (o.evaluator_steps < 10) throw input_error("--evaluator-steps must be >= 10");
         } else if (a.is("--seed")) {
             o.seed = a.u64();
         } else if (a.is("--seeds")) {
@@ -113,7 +129,7 @@ options parse(int argc, char** argv) {
     }
     if (o.quick) {
         if (!o.logs_set) o.log_pages = 20000;
-        o.evaluator_steps = 2500;
+        if (!o.evaluator_steps_set) o.evaluator_steps = 2500;
         o.dpo_steps = 300;
         o.click_pages = 4000;
         o.train_requests = 4000;
@@ -130,6 +146,10 @@ options parse(int argc, char** argv) {
         o.eval_requests = 150;
         o.gate_requests = 40;
     }
+    // the page evaluator's fit grows with the logs (about 4 passes over 1M pages): at 1M pages its
+    // held-out likelihood still improves at step 30 000 (docs/evaluator.md, "Fitting it")
+    if (!o.evaluator_steps_set && !o.quick) o.evaluator_steps = std::max(10000L, long(o.log_pages) * 3 / 100);
+    if (o.check && o.skd_only) throw input_error("--check needs the full oracle-free table (not --skd-only)");
     return o;
 }
 
@@ -195,31 +215,37 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     // ---- logs and the log-recipe teacher (position-bias-corrected click model)
     phase("exploratory logs");
     const auto logs = generate_logs(w, 0, std::size_t(o.log_pages), behaviour_policy{}, seed * 7 + 1);
-    phase("click model (position-based) on the logs");
     model_config tmc = mc;  // the teachers' config: wider when --teacher-width says so
     tmc.d = o.teacher_width;
     tmc.ffn = 4 * o.teacher_width;
-    model_config cm = mc;
-    cm.enc_layers = 0;
-    pointwise_scorer<float> click(cm);
-    click.init(seed + 100);
-    {
-        train::trainer<pointwise_scorer<float>> tr(click, trainer_cfg(o.click_steps, 3e-3));
-        // the first click_pages pages (a pointwise model gains nothing from more, docs/design.md
-        // section 10.2; fit_click_model holds its requests in memory)
-        const std::vector<logged_page> click_logs(logs.begin(), logs.begin() + std::ptrdiff_t(std::min<std::size_t>(logs.size(), std::size_t(o.click_pages))));
-        train::fit_click_model(tr, w, click_logs, o.click_steps);
-    }
-    phase("teacher on click-model targets (log recipe)");
-    auto log_data = train::make_teacher_targets<float>(w, train::teacher_recipe::click_model, 0, std::size_t(o.train_requests),
-                                                       &logs, &click);
+    // --skd-only skips the log recipe, the exposure and Rerank-DPO teachers and the supervised student:
+    // none of them feeds the evaluator-search teacher or the SKD student (each model has its own init
+    // seed and trainer seed, so skipping them changes nothing in the stages that run)
     ar_teacher<float> teacher_log(tmc);
-    teacher_log.init(seed + 200);
-    {
-        train::trainer<ar_teacher<float>> tr(teacher_log, trainer_cfg(o.teacher_steps, 2e-3));
-        train::fit_supervised(tr, log_data, o.teacher_steps, "teacher/log");
+    if (!o.skd_only) {
+        phase("click model (position-based) on the logs");
+        model_config cm = mc;
+        cm.enc_layers = 0;
+        pointwise_scorer<float> click(cm);
+        click.init(seed + 100);
+        {
+            train::trainer<pointwise_scorer<float>> tr(click, trainer_cfg(o.click_steps, 3e-3));
+            // the first click_pages pages (a pointwise model gains nothing from more, docs/design.md
+            // section 10.2; fit_click_model holds its requests in memory)
+            const std::vector<logged_page> click_logs(
+                logs.begin(), logs.begin() + std::ptrdiff_t(std::min<std::size_t>(logs.size(), std::size_t(o.click_pages))));
+            train::fit_click_model(tr, w, click_logs, o.click_steps);
+        }
+        phase("teacher on click-model targets (log recipe)");
+        auto log_data = train::make_teacher_targets<float>(w, train::teacher_recipe::click_model, 0, std::size_t(o.train_requests),
+                                                           &logs, &click);
+        teacher_log.init(seed + 200);
+        {
+            train::trainer<ar_teacher<float>> tr(teacher_log, trainer_cfg(o.teacher_steps, 2e-3));
+            train::fit_supervised(tr, log_data, o.teacher_steps, "teacher/log");
+        }
+        io::save_model(teacher_log, dir + "/teacher_log.safetensors");
     }
-    io::save_model(teacher_log, dir + "/teacher_log.safetensors");
 
     // ================= the oracle-free table: logs (and sampled feedback) only =================
     std::vector<row> free_rows;
@@ -265,34 +291,36 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     }
 
     // ---- teachers from logs alone
-    phase("teacher on the shown slates (exposure)");
-    auto exposure_data = train::make_teacher_targets<float>(w, train::teacher_recipe::exposure, 0, n_targets, &logs, nullptr);
-    ar_teacher<float> teacher_exposure(tmc);
-    teacher_exposure.init(seed + 250);
-    {
-        train::trainer<ar_teacher<float>> tr(teacher_exposure, trainer_cfg(o.teacher_steps, 2e-3));
-        train::fit_supervised(tr, exposure_data, o.teacher_steps, "teacher/exposure");
-    }
-    io::save_model(teacher_exposure, dir + "/teacher_exposure.safetensors");
+    ar_teacher<float> teacher_exposure(tmc), teacher_dpo(tmc);
+    if (!o.skd_only) {
+        phase("teacher on the shown slates (exposure)");
+        auto exposure_data = train::make_teacher_targets<float>(w, train::teacher_recipe::exposure, 0, n_targets, &logs, nullptr);
+        teacher_exposure.init(seed + 250);
+        {
+            train::trainer<ar_teacher<float>> tr(teacher_exposure, trainer_cfg(o.teacher_steps, 2e-3));
+            train::fit_supervised(tr, exposure_data, o.teacher_steps, "teacher/exposure");
+        }
+        io::save_model(teacher_exposure, dir + "/teacher_exposure.safetensors");
 
-    phase("Rerank-DPO from the exposure teacher");
-    ar_teacher<float> teacher_dpo = [&] {
-        std::vector<io::impression_page> pages;
-        pages.reserve(n_targets);
-        sim_request scratch;
-        for (std::size_t i = 0; i < n_targets; ++i) pages.push_back(to_impression_page(w, logs[i], scratch));
-        train::dpo_recipe_config rc;
-        rc.steps = o.dpo_steps;
-        rc.trainer.seed = seed;
-        rc.trainer.log = stderr;
-        rc.trainer.log_every = o.verbose ? 100 : 0;
-        train::dpo_report rep;
-        ar_teacher<float> t = train::train_rerank_dpo_teacher(teacher_exposure, pages, rc, &rep);
-        std::fprintf(stderr, "[demo seed %llu] Rerank-DPO: %zu pairs from %zu pages, final loss %.4f, accuracy %.3f\n",
-                     (unsigned long long)seed, rep.pairs, rep.pages, rep.final_loss, rep.final_accuracy);
-        return t;
-    }();
-    io::save_model(teacher_dpo, dir + "/teacher_dpo.safetensors");
+        phase("Rerank-DPO from the exposure teacher");
+        teacher_dpo = [&] {
+            std::vector<io::impression_page> pages;
+            pages.reserve(n_targets);
+            sim_request scratch;
+            for (std::size_t i = 0; i < n_targets; ++i) pages.push_back(to_impression_page(w, logs[i], scratch));
+            train::dpo_recipe_config rc;
+            rc.steps = o.dpo_steps;
+            rc.trainer.seed = seed;
+            rc.trainer.log = stderr;
+            rc.trainer.log_every = o.verbose ? 100 : 0;
+            train::dpo_report rep;
+            ar_teacher<float> t = train::train_rerank_dpo_teacher(teacher_exposure, pages, rc, &rep);
+            std::fprintf(stderr, "[demo seed %llu] Rerank-DPO: %zu pairs from %zu pages, final loss %.4f, accuracy %.3f\n",
+                         (unsigned long long)seed, rep.pairs, rep.pages, rep.final_loss, rep.final_accuracy);
+            return t;
+        }();
+        io::save_model(teacher_dpo, dir + "/teacher_dpo.safetensors");
+    }
 
     phase("evaluator-search targets (beam search on the page evaluator)");
     auto esearch_data = train::make_teacher_targets<float>(w, train::teacher_recipe::evaluator_search, 1000000,
@@ -305,14 +333,14 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     }
     io::save_model(teacher_es, dir + "/teacher_evaluator_search.safetensors");
 
-    phase("students of the evaluator-search teacher (supervised, SKD)");
+    phase(o.skd_only ? "SKD student of the evaluator-search teacher" : "students of the evaluator-search teacher (supervised, SKD)");
     nar_student<float> free_sup(mc);
     free_sup.init(seed + 450);
-    {
+    if (!o.skd_only) {
         train::trainer<nar_student<float>> tr(free_sup, trainer_cfg(o.student_steps, 2e-3));
         train::fit_supervised(tr, esearch_data, o.student_steps, "student/supervised (oracle-free)");
     }
-    io::save_model(free_sup, dir + "/student_supervised_oracle_free.safetensors");
+    if (!o.skd_only) io::save_model(free_sup, dir + "/student_supervised_oracle_free.safetensors");
     nar_student<float> free_skd(mc);
     free_skd.init(seed + 550);
     {
@@ -329,20 +357,26 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     io::save_model(free_skd, dir + "/student_skd_oracle_free.safetensors");
 
     phase("oracle-free rows");
-    add_free(pipeline::evaluate(w, ev, "teacher (exposure)",
-                                [&](const sim_request& r) { return decode::teacher_greedy(teacher_exposure, r.observed.view(), L, ws); }));
-    add_free(pipeline::evaluate(w, ev, "teacher (log recipe)",
-                                [&](const sim_request& r) { return decode::teacher_greedy(teacher_log, r.observed.view(), L, ws); }));
-    add_free(pipeline::evaluate(w, ev, "teacher (Rerank-DPO)",
-                                [&](const sim_request& r) { return decode::teacher_greedy(teacher_dpo, r.observed.view(), L, ws); }));
+    if (!o.skd_only) {
+        add_free(pipeline::evaluate(w, ev, "teacher (exposure)", [&](const sim_request& r) {
+            return decode::teacher_greedy(teacher_exposure, r.observed.view(), L, ws);
+        }));
+        add_free(pipeline::evaluate(w, ev, "teacher (log recipe)",
+                                    [&](const sim_request& r) { return decode::teacher_greedy(teacher_log, r.observed.view(), L, ws); }));
+        add_free(pipeline::evaluate(w, ev, "teacher (Rerank-DPO)",
+                                    [&](const sim_request& r) { return decode::teacher_greedy(teacher_dpo, r.observed.view(), L, ws); }));
+    }
     std::vector<slate> es_slates;
     add_free(pipeline::evaluate(
         w, ev, "teacher (evaluator search)",
         [&](const sim_request& r) { return decode::teacher_greedy(teacher_es, r.observed.view(), L, ws); }, nullptr, &es_slates));
     free_rows.back().ptar = 1.0;
-    add_free(pipeline::evaluate(
-        w, ev, "student supervised", [&](const sim_request& r) { return decode::greedy(free_sup, r.observed.view(), L, ws); }, &es_slates));
-    free_rows.back().collapse = pipeline::collapse(free_sup, ev, L);
+    if (!o.skd_only) {
+        add_free(pipeline::evaluate(
+            w, ev, "student supervised", [&](const sim_request& r) { return decode::greedy(free_sup, r.observed.view(), L, ws); },
+            &es_slates));
+        free_rows.back().collapse = pipeline::collapse(free_sup, ev, L);
+    }
     add_free(pipeline::evaluate(
         w, ev, "student SKD", [&](const sim_request& r) { return decode::greedy(free_skd, r.observed.view(), L, ws); }, &es_slates));
     free_rows.back().collapse = pipeline::collapse(free_skd, ev, L);
@@ -362,7 +396,7 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     evaluator.validation = record("page evaluator", decode::page_evaluator_scorer<float>{&evaluator});
     io::save_page_evaluator(evaluator, dir + "/page_evaluator.safetensors");
     decode::teacher_scorer<float> es_scorer{&teacher_es};
-    es_scorer.validation = record("evaluator-search teacher", es_scorer);
+    if (!o.skd_only) es_scorer.validation = record("evaluator-search teacher", es_scorer);
     {
         decode::best_of_n_config bon;
         bon.n = o.best_of;
@@ -380,7 +414,7 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
                 &es_slates));
         };
         serve("Best-of-" + std::to_string(bon.n) + " (SKD + evaluator scorer)", decode::page_evaluator_scorer<float>{&evaluator});
-        serve("Best-of-" + std::to_string(bon.n) + " (SKD + teacher scorer)", es_scorer);
+        if (!o.skd_only) serve("Best-of-" + std::to_string(bon.n) + " (SKD + teacher scorer)", es_scorer);
     }
     if (o.oracle_free_only) {
         std::fprintf(stderr, "[demo seed %llu] done in %.1fs (oracle-free table only); models in %s\n", (unsigned long long)seed,

@@ -146,11 +146,11 @@ inline std::vector<request<float>> requests_of(const world& w, std::uint64_t fir
 /// diagnostic, not oracle-free) uses the closed-form per-slot probabilities of the shown slate
 /// instead of the sampled feedback. The page evaluator's loss reads only the shown items, so each
 /// page is kept compactly in memory as its shown rows (a request of L candidates shown in order)
-/// when the pages fit in `cache_floats` values; beyond that the requests are regenerated from the
-/// world by index on every read.
+/// when the pages fit in `cache_floats` values (default 2^28, 1 GiB: 1M pages of the small world);
+/// beyond that the requests are regenerated from the world by index on every read.
 inline train::page_source<float> log_source(const world& w, const std::vector<logged_page>& logs, std::size_t begin,
                                             std::size_t end, bool expected_labels = false,
-                                            std::size_t cache_floats = std::size_t(1) << 27) {
+                                            std::size_t cache_floats = std::size_t(1) << 28) {
     if (begin > end || end > logs.size()) throw input_error("pipeline::log_source: range outside the logs");
     const int L = w.slate_size(), F = w.config().feature_dim, Fc = w.config().context_dim;
     auto fill = [&w, &logs, begin, expected_labels, L, F](std::size_t i, train::page_example<float>& p, sim_request& sr) {
