@@ -202,7 +202,7 @@ struct watch_result {
 /// validation, early stopping (best weights restored), the curve and checkpoints.
 template <class Model, class Fit>
 watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, const std::vector<query>& valid, int slots, int at,
-                            long steps, progress_bar& bar, Fit&& fit) {
+                            long steps, progress_bar& bar, Fit&& fit, const std::string& curve_suffix = "") {
     Model& model = tr.model();
     const int patience = a.int_value("patience", 0, 1000000);
     train::early_stopping<Model> stop(patience);
@@ -248,7 +248,7 @@ watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, cons
         r.best_valid = stop.best_score();
     }
     if (a.has("curve")) {
-        const std::string base = a.str("curve");
+        const std::string base = a.str("curve") + curve_suffix;
         if (!write_curve(curve, r.best_step, base + ".csv", base + ".png", "valid_ndcg@" + std::to_string(at)))
             throw error("cannot write the curve " + base + ".csv / .png");
     }
@@ -280,7 +280,9 @@ int cmd_train(int argc, char** argv) {
         .option("max-candidates", "N", "", "largest N the model accepts (default max(1024, largest query))")
         .option("requests", "N", "4000", "world: training requests")
         .option("refit", "yes|no", "yes", "--valid-fraction: retrain on all queries (carved ones included) for the best check's steps")
-        .option("average-decay", "X", "0.98", "keep an exponential moving average of the weights: validation checks it, the file gets it (0: off)");
+        .option("average-decay", "X", "0.98", "keep an exponential moving average of the weights: validation checks it, the file gets it (0: off)")
+        .option("ensemble", "K", "", "train K students (member k: seed S + 1000 k, its own validation carve) and save them as one\n"
+                                     "model that averages their slot logits (default 5 for a student on LETOR data, else 1)");
     add_watch_options(a, "25", "20");
     add_world_options(a);
     add_architecture_options(a, true);
@@ -289,6 +291,7 @@ int cmd_train(int argc, char** argv) {
     add_progress_flags(a);
     a.epilog("examples:\n"
              "  dualrerank train --data train.txt --valid-fraction 0.2 --out s.safetensors --curve curve\n"
+             "  dualrerank train --data train.txt --valid-fraction 0.2 --ensemble 1 --out single.safetensors\n"
              "  dualrerank train --data train.txt --valid vali.txt --model teacher --out t.safetensors\n"
              "  dualrerank train --world small --model teacher --steps 700 --out teacher.safetensors");
     a.parse(argc, argv, 2);
@@ -298,7 +301,7 @@ int cmd_train(int argc, char** argv) {
     const std::uint64_t seed = seed_of(a);
     const bool bar_on = progress_on(a);
     if (a.has("data") == a.has("world")) throw usage_error("give exactly one of --data FILE and --world small|default");
-    const train::trainer_config tc = trainer_config_from(a, seed);  // options checked before any work
+    const train::trainer_config tc0 = trainer_config_from(a, seed);  // options checked before any work
     const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
     train::supervised_config sc;
     sc.loss = train::parse_supervised_loss(a.choice("loss", {"ce", "listmle", "approx-ndcg"}));
@@ -314,152 +317,200 @@ int cmd_train(int argc, char** argv) {
         apply_architecture(a, probe);
     }
 
-    train::slate_dataset<float> data;
-    std::vector<query> valid;
-    model_config mc;
-    std::string what;
-    int index_base = 0;  // LETOR: 1 when the file is 1-based (no index 0), recorded in the model
-    train::feature_norm fn;
-    if (a.has("world")) {
-        const world_config wc = world_config_from(a.str("world"));
-        const world w(wc, static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
-        mc = config_for_world(wc);
-        const std::size_t count = static_cast<std::size_t>(a.integer("requests", 1, 10000000));
-        progress_bar bar("targets", long(count), bar_on);
-        data.L = wc.slate_size;
-        sim_request sr;
-        for (std::size_t i = 0; i < count; ++i) {
-            w.make_request(1000000 + i, sr);
-            data.requests.push_back(sr.observed);
-            data.targets.push_back(beam_search(w, sr));
-            bar.update(long(i + 1));
-        }
-        bar.finish();
-        what = "supervised on beam-search targets of the built-in world (" + a.str("world") + ", seed " + a.str("world-seed") + ")";
-        index_base = 1;  // reads LETOR files as the world's export writes them (1-based, context columns after the features)
-    } else {
-        const int L = a.int_value("slate-length", 1, limits::max_slate);
-        const int width = a.has("features") ? a.int_value("features", 1, limits::max_features) : 0;
-        std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width, -1, &index_base);
-        if (a.has("valid-fraction")) carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, valid);
-        int largest = 0;
-        for (auto& q : qs) {
-            largest = std::max(largest, q.req.n);
-            data.targets.push_back(target_by_label(q.relevance, L));
-            data.labels.push_back(q.relevance);
-            data.requests.push_back(std::move(q.req));
-        }
-        data.L = L;
-        mc.features = data.requests[0].f;
-        if (mc.features > limits::max_features)
-            throw input_error(a.str("data") + ": " + std::to_string(mc.features) + " features exceed the limit of " +
-                              std::to_string(limits::max_features));
-        mc.context = 0;
-        mc.max_slate = L;
-        mc.max_candidates = a.has("max-candidates") ? a.int_value("max-candidates", 1, limits::max_candidates)
-                                                    : std::min(limits::max_candidates, std::max(1024, largest));
-        if (largest > mc.max_candidates)
-            throw usage_error("--max-candidates " + std::to_string(mc.max_candidates) + " is below the largest query (" +
-                              std::to_string(largest) + " documents)");
-        if (a.has("valid"))
-            valid = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), mc.features, index_base);
-        for (const auto& q : valid)
-            if (q.req.n > mc.max_candidates)
-                throw input_error("validation " + query_name(q) + " has " + std::to_string(q.req.n) +
-                                  " documents; the model accepts at most " + std::to_string(mc.max_candidates));
-        if (norm) {
-            fn = train::fit_feature_norm(data.requests);
-            for (auto& r : data.requests) train::apply_feature_norm(fn, r);
-            for (auto& q : valid) train::apply_feature_norm(fn, q.req);
-        }
-        what = "supervised (" + std::string(train::to_string(sc.loss)) + ") on label-sorted targets of " + a.str("data") +
-               (norm ? ", z-scored features" : "");
-    }
-    mc.d = 32;
-    apply_architecture(a, mc);
-    mc.validate();
-    const int at = a.has("valid-at") ? a.int_value("valid-at", 1, 1 << 20) : data.L;
-
-    std::size_t params = 0;
-    watch_result wr;
-    // --valid-fraction: after early stopping picked the step count, retrain on every query
-    const bool refit = a.has("valid-fraction") && a.choice("refit", {"yes", "no"}) == "yes";
-    std::size_t refit_queries = 0;
-    auto run = [&](auto& model) {
-        model.init(seed);
-        params = model.parameter_count();
-        using M = std::decay_t<decltype(model)>;
-        train::trainer<M> tr(model, tc);
-        if (a.has("resume")) train::load_checkpoint(tr, a.str("resume"));
-        const long remaining = std::max(0L, steps - tr.optimizer().steps());
-        progress_bar bar("train " + kind, remaining, bar_on);
-        wr = watch_training(a, tr, valid, data.L, at, remaining, bar, [&](auto&& hook) {
-            if (remaining > 0)
-                train::fit_supervised(tr, data, remaining, sc, eval_every,
-                                      [&](const train::fit_check& c) { return hook(c.step, c.train_loss); }, "train");
-        });
-        if (!a.str_or("checkpoint", "").empty()) train::save_checkpoint(tr, a.str("checkpoint"));
-        std::string how = what + ", " + std::to_string(wr.steps) + " steps, seed " + std::to_string(seed);
-        if (refit && wr.best_step > 0) {
-            // the carved queries go back in: a fresh model on all queries for the best check's steps
-            train::slate_dataset<float> all = data;
-            for (const auto& q : valid) {
-                all.requests.push_back(q.req);
-                all.targets.push_back(target_by_label(q.relevance, data.L));
-                all.labels.push_back(q.relevance);
+    // --ensemble K: member k is a whole run of its own (seed S + 1000 k: initialization, batches and
+    // validation carve), and the members are saved as one student that averages their slot logits
+    const bool letor_student = a.has("data") && kind == "student";
+    const int K = a.has("ensemble") ? a.int_value("ensemble", 1, nar_student<float>::max_members) : (letor_student ? 5 : 1);
+    if (K > 1 && !letor_student)
+        throw usage_error("--ensemble " + std::to_string(K) + " needs --model student and LETOR --data (an ensemble averages "
+                          "students' slot logits)");
+    if (K > 1 && (a.has("checkpoint") || a.has("resume")))
+        throw usage_error("--checkpoint / --resume train one model: add --ensemble 1");
+    std::vector<nar_student<float>> members;
+    std::vector<std::string> member_norms;
+    std::string ensemble_how;
+    std::string ensemble_base = "0";
+    auto train_member = [&](const std::uint64_t seed, const int k) {
+        train::trainer_config tc = tc0;
+        tc.seed = seed;
+        const std::string member =
+            K > 1 ? "member " + std::to_string(k + 1) + "/" + std::to_string(K) + " (seed " + std::to_string(seed) + "): " : "";
+        train::slate_dataset<float> data;
+        std::vector<query> valid;
+        model_config mc;
+        std::string what;
+        int index_base = 0;  // LETOR: 1 when the file is 1-based (no index 0), recorded in the model
+        train::feature_norm fn;
+        if (a.has("world")) {
+            const world_config wc = world_config_from(a.str("world"));
+            const world w(wc, static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
+            mc = config_for_world(wc);
+            const std::size_t count = static_cast<std::size_t>(a.integer("requests", 1, 10000000));
+            progress_bar bar("targets", long(count), bar_on);
+            data.L = wc.slate_size;
+            sim_request sr;
+            for (std::size_t i = 0; i < count; ++i) {
+                w.make_request(1000000 + i, sr);
+                data.requests.push_back(sr.observed);
+                data.targets.push_back(beam_search(w, sr));
+                bar.update(long(i + 1));
             }
-            model.init(seed);
-            train::trainer<M> tr2(model, tc);
-            train::fit_supervised(tr2, all, wr.best_step, sc, wr.best_step, [](const train::fit_check&) { return true; }, "refit");
-            std::copy(tr2.averaged_params(), tr2.averaged_params() + model.arena_size(), model.params());
-            refit_queries = all.size();
-            how += "; refit on all " + std::to_string(all.size()) + " queries for " + std::to_string(wr.best_step) + " steps";
-        }
-        io::save_options so = provenance("train", how);
-        so.metadata["letor_index_base"] = std::to_string(index_base);
-        if (!fn.empty()) {
-            M saved = model;
-            train::fold_feature_norm(saved, fn);
-            so.metadata["feature_norm"] = train::feature_norm_to_json(fn).dump();
-            io::save_model(saved, out, so);
+            bar.finish();
+            what = "supervised on beam-search targets of the built-in world (" + a.str("world") + ", seed " + a.str("world-seed") + ")";
+            index_base = 1;  // reads LETOR files as the world's export writes them (1-based, context columns after the features)
         } else {
-            io::save_model(model, out, so);
+            const int L = a.int_value("slate-length", 1, limits::max_slate);
+            const int width = a.has("features") ? a.int_value("features", 1, limits::max_features) : 0;
+            std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width, -1, &index_base);
+            if (a.has("valid-fraction")) carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, valid);
+            int largest = 0;
+            for (auto& q : qs) {
+                largest = std::max(largest, q.req.n);
+                data.targets.push_back(target_by_label(q.relevance, L));
+                data.labels.push_back(q.relevance);
+                data.requests.push_back(std::move(q.req));
+            }
+            data.L = L;
+            mc.features = data.requests[0].f;
+            if (mc.features > limits::max_features)
+                throw input_error(a.str("data") + ": " + std::to_string(mc.features) + " features exceed the limit of " +
+                                  std::to_string(limits::max_features));
+            mc.context = 0;
+            mc.max_slate = L;
+            mc.max_candidates = a.has("max-candidates") ? a.int_value("max-candidates", 1, limits::max_candidates)
+                                                        : std::min(limits::max_candidates, std::max(1024, largest));
+            if (largest > mc.max_candidates)
+                throw usage_error("--max-candidates " + std::to_string(mc.max_candidates) + " is below the largest query (" +
+                                  std::to_string(largest) + " documents)");
+            if (a.has("valid"))
+                valid = read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), mc.features, index_base);
+            for (const auto& q : valid)
+                if (q.req.n > mc.max_candidates)
+                    throw input_error("validation " + query_name(q) + " has " + std::to_string(q.req.n) +
+                                      " documents; the model accepts at most " + std::to_string(mc.max_candidates));
+            if (norm) {
+                fn = train::fit_feature_norm(data.requests);
+                for (auto& r : data.requests) train::apply_feature_norm(fn, r);
+                for (auto& q : valid) train::apply_feature_norm(fn, q.req);
+            }
+            what = "supervised (" + std::string(train::to_string(sc.loss)) + ") on label-sorted targets of " + a.str("data") +
+                   (norm ? ", z-scored features" : "");
+        }
+        mc.d = 32;
+        apply_architecture(a, mc);
+        mc.validate();
+        const int at = a.has("valid-at") ? a.int_value("valid-at", 1, 1 << 20) : data.L;
+
+        std::size_t params = 0;
+        watch_result wr;
+        // --valid-fraction: after early stopping picked the step count, retrain on every query
+        const bool refit = a.has("valid-fraction") && a.choice("refit", {"yes", "no"}) == "yes";
+        std::size_t refit_queries = 0;
+        auto run = [&](auto& model) {
+            model.init(seed);
+            params = model.parameter_count();
+            using M = std::decay_t<decltype(model)>;
+            train::trainer<M> tr(model, tc);
+            if (a.has("resume")) train::load_checkpoint(tr, a.str("resume"));
+            const long remaining = std::max(0L, steps - tr.optimizer().steps());
+            progress_bar bar("train " + kind + (K > 1 ? " " + std::to_string(k + 1) + "/" + std::to_string(K) : std::string()), remaining, bar_on);
+            wr = watch_training(a, tr, valid, data.L, at, remaining, bar, [&](auto&& hook) {
+                if (remaining > 0)
+                    train::fit_supervised(tr, data, remaining, sc, eval_every,
+                                          [&](const train::fit_check& c) { return hook(c.step, c.train_loss); }, "train");
+            }, K > 1 ? ".member" + std::to_string(k + 1) : std::string());
+            if (!a.str_or("checkpoint", "").empty()) train::save_checkpoint(tr, a.str("checkpoint"));
+            std::string how = what + ", " + std::to_string(wr.steps) + " steps, seed " + std::to_string(seed);
+            if (refit && wr.best_step > 0) {
+                // the carved queries go back in: a fresh model on all queries for the best check's steps
+                train::slate_dataset<float> all = data;
+                for (const auto& q : valid) {
+                    all.requests.push_back(q.req);
+                    all.targets.push_back(target_by_label(q.relevance, data.L));
+                    all.labels.push_back(q.relevance);
+                }
+                model.init(seed);
+                train::trainer<M> tr2(model, tc);
+                train::fit_supervised(tr2, all, wr.best_step, sc, wr.best_step, [](const train::fit_check&) { return true; }, "refit");
+                std::copy(tr2.averaged_params(), tr2.averaged_params() + model.arena_size(), model.params());
+                refit_queries = all.size();
+                how += "; refit on all " + std::to_string(all.size()) + " queries for " + std::to_string(wr.best_step) + " steps";
+            }
+            io::save_options so = provenance("train", how);
+            so.metadata["letor_index_base"] = std::to_string(index_base);
+            M saved = model;
+            if (!fn.empty()) {
+                train::fold_feature_norm(saved, fn);
+                so.metadata["feature_norm"] = train::feature_norm_to_json(fn).dump();
+            }
+            if (K == 1) {
+                io::save_model(saved, out, so);
+            } else if constexpr (M::kind == model_kind::student) {  // kept for the ensemble, saved after the last member
+                members.push_back(std::move(saved));
+                if (!fn.empty()) member_norms.push_back(so.metadata["feature_norm"]);
+                ensemble_how += (k == 0 ? "ensemble of " + std::to_string(K) + " students, slot logits averaged; " : "; ") +
+                                std::string("member ") + std::to_string(k + 1) + ": " + how;
+                ensemble_base = std::to_string(index_base);
+            }
+        };
+        if (kind == "teacher") {
+            ar_teacher<float> m(mc);
+            run(m);
+        } else {
+            nar_student<float> m(mc);
+            run(m);
+        }
+        std::printf("%strained %s (%zu parameters) on %zu requests, %ld steps: last training loss %.4f %s%s\n", member.c_str(),
+                    kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), wr.steps, wr.last_loss,
+                    train::loss_unit(sc.loss), K == 1 ? (" -> " + out).c_str() : "");
+        if (refit_queries > 0)
+            std::printf("%srefit on all %zu queries for %ld steps (the best check's); the validation figure below is of that model,\n"
+                        "whose training data now include the validation queries\n", member.c_str(), refit_queries, wr.best_step);
+        if (!valid.empty()) {
+            // the saved file, read back: the check covers the folded normalization too (an ensemble's
+            // member: the folded model in memory, before the ensemble is written)
+            any_model m;
+            if (K == 1) {
+                m = load_any_model(out);
+            } else {
+                static_cast<serving::any_model&>(m) = serving::make_any_model(members.back(), member);
+                m.kind = m.kind_name();
+                m.letor_index_base = std::stoi(ensemble_base);
+            }
+            std::vector<query> vq =
+                a.has("valid") ? read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), m.config.features, m.letor_index_base)
+                               : std::vector<query>();
+            if (!a.has("valid")) {  // the carved queries, raw features again
+                std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), a.has("features") ? m.config.features : 0,
+                                                           -1, nullptr);
+                carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, vq);
+            }
+            workspace ws;
+            std::vector<slate> orders;
+            for (const auto& q : vq) {
+                orders.emplace_back();
+                if (m.student) full_order_of(*m.student, q.req.view(), data.L, orders.back(), ws);
+                else full_order_of(*m.teacher, q.req.view(), data.L, orders.back(), ws);
+            }
+            const ranking_metrics rm = evaluate_rankings(vq, orders, {at});
+            std::printf("%svalidation (%zu queries): NDCG@%d %.4f  MAP@%d %.4f (the %s; best check at step %ld%s)\n", member.c_str(),
+                        rm.queries, at, rm.ndcg[0], at, rm.map[0], K == 1 ? "saved model" : "member", wr.best_step,
+                        wr.stopped_early ? ", stopped early" : "");
         }
     };
-    if (kind == "teacher") {
-        ar_teacher<float> m(mc);
-        run(m);
-    } else {
-        nar_student<float> m(mc);
-        run(m);
-    }
-    std::printf("trained %s (%zu parameters) on %zu requests, %ld steps: last training loss %.4f %s -> %s\n",
-                kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), wr.steps, wr.last_loss,
-                train::loss_unit(sc.loss), out.c_str());
-    if (refit_queries > 0)
-        std::printf("refit on all %zu queries for %ld steps (the best check's); the validation figure below is of that model,\n"
-                    "whose training data now include the validation queries\n", refit_queries, wr.best_step);
-    if (!valid.empty()) {
-        // the saved file, read back: the check covers the folded normalization too
-        const any_model m = load_any_model(out);
-        std::vector<query> vq =
-            a.has("valid") ? read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), m.config.features, m.letor_index_base)
-                           : std::vector<query>();
-        if (!a.has("valid")) {  // the carved queries, raw features again
-            std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), a.has("features") ? m.config.features : 0,
-                                                       -1, nullptr);
-            carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, vq);
+    for (int k = 0; k < K; ++k) train_member(seed + 1000 * std::uint64_t(k), k);
+    if (K > 1) {
+        const nar_student<float> e = nar_student<float>::ensemble(std::move(members));
+        io::save_options so = provenance("train", ensemble_how);
+        so.metadata["letor_index_base"] = ensemble_base;
+        if (!member_norms.empty()) {
+            std::string arr = "[";
+            for (std::size_t i = 0; i < member_norms.size(); ++i) arr += (i ? "," : "") + member_norms[i];
+            so.metadata["feature_norm"] = arr + "]";
         }
-        workspace ws;
-        std::vector<slate> orders;
-        for (const auto& q : vq) {
-            orders.emplace_back();
-            if (m.student) full_order_of(*m.student, q.req.view(), data.L, orders.back(), ws);
-            else full_order_of(*m.teacher, q.req.view(), data.L, orders.back(), ws);
-        }
-        const ranking_metrics rm = evaluate_rankings(vq, orders, {at});
-        std::printf("validation (%zu queries): NDCG@%d %.4f  MAP@%d %.4f (the saved model; best check at step %ld%s)\n",
-                    rm.queries, at, rm.ndcg[0], at, rm.map[0], wr.best_step, wr.stopped_early ? ", stopped early" : "");
+        io::save_model(e, out, so);
+        std::printf("ensemble of %d students (seeds %llu + 1000 k), slot logits averaged -> %s\n", K, (unsigned long long)seed,
+                    out.c_str());
     }
     return 0;
 }
@@ -1102,6 +1153,7 @@ int cmd_info(int argc, char** argv) {
         io::json j = io::json::object();
         j["path"] = path;
         j["kind"] = m.kind;
+        j["members"] = m.student ? m.student->members() : 1;
         j["config"] = config;
         j["parameters"] = static_cast<std::uint64_t>(params);
         j["self_test"] = self_test ? "passed" : "absent";
@@ -1125,6 +1177,8 @@ int cmd_info(int argc, char** argv) {
     }
     std::printf("file        %s\n", path.c_str());
     std::printf("kind        %s\n", m.kind.c_str());
+    if (m.student && m.student->members() > 1)
+        std::printf("ensemble    %d members (format_version 3), slot logits averaged\n", m.student->members());
     std::printf("parameters  %zu in %zu tensors\n", params, f.tensors().size() - verify);
     std::printf("self-test   %s\n", self_test ? "passed (the stored probe output was reproduced)" : "absent");
     std::printf("config\n");

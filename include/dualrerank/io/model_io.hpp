@@ -19,6 +19,12 @@
 // writers) still load; their checksum covers only the data region, so the header is checked only
 // by parsing, the shape checks and the self-test (integrity_note says which applies).
 //
+// A student ensemble (nar_student::ensemble) is written as format_version 3: __metadata__ members
+// = K (2..nar_student::max_members), each member's tensors under "member.{k}." (k = 0..K-1, the
+// names of a single student after the prefix), and the self-test output is the ensemble's (the
+// mean of the members' slot logits). A single model is still written as format_version 2, so
+// readers that predate ensembles keep reading it; they refuse a version 3 file by its version.
+//
 // Checkpoints (train/checkpoint.hpp) use the same container: the model's tensors under "param.",
 // the AdamW moments under "adam.m." / "adam.v.", step counters and the RNG state. Every file is
 // written atomically (temp file, fsync, rename): the file on disk is the last complete version.
@@ -43,6 +49,7 @@ inline constexpr const char* model_format = "dualrerank";
 inline constexpr const char* checkpoint_format = "dualrerank-checkpoint";
 inline constexpr const char* format_version = "2";
 inline constexpr const char* format_version_1 = "1";  ///< still read: data-region checksum only
+inline constexpr const char* format_version_ensemble = "3";  ///< a student ensemble (members = K); else as version 2
 
 inline json config_to_json(const model_config& c) {
     json j = json::object();
@@ -190,7 +197,7 @@ std::vector<typename Model::value_type> probe_output_one(const Model& m, probe<M
     auto v = p.req.view();
     std::vector<T> out;
     if constexpr (Model::kind == model_kind::student) {
-        auto c = m.forward(&v, 1, p.L, ws);
+        auto c = m.members() > 1 ? m.infer(&v, 1, p.L, ws) : m.forward(&v, 1, p.L, ws);  // an ensemble has no forward
         out.assign(c.Z, c.Z + std::size_t(p.L) * v.n);
     } else if constexpr (Model::kind == model_kind::teacher) {
         auto c = m.forward(&v, 1, p.L, p.slate.data(), ws);
@@ -259,15 +266,63 @@ struct save_options {
     std::map<std::string, std::string> metadata;  ///< extra metadata (e.g. training provenance)
 };
 
-/// Save a model (atomic write).
+namespace detail {
+/// The tensor-name prefix of ensemble member k.
+inline std::string member_prefix(int k) { return "member." + std::to_string(k) + "."; }
+
+/// A model's member count (students can be ensembles; every other kind is one model).
+template <class Model>
+int members_of(const Model& m) {
+    if constexpr (Model::kind == model_kind::student) return m.members();
+    else return 1;
+}
+
+/// The member count a model file declares: 1 without __metadata__["members"] (format_version 1 or
+/// 2); with it, format_version 3, kind nar_student and K in [2, nar_student::max_members].
+inline int read_members(const safetensors_file& f, const std::string& ver, const std::string& kind, const std::string& what) {
+    const auto it = f.metadata().find("members");
+    if (it == f.metadata().end()) {
+        if (ver == format_version_ensemble)
+            dualrerank::detail::throw_format(what + ": format_version 3 (an ensemble) requires __metadata__[\"members\"]");
+        return 1;
+    }
+    if (ver != format_version_ensemble)
+        dualrerank::detail::throw_format(what + ": __metadata__[\"members\"] needs format_version 3, the file says " + ver);
+    if (kind != to_string(model_kind::student))
+        dualrerank::detail::throw_format(what + ": only a nar_student can be an ensemble; the file holds a " + kind);
+    const std::string& v = it->second;
+    int K = 0;
+    bool ok = !v.empty() && v.size() <= 3 && v[0] != '0';
+    for (char ch : v) ok = ok && ch >= '0' && ch <= '9';
+    if (ok) K = std::stoi(v);
+    if (!ok || K < 2 || K > nar_student<float>::max_members)
+        dualrerank::detail::throw_format(what + ": __metadata__[\"members\"] is \"" + v + "\", expected an integer from 2 to " +
+                                         std::to_string(nar_student<float>::max_members));
+    return K;
+}
+}  // namespace detail
+
+/// Save a model (atomic write). A student ensemble (members() > 1) is written as format_version 3
+/// with each member's tensors under "member.{k}."; anything else as format_version 2.
 template <class Model>
 void save_model(const Model& m, const std::string& path, const save_options& opt = {}) {
     using T = typename Model::value_type;
     std::vector<tensor_write> tensors;
-    detail::add_param_tensors(m, "", m.params(), tensors);
+    const int K = detail::members_of(m);
+    std::vector<Model> held;  // the members' weights must outlive the write
+    if constexpr (Model::kind == model_kind::student) {
+        if (K > 1) {
+            held.reserve(std::size_t(K));
+            for (int k = 0; k < K; ++k) held.push_back(m.member(k));
+            for (int k = 0; k < K; ++k) detail::add_param_tensors(held[std::size_t(k)], detail::member_prefix(k), held[std::size_t(k)].params(), tensors);
+        }
+    }
+    if (K == 1) detail::add_param_tensors(m, "", m.params(), tensors);
     std::map<std::string, std::string> meta = opt.metadata;
+    if (K > 1) meta["members"] = std::to_string(K);
+    else meta.erase("members");
     meta["format"] = model_format;
-    meta["format_version"] = format_version;
+    meta["format_version"] = K > 1 ? format_version_ensemble : format_version;
     meta["kind"] = to_string(Model::kind);
     meta["config"] = config_to_json(m.config()).dump();
     auto p = detail::make_probe<Model>(m.config());
@@ -307,7 +362,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     if (detail::require_meta(f, "format", what) != model_format)
         dualrerank::detail::throw_format(what + ": not a dualrerank model file");
     const std::string ver = detail::require_meta(f, "format_version", what);
-    if (ver != format_version && ver != format_version_1)
+    if (ver != format_version && ver != format_version_1 && ver != format_version_ensemble)
         dualrerank::detail::throw_format(what + ": unsupported format_version " + ver);
     const bool v1 = ver == format_version_1;
     if (!v1 && f.metadata().count(safetensors_file_crc32_key) == 0)
@@ -317,6 +372,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     if (kind != to_string(Model::kind))
         dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a " + to_string(Model::kind));
     const model_config c = detail::parse_config_meta(f, what);
+    const int K = detail::read_members(f, ver, kind, what);
     // A header may declare any config within `limits` (billions of parameters) in a file of a few
     // bytes: bound the arena by the values the file actually holds before allocating it.
     std::size_t held = 0;
@@ -329,7 +385,29 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
                                          " (the values its tensors hold: missing tensors, or a config that is not the file's)");
     }
     Model& m = *mo;
-    detail::read_param_tensors(m, f, "", m.params(), opt.allow_unknown, what);
+    if (K == 1) {
+        detail::read_param_tensors(m, f, "", m.params(), opt.allow_unknown, what);
+    } else if constexpr (Model::kind == model_kind::student) {
+        std::vector<Model> members;
+        members.reserve(std::size_t(K));
+        for (int k = 0; k < K; ++k) {
+            members.emplace_back(c, held);
+            detail::read_param_tensors(members.back(), f, detail::member_prefix(k), members.back().params(), true, what);
+        }
+        if (!opt.allow_unknown)
+            for (const auto& t : f.tensors()) {
+                if (t.name.rfind("verify.", 0) == 0) continue;
+                bool known = false;
+                for (int k = 0; k < K && !known; ++k) {
+                    const std::string pre = detail::member_prefix(k);
+                    known = t.name.rfind(pre, 0) == 0 && m.table().find(t.name.substr(pre.size())) != nullptr;
+                }
+                if (!known)
+                    dualrerank::detail::throw_format(what + ": unknown tensor \"" + t.name + "\" (not part of an ensemble of " +
+                                                     std::to_string(K) + " nar_student members with this config)");
+            }
+        m = Model::ensemble(std::move(members));
+    }
     auto it = f.metadata().find("verify");
     if (opt.verify && it != f.metadata().end() && it->second == "1") {
         {  // the probe's size comes from the config: check the file holds it before building it
@@ -367,6 +445,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     }
     return std::move(m);
 }
+
 
 /// What a model file's integrity checks cover, in words (the CLI's `info` prints it).
 inline std::string integrity_note(const safetensors_file& f) {

@@ -6,8 +6,15 @@
 //
 // Tensor names: encoder.*, slot_queries [max_slate x d], decoder.blocks.{i}.*, decoder.ln_f.*,
 // pointer.{q,k}.weight.
+//
+// An ensemble (nar_student::ensemble) is K students of one config served as one: its inference
+// (infer, logits, logits_batch, and so every decoder and the serving front door) returns the mean
+// of the members' slot logits, which is the normalized product of their slot distributions (the
+// mean of the log-softmax rows differs from it by a constant per row). Inference only: forward and
+// backward refuse it (train the members, then combine them).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "encoder.hpp"
@@ -44,22 +51,94 @@ public:
         this->allocate(max_parameters);
     }
 
+    /// At most this many members in an ensemble (a model file declaring more is refused).
+    static constexpr int max_members = 64;
+
+    /// An ensemble of `members` (1 to max_members students of one config, moved in): one student
+    /// whose inference returns the mean of the members' slot logits Z. Member 0's weights are the
+    /// ensemble's own table and params() (what init, tensor and a trainer would see); the others
+    /// are held shared and immutable, so copying an ensemble copies member 0's arena only.
+    /// forward/backward throw input_error on an ensemble. An inference call takes up to
+    /// members() x max_workspace_bytes plus B L N values of workspace. input_error on an empty
+    /// list, too many members or a config that differs from member 0's (naming the member).
+    static nar_student ensemble(std::vector<nar_student> members) {
+        if (members.empty()) detail::throw_input("nar_student::ensemble: no members");
+        if (int(members.size()) > max_members)
+            detail::throw_input("nar_student::ensemble: " + std::to_string(members.size()) + " members exceed max_members = " +
+                                std::to_string(max_members));
+        for (std::size_t k = 0; k < members.size(); ++k) {
+            if (members[k].members() != 1)
+                detail::throw_input("nar_student::ensemble: member " + std::to_string(k) + " is itself an ensemble");
+            if (!(members[k].config() == members[0].config()))
+                detail::throw_input("nar_student::ensemble: member " + std::to_string(k) + " has another config than member 0");
+        }
+        nar_student e = std::move(members[0]);
+        if (members.size() > 1) {
+            auto rest = std::make_shared<std::vector<nar_student>>();
+            for (std::size_t k = 1; k < members.size(); ++k) rest->push_back(std::move(members[k]));
+            e.rest_ = std::move(rest);
+        }
+        return e;
+    }
+
+    /// Members of the ensemble (1 for a single student).
+    int members() const noexcept { return 1 + (rest_ ? int(rest_->size()) : 0); }
+
+    /// Member k (0 <= k < members()) as a single student; member 0 is this model's own weights
+    /// (returned without its ensemble). input_error for k out of range.
+    nar_student member(int k) const {
+        if (k < 0 || k >= members())
+            detail::throw_input("nar_student::member: " + std::to_string(k) + " is not in [0, " + std::to_string(members()) + ")");
+        if (k > 0) return (*rest_)[std::size_t(k - 1)];
+        nar_student m = *this;
+        m.rest_.reset();
+        return m;
+    }
+
     /// Training/analysis forward over B requests (validated), all with slate length L. The cache
     /// keeps every attention's probabilities for backward: B * heads * N^2 values per encoder
-    /// layer. Decoding uses `infer`.
+    /// layer. Decoding uses `infer`. input_error on an ensemble (inference only).
     detail::student_cache<T> forward(const request_view<T>* reqs, int B, int L, workspace& ws) const {
+        if (rest_)
+            detail::throw_input("nar_student: an ensemble of " + std::to_string(members()) +
+                                " members is for inference only; train its members (member(k)) one by one");
         return run(reqs, B, L, ws, false);
     }
 
     /// Inference forward: the same logits Z (up to float rounding) with streamed attention
     /// (nn::attention_forward_streamed), so the workspace grows with N * d, not N^2 (see
     /// max_workspace_bytes). Only c.Z and c.n are for use; the cache cannot go to backward.
+    /// An ensemble's Z is the mean of its members' (padded entries stay -inf).
     detail::student_cache<T> infer(const request_view<T>* reqs, int B, int L, workspace& ws) const {
-        return run(reqs, B, L, ws, true);
+        if (!rest_) return run(reqs, B, L, ws, true);
+        check(reqs, B, L);
+        workload w;
+        for (int b = 0; b < B; ++b) w.n = std::max(w.n, reqs[b].n);
+        w.L = L;
+        w.batch = B;
+        const std::size_t one = max_workspace_bytes<T>(this->config_, kind, w);
+        const std::size_t K = std::size_t(members());
+        const std::size_t acc_bytes = std::size_t(B) * L * w.n * sizeof(T) + 64;
+        const std::size_t need = one > (std::numeric_limits<std::size_t>::max() - acc_bytes) / K ? std::numeric_limits<std::size_t>::max()
+                                                                                                  : K * one + acc_bytes;
+        detail::check_workspace_bound(ws, need, "nar_student (ensemble)", w);
+        detail::student_cache<T> c = run(reqs, B, L, ws, true, false);
+        const std::size_t size = std::size_t(B) * L * c.n;
+        T* acc = ws.alloc<T>(size);
+        std::copy(c.Z, c.Z + size, acc);
+        for (const nar_student& m : *rest_) {
+            const detail::student_cache<T> cm = m.run(reqs, B, L, ws, true, false);
+            for (std::size_t i = 0; i < size; ++i) acc[i] += cm.Z[i];  // -inf padding stays -inf
+        }
+        const T inv = T(1) / T(K);
+        for (std::size_t i = 0; i < size; ++i) acc[i] *= inv;
+        c.Z = acc;
+        return c;
     }
 
     /// Backward from dZ [B x L x n] (zero at masked entries); accumulates into the gradient arena G.
     void backward(const detail::student_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
+        if (rest_) detail::throw_input("nar_student: an ensemble is for inference only (backward)");
         const T* P = this->params();
         const int d = this->config_.d;
         T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * d);
@@ -88,9 +167,9 @@ public:
     const detail::candidate_encoder& encoder() const noexcept { return enc_; }
 
 private:
-    detail::student_cache<T> run(const request_view<T>* reqs, int B, int L, workspace& ws, bool stream) const {
+    detail::student_cache<T> run(const request_view<T>* reqs, int B, int L, workspace& ws, bool stream, bool bound = true) const {
         check(reqs, B, L);
-        if (stream) {
+        if (stream && bound) {
             workload w;
             for (int b = 0; b < B; ++b) w.n = std::max(w.n, reqs[b].n);
             w.L = L;
@@ -125,6 +204,7 @@ private:
     detail::candidate_encoder enc_;
     std::size_t slot_queries_ = no_tensor;
     detail::decoder_stack dec_;
+    std::shared_ptr<const std::vector<nar_student>> rest_;  ///< ensemble members 1..K-1 (null: a single student)
 };
 
 DUALRERANK_NAMESPACE_END
