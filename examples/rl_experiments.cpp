@@ -73,6 +73,24 @@ double normalized(const world& w, const eval_set_d& e, const nar_student<float>&
     return (u - ur) / std::max(uo - ur, 1e-12);
 }
 
+// the same normalization for the policy's SAMPLED slates (what the RL objective improves): the mean
+// expected utility of K Gumbel-Max samples at tau per held-out request (fixed noise keys)
+double normalized_sampled(const world& w, const eval_set_d& e, const nar_student<float>& m, double tau, int K) {
+    train::policy_store<float> store(m);
+    train::online_server<float> srv(store, tau, 4242);
+    double u = 0, ur = 0, uo = 0;
+    const int L = w.slate_size();
+    for (std::size_t i = 0; i < e.requests.size(); ++i) {
+        for (int k = 0; k < K; ++k) {
+            const auto sh = srv.serve(e.requests[i].observed.view(), std::uint64_t(i) * std::uint64_t(K) + std::uint64_t(k), L);
+            u += w.expected_utility(e.requests[i], slate(sh.items.begin(), sh.items.end()), e.cond) / K;
+        }
+        ur += e.u_random[i];
+        uo += e.u_oracle[i];
+    }
+    return (u - ur) / std::max(uo - ur, 1e-12);
+}
+
 // policy-local logs: pages sampled by the start student with Gumbel-Max at tau (the serving
 // policy with exploration; docs/design.md section 10.2), sampled feedback under `c`
 struct local_logs {
@@ -596,7 +614,7 @@ int main(int argc, char** argv) {
         // proposals (docs/results.md); the runs of docs/rl.md before 2026-12-06 19:00 used lr 0.02, batch 64, 3000 steps
         train::page_fit_config page_fit;
         int eval_every = 2000, eval_requests = 200, evaluator_pages = 20000;
-        int measure = 0, measure_draws = 8, measure_rollouts = 32;
+        int measure = 0, measure_draws = 8, measure_rollouts = 32, eval_sampled = 0;
         train::rl_run_config rc;
         rc.mode = train::rl_feedback::realistic;
         rc.publish_every = 4;
@@ -625,6 +643,7 @@ int main(int argc, char** argv) {
             else if (a.is("--requests")) requests = a.integer(LLONG_MIN, LLONG_MAX);
             else if (a.is("--eval-every")) eval_every = a.integer();
             else if (a.is("--eval-requests")) eval_requests = a.integer();
+            else if (a.is("--eval-sampled")) eval_sampled = int(a.integer(0, 10000));
             else if (a.is("--lr")) rc.optimizer.lr = a.real();
             else if (a.is("--beta")) rc.rl.beta = a.real();
             else if (a.is("--eta")) rc.rl.eta = a.real();
@@ -653,6 +672,7 @@ int main(int argc, char** argv) {
                           "       [--evaluator-lr X] [--evaluator-batch B] [--evaluator-every K] (the last three: online refresh)\n"
                           "       [--lr X] [--beta X] [--eta X] [--tau X] [--group G] [--per-step R] [--publish-every P] [--max-delay D]\n"
                           "       [--drop-rate X] [--group-weight X] [--shown-weight X] [--polyak A] [--eval-every K] [--eval-requests M]\n"
+                          "       [--eval-sampled K (also the sampled policy's utility: K slates per request at tau)]\n"
                           "       [--guard-every K [--guard-margin X] [--guard-holdout N]]\n"
                           "       [--measure-advantages M [--measure-draws R] [--measure-rollouts K]]");
                 return 0;
@@ -857,9 +877,15 @@ int main(int argc, char** argv) {
                     break;
                 }
             std::printf("method=%s mode=%s drift=%s seed=%llu stream=%llu requests=%ld G=%d start=%.4f anchor_final=%.4f shift=%.4f "
-                        "final=%.4f gain=%+.4f recover90=%ld secs=%.0f\n",
+                        "final=%.4f gain=%+.4f recover90=%ld secs=%.0f",
                         m.c_str(), mode.c_str(), drift_name.c_str(), (unsigned long long)seed, (unsigned long long)ss, requests, r.rl.group,
                         start, anchor_final, shift_u, final_u, final_u - anchor_final, recover, secs);
+            if (eval_sampled > 0) {
+                const double sa = normalized_sampled(w, set_final, anchor, rc.rl.sample_tau, eval_sampled);
+                const double sp = normalized_sampled(w, set_final, policy, rc.rl.sample_tau, eval_sampled);
+                std::printf(" sampled_anchor_final=%.4f sampled_final=%.4f sampled_gain=%+.4f", sa, sp, sp - sa);
+            }
+            std::printf("\n");
             std::fflush(stdout);
         }
         return 0;
