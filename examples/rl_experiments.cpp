@@ -607,7 +607,7 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
     try {
         std::string student_path, methods = "ldro", drift_name = "swap-mixed", mode = "realistic", feedback = "sampled", csv,
-                                  evaluator_path, evaluator_kind = "page";
+                                  evaluator_path, evaluator_kind = "page", save_policy;
         std::uint64_t seed = 1, stream_seed = 0;
         long requests = 16000, evaluator_steps = 0;  // 0: the kind's default (page: page_fit_config's 10 000; list: 3000)
         // the page evaluator's fit: page_fit_config's defaults (lr 0.002, batch 128), the fit measured best on
@@ -629,6 +629,7 @@ int main(int argc, char** argv) {
             else if (a.is("--drift")) drift_name = a.value();
             else if (a.is("--feedback")) feedback = a.value();
             else if (a.is("--csv")) csv = a.value();
+            else if (a.is("--save-policy")) save_policy = a.value();
             else if (a.is("--evaluator")) evaluator_path = a.value();
             else if (a.is("--evaluator-kind")) evaluator_kind = a.value();
             else if (a.is("--evaluator-batch")) ec.batch = a.integer();
@@ -673,6 +674,7 @@ int main(int argc, char** argv) {
                           "       [--lr X] [--beta X] [--eta X] [--tau X] [--group G] [--per-step R] [--publish-every P] [--max-delay D]\n"
                           "       [--drop-rate X] [--group-weight X] [--shown-weight X] [--polyak A] [--eval-every K] [--eval-requests M]\n"
                           "       [--eval-sampled K (also the sampled policy's utility: K slates per request at tau)]\n"
+                          "       [--save-policy PREFIX (writes PREFIX_<method>.safetensors after each run)]\n"
                           "       [--guard-every K [--guard-margin X] [--guard-holdout N]]\n"
                           "       [--measure-advantages M [--measure-draws R] [--measure-rollouts K]]");
                 return 0;
@@ -865,6 +867,7 @@ int main(int argc, char** argv) {
             }
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             const double final_u = normalized(w, set_final, policy, ws);
+            if (!save_policy.empty()) io::save_model(policy, save_policy + "_" + m + ".safetensors");
             if (out) out << m << ',' << requests << ',' << final_u << ",,,,,,,,,,\n";
             double shift_u = start;
             for (auto& c : curve)
