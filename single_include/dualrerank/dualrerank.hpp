@@ -3535,7 +3535,14 @@ DUALRERANK_NAMESPACE_END
 //
 // Tensor names: encoder.*, slot_queries [max_slate x d], decoder.blocks.{i}.*, decoder.ln_f.*,
 // pointer.{q,k}.weight.
+//
+// An ensemble (nar_student::ensemble) is K students of one config served as one: its inference
+// (infer, logits, logits_batch, and so every decoder and the serving front door) returns the mean
+// of the members' slot logits, which is the normalized product of their slot distributions (the
+// mean of the log-softmax rows differs from it by a constant per row). Inference only: forward and
+// backward refuse it (train the members, then combine them).
 
+#include <memory>
 #include <vector>
 
 // ---- begin include/dualrerank/model/memory.hpp ----
@@ -3768,22 +3775,94 @@ public:
         this->allocate(max_parameters);
     }
 
+    /// At most this many members in an ensemble (a model file declaring more is refused).
+    static constexpr int max_members = 64;
+
+    /// An ensemble of `members` (1 to max_members students of one config, moved in): one student
+    /// whose inference returns the mean of the members' slot logits Z. Member 0's weights are the
+    /// ensemble's own table and params() (what init, tensor and a trainer would see); the others
+    /// are held shared and immutable, so copying an ensemble copies member 0's arena only.
+    /// forward/backward throw input_error on an ensemble. An inference call takes up to
+    /// members() x max_workspace_bytes plus B L N values of workspace. input_error on an empty
+    /// list, too many members or a config that differs from member 0's (naming the member).
+    static nar_student ensemble(std::vector<nar_student> members) {
+        if (members.empty()) detail::throw_input("nar_student::ensemble: no members");
+        if (int(members.size()) > max_members)
+            detail::throw_input("nar_student::ensemble: " + std::to_string(members.size()) + " members exceed max_members = " +
+                                std::to_string(max_members));
+        for (std::size_t k = 0; k < members.size(); ++k) {
+            if (members[k].members() != 1)
+                detail::throw_input("nar_student::ensemble: member " + std::to_string(k) + " is itself an ensemble");
+            if (!(members[k].config() == members[0].config()))
+                detail::throw_input("nar_student::ensemble: member " + std::to_string(k) + " has another config than member 0");
+        }
+        nar_student e = std::move(members[0]);
+        if (members.size() > 1) {
+            auto rest = std::make_shared<std::vector<nar_student>>();
+            for (std::size_t k = 1; k < members.size(); ++k) rest->push_back(std::move(members[k]));
+            e.rest_ = std::move(rest);
+        }
+        return e;
+    }
+
+    /// Members of the ensemble (1 for a single student).
+    int members() const noexcept { return 1 + (rest_ ? int(rest_->size()) : 0); }
+
+    /// Member k (0 <= k < members()) as a single student; member 0 is this model's own weights
+    /// (returned without its ensemble). input_error for k out of range.
+    nar_student member(int k) const {
+        if (k < 0 || k >= members())
+            detail::throw_input("nar_student::member: " + std::to_string(k) + " is not in [0, " + std::to_string(members()) + ")");
+        if (k > 0) return (*rest_)[std::size_t(k - 1)];
+        nar_student m = *this;
+        m.rest_.reset();
+        return m;
+    }
+
     /// Training/analysis forward over B requests (validated), all with slate length L. The cache
     /// keeps every attention's probabilities for backward: B * heads * N^2 values per encoder
-    /// layer. Decoding uses `infer`.
+    /// layer. Decoding uses `infer`. input_error on an ensemble (inference only).
     detail::student_cache<T> forward(const request_view<T>* reqs, int B, int L, workspace& ws) const {
+        if (rest_)
+            detail::throw_input("nar_student: an ensemble of " + std::to_string(members()) +
+                                " members is for inference only; train its members (member(k)) one by one");
         return run(reqs, B, L, ws, false);
     }
 
     /// Inference forward: the same logits Z (up to float rounding) with streamed attention
     /// (nn::attention_forward_streamed), so the workspace grows with N * d, not N^2 (see
     /// max_workspace_bytes). Only c.Z and c.n are for use; the cache cannot go to backward.
+    /// An ensemble's Z is the mean of its members' (padded entries stay -inf).
     detail::student_cache<T> infer(const request_view<T>* reqs, int B, int L, workspace& ws) const {
-        return run(reqs, B, L, ws, true);
+        if (!rest_) return run(reqs, B, L, ws, true);
+        check(reqs, B, L);
+        workload w;
+        for (int b = 0; b < B; ++b) w.n = std::max(w.n, reqs[b].n);
+        w.L = L;
+        w.batch = B;
+        const std::size_t one = max_workspace_bytes<T>(this->config_, kind, w);
+        const std::size_t K = std::size_t(members());
+        const std::size_t acc_bytes = std::size_t(B) * L * w.n * sizeof(T) + 64;
+        const std::size_t need = one > (std::numeric_limits<std::size_t>::max() - acc_bytes) / K ? std::numeric_limits<std::size_t>::max()
+                                                                                                  : K * one + acc_bytes;
+        detail::check_workspace_bound(ws, need, "nar_student (ensemble)", w);
+        detail::student_cache<T> c = run(reqs, B, L, ws, true, false);
+        const std::size_t size = std::size_t(B) * L * c.n;
+        T* acc = ws.alloc<T>(size);
+        std::copy(c.Z, c.Z + size, acc);
+        for (const nar_student& m : *rest_) {
+            const detail::student_cache<T> cm = m.run(reqs, B, L, ws, true, false);
+            for (std::size_t i = 0; i < size; ++i) acc[i] += cm.Z[i];  // -inf padding stays -inf
+        }
+        const T inv = T(1) / T(K);
+        for (std::size_t i = 0; i < size; ++i) acc[i] *= inv;
+        c.Z = acc;
+        return c;
     }
 
     /// Backward from dZ [B x L x n] (zero at masked entries); accumulates into the gradient arena G.
     void backward(const detail::student_cache<T>& c, const T* dZ, T* G, workspace& ws) const {
+        if (rest_) detail::throw_input("nar_student: an ensemble is for inference only (backward)");
         const T* P = this->params();
         const int d = this->config_.d;
         T* dH = ws.alloc_zero<T>(std::size_t(c.B) * c.n * d);
@@ -3812,9 +3891,9 @@ public:
     const detail::candidate_encoder& encoder() const noexcept { return enc_; }
 
 private:
-    detail::student_cache<T> run(const request_view<T>* reqs, int B, int L, workspace& ws, bool stream) const {
+    detail::student_cache<T> run(const request_view<T>* reqs, int B, int L, workspace& ws, bool stream, bool bound = true) const {
         check(reqs, B, L);
-        if (stream) {
+        if (stream && bound) {
             workload w;
             for (int b = 0; b < B; ++b) w.n = std::max(w.n, reqs[b].n);
             w.L = L;
@@ -3849,6 +3928,7 @@ private:
     detail::candidate_encoder enc_;
     std::size_t slot_queries_ = no_tensor;
     detail::decoder_stack dec_;
+    std::shared_ptr<const std::vector<nar_student>> rest_;  ///< ensemble members 1..K-1 (null: a single student)
 };
 
 DUALRERANK_NAMESPACE_END
@@ -7914,6 +7994,12 @@ DUALRERANK_NAMESPACE_END
 // writers) still load; their checksum covers only the data region, so the header is checked only
 // by parsing, the shape checks and the self-test (integrity_note says which applies).
 //
+// A student ensemble (nar_student::ensemble) is written as format_version 3: __metadata__ members
+// = K (2..nar_student::max_members), each member's tensors under "member.{k}." (k = 0..K-1, the
+// names of a single student after the prefix), and the self-test output is the ensemble's (the
+// mean of the members' slot logits). A single model is still written as format_version 2, so
+// readers that predate ensembles keep reading it; they refuse a version 3 file by its version.
+//
 // Checkpoints (train/checkpoint.hpp) use the same container: the model's tensors under "param.",
 // the AdamW moments under "adam.m." / "adam.v.", step counters and the RNG state. Every file is
 // written atomically (temp file, fsync, rename): the file on disk is the last complete version.
@@ -9971,6 +10057,7 @@ inline constexpr const char* model_format = "dualrerank";
 inline constexpr const char* checkpoint_format = "dualrerank-checkpoint";
 inline constexpr const char* format_version = "2";
 inline constexpr const char* format_version_1 = "1";  ///< still read: data-region checksum only
+inline constexpr const char* format_version_ensemble = "3";  ///< a student ensemble (members = K); else as version 2
 
 inline json config_to_json(const model_config& c) {
     json j = json::object();
@@ -10118,7 +10205,7 @@ std::vector<typename Model::value_type> probe_output_one(const Model& m, probe<M
     auto v = p.req.view();
     std::vector<T> out;
     if constexpr (Model::kind == model_kind::student) {
-        auto c = m.forward(&v, 1, p.L, ws);
+        auto c = m.members() > 1 ? m.infer(&v, 1, p.L, ws) : m.forward(&v, 1, p.L, ws);  // an ensemble has no forward
         out.assign(c.Z, c.Z + std::size_t(p.L) * v.n);
     } else if constexpr (Model::kind == model_kind::teacher) {
         auto c = m.forward(&v, 1, p.L, p.slate.data(), ws);
@@ -10187,15 +10274,63 @@ struct save_options {
     std::map<std::string, std::string> metadata;  ///< extra metadata (e.g. training provenance)
 };
 
-/// Save a model (atomic write).
+namespace detail {
+/// The tensor-name prefix of ensemble member k.
+inline std::string member_prefix(int k) { return "member." + std::to_string(k) + "."; }
+
+/// A model's member count (students can be ensembles; every other kind is one model).
+template <class Model>
+int members_of(const Model& m) {
+    if constexpr (Model::kind == model_kind::student) return m.members();
+    else return 1;
+}
+
+/// The member count a model file declares: 1 without __metadata__["members"] (format_version 1 or
+/// 2); with it, format_version 3, kind nar_student and K in [2, nar_student::max_members].
+inline int read_members(const safetensors_file& f, const std::string& ver, const std::string& kind, const std::string& what) {
+    const auto it = f.metadata().find("members");
+    if (it == f.metadata().end()) {
+        if (ver == format_version_ensemble)
+            dualrerank::detail::throw_format(what + ": format_version 3 (an ensemble) requires __metadata__[\"members\"]");
+        return 1;
+    }
+    if (ver != format_version_ensemble)
+        dualrerank::detail::throw_format(what + ": __metadata__[\"members\"] needs format_version 3, the file says " + ver);
+    if (kind != to_string(model_kind::student))
+        dualrerank::detail::throw_format(what + ": only a nar_student can be an ensemble; the file holds a " + kind);
+    const std::string& v = it->second;
+    int K = 0;
+    bool ok = !v.empty() && v.size() <= 3 && v[0] != '0';
+    for (char ch : v) ok = ok && ch >= '0' && ch <= '9';
+    if (ok) K = std::stoi(v);
+    if (!ok || K < 2 || K > nar_student<float>::max_members)
+        dualrerank::detail::throw_format(what + ": __metadata__[\"members\"] is \"" + v + "\", expected an integer from 2 to " +
+                                         std::to_string(nar_student<float>::max_members));
+    return K;
+}
+}  // namespace detail
+
+/// Save a model (atomic write). A student ensemble (members() > 1) is written as format_version 3
+/// with each member's tensors under "member.{k}."; anything else as format_version 2.
 template <class Model>
 void save_model(const Model& m, const std::string& path, const save_options& opt = {}) {
     using T = typename Model::value_type;
     std::vector<tensor_write> tensors;
-    detail::add_param_tensors(m, "", m.params(), tensors);
+    const int K = detail::members_of(m);
+    std::vector<Model> held;  // the members' weights must outlive the write
+    if constexpr (Model::kind == model_kind::student) {
+        if (K > 1) {
+            held.reserve(std::size_t(K));
+            for (int k = 0; k < K; ++k) held.push_back(m.member(k));
+            for (int k = 0; k < K; ++k) detail::add_param_tensors(held[std::size_t(k)], detail::member_prefix(k), held[std::size_t(k)].params(), tensors);
+        }
+    }
+    if (K == 1) detail::add_param_tensors(m, "", m.params(), tensors);
     std::map<std::string, std::string> meta = opt.metadata;
+    if (K > 1) meta["members"] = std::to_string(K);
+    else meta.erase("members");
     meta["format"] = model_format;
-    meta["format_version"] = format_version;
+    meta["format_version"] = K > 1 ? format_version_ensemble : format_version;
     meta["kind"] = to_string(Model::kind);
     meta["config"] = config_to_json(m.config()).dump();
     auto p = detail::make_probe<Model>(m.config());
@@ -10235,7 +10370,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     if (detail::require_meta(f, "format", what) != model_format)
         dualrerank::detail::throw_format(what + ": not a dualrerank model file");
     const std::string ver = detail::require_meta(f, "format_version", what);
-    if (ver != format_version && ver != format_version_1)
+    if (ver != format_version && ver != format_version_1 && ver != format_version_ensemble)
         dualrerank::detail::throw_format(what + ": unsupported format_version " + ver);
     const bool v1 = ver == format_version_1;
     if (!v1 && f.metadata().count(safetensors_file_crc32_key) == 0)
@@ -10245,6 +10380,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     if (kind != to_string(Model::kind))
         dualrerank::detail::throw_format(what + ": holds a " + kind + ", expected a " + to_string(Model::kind));
     const model_config c = detail::parse_config_meta(f, what);
+    const int K = detail::read_members(f, ver, kind, what);
     // A header may declare any config within `limits` (billions of parameters) in a file of a few
     // bytes: bound the arena by the values the file actually holds before allocating it.
     std::size_t held = 0;
@@ -10257,7 +10393,29 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
                                          " (the values its tensors hold: missing tensors, or a config that is not the file's)");
     }
     Model& m = *mo;
-    detail::read_param_tensors(m, f, "", m.params(), opt.allow_unknown, what);
+    if (K == 1) {
+        detail::read_param_tensors(m, f, "", m.params(), opt.allow_unknown, what);
+    } else if constexpr (Model::kind == model_kind::student) {
+        std::vector<Model> members;
+        members.reserve(std::size_t(K));
+        for (int k = 0; k < K; ++k) {
+            members.emplace_back(c, held);
+            detail::read_param_tensors(members.back(), f, detail::member_prefix(k), members.back().params(), true, what);
+        }
+        if (!opt.allow_unknown)
+            for (const auto& t : f.tensors()) {
+                if (t.name.rfind("verify.", 0) == 0) continue;
+                bool known = false;
+                for (int k = 0; k < K && !known; ++k) {
+                    const std::string pre = detail::member_prefix(k);
+                    known = t.name.rfind(pre, 0) == 0 && m.table().find(t.name.substr(pre.size())) != nullptr;
+                }
+                if (!known)
+                    dualrerank::detail::throw_format(what + ": unknown tensor \"" + t.name + "\" (not part of an ensemble of " +
+                                                     std::to_string(K) + " nar_student members with this config)");
+            }
+        m = Model::ensemble(std::move(members));
+    }
     auto it = f.metadata().find("verify");
     if (opt.verify && it != f.metadata().end() && it->second == "1") {
         {  // the probe's size comes from the config: check the file holds it before building it
@@ -10295,6 +10453,7 @@ Model load_model_from(const safetensors_file& f, const std::string& what, const 
     }
     return std::move(m);
 }
+
 
 /// What a model file's integrity checks cover, in words (the CLI's `info` prints it).
 inline std::string integrity_note(const safetensors_file& f) {
@@ -16739,11 +16898,11 @@ inline std::vector<request<float>> requests_of(const world& w, std::uint64_t fir
 /// diagnostic, not oracle-free) uses the closed-form per-slot probabilities of the shown slate
 /// instead of the sampled feedback. The page evaluator's loss reads only the shown items, so each
 /// page is kept compactly in memory as its shown rows (a request of L candidates shown in order)
-/// when the pages fit in `cache_floats` values; beyond that the requests are regenerated from the
-/// world by index on every read.
+/// when the pages fit in `cache_floats` values (default 2^28, 1 GiB: 1M pages of the small world);
+/// beyond that the requests are regenerated from the world by index on every read.
 inline train::page_source<float> log_source(const world& w, const std::vector<logged_page>& logs, std::size_t begin,
                                             std::size_t end, bool expected_labels = false,
-                                            std::size_t cache_floats = std::size_t(1) << 27) {
+                                            std::size_t cache_floats = std::size_t(1) << 28) {
     if (begin > end || end > logs.size()) throw input_error("pipeline::log_source: range outside the logs");
     const int L = w.slate_size(), F = w.config().feature_dim, Fc = w.config().context_dim;
     auto fill = [&w, &logs, begin, expected_labels, L, F](std::size_t i, train::page_example<float>& p, sim_request& sr) {
