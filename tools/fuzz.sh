@@ -9,6 +9,7 @@
 #   tools/fuzz.sh --targets "json letor" --time 600
 #   tools/fuzz.sh --make-corpus      rewrite the generated seeds in tests/fuzz/corpus/ and exit
 # Options: --build-dir DIR (default build-fuzz), --jobs N (build parallelism, default nproc),
+#          --parallel N (run N targets at a time, each on its own core; default 1),
 #          --no-build, --keep-corpus (grow build-fuzz/corpus/<target> across runs; default: start
 #          from the committed seeds each run).
 # Each target runs in one process on one core, starting from tests/fuzz/corpus/<target> (the
@@ -26,6 +27,7 @@ amount=60
 targets="safetensors model_load letor json jsonl impression_log config inference"
 build_dir=build-fuzz
 jobs=$(nproc 2>/dev/null || echo 2)
+parallel=1
 build=1
 keep=0
 make_corpus=0
@@ -38,6 +40,8 @@ while [ $# -gt 0 ]; do
     --targets) targets=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --parallel) parallel=$2; shift 2
+      case "$parallel" in ""|*[!0-9]*) echo "fuzz.sh: --parallel needs a positive integer" >&2; exit 2 ;; esac ;;
     --no-build) build=0; shift ;;
     --keep-corpus) keep=1; shift ;;
     --make-corpus) make_corpus=1; shift ;;
@@ -78,50 +82,74 @@ ci_seconds() {
 # A smaller ASan quarantine (16 MiB instead of 256 MiB) reuses freed memory sooner: about a third
 # more executions per second on small VMs, at the cost of a shorter use-after-free window.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=16}"
-failed=0
-npass=0
-nfail=0
-summary=()
-for t in $targets; do
-  bin="$build_dir/tests/fuzz/fuzz_$t"
-  work="$build_dir/corpus/$t"
-  art="$build_dir/artifacts/$t"
-  log="$build_dir/fuzz_$t.log"
+# One target, one process, one core: its summary line goes to $build_dir/summary_<target>.txt and
+# its status (ok / failed) to $build_dir/status_<target>.txt, so targets can run side by side.
+run_target() {
+  local t=$1
+  local bin="$build_dir/tests/fuzz/fuzz_$t"
+  local work="$build_dir/corpus/$t"
+  local art="$build_dir/artifacts/$t"
+  local log="$build_dir/fuzz_$t.log"
   [ "$keep" = 1 ] || rm -rf "$work"
   rm -rf "$art"
   mkdir -p "$work" "$art"
-  dirs=("$work" "tests/fuzz/corpus/$t")
+  local dirs=("$work" "tests/fuzz/corpus/$t")
   [ -d "tests/fuzz/grown/$t" ] && dirs+=("tests/fuzz/grown/$t")
   [ -d "tests/fuzz/regressions/$t" ] && dirs+=("tests/fuzz/regressions/$t")
-  dict=()
+  local dict=()
   [ -f "tests/fuzz/dict/$t.dict" ] && dict=(-dict="tests/fuzz/dict/$t.dict")
+  local limit
   case "$mode" in
     time) limit=(-max_total_time="$amount") ;;
     runs) limit=(-runs="$amount") ;;
     ci) limit=(-max_total_time="$(ci_seconds "$t")") ;;
   esac
   echo "== fuzz_$t (${mode} ${limit[0]#-})"
-  set +e
+  local rc=0
   "$bin" "${limit[@]}" "${dict[@]}" -print_final_stats=1 -rss_limit_mb=2048 -timeout=20 \
-    -artifact_prefix="$art/" "${dirs[@]}" >"$log" 2>&1
-  rc=$?
-  set -e
+    -artifact_prefix="$art/" "${dirs[@]}" >"$log" 2>&1 || rc=$?
+  local execs covline cov ft crashes status=ok
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   covline=$(grep -E '^#[0-9]+.*cov: [0-9]+' "$log" | tail -1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$covline")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$covline")
   crashes=$(find "$art" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'oom-*' -o -name 'timeout-*' \) | wc -l)
-  status=ok
   if [ "$rc" != 0 ] || [ "${crashes:-0}" != 0 ]; then
     status="FAILED (exit $rc; see $log)"
-    failed=1
-    nfail=$((nfail + 1))
+    echo "== fuzz_$t failed:"
     grep -E 'ERROR|SUMMARY|property violated|Test unit written' "$log" | head -5 || true
+    echo failed >"$build_dir/status_$t.txt"
   else
-    npass=$((npass + 1))
+    echo ok >"$build_dir/status_$t.txt"
   fi
-  summary+=("$(printf '%-12s execs %-10s cov %-6s ft %-6s crashes %-3s %s' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
-               "${crashes:-0}" "$status")")
+  printf '%-12s execs %-10s cov %-6s ft %-6s crashes %-3s %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
+    "${crashes:-0}" "$status" >"$build_dir/summary_$t.txt"
+}
+
+running=0
+for t in $targets; do
+  rm -f "$build_dir/status_$t.txt" "$build_dir/summary_$t.txt"
+  if [ "$parallel" -le 1 ]; then
+    run_target "$t"
+  else
+    run_target "$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$parallel" ]; then wait -n || true; running=$((running - 1)); fi
+  fi
+done
+wait
+failed=0
+npass=0
+nfail=0
+summary=()
+for t in $targets; do
+  if [ "$(cat "$build_dir/status_$t.txt" 2>/dev/null)" = ok ]; then
+    npass=$((npass + 1))
+  else
+    nfail=$((nfail + 1))
+    failed=1
+  fi
+  summary+=("$(cat "$build_dir/summary_$t.txt" 2>/dev/null || echo "$t: no result")")
 done
 if [ "$grow" = 1 ]; then
   # Minimize each target's corpus (the grown one, this run's new inputs) into tests/fuzz/grown/<target>:
