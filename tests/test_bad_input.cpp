@@ -1258,9 +1258,12 @@ TEST_CASE("IO-07: bad config metadata (invalid JSON, missing, unknown or out-of-
     io::write_safetensors_file(p, tensors, meta);
     CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(p), "lacks \"config\"");
     meta = model_meta("nar_student", m.c);
-    meta["format_version"] = "3";
+    meta["format_version"] = "4";
     io::write_safetensors_file(p, tensors, meta);
-    CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(p), "unsupported format_version 3");
+    CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(p), "unsupported format_version 4");
+    meta["format_version"] = "3";  // an ensemble's version, without its member count
+    io::write_safetensors_file(p, tensors, meta);
+    CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(p), "format_version 3 (an ensemble) requires");
     CHECK(contains(with_config(good), "<no exception>"));
 }
 
