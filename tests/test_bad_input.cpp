@@ -30,27 +30,11 @@ namespace {
 const float nan_f = std::numeric_limits<float>::quiet_NaN();
 const float inf_f = std::numeric_limits<float>::infinity();
 
-/// The message of the E thrown by f, "<no exception>" or "<other exception: ...>".
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("<other exception: ") + e.what() + ">";
-    }
-    return "<no exception>";
-}
+using test_util::message_of;
+using test_util::read_bytes;
+using test_util::write_bytes;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-#define CHECK_THROWS_PART(E, expr, part)                                    \
-    do {                                                                    \
-        const std::string msg_ = message_of<E>([&] { (void)(expr); });      \
-        INFO("message: " << msg_);                                          \
-        CHECK(contains(msg_, part));                                        \
-    } while (0)
 
 // ---------------------------------------------------------------- the models and their entry points
 
@@ -181,14 +165,6 @@ struct temp_dir {
     std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-std::vector<std::uint8_t> read_bytes(const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-void write_bytes(const std::string& p, const std::vector<std::uint8_t>& b) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
 
 /// The model's parameters as tensors to write (for hand-made files).
 template <class Model>

@@ -112,7 +112,7 @@ TEST_CASE("Rerank-DPO gradients match finite differences (padded batch, double)"
     logs.push_back(page_of(c, 13, {3, 12, 0, 7, 5}, {0, 1, 0, 0, 1}, g));
     logs.push_back(page_of(c, 7, {6, 0, 2, 1, 4}, {0, 0, 0, 2, 0}, g));
     logs.push_back(page_of(c, 9, {8, 1, 2, 0, 5}, {1, 0, 1, 0, 0}, g));
-    for (const auto bs : {std::pair<double, double>{0.1, 0.0}, {2.0, 0.0}, {0.1, 0.7}}) {
+    for (const auto& bs : {std::pair<double, double>{0.1, 0.0}, {2.0, 0.0}, {0.1, 0.7}}) {
         INFO("beta " << bs.first << ", sft " << bs.second);
         train::dpo_config cfg;
         cfg.beta = bs.first;

@@ -14,26 +14,7 @@ namespace dualrerank_test_ensemble {
 using namespace dualrerank;
 
 namespace {
-template <class E, class F>
-std::string thrown_message(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "<no exception>";
-}
-#define ENS_CHECK_THROWS_PART(E, expr, part)                                  \
-    do {                                                                      \
-        const std::string msg_ = thrown_message<E>([&] { (void)(expr); });     \
-        INFO("message: " << msg_);                                            \
-        CHECK(msg_.find(part) != std::string::npos);                          \
-    } while (0)
-
-std::string temp_path(const std::string& name) {
-    const char* dir = std::getenv("TMPDIR");
-    return std::string(dir ? dir : "/tmp") + "/dualrerank_test_ens_" + std::to_string(::getpid()) + "_" + name;
-}
+std::string temp_path(const std::string& name) { return test_util::temp_path("dualrerank_test_ens", name); }
 
 std::vector<nar_student<float>> make_members(const model_config& c, int K) {
     std::vector<nar_student<float>> ms;
@@ -152,18 +133,18 @@ TEST_CASE("ENS-2: an ensemble is for inference only, and ensemble() checks its m
     const auto reqs = test_util::random_requests<float>(c, 1, 8, 3);
     const auto v = reqs[0].view();
     workspace ws;
-    ENS_CHECK_THROWS_PART(input_error, e.forward(&v, 1, 4, ws), "for inference only");
-    ENS_CHECK_THROWS_PART(input_error, e.member(2), "not in [0, 2)");
-    ENS_CHECK_THROWS_PART(input_error, e.member(-1), "not in [0, 2)");
-    ENS_CHECK_THROWS_PART(input_error, nar_student<float>::ensemble({}), "no members");
+    CHECK_THROWS_PART(input_error, e.forward(&v, 1, 4, ws), "for inference only");
+    CHECK_THROWS_PART(input_error, e.member(2), "not in [0, 2)");
+    CHECK_THROWS_PART(input_error, e.member(-1), "not in [0, 2)");
+    CHECK_THROWS_PART(input_error, nar_student<float>::ensemble({}), "no members");
     model_config c2 = c;
     c2.d = 8;
     c2.heads = 2;
     std::vector<nar_student<float>> mixed = make_members(c, 2);
     mixed.emplace_back(c2);
-    ENS_CHECK_THROWS_PART(input_error, nar_student<float>::ensemble(std::move(mixed)), "member 2 has another config");
+    CHECK_THROWS_PART(input_error, nar_student<float>::ensemble(std::move(mixed)), "member 2 has another config");
     std::vector<nar_student<float>> nested{e, nar_student<float>(c)};
-    ENS_CHECK_THROWS_PART(input_error, nar_student<float>::ensemble(std::move(nested)), "member 0 is itself an ensemble");
+    CHECK_THROWS_PART(input_error, nar_student<float>::ensemble(std::move(nested)), "member 0 is itself an ensemble");
     c2 = c;
     c2.d = 4;
     c2.heads = 1;
@@ -171,7 +152,7 @@ TEST_CASE("ENS-2: an ensemble is for inference only, and ensemble() checks its m
     c2.enc_layers = 0;
     c2.dec_layers = 0;
     std::vector<nar_student<float>> many(std::size_t(nar_student<float>::max_members + 1), nar_student<float>(c2));
-    ENS_CHECK_THROWS_PART(input_error, nar_student<float>::ensemble(std::move(many)), "exceed max_members");
+    CHECK_THROWS_PART(input_error, nar_student<float>::ensemble(std::move(many)), "exceed max_members");
     // the workspace bound covers every member: a budget for one member is too small for two
     workspace tight;
     workload w;
@@ -180,7 +161,7 @@ TEST_CASE("ENS-2: an ensemble is for inference only, and ensemble() checks its m
     tight.set_budget(max_workspace_bytes<float>(c, model_kind::student, w));
     std::vector<float> Z(4 * 8);
     CHECK_NOTHROW(e.member(0).logits(v, 4, Z.data(), tight));
-    ENS_CHECK_THROWS_PART(input_error, e.logits(v, 4, Z.data(), tight), "nar_student (ensemble)");
+    CHECK_THROWS_PART(input_error, e.logits(v, 4, Z.data(), tight), "nar_student (ensemble)");
 }
 
 TEST_CASE("ENS-3: an ensemble round-trips through its model file (format_version 3)", "[ensemble][model_io]") {
@@ -278,10 +259,10 @@ TEST_CASE("ENS-4: malformed ensemble files are refused by name", "[ensemble][mod
         r.edit(im);
         write_image(im, bad);
         if (std::string(r.what) == "an ensemble teacher") {
-            ENS_CHECK_THROWS_PART(format_error, io::load_model<ar_teacher<float>>(bad), r.message);
-            ENS_CHECK_THROWS_PART(format_error, serving::load_any_model(bad), r.message);
+            CHECK_THROWS_PART(format_error, io::load_model<ar_teacher<float>>(bad), r.message);
+            CHECK_THROWS_PART(format_error, serving::load_any_model(bad), r.message);
         } else {
-            ENS_CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(bad), r.message);
+            CHECK_THROWS_PART(format_error, io::load_model<nar_student<float>>(bad), r.message);
         }
     }
     // the rewrite itself is faithful: the unedited image loads

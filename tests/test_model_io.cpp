@@ -12,35 +12,9 @@ namespace dualrerank_test_model_io {
 using namespace dualrerank;
 
 namespace {
-// The message of the exception E thrown by f ("<no exception>" if none).
-template <class E, class F>
-std::string thrown_message(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "<no exception>";
-}
-#define CHECK_THROWS_PART(E, expr, part)                                               \
-    do {                                                                               \
-        const std::string msg_ = thrown_message<E>([&] { (void)(expr); });              \
-        INFO("message: " << msg_);                                                     \
-        CHECK(msg_.find(part) != std::string::npos);                                   \
-    } while (0)
-
-std::string temp_path(const std::string& name) {
-    const char* dir = std::getenv("TMPDIR");
-    return std::string(dir ? dir : "/tmp") + "/dualrerank_test_" + std::to_string(::getpid()) + "_" + name;
-}
-std::vector<unsigned char> read_bytes(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::vector<unsigned char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-void write_bytes(const std::string& p, const std::vector<unsigned char>& b) {
-    std::ofstream f(p, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
+using test_util::read_bytes;
+using test_util::write_bytes;
+std::string temp_path(const std::string& name) { return test_util::temp_path("dualrerank_test", name); }
 }  // namespace
 
 TEST_CASE("models round-trip through safetensors and verify themselves", "[model_io]") {

@@ -621,21 +621,6 @@ TEST_CASE("rng::mul_high64 is the high half of the 128-bit product (no __int128 
     CHECK(rng::mul_high64(1ULL << 63, 2) == 1);
 }
 
-namespace {
-/// The exception's message contains `part` (and the exception has type E).
-#define TRN_CHECK_THROWS_PART(E, expr, part)                                        \
-    do {                                                                            \
-        std::string msg_;                                                           \
-        try {                                                                       \
-            (void)(expr);                                                           \
-        } catch (const E& e_) {                                                     \
-            msg_ = e_.what();                                                       \
-        }                                                                           \
-        INFO("message: " << msg_);                                                  \
-        CHECK(msg_.find(part) != std::string::npos);                                \
-    } while (0)
-}  // namespace
-
 TEST_CASE("TRN-08/09: listwise supervision and normalization inputs are checked before any step", "[training][letor][bad_input]") {
     model_config c = learning_config();
     rng g(4);
@@ -652,19 +637,19 @@ TEST_CASE("TRN-08/09: listwise supervision and normalization inputs are checked 
     auto none = [](const train::fit_check&) { return true; };
     train::supervised_config sc;
     sc.loss = train::supervised_loss::listmle;
-    TRN_CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1, sc, 1, none), "the listmle loss needs graded labels");
+    CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1, sc, 1, none), "the listmle loss needs graded labels");
     d.labels = {std::vector<float>(5, 0.f)};
-    TRN_CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1, sc, 1, none), "labels for 1 of 2 requests");
+    CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1, sc, 1, none), "labels for 1 of 2 requests");
     d.labels.push_back(std::vector<float>(5, 0.f));
-    TRN_CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1, sc, 1, none), "request 1 has 5 labels for 6 candidates");
+    CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1, sc, 1, none), "request 1 has 5 labels for 6 candidates");
     d.labels[1].push_back(1.f);
     sc.alpha = 0;
-    TRN_CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1, sc, 1, none), "alpha must be > 0");
+    CHECK_THROWS_PART(input_error, train::fit_supervised(tr, d, 1, sc, 1, none), "alpha must be > 0");
     CHECK(std::equal(before.begin(), before.end(), s.params()));
-    TRN_CHECK_THROWS_PART(input_error, train::parse_supervised_loss("lambdamart"), "unknown supervised loss");
+    CHECK_THROWS_PART(input_error, train::parse_supervised_loss("lambdamart"), "unknown supervised loss");
     CHECK(train::parse_supervised_loss("approx-ndcg") == train::supervised_loss::approx_ndcg);
     train::feature_norm fn;
     fn.mean.assign(3, 0.0);
     fn.scale.assign(3, 1.0);
-    TRN_CHECK_THROWS_PART(input_error, train::fold_feature_norm(s, fn), "statistics for 3 features");
+    CHECK_THROWS_PART(input_error, train::fold_feature_norm(s, fn), "statistics for 3 features");
 }

@@ -1,7 +1,14 @@
 // Helpers shared by the tests: random requests and configs.
 #pragma once
 
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "catch.hpp"
 
@@ -42,4 +49,42 @@ std::vector<request<T>> random_requests(const model_config& c, int count, int n,
     return out;
 }
 
+/// The message of the E thrown by f, "<no exception>" or "<other exception: ...>".
+template <class E, class F>
+std::string message_of(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        return std::string("<other exception: ") + e.what() + ">";
+    }
+    return "<no exception>";
+}
+
+/// A path in $TMPDIR (or /tmp) that no other test process uses: <prefix>_<pid>_<name>.
+inline std::string temp_path(const std::string& prefix, const std::string& name) {
+    const char* dir = std::getenv("TMPDIR");
+    return std::string(dir ? dir : "/tmp") + "/" + prefix + "_" + std::to_string(::getpid()) + "_" + name;
+}
+
+/// A whole file's bytes (empty if it cannot be read), and a file written from bytes.
+inline std::vector<unsigned char> read_bytes(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::vector<unsigned char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+inline void write_bytes(const std::string& p, const std::vector<unsigned char>& b) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+}
+
 }  // namespace test_util
+
+/// expr throws E (or a type derived from it) and its message contains `part`; the message is
+/// printed when the check fails.
+#define CHECK_THROWS_PART(E, expr, part)                                                   \
+    do {                                                                                   \
+        const std::string msg_ = test_util::message_of<E>([&] { (void)(expr); });          \
+        INFO("message: " << msg_);                                                         \
+        CHECK(msg_.find(part) != std::string::npos);                                       \
+    } while (0)

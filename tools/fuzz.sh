@@ -24,7 +24,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 mode=time
 amount=60
-targets="safetensors model_load letor json jsonl impression_log config inference"
+all_targets="safetensors model_load letor json jsonl impression_log config inference"
+targets=$all_targets
 build_dir=build-fuzz
 jobs=$(nproc 2>/dev/null || echo 2)
 parallel=1
@@ -61,7 +62,12 @@ if [ "$build" = 1 ]; then
   if [ "$make_corpus" = 1 ]; then
     cmake --build "$build_dir" -j "$jobs" --target fuzz_make_corpus
   else
-    cmake --build "$build_dir" -j "$jobs" --target $(for t in $targets; do printf 'fuzz_%s ' "$t"; done)
+    # one aggregate target, so that make compiles the targets side by side
+    if [ "$targets" = "$all_targets" ]; then
+      cmake --build "$build_dir" -j "$jobs" --target dualrerank_fuzzers
+    else
+      cmake --build "$build_dir" -j "$jobs" --target $(for t in $targets; do printf 'fuzz_%s ' "$t"; done)
+    fi
   fi
 fi
 if [ "$make_corpus" = 1 ]; then
