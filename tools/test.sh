@@ -5,6 +5,8 @@
 #   tools/test.sh --tsan     ThreadSanitizer (build-tsan/)
 #   --filter REGEX           build only the test binary and run only the tests whose names match
 #                            (ctest -R), e.g. tools/test.sh --tsan --filter '^threads|allocates nothing' (the CI TSan job)
+#   --exclude REGEX          skip the tests whose names match (ctest -E), e.g. the finite-difference
+#                            gradient checks under the sanitizers (numerics only, minutes under ASan)
 #   --files 'a.cpp b.cpp'    compile only these tests/test_*.cpp files into the test binary (a quick
 #                            sanitizer job); default: all of them
 # Installs missing Debian packages first (tools/install-deps.sh).
@@ -12,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=release
 filter=
+exclude=
 files=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -19,6 +22,8 @@ while [ $# -gt 0 ]; do
     --tsan) mode=tsan ;;
     --filter) [ $# -ge 2 ] || { echo "test.sh: --filter needs a regex" >&2; exit 2; }; filter=$2; shift ;;
     --filter=*) filter=${1#--filter=} ;;
+    --exclude) [ $# -ge 2 ] || { echo "test.sh: --exclude needs a regex" >&2; exit 2; }; exclude=$2; shift ;;
+    --exclude=*) exclude=${1#--exclude=} ;;
     --files) [ $# -ge 2 ] || { echo "test.sh: --files needs a list of test files" >&2; exit 2; }; files=$2; shift ;;
     --files=*) files=${1#--files=} ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
@@ -42,4 +47,5 @@ cmake --build "$dir" -j "$jobs" ${target[@]+"${target[@]}"}
 cd "$dir"
 select=()
 [ -z "$filter" ] || select=(-R "$filter" --no-tests=error)  # a filter that matches nothing fails
+[ -z "$exclude" ] || select+=(-E "$exclude")
 ctest --output-on-failure -j "$jobs" ${select[@]+"${select[@]}"}
