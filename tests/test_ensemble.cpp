@@ -72,6 +72,13 @@ void rename_tensor(file_image& im, const std::string& from, const std::string& t
     im.shapes[to] = im.shapes.at(from);
     im.f32[to] = im.f32.at(from);
 }
+
+/// Adds tensor `to` as a copy of `from` (shape and values).
+void add_copy(file_image& im, const std::string& from, const std::string& to) {
+    im.names.push_back(to);
+    im.shapes[to] = im.shapes.at(from);
+    im.f32[to] = im.f32.at(from);
+}
 }  // namespace
 
 TEST_CASE("ENS-1: an ensemble's slot logits are the mean of its members', and decoders use them", "[ensemble]") {
@@ -232,19 +239,9 @@ TEST_CASE("ENS-4: malformed ensemble files are refused by name", "[ensemble][mod
          "missing tensor \"member.1.slot_queries\""},
         {"an unknown tensor", [](file_image& im) { rename_tensor(im, "member.2.slot_queries", "member.3.slot_queries"); },
          "missing tensor \"member.2.slot_queries\""},
-        {"an extra member's tensor",
-         [](file_image& im) {
-             im.names.push_back("member.3.slot_queries");
-             im.shapes["member.3.slot_queries"] = im.shapes.at("member.0.slot_queries");
-             im.f32["member.3.slot_queries"] = im.f32.at("member.0.slot_queries");
-         },
+        {"an extra member's tensor", [](file_image& im) { add_copy(im, "member.0.slot_queries", "member.3.slot_queries"); },
          "unknown tensor \"member.3.slot_queries\""},
-        {"a plain tensor next to the members",
-         [](file_image& im) {
-             im.names.push_back("slot_queries");
-             im.shapes["slot_queries"] = im.shapes.at("member.0.slot_queries");
-             im.f32["slot_queries"] = im.f32.at("member.0.slot_queries");
-         },
+        {"a plain tensor next to the members", [](file_image& im) { add_copy(im, "member.0.slot_queries", "slot_queries"); },
          "unknown tensor \"slot_queries\""},
         {"a member's weight changed",
          [](file_image& im) { im.f32.at("member.2.pointer.q.weight")[3] += 0.5f; }, "self-test failed"},
@@ -270,6 +267,45 @@ TEST_CASE("ENS-4: malformed ensemble files are refused by name", "[ensemble][mod
     CHECK(io::load_model<nar_student<float>>(bad).members() == 3);
     std::remove(good.c_str());
     std::remove(bad.c_str());
+}
+
+TEST_CASE("ENS-5: an ensemble's workspace bound covers its sampled decoders in one planned block", "[ensemble][memory]") {
+    const model_config c = test_util::small_config();
+    const nar_student<float> e = nar_student<float>::ensemble(make_members(c, 3));
+    const auto reqs = test_util::random_requests<float>(c, 1, 12, 21);
+    const int L = 4, K = 6;
+    workload w;
+    w.n = 12;
+    w.L = L;
+    w.samples = K;
+    const std::size_t one = max_workspace_bytes<float>(c, model_kind::student, w);
+    const std::size_t bound = e.workspace_bound(w);
+    CHECK(e.member(1).workspace_bound(w) == one);  // a single student: the config's bound
+    CHECK(bound > 2 * one);
+    // a budget of exactly the ensemble's bound is enough for K sampled slates, and the call stays
+    // inside the one block it planned (no spill into a second block)
+    workspace ws;
+    ws.set_budget(bound);
+    std::vector<int> out(std::size_t(K) * L);
+    std::vector<float> lp(K);
+    REQUIRE_NOTHROW(decode::student_sample(e, reqs[0].view(), L, K, 1.0, counter_key::from_seed(3), 0, out.data(), lp.data(), ws));
+    CHECK(ws.peak_bytes() <= bound);
+    CHECK(ws.capacity_bytes() <= bound);
+    // the sampled slates are the ensemble's: the same as sampling from its mean logits
+    std::vector<float> Z(std::size_t(L) * 12);
+    workspace ws2;
+    e.logits(reqs[0].view(), L, Z.data(), ws2);
+    std::vector<int> ref(out.size());
+    std::vector<float> lpr(K);
+    ws2.reset();
+    decode::sample_slates(Z.data(), L, 12, 12, 1.0, counter_key::from_seed(3), 0, K, ref.data(), lpr.data(), ws2);
+    CHECK(out == ref);
+    // a budget for one member is refused up front, naming the sampler's entry point
+    workspace tight;
+    tight.set_budget(one);
+    CHECK_THROWS_PART(input_error,
+                      decode::student_sample(e, reqs[0].view(), L, K, 1.0, counter_key::from_seed(3), 0, out.data(), lp.data(), tight),
+                      "student_sample");
 }
 
 }  // namespace dualrerank_test_ensemble

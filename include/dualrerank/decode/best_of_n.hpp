@@ -152,7 +152,7 @@ int best_of_n(const nar_student<T>& s, const Scorer& scorer, const request_view<
         w.n = r.n;
         w.L = L;
         w.samples = cfg.n - 1;
-        dualrerank::detail::check_workspace_bound(bw.student, max_workspace_bytes<T>(s.config(), model_kind::student, w),
+        dualrerank::detail::check_workspace_bound(bw.student, s.workspace_bound(w),
                                                   "best_of_n", w);
     }
     auto c = s.infer(&r, 1, L, bw.student);

@@ -61,7 +61,7 @@ void student_sample(const nar_student<T>& m, const request_view<T>& r, int L, in
         w.n = r.n;
         w.L = L;
         w.samples = K;
-        dualrerank::detail::check_workspace_bound(ws, max_workspace_bytes<T>(m.config(), model_kind::student, w),
+        dualrerank::detail::check_workspace_bound(ws, m.workspace_bound(w),
                                                   "student_sample", w);
     }
     auto c = m.infer(&r, 1, L, ws);

@@ -14,6 +14,8 @@
 // backward refuse it (train the members, then combine them).
 #pragma once
 
+#include <algorithm>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -116,12 +118,7 @@ public:
         for (int b = 0; b < B; ++b) w.n = std::max(w.n, reqs[b].n);
         w.L = L;
         w.batch = B;
-        const std::size_t one = max_workspace_bytes<T>(this->config_, kind, w);
-        const std::size_t K = std::size_t(members());
-        const std::size_t acc_bytes = std::size_t(B) * L * w.n * sizeof(T) + 64;
-        const std::size_t need = one > (std::numeric_limits<std::size_t>::max() - acc_bytes) / K ? std::numeric_limits<std::size_t>::max()
-                                                                                                  : K * one + acc_bytes;
-        detail::check_workspace_bound(ws, need, "nar_student (ensemble)", w);
+        detail::check_workspace_bound(ws, workspace_bound(w), "nar_student (ensemble)", w);
         detail::student_cache<T> c = run(reqs, B, L, ws, true, false);
         const std::size_t size = std::size_t(B) * L * c.n;
         T* acc = ws.alloc<T>(size);
@@ -130,10 +127,31 @@ public:
             const detail::student_cache<T> cm = m.run(reqs, B, L, ws, true, false);
             for (std::size_t i = 0; i < size; ++i) acc[i] += cm.Z[i];  // -inf padding stays -inf
         }
-        const T inv = T(1) / T(K);
+        const T inv = T(1) / T(members());
         for (std::size_t i = 0; i < size; ++i) acc[i] *= inv;
         c.Z = acc;
         return c;
+    }
+
+    /// The workspace bound of one inference call of this model on workload `w`: for a single
+    /// student max_workspace_bytes(config(), model_kind::student, w); for an ensemble of K members,
+    /// K times a member's bound without the sampler, plus the B L N mean logits, plus the
+    /// sampler's share when w.samples > 0. The decoders (student_sample, best_of_n) and infer check
+    /// this figure; size a budget (workspace::set_budget) with it. Saturates at SIZE_MAX.
+    std::size_t workspace_bound(const workload& w) const noexcept {
+        const std::size_t with_sampler = max_workspace_bytes<T>(this->config_, kind, w);
+        if (!rest_) return with_sampler;
+        const std::size_t top = std::numeric_limits<std::size_t>::max();
+        workload plain = w;
+        plain.samples = 0;
+        const std::size_t one = max_workspace_bytes<T>(this->config_, kind, plain);
+        const std::size_t sampler = with_sampler >= one ? with_sampler - one : 0;
+        const std::size_t K = std::size_t(members());
+        const double n = std::clamp(w.n, 1, limits::max_candidates), L = std::clamp(w.L, 1, limits::max_slate);
+        const double B = std::clamp(w.batch, 1, limits::max_batch);
+        const std::size_t acc = std::size_t(B * L * n) * sizeof(T) + 64;
+        if (one > (top - acc - sampler) / K) return top;
+        return K * one + acc + sampler;
     }
 
     /// Backward from dZ [B x L x n] (zero at masked entries); accumulates into the gradient arena G.
