@@ -5,6 +5,8 @@ For every case (a model config plus a few requests) and every model kind this wr
     <case>.<kind>.fixture.safetensors      inputs, expected outputs, decoded slates, gradients
     <case>.<kind>.model.f32.safetensors     the model (when models are written)
     <case>.<kind>.model.f64.safetensors
+    <case>.nar_student.ensemble.{f32,f64}.safetensors   a 3-member student ensemble (format_version 3;
+                                            not in --golden mode)
 Weights come from the portable generator (dualrerank_ref/weights.py: splitmix64, float32-exact
 values), recorded in the fixture's __metadata__["init"], so the C++ test can rebuild a model even
 when its file is not committed. Expected outputs are computed in float64 from those weights; the
@@ -42,7 +44,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from dualrerank_ref import decode  # noqa: E402
 from dualrerank_ref.model_io import load_model, save_model  # noqa: E402
-from dualrerank_ref.models import ArTeacher, ListEvaluator, ModelConfig, NarStudent, Request, make_model, pack  # noqa: E402
+from dualrerank_ref.models import (ArTeacher, ListEvaluator, ModelConfig, NarStudent, NarStudentEnsemble,  # noqa: E402
+                                   Request, make_model, pack)
 from dualrerank_ref.safetensors import save_file  # noqa: E402
 from dualrerank_ref.weights import apply_portable, default_spec  # noqa: E402
 
@@ -231,7 +234,8 @@ def build_kind(case: Case, kind: str, kind_index: int, reqs: List[Request], gen:
     return model, t, meta, info
 
 
-def write_case(case: Case, out: str, models: bool, grads: bool, min_margin: float, verbose: bool) -> List[str]:
+def write_case(case: Case, out: str, models: bool, grads: bool, min_margin: float, verbose: bool,
+               ensembles: bool = False) -> List[str]:
     written = []
     for tries in range(50):
         gen = torch.Generator().manual_seed(case.seed * 1000 + tries)
@@ -255,6 +259,20 @@ def write_case(case: Case, out: str, models: bool, grads: bool, min_margin: floa
                     assert torch.equal(back.state_dict()[k].double(), v), k
                 meta[f"model_{tag}"] = os.path.basename(path)
                 written.append(path)
+            if ensembles and kind == "nar_student":
+                # a 3-member ensemble (format_version 3): this model and two more of its config;
+                # the C++ loader re-runs its self-test (the members' mean logits computed here)
+                others = []
+                for j in (1, 2):
+                    o = make_model(kind, model.config).double()
+                    apply_portable(o, case.seed * 1000 + 100 + j, default_spec(o))
+                    others.append(o)
+                ens = NarStudentEnsemble([model] + others)
+                for tag, dt in (("f32", torch.float32), ("f64", torch.float64)):
+                    path = f"{stem}.ensemble.{tag}.safetensors"
+                    save_model(ens, path, dtype=dt)
+                    meta[f"ensemble_{tag}"] = os.path.basename(path)
+                    written.append(path)
         path = f"{stem}.fixture.safetensors"
         save_file(t, path, meta)
         written.append(path)
@@ -286,7 +304,7 @@ def main(argv=None) -> int:
             continue
         models = case.golden_models if a.golden else True
         grads = case.golden_grads if a.golden else True
-        for p in write_case(case, out, models, grads, a.min_margin, not a.quiet):
+        for p in write_case(case, out, models, grads, a.min_margin, not a.quiet, ensembles=not a.golden):
             total += os.path.getsize(p)
     if not a.quiet:
         print(f"wrote {total / 1024:.1f} KiB to {out}")

@@ -453,4 +453,31 @@ TEMPLATE_TEST_CASE("parity: PyTorch-written model files load with io::load_model
     CHECK(files > 0);
 }
 
+// Interoperability of student ensembles (format_version 3): a 3-member ensemble written by the
+// PyTorch reference (live fixtures only: python/check_parity.sh; the committed golden set has none)
+// loads with io::load_model, whose self-test recomputes the members' mean logits that PyTorch
+// stored, and its member 0 is the fixture's model.
+TEMPLATE_TEST_CASE("parity: PyTorch-written student ensembles load with io::load_model", "[parity][io][ensemble]", float,
+                   double) {
+    using T = TestType;
+    int files = 0;
+    for (const auto& path : fixtures_of("nar_student")) {
+        fixture_header h = open_fixture(path, "nar_student");
+        const std::string key = std::string("ensemble_") + tol<T>::tag;
+        if (!h.fx.has_meta(key)) continue;
+        const fs::path file = path.parent_path() / h.fx.meta(key);
+        INFO("ensemble file " << file.string());
+        REQUIRE(fs::exists(file));
+        nar_student<T> ref(h.config);
+        REQUIRE(load_weights(ref, h.fx, path.parent_path(), tol<T>::tag) == "file");
+        const nar_student<T> e = io::load_model<nar_student<T>>(file.string());  // runs the embedded self-test
+        REQUIRE(e.members() == 3);
+        const nar_student<T> m0 = e.member(0);
+        CHECK(std::equal(m0.params(), m0.params() + m0.arena_size(), ref.params()));
+        ++files;
+    }
+    report(std::to_string(files) + " PyTorch-written " + tol<T>::tag + " ensemble files loaded with io::load_model");
+    if (std::getenv("DUALRERANK_FIXTURE_DIR")) CHECK(files > 0);  // live fixtures always hold them
+}
+
 }  // namespace dualrerank_test_parity

@@ -4,7 +4,9 @@ __metadata__ = {"format": "dualrerank", "format_version": "2", "kind": "ar_teach
 "list_evaluator", "config": <ModelConfig JSON>, "dualrerank.crc32_file": <CRC-32 of the whole file>};
 tensors named as in state_dict(), all in one float dtype (F32 or F64). format_version 2 requires the
 whole-file checksum (safetensors.py); format_version 1 files (data-region checksum only, a probe of
-one run) still load.
+one run) still load. A student ensemble (NarStudentEnsemble, C++ nar_student::ensemble) is
+format_version 3: __metadata__ "members" = K (2..64, a plain decimal integer), member k's tensors
+under "member.{k}.", the self-test output the ensemble's (the mean of the members' slot logits).
 
 Like the C++ writer, save_model embeds a self-test by default (__metadata__ "verify": "1"): a probe
 request verify.features [n, F], verify.context [Fc], verify.slate [L] (I64) and the model's output
@@ -25,18 +27,64 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import MODEL_KINDS, ModelConfig, Request, make_model
+from .models import MAX_MEMBERS, MODEL_KINDS, ModelConfig, NarStudent, NarStudentEnsemble, Request, make_model
 from .safetensors import FILE_CRC32_KEY, load_file, save_file
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "model_metadata", "probe_output"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "FORMAT_VERSION_ENSEMBLE", "save_model", "load_model", "model_metadata", "probe_output"]
 
 FORMAT = "dualrerank"
 FORMAT_VERSION = "2"
 FORMAT_VERSION_1 = "1"  # still read: data-region checksum only, a one-run probe
+FORMAT_VERSION_ENSEMBLE = "3"  # a student ensemble only
 
 
-def model_metadata(kind: str, config: ModelConfig, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def _make(kind: str, config: ModelConfig, members: int) -> nn.Module:
+    """A fresh module of `kind` (an ensemble of `members` students when members > 1)."""
+    if members > 1:
+        return NarStudentEnsemble([NarStudent(config) for _ in range(members)])
+    return make_model(kind, config)
+
+
+def _state(module: nn.Module) -> Dict[str, torch.Tensor]:
+    """The module's tensors under their file names ("member.{k}." for an ensemble's members)."""
+    if isinstance(module, NarStudentEnsemble):
+        return {f"member.{k}.{n}": t for k, m in enumerate(module.members) for n, t in m.state_dict().items()}
+    return dict(module.state_dict())
+
+
+def _load_state(module: nn.Module, sd: Dict[str, torch.Tensor]) -> None:
+    if isinstance(module, NarStudentEnsemble):
+        for k, m in enumerate(module.members):
+            p = f"member.{k}."
+            m.load_state_dict({n[len(p):]: t for n, t in sd.items() if n.startswith(p)}, strict=True)
+    else:
+        module.load_state_dict(sd, strict=True)
+
+
+def _members_of(path: str, meta: Dict[str, str]) -> int:
+    """K from __metadata__ "members" (version 3 only), 1 for a single model; ValueError otherwise."""
+    v = meta.get("format_version")
+    if "members" not in meta:
+        if v == FORMAT_VERSION_ENSEMBLE:
+            raise ValueError(f'{path}: format_version 3 requires __metadata__["members"]')
+        return 1
+    if v != FORMAT_VERSION_ENSEMBLE:
+        raise ValueError(f'{path}: __metadata__["members"] needs format_version 3, the file has {v!r}')
+    text = meta["members"]
+    if not (text.isdigit() and text.isascii() and not text.startswith("0") and len(text) <= 3
+            and 2 <= int(text) <= MAX_MEMBERS):
+        raise ValueError(f'{path}: __metadata__["members"] is {text!r}, expected an integer from 2 to {MAX_MEMBERS}')
+    if meta.get("kind") != "nar_student":
+        raise ValueError(f"{path}: only a nar_student can be an ensemble, the file holds {meta.get('kind')!r}")
+    return int(text)
+
+
+def model_metadata(kind: str, config: ModelConfig, extra: Optional[Dict[str, str]] = None,
+                   members: int = 1) -> Dict[str, str]:
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "config": config.to_json()}
+    if members > 1:
+        meta["format_version"] = FORMAT_VERSION_ENSEMBLE
+        meta["members"] = str(members)
     for k, v in (extra or {}).items():
         if k in meta:
             raise ValueError(f"metadata key {k!r} is reserved")
@@ -83,10 +131,12 @@ def save_model(module: nn.Module, path: str, kind: Optional[str] = None, config:
     module's own), with an embedded self-test unless verify=False."""
     kind = kind or module.kind
     config = config or module.config
-    if kind not in MODEL_KINDS or not isinstance(module, MODEL_KINDS[kind]):
+    members = len(module.members) if isinstance(module, NarStudentEnsemble) else 1
+    if kind not in MODEL_KINDS or not (isinstance(module, MODEL_KINDS[kind]) or
+                                       (members > 1 and kind == "nar_student")):
         raise ValueError(f"module {type(module).__name__} is not a {kind!r}")
     tensors = {}
-    for name, t in module.state_dict().items():
+    for name, t in _state(module).items():
         t = t.detach()
         if dtype is not None:
             t = t.to(dtype)
@@ -96,8 +146,8 @@ def save_model(module: nn.Module, path: str, kind: Optional[str] = None, config:
     extra = dict(extra_metadata or {})
     if verify:
         file_dtype = torch.from_numpy(next(iter(tensors.values()))).dtype
-        ref = make_model(kind, config).double()
-        ref.load_state_dict({k: torch.from_numpy(v).double() for k, v in tensors.items()})
+        ref = _make(kind, config, members).double()
+        _load_state(ref, {k: torch.from_numpy(v).double() for k, v in tensors.items()})
         n, L = _probe_shape(config)
         g = torch.Generator().manual_seed(seed)
         feats = torch.randn(n, config.features, generator=g, dtype=torch.float64).to(file_dtype).double()
@@ -111,7 +161,9 @@ def save_model(module: nn.Module, path: str, kind: Optional[str] = None, config:
         tensors["verify.slate"] = slate.numpy()
         tensors["verify.output"] = out.to(file_dtype).numpy()
         extra["verify"] = "1"
-    save_file(tensors, path, model_metadata(kind, config, extra))
+    if "members" in extra:
+        raise ValueError("metadata key 'members' is reserved (set from the module)")
+    save_file(tensors, path, model_metadata(kind, config, extra, members))
 
 
 def load_model(path: str, dtype: Optional[torch.dtype] = None, kind: Optional[str] = None,
@@ -123,11 +175,12 @@ def load_model(path: str, dtype: Optional[torch.dtype] = None, kind: Optional[st
     probe = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith("verify.")]}
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: __metadata__ format is {meta.get('format')!r}, expected {FORMAT!r}")
-    if meta.get("format_version") not in (FORMAT_VERSION, FORMAT_VERSION_1):
+    if meta.get("format_version") not in (FORMAT_VERSION, FORMAT_VERSION_1, FORMAT_VERSION_ENSEMBLE):
         raise ValueError(f"{path}: unsupported format_version {meta.get('format_version')!r}")
     v1 = meta.get("format_version") == FORMAT_VERSION_1
     if not v1 and FILE_CRC32_KEY not in meta:
-        raise ValueError(f"{path}: format_version {FORMAT_VERSION} requires __metadata__[{FILE_CRC32_KEY!r}]")
+        raise ValueError(f"{path}: format_version {meta.get('format_version')} requires __metadata__[{FILE_CRC32_KEY!r}]")
+    members = _members_of(path, meta)
     k = meta.get("kind")
     if k not in MODEL_KINDS:
         raise ValueError(f"{path}: unknown model kind {k!r}")
@@ -136,8 +189,8 @@ def load_model(path: str, dtype: Optional[torch.dtype] = None, kind: Optional[st
     if "config" not in meta:
         raise ValueError(f"{path}: __metadata__ has no config")
     config = ModelConfig.from_json(meta["config"])
-    model = make_model(k, config)
-    want = model.state_dict()
+    model = _make(k, config, members)
+    want = _state(model)
     missing = [n for n in want if n not in tensors]
     extra = [n for n in tensors if n not in want]
     if missing or extra:
@@ -154,7 +207,7 @@ def load_model(path: str, dtype: Optional[torch.dtype] = None, kind: Optional[st
         if tuple(a.shape) != tuple(ref.shape):
             raise ValueError(f"{path}: tensor {n} has shape {list(a.shape)}, the config needs {list(ref.shape)}")
         sd[n] = torch.from_numpy(a).to(dtype)
-    model.load_state_dict(sd, strict=True)
+    _load_state(model, sd)
     if verify and meta.get("verify") == "1":
         _self_test(path, model, config, probe, 1 if v1 else None)
     return model
@@ -172,8 +225,9 @@ def _self_test(path: str, model: nn.Module, config: ModelConfig, probe: Dict[str
         raise ValueError(f"{path}: malformed self-test tensors ({e})") from None
     if bool(((slate < 0) | (slate >= n)).any()) or len(set(slate.tolist())) != L:
         raise ValueError(f"{path}: verify.slate is not a slate of distinct candidates")
-    ref = make_model(model.kind, config).double()
-    ref.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
+    members = len(model.members) if isinstance(model, NarStudentEnsemble) else 1
+    ref = _make(model.kind, config, members).double()
+    _load_state(ref, {k: v.double() for k, v in _state(model).items()})
     got = probe_output(ref, feats, ctx, slate, runs if runs is not None else _probe_runs(config, n))
     if got.shape != want.shape:
         raise ValueError(f"{path}: self-test output has {want.numel()} values, expected {got.numel()}")

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "ModelConfig", "Request", "pack", "SelfAttention", "CrossAttention", "FFN", "EncoderBlock", "DecoderBlock",
-    "CandidateEncoder", "Decoder", "PointerHead", "NarStudent", "ArTeacher", "ListEvaluator", "MODEL_KINDS",
+    "CandidateEncoder", "Decoder", "PointerHead", "NarStudent", "NarStudentEnsemble", "ArTeacher", "ListEvaluator",
+    "MODEL_KINDS", "MAX_MEMBERS",
     "make_model",
 ]
 
@@ -319,6 +320,40 @@ class NarStudent(nn.Module):
         Q = self.slot_queries[:L].unsqueeze(0).expand(x.shape[0], L, -1)
         S = self.decoder(Q, H, valid)
         return self.pointer(S, H, valid)
+
+    def logits(self, reqs: Sequence[Request], L: int) -> Tensor:
+        x, ctx, rank, valid = _inputs(self, reqs)
+        return self.forward(x, ctx, rank, valid, L)
+
+
+MAX_MEMBERS = 64  # nar_student::max_members
+
+
+class NarStudentEnsemble(nn.Module):
+    """K students of one config served as one (C++ nar_student::ensemble): the slot logits are the
+    mean of the members' (padded candidates stay -inf). Saved as format_version 3 (model_io.py)."""
+
+    kind = "nar_student"
+
+    def __init__(self, members: Sequence[NarStudent]):
+        super().__init__()
+        members = list(members)
+        if not 2 <= len(members) <= MAX_MEMBERS:
+            raise ValueError(f"an ensemble needs 2 to {MAX_MEMBERS} members, got {len(members)}")
+        for k, m in enumerate(members):
+            if not isinstance(m, NarStudent):
+                raise ValueError(f"member {k} is a {type(m).__name__}, expected a NarStudent")
+            if m.config != members[0].config:
+                raise ValueError(f"member {k} has another config than member 0")
+        self.config = members[0].config
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: Tensor, context: Optional[Tensor], rank: Optional[Tensor], valid: Optional[Tensor],
+                L: int) -> Tensor:
+        Z = self.members[0](x, context, rank, valid, L)
+        for m in self.members[1:]:
+            Z = Z + m(x, context, rank, valid, L)
+        return Z / len(self.members)
 
     def logits(self, reqs: Sequence[Request], L: int) -> Tensor:
         x, ctx, rank, valid = _inputs(self, reqs)

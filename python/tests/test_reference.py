@@ -11,8 +11,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from dualrerank_ref import (ArTeacher, ListEvaluator, ModelConfig, NarStudent, Request, decode, load_model,  # noqa: E402
-                            save_model)
+from dualrerank_ref import (ArTeacher, ListEvaluator, ModelConfig, NarStudent, NarStudentEnsemble, Request,  # noqa: E402
+                            decode, load_model, save_model)
 from dualrerank_ref.safetensors import SafetensorsError, load_file, save_file  # noqa: E402
 from dualrerank_ref.weights import apply_portable, default_spec, portable_values  # noqa: E402
 
@@ -134,6 +134,52 @@ class ModelTest(unittest.TestCase):
                 with self.assertRaises(ValueError):
                     load_model(p)
                 load_model(p, verify=False)
+
+    def test_ensemble_file(self):
+        """format_version 3 (a student ensemble): the logits are the members' mean, the file round-trips
+        with its self-test, and malformed ensemble metadata is refused by name."""
+        e = NarStudentEnsemble([model(NarStudent, seed) for seed in (1, 2, 3)])
+        reqs = requests([7, 5])
+        Z = e.logits(reqs, 4)
+        mean = sum(m.logits(reqs, 4) for m in e.members) / 3
+        torch.testing.assert_close(Z, mean, rtol=0, atol=0)
+        self.assertTrue(bool(torch.isinf(Z[1, :, 5:]).all()))  # padding stays -inf
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "e.safetensors")
+            save_model(e, p, dtype=torch.float64)
+            tensors, meta = load_file(p)
+            self.assertEqual((meta["format_version"], meta["members"]), ("3", "3"))
+            self.assertIn("member.2.pointer.k.weight", tensors)
+            self.assertNotIn("pointer.k.weight", tensors)
+            back = load_model(p)
+            self.assertIsInstance(back, NarStudentEnsemble)
+            torch.testing.assert_close(back.logits(reqs, 4), Z, rtol=0, atol=0)
+            cases = [
+                ({"members": "1"}, "from 2 to 64"), ({"members": "65"}, "from 2 to 64"), ({"members": "03"}, "'03'"),
+                ({"members": "x"}, "'x'"), ({"format_version": "2"}, "needs format_version 3"),
+                ({"members": None}, 'requires __metadata__["members"]'), ({"members": "4"}, "missing"),
+                ({"kind": "ar_teacher"}, "only a nar_student"),
+            ]
+            bad = os.path.join(d, "bad.safetensors")
+            for edit, message in cases:
+                m2 = dict(meta)
+                for k, v in edit.items():
+                    if v is None:
+                        m2.pop(k)
+                    else:
+                        m2[k] = v
+                save_file(tensors, bad, m2)
+                with self.assertRaises(ValueError) as ctx:
+                    load_model(bad)
+                self.assertIn(message, str(ctx.exception), edit)
+            # a changed member weight fails the ensemble's self-test
+            t2 = dict(tensors)
+            t2["member.1.pointer.q.weight"] = t2["member.1.pointer.q.weight"] * 1.5
+            save_file(t2, bad, meta)
+            with self.assertRaisesRegex(ValueError, "self-test failed"):
+                load_model(bad)
+        with self.assertRaisesRegex(ValueError, "another config"):
+            NarStudentEnsemble([model(NarStudent), NarStudent(ModelConfig(features=5, context=3, d=8, heads=2))])
 
 
 if __name__ == "__main__":
