@@ -3,6 +3,8 @@
 #   tools/install-deps.sh            build + test + bench dependencies
 #   tools/install-deps.sh --torch    also the PyTorch reference (python3-torch, python3-numpy)
 #   tools/install-deps.sh --compare  also what bench/compare.sh needs (PyTorch, OpenBLAS, Node.js with npm)
+#   tools/install-deps.sh --plots    also matplotlib (python3-matplotlib), for the documentation's plots
+#                                    (python/learning_curve.py, python/plot_rl.py, tools/rl_experiments.sh)
 set -euo pipefail
 want=(cmake g++ make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev)
 for arg in "$@"; do
@@ -11,6 +13,7 @@ for arg in "$@"; do
     --compare) want+=(python3-torch python3-numpy libopenblas0-serial nodejs)
                command -v npm >/dev/null || want+=(npm) ;;  # some nodejs builds ship npm
     --fuzz) want+=(clang libclang-rt-14-dev) ;;
+    --plots) want+=(python3-matplotlib) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done
