@@ -100,46 +100,14 @@ constexpr std::size_t attention_inference_values(std::size_t groups, int heads, 
 template <class T>
 inline T online_softmax_block(T* z, int n, T& m, T& l) noexcept {
     using std::exp;
-    using B = xsimd::batch<T>;
-    constexpr int W = int(B::size);
-    constexpr T ninf = -std::numeric_limits<T>::infinity();
-    constexpr bool masked = simd::fast_partial<T>;
-    const int full = n / W * W, tail = n - full;
-    B tb(ninf);
-    if constexpr (masked)
-        if (tail > 0) tb = simd::load_partial(z + full, tail, ninf);
-    B mb = tb;
-    for (int i = 0; i < full; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
-    T bm = simd::reduce_max(mb);
-    if constexpr (!masked)
-        for (int i = full; i < n; ++i) bm = std::max(bm, z[i]);
-    const T mn = std::max(m, bm);
-    if (!(mn > ninf)) {  // every key so far masked: nothing to add
+    xsimd::batch<T> tail;
+    const T mn = std::max(m, detail::row_max(z, n, tail));
+    if (!(mn > -std::numeric_limits<T>::infinity())) {  // every key so far masked: nothing to add
         std::fill(z, z + n, T(0));
         return T(1);
     }
-    const T alpha = m > ninf ? exp(m - mn) : T(0);
-    const B mv(mn);
-    B sb(T(0));
-    for (int i = 0; i < full; i += W) {
-        const B e = simd::exp_floored(B(B::load_unaligned(z + i) - mv));
-        e.store_unaligned(z + i);
-        sb += e;
-    }
-    T s_tail = 0;
-    if (tail > 0) {
-        if constexpr (masked) {
-            const B te = simd::exp_floored(B(tb - mv));
-            sb += te;
-            simd::store_partial(z + full, te, tail);
-        } else {
-            for (int i = full; i < n; ++i) {
-                z[i] = z[i] > ninf ? exp(z[i] - mn) : T(0);
-                s_tail += z[i];
-            }
-        }
-    }
-    l = l * alpha + simd::reduce_add(sb) + s_tail;
+    const T alpha = m > -std::numeric_limits<T>::infinity() ? exp(m - mn) : T(0);
+    l = l * alpha + detail::exp_shifted_sum(z, n, mn, tail);
     m = mn;
     return alpha;
 }

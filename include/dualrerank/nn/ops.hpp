@@ -107,30 +107,36 @@ inline void copy(T* y, const T* x, std::size_t n) noexcept {
     std::copy(x, x + n, y);
 }
 
-/// In-place softmax of one row of length n; entries equal to -inf get probability 0.
-/// A row that is entirely -inf becomes all zeros (nothing to attend to). xsimd lanes; with AVX-512
-/// the tail is one masked batch padded with -inf (exp gives 0 there), so a short row costs one
-/// vector exp; elsewhere the tail is scalar.
+namespace detail {
+
+/// The largest entry of z [n], in xsimd lanes. With simd::fast_partial<T> (AVX-512) the tail is
+/// loaded once as one masked batch padded with -inf and handed back in `tail` for
+/// exp_shifted_sum; elsewhere the tail is scanned scalar and `tail` is unused.
 template <class T>
-inline void softmax_row(T* z, int n) noexcept {
-    using std::exp;
+inline T row_max(const T* z, int n, xsimd::batch<T>& tail) noexcept {
     using B = xsimd::batch<T>;
     constexpr int W = int(B::size);
     constexpr T ninf = -std::numeric_limits<T>::infinity();
-    constexpr bool masked = simd::fast_partial<T>;
-    const int full = n / W * W, tail = n - full;
-    B tb(ninf);
-    if constexpr (masked)
-        if (tail > 0) tb = simd::load_partial(z + full, tail, ninf);
-    B mb = tb;
+    const int full = n / W * W, rest = n - full;
+    tail = B(ninf);
+    if constexpr (simd::fast_partial<T>)
+        if (rest > 0) tail = simd::load_partial(z + full, rest, ninf);
+    B mb = tail;
     for (int i = 0; i < full; i += W) mb = xsimd::max(mb, B::load_unaligned(z + i));
     T m = simd::reduce_max(mb);
-    if constexpr (!masked)
+    if constexpr (!simd::fast_partial<T>)
         for (int i = full; i < n; ++i) m = std::max(m, z[i]);
-    if (!(m > ninf)) {
-        std::fill(z, z + n, T(0));
-        return;
-    }
+    return m;
+}
+
+/// z[i] = exp(z[i] - m) in place (entries equal to -inf give 0); returns their sum. m finite;
+/// `tail` is row_max's. The masked tail costs one vector exp.
+template <class T>
+inline T exp_shifted_sum(T* z, int n, T m, const xsimd::batch<T>& tail) noexcept {
+    using std::exp;
+    using B = xsimd::batch<T>;
+    constexpr int W = int(B::size);
+    const int full = n / W * W, rest = n - full;
     const B mv(m);  // masked entries and padded lanes are -inf: simd::exp_floored
     B sb(T(0));
     for (int i = 0; i < full; i += W) {
@@ -138,12 +144,12 @@ inline void softmax_row(T* z, int n) noexcept {
         e.store_unaligned(z + i);
         sb += e;
     }
-    B te(T(0));
     T s_tail = 0;
-    if (tail > 0) {
-        if constexpr (masked) {
-            te = simd::exp_floored(B(tb - mv));
+    if (rest > 0) {
+        if constexpr (simd::fast_partial<T>) {
+            const B te = simd::exp_floored(B(tail - mv));
             sb += te;
+            simd::store_partial(z + full, te, rest);
         } else {
             for (int i = full; i < n; ++i) {
                 z[i] = exp(z[i] - m);
@@ -151,12 +157,32 @@ inline void softmax_row(T* z, int n) noexcept {
             }
         }
     }
-    const T inv = T(1) / (simd::reduce_add(sb) + s_tail);
+    return simd::reduce_add(sb) + s_tail;
+}
+
+}  // namespace detail
+
+/// In-place softmax of one row of length n; entries equal to -inf get probability 0.
+/// A row that is entirely -inf becomes all zeros (nothing to attend to). xsimd lanes; with AVX-512
+/// the tail is one masked batch padded with -inf (exp gives 0 there), so a short row costs one
+/// vector exp; elsewhere the tail is scalar.
+template <class T>
+inline void softmax_row(T* z, int n) noexcept {
+    using B = xsimd::batch<T>;
+    constexpr int W = int(B::size);
+    const int full = n / W * W, rest = n - full;
+    B tail;
+    const T m = detail::row_max(z, n, tail);
+    if (!(m > -std::numeric_limits<T>::infinity())) {
+        std::fill(z, z + n, T(0));
+        return;
+    }
+    const T inv = T(1) / detail::exp_shifted_sum(z, n, m, tail);
     const B iv(inv);
     for (int i = 0; i < full; i += W) (B::load_unaligned(z + i) * iv).store_unaligned(z + i);
-    if (tail > 0) {
-        if constexpr (masked)
-            simd::store_partial(z + full, B(te * iv), tail);
+    if (rest > 0) {
+        if constexpr (simd::fast_partial<T>)
+            simd::store_partial(z + full, B(simd::load_partial(z + full, rest, T(0)) * iv), rest);
         else
             for (int i = full; i < n; ++i) z[i] *= inv;
     }
