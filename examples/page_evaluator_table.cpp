@@ -5,7 +5,8 @@
 // world's true one, the correlation on the proposals measured again.
 //
 //   page_evaluator_table --models DIR [--seed S] [--pages P] [--explore-share X] [--serving-pages P2]
-//                        [--steps K] [--batch B] [--requests R] [--expected-labels] [--csv PATH]
+//                        [--steps K] [--batch B] [--min-lr-ratio X] [--average-tail X] [--requests R]
+//                        [--expected-labels] [--csv PATH]
 //
 // DIR holds a student (student_skd.safetensors, e.g. from dualrerank_demo) whose proposals are
 // scored; with --serving-pages it also serves the policy-local logging bucket.
@@ -23,6 +24,10 @@ struct options {
     std::string models;
     std::string student_file = "student_skd.safetensors";
     std::uint64_t seed = 1;
+    std::uint64_t fit_seed = 0;  // the fit's initialization and batch order (0: from --seed, as before)
+    bool demo_split = false;     // fit on the first 95% of the pages, the last 5% held out, evaluated every steps / 10 (the demo's)
+    int fits = 1;                // > 1: that many fits (fit seeds fit_seed, fit_seed + 1, ...), reported one by one; the
+                                 // evaluator reported in full is their parameter average
     int pages = 100000;          // exploratory (behaviour-policy) pages
     int serving_pages = 0;       // policy-local pages (the student + Gumbel-Max exploration, plus an exploration bucket)
     double explore_share = 0.2;  // share of the policy-local traffic in the exploration bucket
@@ -31,6 +36,8 @@ struct options {
     int batch = 128;
     double lr = 0.002;
     double weight_decay = train::page_fit_config{}.weight_decay;
+    double min_lr_ratio = train::page_fit_config{}.min_lr_ratio;
+    double average_tail = train::page_fit_config{}.average_tail;
     int requests = 100;
     double tau = 0.5;
     bool expected_labels = false;
@@ -46,6 +53,12 @@ void usage() {
         "  --models DIR             directory with the student whose proposals are scored\n"
         "  --student FILE           the student's file name in DIR (default student_skd.safetensors)\n"
         "  --seed S                 world seed (default 1)\n"
+        "  --fit-seed S             seed of the fit's initialization and batch order (default: from --seed)\n"
+        "  --demo-split             fit as dualrerank_demo does: the last 5% of the pages held out (not every 20th),\n"
+        "                           evaluated every steps / 10 (not / 20)\n"
+        "  --fits K                 K fits from fit seeds S, S + 1, ... (diagnostic of the fit-to-fit spread): each\n"
+        "                           one's held-out NLL and correlation on the proposals, the ensemble of their\n"
+        "                           utilities, and the full report on their parameter average (default 1)\n"
         "  --pages P                exploratory log pages (behaviour policy; default 100000)\n"
         "  --explore-temperature T  temperature of the exploration bucket's Plackett-Luce (default 0.4)\n"
         "  --serving-pages P        policy-local pages: the student at tau 0.5 plus the exploration bucket (default 0)\n"
@@ -54,6 +67,9 @@ void usage() {
         "  --batch B                pages per step (default 128)\n"
         "  --lr X                   peak learning rate (default 0.002)\n"
         "  --weight-decay X         AdamW decoupled weight decay on the bilinear forms (default: page_fit_config's)\n"
+        "  --min-lr-ratio X         floor of the cosine learning-rate decay, as a share of --lr (default: page_fit_config's)\n"
+        "  --average-tail X         share of the steps, at the end, whose iterates are averaged (0: off; default:\n"
+        "                           page_fit_config's)\n"
         "  --requests R             held-out requests for the correlations (default 100)\n"
         "  --expected-labels        diagnostic: fit on the closed-form per-slot probabilities (not oracle-free)\n"
         "  --init-true-exam         diagnostic: start the fit from the world's true examination (not oracle-free)\n"
@@ -72,6 +88,9 @@ options parse(int argc, char** argv) {
         if (a.is("--models")) o.models = a.value();
         else if (a.is("--student")) o.student_file = a.value();
         else if (a.is("--seed")) o.seed = a.u64();
+        else if (a.is("--fit-seed")) o.fit_seed = a.u64();
+        else if (a.is("--fits")) o.fits = a.integer(1, 64);
+        else if (a.is("--demo-split")) o.demo_split = true;
         else if (a.is("--pages")) o.pages = a.integer();
         else if (a.is("--explore-temperature")) o.explore_temperature = a.real();
         else if (a.is("--serving-pages")) o.serving_pages = a.integer();
@@ -80,6 +99,8 @@ options parse(int argc, char** argv) {
         else if (a.is("--batch")) o.batch = a.integer();
         else if (a.is("--lr")) o.lr = a.real();
         else if (a.is("--weight-decay")) o.weight_decay = a.real();
+        else if (a.is("--min-lr-ratio")) o.min_lr_ratio = a.real();
+        else if (a.is("--average-tail")) o.average_tail = a.real();
         else if (a.is("--requests")) o.requests = a.integer();
         else if (a.is("--expected-labels")) o.expected_labels = true;
         else if (a.is("--init-true-exam")) o.init_true_exam = true;
@@ -169,9 +190,9 @@ int main(int argc, char** argv) {
             auto more = pipeline::bucket_logs(w, 5000000, std::size_t(o.serving_pages), b, o.seed * 7 + 2);
             logs.insert(logs.end(), more.begin(), more.end());
         }
-        // shuffle-free split: every 20th page is held out (with --evaluator: the last 5%, the demo's split)
+        // shuffle-free split: every 20th page is held out (with --evaluator or --demo-split: the last 5%, the demo's split)
         std::vector<logged_page> train_logs, valid_logs;
-        if (o.evaluator_path.empty()) {
+        if (o.evaluator_path.empty() && !o.demo_split) {
             for (std::size_t i = 0; i < logs.size(); ++i) (i % 20 == 19 ? valid_logs : train_logs).push_back(logs[i]);
             if (valid_logs.size() > 20000) valid_logs.resize(20000);
         } else {
@@ -191,8 +212,11 @@ int main(int argc, char** argv) {
         pc.objectives = 2;
         page_evaluator<float> ev = o.evaluator_path.empty() ? page_evaluator<float>(pc) : io::load_page_evaluator<float>(o.evaluator_path);
         train::page_fit_result fit;
-        if (o.evaluator_path.empty()) {
-            ev.init(o.seed + 600);
+        std::vector<page_evaluator<float>> members;  // with --fits K > 1
+        std::vector<train::page_fit_result> member_fits;
+        for (int k = 0; o.evaluator_path.empty() && k < o.fits; ++k) {
+            const std::uint64_t fit_seed = (o.fit_seed != 0 ? o.fit_seed : o.seed) + std::uint64_t(k);
+            ev.init(fit_seed + 600);
             if (o.init_true_exam)
                 for (int t = 1; t < L; ++t) {
                     const double e = std::min(std::max(w.examination()[std::size_t(t)], 1e-6), 1 - 1e-6);
@@ -203,11 +227,26 @@ int main(int argc, char** argv) {
             fc.batch = o.batch;
             fc.lr = o.lr;
             fc.weight_decay = o.weight_decay;
-            fc.seed = o.seed;
+            fc.min_lr_ratio = o.min_lr_ratio;
+            fc.average_tail = o.average_tail;
+            fc.seed = fit_seed;
             fc.log = stderr;
-            fc.eval_every = std::max(1L, o.steps / 20);
+            fc.eval_every = std::max(1L, o.steps / (o.demo_split ? 10 : 20));
             fit = train::fit_page_evaluator(ev, train_src, valid_src, fc);
-        } else {
+            if (o.fits > 1) {
+                members.push_back(ev);
+                member_fits.push_back(fit);
+            }
+        }
+        if (!o.evaluator_path.empty()) {
+            workspace ws;
+            fit.best_valid_loss = train::page_source_loss(ev, valid_src, ws);
+        } else if (o.fits > 1) {  // the parameter average of the K fits
+            for (std::size_t i = 0; i < ev.arena_size(); ++i) {
+                double sum = 0;
+                for (const auto& m : members) sum += double(m.params()[i]);
+                ev.params()[i] = float(sum / double(members.size()));
+            }
             workspace ws;
             fit.best_valid_loss = train::page_source_loss(ev, valid_src, ws);
         }
@@ -219,8 +258,9 @@ int main(int argc, char** argv) {
                     "exploration), %s labels\n",
                     (unsigned long long)o.seed, train_logs.size(), o.pages, o.explore_temperature, o.serving_pages,
                     100 * o.explore_share, o.expected_labels ? "expected (diagnostic)" : "sampled");
-        std::printf("fit: %ld steps of %d pages, best at step %ld%s; held-out NLL/page %.4f (start %.4f)\n", fit.steps, o.batch,
-                    fit.best_step, fit.stopped_early ? " (early stop)" : "", fit.best_valid_loss, fit.initial_valid_loss);
+        std::printf("fit: %ld steps of %d pages, best at step %ld%s%s; held-out NLL/page %.4f (start %.4f)\n", fit.steps, o.batch,
+                    fit.best_step, fit.averaged_steps > 0 ? (" (the average of its last " + std::to_string(fit.averaged_steps) + " iterates)").c_str() : "",
+                    fit.stopped_early ? " (early stop)" : "", fit.best_valid_loss, fit.initial_valid_loss);
         std::printf("\nheld-out logs (%zu pages), per slot:\n%-5s %10s %10s %8s %12s %12s %8s %8s\n", valid_logs.size(), "slot",
                     "click pred", "click obs", "AUC", "long pred", "long obs", "AUC", "exam");
         for (int t = 0; t < L; ++t)
@@ -243,6 +283,35 @@ int main(int argc, char** argv) {
         for (int d = 0; d < 3; ++d) {
             corr[d] = pipeline::scorer_correlation(w, learned, none, dists[d], &student, o.requests, K, o.tau, o.seed).mean;
             std::printf("  %-10s %.3f\n", dist_names[d], corr[d]);
+        }
+        if (o.fits > 1) {  // the fit-to-fit spread: each member, and the ensemble of their utilities (mean predictions)
+            std::printf("\n%d fits (fit seeds %llu..): held-out NLL/page and correlation on the proposals\n", o.fits,
+                        (unsigned long long)(o.fit_seed != 0 ? o.fit_seed : o.seed));
+            workspace mws;
+            for (std::size_t k = 0; k < members.size(); ++k) {
+                const auto& m = members[k];
+                auto one = [&](const request_view<float>& r, int K2, int LL, const int* sl, float* out, workspace& ws) {
+                    m.score(r, K2, LL, sl, nullptr, out, ws);
+                };
+                const double c = pipeline::scorer_correlation(w, one, none, pipeline::slate_distribution::proposals, &student,
+                                                              o.requests, K, o.tau, o.seed).mean;
+                std::printf("  fit %zu: NLL %.5f (best step %ld)  proposals %.3f\n", k, member_fits[k].best_valid_loss,
+                            member_fits[k].best_step, c);
+            }
+            std::vector<float> tmp;
+            auto ensemble = [&](const request_view<float>& r, int K2, int LL, const int* sl, float* out, workspace& ws) {
+                tmp.assign(std::size_t(K2), 0.0f);
+                std::vector<double> acc(std::size_t(K2), 0.0);
+                for (const auto& m : members) {
+                    m.score(r, K2, LL, sl, nullptr, tmp.data(), ws);
+                    for (int k2 = 0; k2 < K2; ++k2) acc[std::size_t(k2)] += double(tmp[std::size_t(k2)]);
+                }
+                for (int k2 = 0; k2 < K2; ++k2) out[k2] = float(acc[std::size_t(k2)] / double(members.size()));
+            };
+            const double ce = pipeline::scorer_correlation(w, ensemble, none, pipeline::slate_distribution::proposals, &student,
+                                                           o.requests, K, o.tau, o.seed).mean;
+            std::printf("  ensemble of the %d (mean utility): proposals %.3f\n  parameter average: NLL %.5f  proposals %.3f\n",
+                        o.fits, ce, fit.best_valid_loss, corr[2]);
         }
         std::printf("\nerror decomposition (proposals at tau %g): learned components swapped for the world's true ones\n", o.tau);
         std::vector<std::pair<std::string, double>> decomposition;

@@ -167,27 +167,36 @@ TEST_CASE("page_beam_search finds the exhaustive optimum on a small request", "[
     CHECK(polished <= best + 1e-12);
 }
 
-TEST_CASE("fit_page_evaluator recovers a known page evaluator from its own sampled logs", "[page_evaluator][fit]") {
+/// A known page evaluator (features 6, context 3, 4 slots, 10 candidates, click + long view) with
+/// examination 0.73 / 0.5 / 0.27 below slot 0, and its logged pages: uniformly random slates (an
+/// exploration bucket), clicks and long views sampled from it; page i of a source is seeded by first + i.
+struct known_world {
+    static constexpr int N = 10, L = 4;
     page_evaluator_config c;
-    c.features = 6;
-    c.context = 3;
-    c.max_slate = 4;
-    c.max_candidates = 10;
-    c.objectives = 2;
-    page_evaluator<double> truth(c);
-    truth.init(1);
-    rng g(21);
-    for (const auto& t : truth.table().tensors())
-        for (std::size_t i = 0; i < t.size; ++i) truth.params()[t.offset + i] = 0.4 * g.normal();
-    const double exam_logits[3] = {1.0, 0.0, -1.0};
-    std::copy(exam_logits, exam_logits + 3, truth.tensor("exam_logit"));
-    truth.tensor("appeal.bias")[0] = -0.5;
-    const int N = 10, L = 4;
-    // logged pages: uniformly random slates (an exploration bucket), clicks sampled from `truth`
-    auto make_source = [&](std::uint64_t first, std::size_t count) {
+    page_evaluator<double> truth;
+
+    known_world() : c(make_config()), truth(c) {
+        truth.init(1);
+        rng g(21);
+        for (const auto& t : truth.table().tensors())
+            for (std::size_t i = 0; i < t.size; ++i) truth.params()[t.offset + i] = 0.4 * g.normal();
+        const double exam_logits[3] = {1.0, 0.0, -1.0};
+        std::copy(exam_logits, exam_logits + 3, truth.tensor("exam_logit"));
+        truth.tensor("appeal.bias")[0] = -0.5;
+    }
+    static page_evaluator_config make_config() {
+        page_evaluator_config c;
+        c.features = 6;
+        c.context = 3;
+        c.max_slate = L;
+        c.max_candidates = N;
+        c.objectives = 2;
+        return c;
+    }
+    train::page_source<double> pages(std::uint64_t first, std::size_t count) const {
         train::page_source<double> s;
         s.count = count;
-        s.get = [&, first](std::size_t i, train::page_example<double>& p) {
+        s.get = [this, first](std::size_t i, train::page_example<double>& p) {
             rng rg(first + i);
             p.req = random_request<double>(N, c.features, c.context, rg);
             p.shown = random_slate(N, L, rg);
@@ -202,15 +211,24 @@ TEST_CASE("fit_page_evaluator recovers a known page evaluator from its own sampl
             }
         };
         return s;
-    };
-    const auto train_src = make_source(1000, 30000), valid_src = make_source(900000, 3000);
+    }
+};
+
+TEST_CASE("fit_page_evaluator recovers a known page evaluator from its own sampled logs", "[page_evaluator][fit]") {
+    const known_world kw;
+    const auto& c = kw.c;
+    const auto& truth = kw.truth;
+    const int L = known_world::L;
+    const auto train_src = kw.pages(1000, 30000), valid_src = kw.pages(900000, 3000);
     page_evaluator<double> fit(c);
     fit.init(2);
     train::page_fit_config fc;
     fc.steps = 3000;
     fc.eval_every = 500;
     fc.lr = 0.02;
+    fc.average_tail = 0;  // the plain fit (the tail average has its own test)
     const auto res = train::fit_page_evaluator(fit, train_src, valid_src, fc);
+    CHECK(res.averaged_steps == 0);
     workspace ws;
     const double truth_loss = train::page_source_loss(truth, valid_src, ws);
     INFO("fitted held-out NLL " << res.best_valid_loss << ", truth " << truth_loss << ", start " << res.initial_valid_loss);
@@ -224,6 +242,40 @@ TEST_CASE("fit_page_evaluator recovers a known page evaluator from its own sampl
         CHECK(rep.at(t, 0).predicted == Approx(rep.at(t, 0).observed).margin(0.02));
         CHECK(rep.at(t, 0).auc > 0.6);
     }
+}
+
+TEST_CASE("fit_page_evaluator's tail average lowers the held-out NLL of a noisy fit", "[page_evaluator][fit]") {
+    // A fit whose last iterates jitter (small batches, a high step size that decays only to 10%):
+    // the average of the last half of its iterates is closer to the optimum (measured: 40% of the
+    // plain fit's excess NLL over the truth removed; 38% and 50% with batch-order seeds 2 and 3).
+    const known_world kw;
+    const auto train_src = kw.pages(1000, 20000), valid_src = kw.pages(900000, 3000);
+    train::page_fit_config fc;
+    fc.steps = 3000;
+    fc.batch = 16;
+    fc.lr = 0.05;
+    fc.min_lr_ratio = 0.1;
+    fc.eval_every = 375;
+    fc.patience = 100;
+    auto run = [&](double tail, page_evaluator<double>& ev) {
+        ev.init(2);
+        fc.average_tail = tail;
+        return train::fit_page_evaluator(ev, train_src, valid_src, fc);
+    };
+    page_evaluator<double> plain(kw.c), averaged(kw.c);
+    const auto off = run(0, plain), on = run(0.5, averaged);
+    workspace ws;
+    const double truth_loss = train::page_source_loss(kw.truth, valid_src, ws);
+    INFO("held-out NLL: last iterate " << off.best_valid_loss << " (step " << off.best_step << "), tail average "
+                                       << on.best_valid_loss << " (step " << on.best_step << ", " << on.averaged_steps
+                                       << " iterates), truth " << truth_loss);
+    CHECK(on.initial_valid_loss == off.initial_valid_loss);
+    // the kept parameters are the average of the tail's iterates up to the kept step
+    CHECK(on.averaged_steps > 0);
+    CHECK(on.averaged_steps == on.best_step - 1500);
+    CHECK(train::page_source_loss(averaged, valid_src, ws) == Approx(on.best_valid_loss).epsilon(1e-12));
+    // and they fit better: at least a third of the plain fit's excess over the truth is gone
+    CHECK(on.best_valid_loss < off.best_valid_loss - (off.best_valid_loss - truth_loss) / 3);
 }
 
 TEST_CASE("PEV-01: page_evaluator rejects bad configs, labels and slates with input_error", "[page_evaluator][bad_input]") {
@@ -257,6 +309,16 @@ TEST_CASE("PEV-01: page_evaluator rejects bad configs, labels and slates with in
     CHECK_THROWS_AS(ev.score(r.view(), 1, 6, y.data(), nullptr, &u, ws), input_error);  // L > max_slate
     train::page_fit_config fc;
     fc.lr = -1;
+    CHECK_THROWS_AS(fc.validate(), input_error);
+    fc = train::page_fit_config{};
+    fc.average_tail = 1.5;
+    CHECK_THROWS_AS(fc.validate(), input_error);
+    fc.average_tail = -0.1;
+    CHECK_THROWS_AS(fc.validate(), input_error);
+    fc = train::page_fit_config{};
+    fc.min_lr_ratio = 2;
+    CHECK_THROWS_AS(fc.validate(), input_error);
+    fc.min_lr_ratio = std::nan("");
     CHECK_THROWS_AS(fc.validate(), input_error);
 }
 

@@ -48,8 +48,16 @@ struct page_fit_config {
     // 10 000 steps reach 0.650 on the same 100 000 pages.
     int batch = 128;            ///< pages per step
     long steps = 10000;         ///< at most this many steps (fewer if early stopping triggers)
-    double lr = 0.002;          ///< AdamW peak learning rate (cosine decay to 10% over `steps`)
+    double lr = 0.002;          ///< AdamW peak learning rate (cosine decay to min_lr_ratio * lr over `steps`)
+    double min_lr_ratio = 0.1;  ///< the cosine schedule's floor, as a share of lr (in [0, 1])
     double weight_decay = 1e-4; ///< on the bilinear forms only
+    /// Parameter averaging (Polyak-Ruppert, on the tail of the fit): the share of the steps, counted
+    /// from the end, whose iterates are averaged (in double). From step (1 - average_tail) * steps
+    /// on, the held-out evaluations score the running average, and the kept parameters are the
+    /// best of those scored (the average when it is best). 0: off (the last iterate is scored).
+    /// Default 0.5 (docs/evaluator.md): on the small world's 1M logged pages (30 000 steps) it lowers
+    /// the held-out NLL/page by 0.0010-0.0018 on 3 seeds, as much as decaying the step size to 0.
+    double average_tail = 0.5;
     long eval_every = 1000;     ///< steps between held-out evaluations
     int patience = 4;           ///< evaluations without improvement before stopping
     std::uint64_t seed = 1;     ///< batch order
@@ -60,7 +68,9 @@ struct page_fit_config {
         if (batch < 1 || batch > (1 << 20)) bad("batch must be in [1, 2^20]");
         if (steps < 1) bad("steps must be >= 1");
         if (!(std::isfinite(lr) && lr > 0)) bad("lr must be finite and > 0");
+        if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) bad("min_lr_ratio must be in [0, 1]");
         if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight_decay must be finite and >= 0");
+        if (!(average_tail >= 0 && average_tail <= 1)) bad("average_tail must be in [0, 1]");
         if (eval_every < 1) bad("eval_every must be >= 1");
         if (patience < 1) bad("patience must be >= 1");
     }
@@ -69,6 +79,7 @@ struct page_fit_config {
 struct page_fit_result {
     long steps = 0;                 ///< steps taken
     long best_step = 0;             ///< step of the kept parameters
+    long averaged_steps = 0;        ///< iterates in the kept parameters' average (0: the kept parameters are an iterate)
     double best_valid_loss = 0;     ///< held-out NLL per page of the kept parameters
     double initial_valid_loss = 0;  ///< before fitting
     bool stopped_early = false;
@@ -97,6 +108,7 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
     if (valid.count == 0 || !valid.get) dualrerank::detail::throw_input("fit_page_evaluator: no held-out pages");
     adamw_config oc;
     oc.lr = cfg.lr;
+    oc.min_lr_ratio = cfg.min_lr_ratio;
     oc.weight_decay = cfg.weight_decay;
     oc.warmup_steps = std::min(200L, cfg.steps / 10);
     oc.total_steps = cfg.steps;
@@ -115,6 +127,13 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
     page_example<T> p;
     int bad_evals = 0;
     const T scale = T(1) / T(cfg.batch);
+    // tail averaging: the sum of the iterates after step `average_start` (in double), and the
+    // current iterate while the average is scored
+    const std::size_t P = ev.arena_size();
+    const long average_start = cfg.average_tail > 0 ? cfg.steps - std::max(1L, long(std::llround(cfg.average_tail * double(cfg.steps)))) : cfg.steps;
+    std::vector<double> average_sum(cfg.average_tail > 0 ? P : 0, 0.0);
+    aligned_vector<T> iterate(cfg.average_tail > 0 ? P : 0, T(0));
+    long averaged = 0;
     for (long step = 0; step < cfg.steps; ++step) {
         std::fill(grads.begin(), grads.end(), T(0));
         for (int b = 0; b < cfg.batch; ++b) {
@@ -127,15 +146,29 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
         }
         opt.step(ev.params(), grads.data());
         res.steps = step + 1;
+        if (step >= average_start) {
+            const T* w = ev.params();
+            for (std::size_t i = 0; i < P; ++i) average_sum[i] += double(w[i]);
+            ++averaged;
+        }
         if (res.steps % cfg.eval_every == 0 || res.steps == cfg.steps) {
+            if (averaged > 0) {  // score the average: swap it in, the iterate goes back below
+                std::copy(ev.params(), ev.params() + P, iterate.begin());
+                for (std::size_t i = 0; i < P; ++i) ev.params()[i] = T(average_sum[i] / double(averaged));
+            }
             const double vl = page_source_loss(ev, valid, ws);
             if (cfg.log)
-                std::fprintf(cfg.log, "[page evaluator] step %ld held-out NLL/page %.5f (best %.5f at step %ld)\n", res.steps, vl,
-                             res.best_valid_loss, res.best_step);
-            if (vl < res.best_valid_loss) {
+                std::fprintf(cfg.log, "[page evaluator] step %ld held-out NLL/page %.5f%s (best %.5f at step %ld)\n", res.steps, vl,
+                             averaged > 0 ? " (average of the last iterates)" : "", res.best_valid_loss, res.best_step);
+            const bool better = vl < res.best_valid_loss;
+            if (better) {
                 res.best_valid_loss = vl;
                 res.best_step = res.steps;
-                std::copy(ev.params(), ev.params() + ev.arena_size(), best.begin());
+                res.averaged_steps = averaged;
+                std::copy(ev.params(), ev.params() + P, best.begin());
+            }
+            if (averaged > 0) std::copy(iterate.begin(), iterate.end(), ev.params());
+            if (better) {
                 bad_evals = 0;
             } else if (++bad_evals >= cfg.patience) {
                 res.stopped_early = true;
