@@ -17,7 +17,10 @@
 // followed by '-'-separated switches: noobj, noslot, norank / rank (rank decay off / on), ema,
 // pooled, pagefloor, slotstd (scale modes: EMA, pooled_slot_std, group_std_floor, slot_std), nogroup
 // (shown term only), noshown (model-based group only), norefresh (the evaluator frozen),
-// g<x> (rtg_discount), sg<x> (shown_discount), gw<x> / sw<x> (group / shown weight); e.g. ldro-norank.
+// g<x> (rtg_discount), sg<x> (shown_discount), gw<x> / sw<x> (group / shown weight), ms / noms
+// (unit_mean_square on / off), fc<x> / fe<x> (floor_const / floor_ema_frac), lr<x>, b<x>, eta<x>
+// (the method's own lr, beta, eta; decimal numbers, since '-' separates switches: lr0.0002);
+// e.g. ldro-norank. --lr-ldro / --lr-grpo / --lr-goalrank give each method its own lr (default --lr).
 // --guard-every K turns the guard rail on (evaluator-based held-out check every K records, margin
 // --guard-margin) and makes the evaluated policy the version serving runs (served_result).
 // --measure-advantages M prints the advantage signal and noise table of docs/rl.md instead of
@@ -621,6 +624,7 @@ int main(int argc, char** argv) {
         rc.max_delay = 50;
         rc.requests_per_step = 8;
         train::online_evaluator_scorer<float>::config ec;
+        double lr_method[3] = {0, 0, 0};  // --lr-ldro, --lr-grpo, --lr-goalrank (0: --lr)
         example_args a(argc, argv);
         while (a.next()) {
             if (a.is("--student")) student_path = a.value();
@@ -646,6 +650,9 @@ int main(int argc, char** argv) {
             else if (a.is("--eval-requests")) eval_requests = a.integer();
             else if (a.is("--eval-sampled")) eval_sampled = int(a.integer(0, 10000));
             else if (a.is("--lr")) rc.optimizer.lr = a.real();
+            else if (a.is("--lr-ldro")) lr_method[0] = a.real();
+            else if (a.is("--lr-grpo")) lr_method[1] = a.real();
+            else if (a.is("--lr-goalrank")) lr_method[2] = a.real();
             else if (a.is("--beta")) rc.rl.beta = a.real();
             else if (a.is("--eta")) rc.rl.eta = a.real();
             else if (a.is("--tau")) rc.rl.sample_tau = a.real();
@@ -671,7 +678,8 @@ int main(int argc, char** argv) {
                           "       [--seed S] [--stream-seed S2] [--csv PATH] [--evaluator-kind page|list] [--evaluator PATH (load, or fit and save)]\n"
                           "       [--evaluator-pages P] [--evaluator-steps K] [--evaluator-fit-lr X] [--evaluator-fit-batch B]\n"
                           "       [--evaluator-lr X] [--evaluator-batch B] [--evaluator-every K] (the last three: online refresh)\n"
-                          "       [--lr X] [--beta X] [--eta X] [--tau X] [--group G] [--per-step R] [--publish-every P] [--max-delay D]\n"
+                          "       [--lr X] [--lr-ldro X] [--lr-grpo X] [--lr-goalrank X]\n"
+                          "       [--beta X] [--eta X] [--tau X] [--group G] [--per-step R] [--publish-every P] [--max-delay D]\n"
                           "       [--drop-rate X] [--group-weight X] [--shown-weight X] [--polyak A] [--eval-every K] [--eval-requests M]\n"
                           "       [--eval-sampled K (also the sampled policy's utility: K slates per request at tau)]\n"
                           "       [--save-policy PREFIX (writes PREFIX_<method>.safetensors after each run)]\n"
@@ -755,7 +763,7 @@ int main(int argc, char** argv) {
         // a method name sets the method and its ablation switches
         // (ldro, grpo or goalrank, then '-'-separated switches: noobj, noslot, norank, rank, ema, pooled, pagefloor, nogroup,
         // noshown, norefresh, g<discount>, sg<shown discount>, gw<group weight>, sw<shown weight>; e.g. ldro-norank-g0.5)
-        auto configure = [](const std::string& m, train::rl_run_config& r, train::online_evaluator_scorer<float>::config& e) {
+        auto configure = [&lr_method](const std::string& m, train::rl_run_config& r, train::online_evaluator_scorer<float>::config& e) {
             std::vector<std::string> tok;
             std::stringstream ss(m);
             std::string x;
@@ -766,6 +774,8 @@ int main(int argc, char** argv) {
             else if (tok[0] == "ldro" || tok[0] == "none") r.rl.method = train::rl_method::ldro;
             else throw input_error("unknown method " + m);
             if (tok[0] == "none" && tok.size() > 1) throw input_error("unknown method " + m);
+            const double lr_m = lr_method[int(r.rl.method)];  // the method's own step size (an lr switch below still wins)
+            if (lr_m > 0) r.optimizer.lr = lr_m;
             auto num = [&](const std::string& t, std::size_t skip) {
                 char* end = nullptr;
                 const double v = std::strtod(t.c_str() + skip, &end);
@@ -785,6 +795,13 @@ int main(int argc, char** argv) {
                 else if (t == "nogroup") r.group_weight = 0;
                 else if (t == "noshown") r.shown_weight = 0;
                 else if (t == "norefresh") e.refresh = false;
+                else if (t == "ms") r.rl.unit_mean_square = true;
+                else if (t == "noms") r.rl.unit_mean_square = false;
+                else if (t.rfind("eta", 0) == 0) r.rl.eta = num(t, 3);
+                else if (t.rfind("lr", 0) == 0) r.optimizer.lr = num(t, 2);
+                else if (t.rfind("fc", 0) == 0) r.rl.floor_const = num(t, 2);
+                else if (t.rfind("fe", 0) == 0) r.rl.floor_ema_frac = num(t, 2);
+                else if (t.rfind("b", 0) == 0) r.rl.beta = num(t, 1);
                 else if (t.rfind("gw", 0) == 0) r.group_weight = num(t, 2);
                 else if (t.rfind("sw", 0) == 0) r.shown_weight = num(t, 2);
                 else if (t.rfind("sg", 0) == 0) r.rl.shown_discount = num(t, 2);

@@ -75,19 +75,22 @@ TEST_CASE("(c) the LDRO scale cannot explode when pages tie in total but differ 
     std::vector<double> fb(G * L * O, 0.0), w = {1.0}, A(G * L);
     for (int g = 0; g < G; ++g) fb[(g * L + g) * O] = 1.0;
     for (auto mode : {train::scale_mode::group_std_floor, train::scale_mode::ema, train::scale_mode::group_std,
-                      train::scale_mode::pooled_slot_std, train::scale_mode::slot_std}) {
-        train::rl_config c;
-        c.scale = mode;
-        train::rl_stream_state st;
-        train::group_advantages(c, fb.data(), G, L, O, w.data(), st, A.data());
-        INFO("scale mode " << int(mode));
-        CHECK(max_abs(A) <= std::sqrt(double(G - 1)) + 1e-9);  // per-slot standardization bound
-        CHECK(max_abs(A) > 0.1);                                 // slot-level credit is kept
-        // the clicked page's own slot gets the largest credit at that slot
-        for (int t = 1; t < L; ++t)
-            for (int g = 0; g < G; ++g)
-                if (g != t) CHECK(A[t * L + t] >= A[g * L + t]);
-    }
+                      train::scale_mode::pooled_slot_std, train::scale_mode::slot_std})
+        for (bool ums : {false, true}) {
+            train::rl_config c;
+            c.scale = mode;
+            c.unit_mean_square = ums;
+            train::rl_stream_state st;
+            train::group_advantages(c, fb.data(), G, L, O, w.data(), st, A.data());
+            INFO("scale mode " << int(mode) << ", unit mean square " << ums);
+            // per-slot standardization bound; rescaled to unit mean square, sqrt(G L)
+            CHECK(max_abs(A) <= std::sqrt(double(ums ? G * L : G - 1)) + 1e-9);
+            CHECK(max_abs(A) > 0.1);  // slot-level credit is kept
+            // the clicked page's own slot gets the largest credit at that slot
+            for (int t = 1; t < L; ++t)
+                for (int g = 0; g < G; ++g)
+                    if (g != t) CHECK(A[t * L + t] >= A[g * L + t]);
+        }
 }
 
 TEST_CASE("LDRO rtg_discount: 1 credits a slot with the rewards after it, 0 with its own reward only", "[rl]") {
@@ -98,6 +101,7 @@ TEST_CASE("LDRO rtg_discount: 1 credits a slot with the rewards after it, 0 with
     fb[(0 * L + 2) * O] = 1.0;
     train::rl_config c;
     c.rank_decay = false;
+    c.unit_mean_square = false;
     c.floor_const = 10.0;  // one scale (the floor) for every slot: the deviations compare directly
     for (double gamma : {1.0, 0.5, 0.0}) {
         c.rtg_discount = gamma;
@@ -143,6 +147,7 @@ TEST_CASE("LDRO pooled_slot_std: one scale for every slot, the slots' deviations
     std::vector<double> w = {1.0}, A(G * L);
     train::rl_config c;
     c.rank_decay = false;
+    c.unit_mean_square = false;  // the scale itself is under test
     c.rtg_discount = 0.0;
     c.floor_const = 0.0;
     c.floor_ema_frac = 0.0;
@@ -163,6 +168,50 @@ TEST_CASE("LDRO pooled_slot_std: one scale for every slot, the slots' deviations
     train::group_advantages(c, fb.data(), G, L, O, w.data(), st2, A.data());
     CHECK(A[0] == Approx(1.0));  // guarded by its own std 2 > pooled
     CHECK(A[1] == Approx(1.5 / std::sqrt((4.0 + 2.25) / 2.0)));
+}
+
+TEST_CASE("LDRO unit_mean_square: the group's advantages get GRPO's size, the slots keep their relative sizes", "[rl]") {
+    // 3 pages x 3 slots with rewards that differ mostly at the top: LDRO's pooled advantages have a
+    // mean square below 1 (the bottom slot barely varies), GRPO's standardized page advantage
+    // exactly 1; unit_mean_square rescales LDRO's to 1 without changing their ratios
+    const int G = 3, L = 3, O = 1;
+    const std::vector<double> fb = {1.0, 0.2, 0.05, 0.0, 0.5, 0.0, 0.3, 0.0, 0.1}, w = {1.0};
+    auto mean_square = [](const std::vector<double>& a) {
+        double s = 0;
+        for (double x : a) s += x * x;
+        return s / double(a.size());
+    };
+    std::vector<double> A(G * L), B(G * L), R(G * L);
+    train::rl_config c;
+    CHECK(c.unit_mean_square);  // the default since issue #14's screen (docs/rl.md)
+    c.unit_mean_square = false;
+    train::rl_stream_state st;
+    train::group_advantages(c, fb.data(), G, L, O, w.data(), st, A.data());
+    CHECK(mean_square(A) < 0.9);
+    c.unit_mean_square = true;
+    train::rl_stream_state st2;
+    train::group_advantages(c, fb.data(), G, L, O, w.data(), st2, B.data());
+    CHECK(mean_square(B) == Approx(1.0));
+    const double f = B[0] / A[0];
+    CHECK(f > 1.05);
+    for (int i = 0; i < G * L; ++i) CHECK(B[i] == Approx(f * A[i]).margin(1e-12));
+    train::rl_config gc;
+    gc.method = train::rl_method::grpo;
+    train::rl_stream_state st3;
+    train::group_advantages(gc, fb.data(), G, L, O, w.data(), st3, R.data());
+    CHECK(mean_square(R) == Approx(1.0).epsilon(1e-4));
+    // a group with no spread at all stays at 0 (nothing to divide)
+    const std::vector<double> flat(G * L * O, 0.25);
+    train::rl_stream_state st4;
+    train::group_advantages(c, flat.data(), G, L, O, w.data(), st4, B.data());
+    CHECK(max_abs(B) == 0.0);
+}
+
+TEST_CASE("online scorers refresh at lr 1e-4 by default", "[rl][online]") {
+    // docs/rl.md (issue #14 screens, streams 201-203): refresh lr 5e-4 cost every method gain
+    // against 1e-4 with a well-fitted page evaluator; the realistic mode and the demo use the default
+    CHECK(train::online_evaluator_scorer<float>::config{}.lr == 1e-4);
+    CHECK(train::online_page_evaluator_scorer<float>::config{}.lr == 1e-4);
 }
 
 TEST_CASE("(d) log-probs, ratios and entropy are taken at the sampling temperature", "[rl]") {

@@ -27,6 +27,9 @@
 //    max(std of the page return, floor) (scale_mode::group_std_floor, the earlier default), the
 //    EMA alone (scale_mode::ema) or the plain page std (scale_mode::group_std). Without objective
 //    decoupling the EMA tracks the std of the combined reward (stale after a weight change).
+//    Then (unit_mean_square, the default) the group's advantages are rescaled to unit mean square
+//    over its slates and slots, GRPO's size: the scale above sets the slots' relative sizes, the
+//    policy term weighs against the KL and entropy terms as GRPO's does.
 //  * GoalRank: pi_ref(l | B) = softmax over the group of (r(l) - mean_B) / std_B; the policy is
 //    trained by cross-entropy to it (goalrank_loss).
 // Objective of LDRO and GRPO (minimized), every distribution at the sampling temperature tau:
@@ -74,6 +77,13 @@ struct rl_config {
     double rtg_discount = 1.0;
     /// LDRO, shown term: the same discount on the shown slate's residual return (real minus predicted).
     double shown_discount = 1.0;
+    /// LDRO, group term: rescale each group's advantages to unit mean square over its slates and
+    /// slots, the size GRPO's standardized, broadcast advantage has (on by default since issue #14's
+    /// step-size screen, docs/rl.md: without it LDRO's policy term was about 0.6 of GRPO's against the
+    /// same KL and entropy terms, less as the policy sharpened and the floor bound). The scale, the
+    /// floor and the per-slot guard then set only the slots' relative sizes, not the step; every
+    /// advantage is bounded by sqrt(G L).
+    bool unit_mean_square = true;
 };
 
 /// input_error unless every rl_config field is in range (group in [2, max_group]).
@@ -233,6 +243,13 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
         // per-slot guard: never divide a slot's deviations by less than their own spread
         const double scale = std::max(page_scale, slot_sd);
         for (int g = 0; g < G; ++g) A[std::size_t(g) * L + t] = (tmp[g] - mt) / scale;
+    }
+    if (c.unit_mean_square) {
+        double ms = 0;
+        for (std::size_t i = 0; i < GL; ++i) ms += A[i] * A[i];
+        ms /= double(GL);
+        if (ms > 1e-12)
+            for (std::size_t i = 0; i < GL; ++i) A[i] /= std::sqrt(ms);
     }
     ++st.updates;
 }
