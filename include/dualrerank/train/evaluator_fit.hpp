@@ -5,7 +5,8 @@
 // than memory (e.g. regenerated from a simulator, or streamed from a file) can be used. Fitting is
 // minibatch AdamW on the per-page negative log-likelihood, with a held-out source evaluated every
 // `eval_every` steps: the best parameters seen are kept (early stopping after `patience`
-// evaluations without improvement). The report gives, per slot and objective, the mean predicted
+// evaluations without improvement). Over the last `average_tail` of the steps the evaluated (and
+// kept) parameters are the running average of the iterates (Polyak-Ruppert averaging). The report gives, per slot and objective, the mean predicted
 // and observed rates (calibration) and the AUC of the per-slot predictions.
 #pragma once
 
