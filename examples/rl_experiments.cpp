@@ -4,7 +4,7 @@
 // requests with the closed form (normalized utility, under the stream's current conditions), and
 // print one summary line per method (and a CSV curve).
 //
-//   rl_experiments --student runs/demo/seed1/student_skd.safetensors --methods none,ldro,grpo,goalrank \
+//   rl_experiments --student runs/demo/seed1/student_skd.safetensors --methods none,ldro,grpo,goalrank
 //                  --mode realistic --drift swap-mixed --requests 16000 --seed 1 --stream-seed 101 --csv out.csv
 //
 // Modes: realistic (one shown slate per request; the model-based group is scored by a list
