@@ -608,6 +608,14 @@ elseif(CASE STREQUAL "logs")
   ok(fit-evaluator --logs logs.jsonl --out ev.safetensors --steps 200 --eval-every 100)
   expect("${OUT}" "page evaluator on 270 pages \\(30 held out\\)" "fit-evaluator split")
   expect("${OUT}" "no trust record written" "fit-evaluator without a check")
+  # the fit's tail averaging (on by default: the kept parameters are the average of the last half's
+  # iterates when that evaluation is the best), and off with --average-tail 0
+  ok(export-logs --world small --logs 3000 --out logs3k.jsonl)
+  ok(fit-evaluator --logs logs3k.jsonl --out ev_avg.safetensors --steps 400 --eval-every 100)
+  expect("${OUT}" "best at step 400, the average of the last 200 iterates\\)" "fit-evaluator tail average (default)")
+  ok(fit-evaluator --logs logs3k.jsonl --out ev_plain.safetensors --steps 400 --eval-every 100 --average-tail 0 --min-lr-ratio 0)
+  expect("${OUT}" "best at step 400\\)" "fit-evaluator --average-tail 0")
+  fails(2 "--average-tail" fit-evaluator --logs logs.jsonl --out x.safetensors --average-tail 1.5)
   ok(train --logs logs.jsonl --targets search --evaluator ev.safetensors --model teacher --steps 10 ${_small} --out search.safetensors)
   # the page evaluator as Best-of-N's scorer: without a trust record the library's gate serves the
   # student's greedy slates (score null) and a note says so; it cannot be the model

@@ -106,6 +106,8 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
         .option("lr", "X", "0.002", "AdamW peak learning rate")
         .option("eval-every", "K", "1000", "steps between held-out evaluations")
         .option("patience", "P", "4", "held-out evaluations without improvement before stopping")
+        .option("average-tail", "X", "0.5", "share of the steps, from the end, whose iterates are averaged (0: off)")
+        .option("min-lr-ratio", "X", "0.1", "the cosine decay's floor, as a share of --lr")
         .option("student", "MODEL", "", "with --world: the student whose proposals the correlation is measured on")
         .option("check-requests", "M", "100", "with --world and --student: held-out requests of the check");
     add_world_options(a);
@@ -121,6 +123,8 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
     fc.lr = a.real("lr", 1e-9, 10.0);
     fc.eval_every = static_cast<long>(a.integer("eval-every", 1, 100000000));
     fc.patience = a.int_value("patience", 1, 1000000);
+    fc.average_tail = a.real("average-tail", 0.0, 1.0);
+    fc.min_lr_ratio = a.real("min-lr-ratio", 0.0, 1.0);
     fc.seed = seed;
     const double vf = a.real("valid-fraction", 0.0, 0.9);
     if (a.has("student") != a.has("world")) throw usage_error("the correlation check needs both --world and --student");
@@ -143,9 +147,11 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
     const auto valid_src = impression_source(logs, n_train, logs.size(), objectives);
     const train::page_fit_result fit = train::fit_page_evaluator(ev, train_src, valid_src, fc);
     const train::page_fit_report rep = train::page_fit_evaluation(ev, valid_src);
-    std::printf("page evaluator on %zu pages (%zu held out): %ld steps%s, held-out NLL per page %.4f (before %.4f, best at step %ld)\n",
+    std::printf("page evaluator on %zu pages (%zu held out): %ld steps%s, held-out NLL per page %.4f (before %.4f, best at step %ld",
                 n_train, n_valid, fit.steps, fit.stopped_early ? " (stopped early)" : "", fit.best_valid_loss,
                 fit.initial_valid_loss, fit.best_step);
+    if (fit.averaged_steps > 0) std::printf(", the average of the last %ld iterates", fit.averaged_steps);
+    std::printf(")\n");
     std::printf("%-6s", "slot");
     for (int o = 0; o < rep.objectives; ++o)
         std::printf("  %-12s pred    obs     AUC  ", logs[0].objectives[std::size_t(objectives[std::size_t(o)])].substr(0, 12).c_str());
