@@ -18,13 +18,17 @@
 // pooled, pagefloor, slotstd (scale modes: EMA, pooled_slot_std, group_std_floor, slot_std), nogroup
 // (shown term only), noshown (model-based group only), norefresh (the evaluator frozen),
 // g<x> (rtg_discount), sg<x> (shown_discount), gw<x> / sw<x> (group / shown weight), ms / noms
-// (unit_mean_square on / off), fc<x> / fe<x> (floor_const / floor_ema_frac), lr<x>, b<x>, eta<x>
+// (unit_mean_square on / off), gmb / pb / pbe (LDRO's slot baseline: group mean, prefix, prefix with
+// the expected tail; rl_config::baseline), aa / noaa (the immediate term in all-action form on / off),
+// fc<x> / fe<x> (floor_const / floor_ema_frac), lr<x>, b<x>, eta<x>
 // (the method's own lr, beta, eta; decimal numbers, since '-' separates switches: lr0.0002);
 // e.g. ldro-norank. --lr-ldro / --lr-grpo / --lr-goalrank give each method its own lr (default --lr).
 // --guard-every K turns the guard rail on (evaluator-based held-out check every K records, margin
 // --guard-margin) and makes the evaluated policy the version serving runs (served_result).
 // --measure-advantages M prints the advantage signal and noise table of docs/rl.md instead of
-// running RL (M requests; --measure-draws users per slate, --measure-rollouts rollouts per A*).
+// running RL (M requests; --measure-draws users per slate, --measure-rollouts rollouts per A*;
+// --measure-expected-truth: the gradient cosines against the true gradient in all-action form,
+// every candidate's Q at every sampled prefix, instead of the sampled-action truth).
 // Summary per method: start (the start policy under the conditions of request 0), anchor_final
 // (the start policy under the final conditions), shift (the policy right after the change, under
 // the new conditions), final, gain = final - anchor_final, recover90 = requests after the change
@@ -271,7 +275,7 @@ int gumbel_pick(const float* z, int n, double tau, const std::vector<char>& used
 template <class Configure>
 void measure_advantages(const world& w, const drift& d, long at, const nar_student<float>& policy, page_evaluator<float>* pev,
                         const train::rl_run_config& base, const std::vector<std::string>& methods, Configure configure, int M, int R,
-                        int K, std::uint64_t seed) {
+                        int K, std::uint64_t seed, bool expected_truth) {
     const int L = w.slate_size();
     const int G = base.rl.group;
     const double tau = base.rl.sample_tau;
@@ -343,10 +347,40 @@ void measure_advantages(const world& w, const drift& d, long at, const nar_stude
         for (std::size_t i = 0; i < a.size(); ++i) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
         return ab / std::sqrt(std::max(aa * bb, 1e-300));
     };
-    // effective advantage of method m from feedback f [G x L x O]
+    // effective advantage of method m from feedback f [G x L x O] (cand [G x L x n x O]: every
+    // candidate's per-slot feedback below each prefix, for LDRO's prefix baselines). With
+    // all_action, out is the sampled form (for the correlations) and aa_tail / aa_fac / aa_base
+    // [m] hold what the gradient uses (the tail advantages, the slot factors, the baselines).
+    std::vector<std::vector<double>> aa_tail(nm), aa_fac(nm), aa_base(nm);
+    std::unique_ptr<train::online_page_evaluator_scorer<float>> pscorer;  // the trainer's scorer, frozen
+    if (pev) {
+        train::online_page_evaluator_scorer<float>::config pcfg;
+        pcfg.refresh = false;
+        pscorer = std::make_unique<train::online_page_evaluator_scorer<float>>(*pev, pcfg);
+    }
+    std::vector<double> cand;
+    std::vector<float> scratchf;
     auto effective = [&](std::size_t m, const double* f, train::rl_stream_state& s, std::vector<double>& out) {
         const train::rl_config& rc = rcs[m];
         out.assign(std::size_t(G) * L, 0.0);
+        if (rc.method == train::rl_method::ldro && rc.baseline != train::slot_baseline::group_mean) {
+            const int n = int(Z.size()) / L;
+            scratchf.resize(3 * std::size_t(n));
+            aa_base[m].resize(std::size_t(G) * L * O);
+            aa_fac[m].resize(std::size_t(L));
+            train::prefix_baselines(Z.data(), L, n, n, slates.data(), G, cand.data(), O, tau, aa_base[m].data(), scratchf.data());
+            train::rl_config sampled = rc;
+            sampled.all_action = false;
+            train::rl_stream_state s2 = s;
+            train::group_advantages(sampled, f, aa_base[m].data(), G, L, O, wts, s2, out.data(), aa_fac[m].data());
+            if (rc.all_action) {
+                aa_tail[m].resize(std::size_t(G) * L);
+                train::group_advantages(rc, f, aa_base[m].data(), G, L, O, wts, s, aa_tail[m].data(), aa_fac[m].data());
+            } else {
+                s = s2;
+            }
+            return;
+        }
         if (rc.method == train::rl_method::goalrank) {
             for (int gg = 0; gg < G; ++gg) {
                 double v = 0;
@@ -403,6 +437,44 @@ void measure_advantages(const world& w, const drift& d, long at, const nar_stude
             }
         }
         grad(Astar, n, gstar);
+        if (expected_truth) {
+            // the true gradient in all-action form at every (prefix, slot): sum_i q_i (Q(prefix, i) - V) e_i,
+            // Q by K continuations per candidate with common random numbers across the candidates; the
+            // sampled-action truth above carries the noise of the group's own choice y_t, which favours
+            // estimators that share it (docs/rl.md)
+            gstar.assign(std::size_t(L) * n, 0.0);
+            std::vector<double> Qa(static_cast<std::size_t>(n));
+            for (int gg = 0; gg < G; ++gg) {
+                const int* yg = slates.data() + std::size_t(gg) * L;
+                for (int t = 0; t < L; ++t) {
+                    used.assign(std::size_t(n), 0);
+                    for (int u = 0; u < t; ++u) used[std::size_t(yg[u])] = 1;
+                    const std::vector<double>& qq = qs[std::size_t(gg) * L + t];
+                    const std::uint64_t key = g();
+                    double Vt = 0;
+                    for (int a = 0; a < n; ++a) {
+                        if (used[std::size_t(a)]) continue;
+                        double acc = 0;
+                        for (int k = 0; k < K; ++k) {
+                            rng gk(key + std::uint64_t(k) * 0x9E3779B97F4A7C15ULL);
+                            std::vector<char> u2 = used;
+                            for (int u = 0; u < t; ++u) y[std::size_t(u)] = yg[u];
+                            y[std::size_t(t)] = a;
+                            u2[std::size_t(a)] = 1;
+                            for (int u = t + 1; u < L; ++u) {
+                                y[std::size_t(u)] = gumbel_pick(Z.data() + std::size_t(u) * n, n, tau, u2, gk);
+                                u2[std::size_t(y[std::size_t(u)])] = 1;
+                            }
+                            acc += w.utility_unchecked(r, y.data(), L, cond);
+                        }
+                        Qa[std::size_t(a)] = acc / K;
+                        Vt += qq[std::size_t(a)] * Qa[std::size_t(a)];
+                    }
+                    for (int a = 0; a < n; ++a)
+                        if (!used[std::size_t(a)]) gstar[std::size_t(t) * n + a] += qq[std::size_t(a)] * (Qa[std::size_t(a)] - Vt);
+                }
+            }
+        }
         // the same gradients in parameter space: the student shares parameters across slots and
         // candidates, so credit given at one slot also moves the others
         workspace pws;
@@ -448,6 +520,28 @@ void measure_advantages(const world& w, const drift& d, long at, const nar_stude
                     for (std::size_t i = 0; i < fb.size(); ++i) fb[i] = double(pe[i]);
                     pred0.assign(fb.begin(), fb.begin() + std::ptrdiff_t(L) * O);
                 }
+                if (dr == 0) {  // every candidate's per-slot feedback below each prefix: the evaluator's
+                                // (source 1) or the closed form's (sources 0 and 2: the true expectation)
+                    cand.resize(std::size_t(G) * L * std::size_t(n) * O);
+                    if (src == 1) {
+                        pscorer->predict_candidates(v, 0, G, L, slates.data(), cand.data(), ws);
+                    } else {
+                        conditions cc = cond;
+                        cc.weights.click = 1; cc.weights.long_view = 0;
+                        for (int gg = 0; gg < G; ++gg)
+                            for (int t = 0; t < L; ++t) {
+                                std::copy(slates.begin() + std::ptrdiff_t(gg) * L, slates.begin() + std::ptrdiff_t(gg) * L + t, y.begin());
+                                const double u0 = w.utility_unchecked(r, y.data(), t, cc);
+                                for (int a = 0; a < n; ++a) {
+                                    y[std::size_t(t)] = a;
+                                    const double pcl = w.utility_unchecked(r, y.data(), t + 1, cc) - u0;
+                                    double* o = cand.data() + ((std::size_t(gg) * L + t) * n + a) * O;
+                                    o[0] = pcl;
+                                    o[1] = pcl * r.long_view_prob[std::size_t(a)];
+                                }
+                            }
+                    }
+                }
                 for (std::size_t m = 0; m < nm; ++m) {
                     train::rl_stream_state s = st[m * 3 + std::size_t(src)];
                     effective(m, fb.data(), s, eff[m * std::size_t(nd) + std::size_t(dr)]);
@@ -460,7 +554,23 @@ void measure_advantages(const world& w, const drift& d, long at, const nar_stude
                 for (int gg = 0; gg < G; ++gg)
                     for (int t = 0; t < L; ++t)
                         acc[(m * 3 + std::size_t(src)) * L + std::size_t(t)].add(e0[std::size_t(gg) * L + t], Astar[std::size_t(gg) * L + t]);
-                grad(e0, n, gm);
+                if (rcs[m].method == train::rl_method::ldro && rcs[m].all_action) {
+                    // the tail term sampled, the immediate term in all-action form: sum_g f_t q_i (r_i - b)
+                    grad(aa_tail[m], n, gm);
+                    for (int gg = 0; gg < G; ++gg)
+                        for (int t = 0; t < L; ++t) {
+                            const std::vector<double>& qq = qs[std::size_t(gg) * L + t];
+                            const double* cg = cand.data() + (std::size_t(gg) * L + t) * std::size_t(n) * O;
+                            double er = 0;
+                            for (int i = 0; i < n; ++i) er += qq[std::size_t(i)] * (wts[0] * cg[std::size_t(i) * O] + wts[1] * cg[std::size_t(i) * O + 1]);
+                            for (int i = 0; i < n; ++i) {
+                                const double ri = wts[0] * cg[std::size_t(i) * O] + wts[1] * cg[std::size_t(i) * O + 1];
+                                gm[std::size_t(t) * n + i] += aa_fac[m][std::size_t(t)] * qq[std::size_t(i)] * (ri - er);
+                            }
+                        }
+                } else {
+                    grad(e0, n, gm);
+                }
                 cos_sum[m * 3 + std::size_t(src)] += cosine(gm, gstar);
                 pgrad(gm, pm);
                 {
@@ -618,6 +728,7 @@ int main(int argc, char** argv) {
         train::page_fit_config page_fit;
         int eval_every = 2000, eval_requests = 200, evaluator_pages = 20000;
         int measure = 0, measure_draws = 8, measure_rollouts = 32, eval_sampled = 0;
+        bool measure_expected = false;  // --measure-expected-truth: the true gradient in all-action form
         train::rl_run_config rc;
         rc.mode = train::rl_feedback::realistic;
         rc.publish_every = 4;
@@ -671,6 +782,7 @@ int main(int argc, char** argv) {
             else if (a.is("--measure-advantages")) measure = int(a.integer(1, 1 << 20));
             else if (a.is("--measure-draws")) measure_draws = int(a.integer(2, 1000));
             else if (a.is("--measure-rollouts")) measure_rollouts = int(a.integer(1, 100000));
+            else if (a.is("--measure-expected-truth")) measure_expected = true;
             else if (a.is("--help") || a.is("-h")) {
                 std::puts("usage: rl_experiments --student PATH [--methods none,ldro,grpo,goalrank,ldro-noobj,ldro-noslot,ldro-norank,\n"
                           "       ldro-ema,ldro-nogroup,ldro-noshown,ldro-norefresh] [--mode realistic|user-group]\n"
@@ -684,7 +796,7 @@ int main(int argc, char** argv) {
                           "       [--eval-sampled K (also the sampled policy's utility: K slates per request at tau)]\n"
                           "       [--save-policy PREFIX (writes PREFIX_<method>.safetensors after each run)]\n"
                           "       [--guard-every K [--guard-margin X] [--guard-holdout N]]\n"
-                          "       [--measure-advantages M [--measure-draws R] [--measure-rollouts K]]");
+                          "       [--measure-advantages M [--measure-draws R] [--measure-rollouts K] [--measure-expected-truth]]");
                 return 0;
             } else
                 throw input_error("unknown option " + a.name());
@@ -797,6 +909,11 @@ int main(int argc, char** argv) {
                 else if (t == "norefresh") e.refresh = false;
                 else if (t == "ms") r.rl.unit_mean_square = true;
                 else if (t == "noms") r.rl.unit_mean_square = false;
+                else if (t == "gmb") { r.rl.baseline = train::slot_baseline::group_mean; r.rl.all_action = false; }
+                else if (t == "pb") r.rl.baseline = train::slot_baseline::prefix;
+                else if (t == "pbe") r.rl.baseline = train::slot_baseline::prefix_expected;
+                else if (t == "aa") r.rl.all_action = true;
+                else if (t == "noaa") r.rl.all_action = false;
                 else if (t.rfind("eta", 0) == 0) r.rl.eta = num(t, 3);
                 else if (t.rfind("lr", 0) == 0) r.optimizer.lr = num(t, 2);
                 else if (t.rfind("fc", 0) == 0) r.rl.floor_const = num(t, 2);
@@ -811,7 +928,7 @@ int main(int argc, char** argv) {
         };
         if (measure > 0) {
             measure_advantages(w, d, change > 0 ? requests : 0, anchor, pev.get(), rc, split(methods), configure, measure, measure_draws,
-                               measure_rollouts, ss);
+                               measure_rollouts, ss, measure_expected);
             return 0;
         }
 

@@ -2,6 +2,7 @@
 // when the sampling policy is stale, the LDRO scale cannot explode on tied pages, temperatures are
 // consistent between sampling and the loss, noise keys are per request; GoalRank's loss; the
 // lock-free policy swap under serving threads (test names starting with "threads: " run under TSan).
+#include <array>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -582,6 +583,304 @@ TEST_CASE("threads: serving threads sample while the trainer publishes new versi
             std::vector<float> lp(static_cast<std::size_t>(L));
             train::slot_log_probs(Z.data(), L, n, n, s.items.data(), 1, lp.data(), scratch.data(), 0.8);
             for (int k = 0; k < L; ++k) CHECK(lp[std::size_t(k)] == s.log_propensity[std::size_t(k)]);
+        }
+    }
+}
+
+namespace {
+// the hand-computed case of docs/rl.md ("A prefix-conditioned baseline"): G = 2 slates of L = 2
+// slots over n = 3 candidates, one objective, tau 1. Slot 0's logits are flat (q = 1/3 each), slot
+// 1's are (0, 0, ln 2). Slates (0, 1) and (1, 2). Every candidate's reward at slot t below the
+// slate's prefix (cand [G x L x n x 1]); a prefix item's entry is ignored (set to 5 and 7 here).
+struct prefix_case {
+    static constexpr int G = 2, L = 2, n = 3, O = 1;
+    std::vector<double> Z = {0, 0, 0, 0, 0, std::log(2.0)};
+    std::vector<int> slates = {0, 1, 1, 2};
+    std::vector<double> cand = {0.3, 0.6, 0.9, 5.0, 0.2, 0.5,   // slate 0: slot 0, slot 1 below item 0
+                                0.3, 0.6, 0.9, 0.1, 7.0, 0.4};  // slate 1: slot 0, slot 1 below item 1
+    std::vector<double> fb = {0.3, 0.2, 0.6, 0.4};              // the chosen items' rewards
+    std::vector<double> w = {1.0};
+    std::vector<double> base = std::vector<double>(G * L * O);
+    std::vector<double> scratch = std::vector<double>(3 * n);
+    void baselines() { train::prefix_baselines(Z.data(), L, n, n, slates.data(), G, cand.data(), O, 1.0, base.data(), scratch.data()); }
+};
+}  // namespace
+
+TEST_CASE("LDRO prefix baseline: b_t is the policy's expected immediate reward given the slate's own prefix (hand-computed)", "[rl]") {
+    prefix_case pc;
+    pc.baselines();
+    // slot 0: (0.3 + 0.6 + 0.9) / 3; slot 1 below item 0: candidates 1, 2 with q = 1/3, 2/3; below item 1: candidates 0, 2
+    CHECK(pc.base[0] == Approx(0.6));
+    CHECK(pc.base[1] == Approx(0.2 / 3 + 2 * 0.5 / 3));
+    CHECK(pc.base[2] == Approx(0.6));
+    CHECK(pc.base[3] == Approx(0.1 / 3 + 2 * 0.4 / 3));
+    // unscaled deviations d[g][t] = (r_t - b_t) + (tail_{t+1} - its group mean):
+    //   prefix (tail = the sampled reward-to-go R_{t+1}): slot 0: -0.3 + (0.2 - 0.3) = -0.4, 0 + (0.4 - 0.3) = 0.1;
+    //                                                     slot 1: 0.2 - 0.4 = -0.2, 0.4 - 0.3 = 0.1
+    //   prefix_expected (tail = B_{t+1}, the expected rewards 0.4 and 0.3): slot 0: -0.3 + 0.05 = -0.25, 0 - 0.05 = -0.05
+    const double want_prefix[4] = {-0.4, -0.2, 0.1, 0.1}, want_expected[4] = {-0.25, -0.2, -0.05, 0.1};
+    for (auto b : {train::slot_baseline::prefix, train::slot_baseline::prefix_expected}) {
+        const double* want = b == train::slot_baseline::prefix ? want_prefix : want_expected;
+        train::rl_config c;
+        c.baseline = b;
+        std::vector<double> A(4), f(2);
+        train::rl_stream_state st;
+        train::group_advantages(c, pc.fb.data(), pc.base.data(), pc.G, pc.L, pc.O, pc.w.data(), st, A.data(), f.data());
+        double ms = 0;
+        for (int g = 0; g < 2; ++g)
+            for (int t = 0; t < 2; ++t) {
+                INFO("baseline " << int(b) << " slate " << g << " slot " << t);
+                CHECK(A[g * 2 + t] == Approx(want[g * 2 + t] * f[t]).margin(1e-12));  // one positive factor per slot
+                CHECK(f[t] > 0);
+                ms += A[g * 2 + t] * A[g * 2 + t] / 4;
+            }
+        CHECK(ms == Approx(1.0));  // unit_mean_square
+        // all_action: A holds the tail term only, times the same factors
+        c.all_action = true;
+        std::vector<double> A2(4), f2(2);
+        train::rl_stream_state st2;
+        train::group_advantages(c, pc.fb.data(), pc.base.data(), pc.G, pc.L, pc.O, pc.w.data(), st2, A2.data(), f2.data());
+        const double tail[4] = {b == train::slot_baseline::prefix ? -0.1 : 0.05, 0.0, b == train::slot_baseline::prefix ? 0.1 : -0.05, 0.0};
+        for (int i = 0; i < 4; ++i) CHECK(A2[i] == Approx(tail[i] * f[i % 2]).margin(1e-12));
+        CHECK(f2[0] == Approx(f[0]));
+    }
+    // the prefix baselines need base, per-slot decoupling; all_action needs a prefix baseline
+    train::rl_config c;
+    c.baseline = train::slot_baseline::prefix;
+    std::vector<double> A(4);
+    train::rl_stream_state st;
+    CHECK_THROWS_WITH(train::group_advantages(c, pc.fb.data(), nullptr, 2, 2, 1, pc.w.data(), st, A.data()), Catch::Contains("base"));
+    c.decouple_slots = false;
+    CHECK_THROWS_WITH(train::validate(c, "t"), Catch::Contains("decouple_slots"));
+    train::rl_config d;
+    d.all_action = true;
+    CHECK_THROWS_WITH(train::validate(d, "t"), Catch::Contains("all_action"));
+}
+
+TEST_CASE("LDRO prefix baseline: conditioned on the prefix, not on the group (fails for a group-mean baseline)", "[rl]") {
+    // two groups with the SAME realized rewards; in the second, the prefix of slate 1 left a better
+    // alternative at slot 1 (candidate 0: 0.1 -> 0.7). Slate 1's slot-1 choice is then worse than
+    // expected given its prefix: its advantage must drop (and turn negative). A baseline that is not
+    // conditioned on the prefix (the group mean) cannot see the difference.
+    prefix_case a, b;
+    b.cand[9] = 0.7;
+    a.baselines();
+    b.baselines();
+    CHECK(b.base[3] > a.base[3]);
+    for (auto bl : {train::slot_baseline::prefix, train::slot_baseline::prefix_expected, train::slot_baseline::group_mean}) {
+        train::rl_config c;
+        c.baseline = bl;
+        c.unit_mean_square = false;
+        c.scale = train::scale_mode::ema;  // a scale independent of the deviations: the comparison is direct
+        c.floor_const = 1.0;
+        std::vector<double> Aa(4), Ab(4);
+        train::rl_stream_state sa, sb;
+        train::group_advantages(c, a.fb.data(), a.base.data(), 2, 2, 1, a.w.data(), sa, Aa.data());
+        train::group_advantages(c, b.fb.data(), b.base.data(), 2, 2, 1, b.w.data(), sb, Ab.data());
+        INFO("baseline " << int(bl));
+        if (bl == train::slot_baseline::group_mean) {
+            CHECK(Ab[3] == Aa[3]);
+        } else {
+            CHECK(Aa[3] > 0);
+            CHECK(Ab[3] < 0);
+            CHECK(Ab[3] == Approx(Aa[3] - (b.base[3] - a.base[3])));
+            CHECK(Ab[1] == Approx(Aa[1]));  // slate 0's prefix is unchanged
+        }
+    }
+}
+
+TEST_CASE("LDRO prefix baselines are unbiased: exact expectation over every slate equals the policy gradient", "[rl]") {
+    // n = 4 candidates, L = 3 slots, a causal reward r_t(prefix, a) (a value per item, halved below
+    // an item of the same parity: redundancy, so a choice changes the later slots' rewards). Over
+    // all 24 slates with their probabilities: E[sum_t d_t grad_z log q_t(y_t)] with
+    // d_t = (r_t - b_t) + tail_{t+1} (prefix: R_{t+1}; prefix_expected: B_{t+1}, from prefix_baselines)
+    // equals the gradient of E[U] (central differences of the exact expectation). The immediate
+    // term alone (no tail) does not: it misses a choice's effect on the later slots.
+    const int n = 4, L = 3;
+    const double tau = 0.7;
+    const double val[n] = {0.9, 0.5, 0.7, 0.2};
+    std::vector<double> Z = {0.3, -0.2, 0.5, 0.0, -0.4, 0.8, 0.1, 0.2, 0.6, 0.0, -0.3, 0.4};
+    auto reward = [&](const int* y, int t, int a) { return val[a] * (t > 0 && (y[t - 1] % 2) == (a % 2) ? 0.5 : 1.0) * (1.0 - 0.2 * t); };
+    auto q_of = [&](const std::vector<double>& z, const int* y, int t, std::vector<double>& q) {
+        q.assign(n, 0.0);
+        double s = 0;
+        for (int i = 0; i < n; ++i) {
+            bool used = false;
+            for (int u = 0; u < t; ++u) used |= y[u] == i;
+            if (!used) s += (q[i] = std::exp(z[t * n + i] / tau));
+        }
+        for (double& v : q) v /= s;
+    };
+    std::vector<std::array<int, 3>> all;
+    for (int a = 0; a < n; ++a)
+        for (int b = 0; b < n; ++b)
+            for (int c = 0; c < n; ++c)
+                if (a != b && a != c && b != c) all.push_back({a, b, c});
+    auto expected_u = [&](const std::vector<double>& z) {
+        double e = 0;
+        std::vector<double> q;
+        for (auto& y : all) {
+            double p = 1, u = 0;
+            for (int t = 0; t < L; ++t) {
+                q_of(z, y.data(), t, q);
+                p *= q[y[t]];
+                u += reward(y.data(), t, y[t]);
+            }
+            e += p * u;
+        }
+        return e;
+    };
+    std::vector<double> truth(L * n);
+    for (int i = 0; i < L * n; ++i) {
+        std::vector<double> zp = Z, zm = Z;
+        zp[i] += 1e-6;
+        zm[i] -= 1e-6;
+        truth[i] = (expected_u(zp) - expected_u(zm)) / 2e-6;
+    }
+    const int S = int(all.size());
+    std::vector<int> slates(S * L);
+    std::vector<double> cand(std::size_t(S) * L * n), base(std::size_t(S) * L), scratch(3 * n);
+    for (int s = 0; s < S; ++s)
+        for (int t = 0; t < L; ++t) {
+            slates[s * L + t] = all[s][t];
+            for (int a = 0; a < n; ++a) cand[(std::size_t(s) * L + t) * n + a] = reward(all[s].data(), t, a);
+        }
+    train::prefix_baselines(Z.data(), L, n, n, slates.data(), S, cand.data(), 1, tau, base.data(), scratch.data());
+    for (int form = 0; form < 3; ++form) {  // 0: prefix, 1: prefix_expected, 2: the immediate term alone
+        std::vector<double> est(L * n, 0.0), q;
+        for (int s = 0; s < S; ++s) {
+            const int* y = slates.data() + s * L;
+            double p = 1;
+            for (int t = 0; t < L; ++t) {
+                q_of(Z, y, t, q);
+                p *= q[y[t]];
+            }
+            for (int t = 0; t < L; ++t) {
+                double tail = 0;
+                for (int u = t + 1; u < L && form < 2; ++u) tail += form == 0 ? reward(y, u, y[u]) : base[s * L + u];
+                const double d = reward(y, t, y[t]) - base[s * L + t] + tail;
+                q_of(Z, y, t, q);
+                for (int i = 0; i < n; ++i) est[t * n + i] += p * d * ((i == y[t] ? 1.0 : 0.0) - q[i]) / tau;
+            }
+        }
+        double err = 0, scale = 0;
+        for (int i = 0; i < L * n; ++i) {
+            err = std::max(err, std::fabs(est[i] - truth[i]));
+            scale = std::max(scale, std::fabs(truth[i]));
+        }
+        INFO("form " << form << " max error " << err << " of " << scale);
+        if (form < 2) CHECK(err < 1e-6);
+        else CHECK(err > 0.05 * scale);
+    }
+}
+
+TEST_CASE("LDRO all_action_loss: exact expectation of the immediate term, gradient against finite differences", "[rl]") {
+    rng g(8);
+    const int G = 3, L = 3, n = 7, O = 2;
+    const double tau = 0.8;
+    std::vector<double> Z(L * n), cand(std::size_t(G) * L * n * O), base(std::size_t(G) * L * O), scratch(3 * n), omega = {1.0, 0.7, 1.3},
+        fac = {0.9, 1.4, 2.0}, w = {0.8, 0.3};
+    for (auto& v : Z) v = g.normal();
+    for (auto& v : cand) v = g.uniform();
+    std::vector<int> slates = {0, 3, 5, 2, 0, 6, 4, 1, 3};
+    train::prefix_baselines(Z.data(), L, n, n, slates.data(), G, cand.data(), O, tau, base.data(), scratch.data());
+    std::vector<double> dZ(L * n, 0.0), d2(L * n);
+    const double loss0 = train::all_action_loss(Z.data(), L, n, n, slates.data(), G, cand.data(), base.data(), O, w.data(), fac.data(),
+                                                omega.data(), tau, 1.0, dZ.data(), scratch.data());
+    CHECK(std::fabs(loss0) < 1e-12);  // b_t is the policy's own expectation: the term is 0 at the current logits
+    const std::vector<double> fixed_base = base;  // b is a constant of the loss (stop-gradient)
+    for (std::size_t i = 0; i < Z.size(); ++i) {
+        const double old = Z[i];
+        auto f = [&] {
+            return train::all_action_loss(Z.data(), L, n, n, slates.data(), G, cand.data(), fixed_base.data(), O, w.data(), fac.data(),
+                                          omega.data(), tau, 1.0, d2.data(), scratch.data());
+        };
+        Z[i] = old + 1e-6;
+        const double fp = f();
+        Z[i] = old - 1e-6;
+        const double fm = f();
+        Z[i] = old;
+        INFO("entry " << i);
+        CHECK(std::fabs((fp - fm) / 2e-6 - dZ[i]) < 1e-7);
+    }
+    // every slot row sums to 0 (softmax)
+    for (int t = 0; t < L; ++t) {
+        double s = 0;
+        for (int i = 0; i < n; ++i) s += dZ[t * n + i];
+        CHECK(std::fabs(s) < 1e-12);
+    }
+}
+
+TEST_CASE("online trainer: the prefix baseline with a causal scorer, the group-mean fallback without one", "[rl][online]") {
+    online_fixture f;
+    const nar_student<float> anchor = f.student(3);
+    const int L = f.w.slate_size();
+    page_evaluator_config pc;
+    pc.features = f.w.config().feature_dim;
+    pc.context = f.w.config().context_dim;
+    pc.max_slate = L;
+    pc.max_candidates = f.w.num_candidates();
+    page_evaluator<float> ev(pc);
+    ev.init(4);
+    // the page evaluator's candidate predictions are its per-slate predictions at the chosen items
+    {
+        sim_request r;
+        f.w.make_request(3, r);
+        const auto v = r.observed.view();
+        std::vector<int> y = {4, 1, 7, 0, 2, 9, 3, 5, 6, 8};
+        y.resize(std::size_t(L));
+        std::vector<double> p(std::size_t(L) * 2), pcand(std::size_t(L) * v.n * 2);
+        workspace ws;
+        train::online_page_evaluator_scorer<float> sc(ev, {});
+        sc.predict(v, 0, 1, L, y.data(), p.data(), ws);
+        REQUIRE(sc.predict_candidates(v, 0, 1, L, y.data(), pcand.data(), ws));
+        for (int t = 0; t < L; ++t)
+            for (int o = 0; o < 2; ++o) CHECK(pcand[(std::size_t(t) * v.n + y[t]) * 2 + o] == Approx(p[std::size_t(t) * 2 + o]).epsilon(1e-6));
+        // causal: slot t's candidates do not depend on the items below it
+        std::vector<int> y2 = y;
+        std::swap(y2[std::size_t(L - 1)], y2[std::size_t(L - 2)]);
+        std::vector<double> pcand2(pcand.size());
+        sc.predict_candidates(v, 0, 1, L, y2.data(), pcand2.data(), ws);
+        for (std::size_t i = 0; i < std::size_t(L - 2) * v.n * 2; ++i) CHECK(pcand2[i] == pcand[i]);
+        CHECK_FALSE(std::equal(pcand.begin(), pcand.end(), pcand2.begin()));  // slot L-1 sees another item above
+    }
+    for (int causal = 0; causal < 2; ++causal) {
+        train::online_page_evaluator_scorer<float> page(ev, {});
+        struct plain_scorer : train::slate_scorer<float> {  // the same predictions, no per-candidate ones
+            train::slate_scorer<float>* inner;
+            int objectives() const override { return 2; }
+            void predict(const request_view<float>& r, std::uint64_t id, int K, int L_, const int* s, double* out, workspace& ws) override {
+                inner->predict(r, id, K, L_, s, out, ws);
+            }
+        } plain;
+        plain.inner = &page;
+        train::slate_scorer<float>& sc = causal ? static_cast<train::slate_scorer<float>&>(page) : plain;
+        for (bool aa : {false, true}) {
+            train::policy_store<float> store(anchor);
+            train::online_config oc;
+            oc.rl.group = 4;
+            oc.rl.baseline = train::slot_baseline::prefix_expected;
+            oc.rl.all_action = aa;
+            oc.requests_per_step = 2;
+            oc.optimizer.lr = 1e-2;
+            oc.log = nullptr;
+            train::online_trainer<float> tr(anchor, anchor, sc, store, oc);
+            train::online_server<float> srv(store, 1.0, 5);
+            for (std::uint64_t i = 0; i < 6; ++i) {
+                sim_request r;
+                f.w.make_request(i, r);
+                train::feedback_record<float> rec;
+                rec.req = r.observed;
+                rec.shown = srv.serve(r.observed.view(), i, L);
+                rec.feedback.assign(std::size_t(L) * 2, 0.0);
+                rec.feedback[0] = 1.0;
+                tr.consume(std::move(rec));
+            }
+            INFO("causal " << causal << " all_action " << aa);
+            CHECK(tr.progress().steps == 3);
+            CHECK(tr.progress().baseline_fallbacks == (causal ? 0 : 6));
+            CHECK_FALSE(std::equal(tr.policy().params(), tr.policy().params() + anchor.arena_size(), anchor.params()));
+            for (std::size_t j = 0; j < anchor.arena_size(); ++j) REQUIRE(std::isfinite(tr.policy().params()[j]));
         }
     }
 }

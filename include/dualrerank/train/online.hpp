@@ -249,6 +249,12 @@ public:
                          workspace& ws) = 0;
     /// A shown slate's real feedback, for online refresh (default: ignored).
     virtual void observe(const feedback_record<T>&) {}
+    /// Per-slot predictions of every candidate below each slate's prefix (LDRO's prefix baselines,
+    /// rl_config::baseline): out [K x L x n x objectives], out[k][t][a] = the predicted feedback of
+    /// slot t if candidate a were placed there below slates[k][0..t). Only a causal scorer (a
+    /// slot's prediction depends on the items above it, not below) can; the default returns false
+    /// and leaves out untouched.
+    virtual bool predict_candidates(const request_view<T>&, std::uint64_t, int, int, const int*, double*, workspace&) { return false; }
 };
 
 /// The list evaluator (model/evaluator.hpp) as a scorer: predictions sigmoid(e_{k,t,o}), one output
@@ -355,6 +361,30 @@ public:
         for (std::size_t i = 0; i < cnt; ++i) out[i] = double(tmp_[i]);
     }
 
+    /// The page evaluator is causal (a slot's prediction depends on the items above it only): every
+    /// candidate's per-slot prediction below each prefix, P(click) = e_t sigmoid(appeal(prefix, a))
+    /// and P(objective o) = P(click) sigmoid(objective logit of a), as predict gives for a slate
+    /// with a at slot t. O(K L n (L + O)) after the per-request terms.
+    bool predict_candidates(const request_view<T>& r, std::uint64_t, int K, int L, const int* slates, double* out,
+                            workspace& ws) override {
+        ws.reset();
+        for (int k = 0; k < K; ++k) dualrerank::detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "predict_candidates");
+        const dualrerank::detail::page_terms<T> pt = ev_->terms(r, L, ws);
+        const int O = ev_->config().objectives, n = r.n;
+        for (int k = 0; k < K; ++k) {
+            const int* y = slates + std::size_t(k) * L;
+            for (int t = 0; t < L; ++t)
+                for (int a = 0; a < n; ++a) {
+                    const T p = pt.exam[t] * dualrerank::detail::stable_sigmoid(page_evaluator<T>::appeal(pt, y, t, a));
+                    double* o = out + ((std::size_t(k) * L + t) * n + a) * O;
+                    o[0] = double(p);
+                    for (int j = 1; j < O; ++j)
+                        o[j] = double(p * dualrerank::detail::stable_sigmoid(pt.base[std::size_t(j) * pt.n + a]));
+                }
+        }
+        return true;
+    }
+
     void observe(const feedback_record<T>& rec) override {
         if (!cfg_.refresh) return;
         if (buf_.size() < cfg_.capacity) buf_.push_back(rec);
@@ -422,6 +452,9 @@ struct online_progress {
     double clip_frac_mean = 0;    ///< mean clip fraction of the shown term over the run
     double eval_policy = 0, eval_anchor = 0;  ///< last held-out evaluation (scorer's utility)
     long evals = 0;
+    /// group terms that fell back to the group-mean baseline although rl_config::baseline asks for
+    /// a prefix baseline (a logged group, or a scorer without predict_candidates)
+    long baseline_fallbacks = 0;
 };
 
 /// The trainer side of online RL.
@@ -647,7 +680,31 @@ private:
                                 double(goalrank_loss(c.Z, L, n, n, slates, p_.data(), G, rc.sample_tau, gs, dZ, scratch));
                         std::fill(A_.begin(), A_.end(), 0.0);  // entropy bonus and KL through rl_loss
                     } else {
-                        group_advantages(rc, fb, G, L, O, weights_.data(), st_, A_.data());
+                        // LDRO's prefix baseline: every candidate's predicted reward below each
+                        // slate's prefix (model-based group and a causal scorer only)
+                        bool prefix = false;
+                        if (rc.method == rl_method::ldro && rc.baseline != slot_baseline::group_mean) {
+                            cand_.resize(std::size_t(G) * L * std::size_t(n) * O);
+                            sws_.reset();
+                            prefix = rec.group == 0 &&
+                                     scorer_->predict_candidates(v, rec.shown.request_id, G, L, slates, cand_.data(), sws_);
+                            if (!prefix) ++prog_.baseline_fallbacks;
+                        }
+                        if (prefix) {
+                            base_.resize(std::size_t(G) * L * O);
+                            factor_.resize(std::size_t(L));
+                            prefix_baselines(c.Z, L, n, n, slates, G, cand_.data(), O, rc.sample_tau, base_.data(), scratch);
+                            group_advantages(rc, fb, base_.data(), G, L, O, weights_.data(), st_, A_.data(), factor_.data());
+                            if (rc.all_action)
+                                loss += double(cfg_.group_weight) *
+                                        double(all_action_loss(c.Z, L, n, n, slates, G, cand_.data(), base_.data(), O, weights_.data(),
+                                                               factor_.data(), omega_.data(), rc.sample_tau, gs, dZ, scratch));
+                        } else {
+                            rl_config gm = rc;
+                            gm.baseline = slot_baseline::group_mean;
+                            gm.all_action = false;
+                            group_advantages(gm, fb, G, L, O, weights_.data(), st_, A_.data());
+                        }
                     }
                     loss += double(cfg_.group_weight) * double(rl_loss(c.Z, cref.Z, L, n, n, slates, old_lp, A_.data(), omega_.data(), G,
                                                                        rc, gs, dZ, scratch, &prog_.group));
@@ -718,7 +775,7 @@ private:
     workspace aws_, sws_, ews_;
     std::vector<int> slates_, greedy_;
     std::vector<T> lp_;
-    std::vector<double> fb_, pred_, A_, As_, omega_, r_, p_;
+    std::vector<double> fb_, pred_, A_, As_, omega_, r_, p_, cand_, base_, factor_;
 };
 
 }  // namespace train

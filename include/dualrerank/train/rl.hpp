@@ -16,7 +16,13 @@
 //        x[g][t] = sum_k w_k sum_{t' >= t} c[g][t'][k], centered by the group mean at that slot;
 //      rank decay (off by default, rank_decay): slot t's policy term weighted by
 //        omega_t = 1/log2(t + 2), normalized to mean 1;
-//      rtg_discount < 1 discounts the rewards after slot t (1, the default: the reward-to-go).
+//      rtg_discount < 1 discounts the rewards after slot t (1, the default: the reward-to-go);
+//      slot baseline (rl_config::baseline, issue #14's baseline study, docs/rl.md): the group mean
+//        of the return at slot t (group_mean, the default), or conditioned on the slate's own
+//        prefix: d_t = (r_t - b_t) + (tail_{t+1} - group mean), b_t = sum_a q_t(a | y_<t) r_t(y_<t, a)
+//        from every candidate's predicted reward at slot t (prefix_baselines), tail the sampled
+//        reward-to-go (prefix) or the later slots' b (prefix_expected); optionally the immediate
+//        term in all-action form (all_action_loss).
 //    Scale (scale_mode::pooled_slot_std, the default since issue #14's advantage measurement,
 //    docs/rl.md): max(sqrt(mean over slots of the slots' variances of x), floor_const +
 //    floor_ema_frac * sqrt(w^T C w)): one scale for the page, so each slot keeps its own size
@@ -54,6 +60,22 @@ namespace train {
 enum class rl_method { ldro, grpo, goalrank };
 enum class scale_mode { group_std_floor, ema, group_std, pooled_slot_std, slot_std };
 
+/// LDRO, group term: what slot t's return is centered by (docs/rl.md, "A prefix-conditioned
+/// baseline"). r_t is slot t's weighted reward, R_t = sum_{t' >= t} gamma^(t' - t) r_t' its
+/// reward-to-go, q_t(a | y_<t) the policy's masked slot-t distribution at the sampling temperature.
+enum class slot_baseline {
+    /// R_t minus the group mean of R_t (not conditioned on the slate's prefix y_<t)
+    group_mean,
+    /// (r_t - b_t) + (R_{t+1} - group mean of R_{t+1}), b_t = sum_a q_t(a | y_<t) r_t(y_<t, a): the
+    /// expected immediate reward given the slate's own prefix (needs every candidate's predicted
+    /// reward at slot t below that prefix: a causal scorer, slate_scorer::predict_candidates)
+    prefix,
+    /// (r_t - b_t) + (B_{t+1} - group mean of B_{t+1}), B_{t+1} = sum_{t' > t} gamma^(t' - t) b_t':
+    /// the later slots' rewards replaced by their expectations given their prefixes (unbiased for
+    /// the scorer's reward: r_t' - b_t' has mean 0 given y_<t', which contains y_t)
+    prefix_expected,
+};
+
 struct rl_config {
     rl_method method = rl_method::ldro;
     int group = 16;          ///< G slates per request
@@ -84,6 +106,14 @@ struct rl_config {
     /// floor and the per-slot guard then set only the slots' relative sizes, not the step; every
     /// advantage is bounded by sqrt(G L).
     bool unit_mean_square = true;
+    /// LDRO, group term: slot t's baseline (slot_baseline; group_mean before issue #14's baseline
+    /// study). The prefix baselines need per-candidate predictions (online_trainer falls back to
+    /// group_mean for a logged group or a scorer without them, and counts it).
+    slot_baseline baseline = slot_baseline::group_mean;
+    /// LDRO with a prefix baseline: the immediate term r_t - b_t in all-action form, the exact
+    /// expectation over slot t's choice given the prefix, sum_a q_t(a) (r_t(a) - b_t) grad log q_t(a)
+    /// (all_action_loss), instead of its one sampled action; the tail term stays sampled.
+    bool all_action = false;
 };
 
 /// input_error unless every rl_config field is in range (group in [2, max_group]).
@@ -99,6 +129,10 @@ inline void validate(const rl_config& rc, const char* fn, int max_group = 1 << 1
                                         ">= 0, ema_decay, rtg_discount and shown_discount in [0, 1]");
     if (!(std::isfinite(rc.sample_tau) && rc.sample_tau > 0))
         dualrerank::detail::throw_input(std::string(fn) + ": sample_tau must be finite and > 0");
+    if (rc.baseline != slot_baseline::group_mean && !rc.decouple_slots)
+        dualrerank::detail::throw_input(std::string(fn) + ": a prefix baseline is per slot: it needs decouple_slots");
+    if (rc.all_action && rc.baseline == slot_baseline::group_mean)
+        dualrerank::detail::throw_input(std::string(fn) + ": all_action needs a prefix baseline (slot_baseline::prefix or prefix_expected)");
 }
 
 /// Streaming state of the advantages: the EMAs behind the LDRO scale floor (group_advantages) and
@@ -144,11 +178,19 @@ inline double floored_scale(const rl_config& c, double group_sd, double& ema, lo
 }
 }  // namespace detail
 
-/// Advantages A [G x L] from feedback c [G x L x O] and current objective weights w [O].
-inline void group_advantages(const rl_config& c, const double* fb, int G, int L, int O, const double* w,
-                             rl_stream_state& st, double* A) {
+/// Advantages A [G x L] from feedback c [G x L x O] and current objective weights w [O]; LDRO with
+/// a prefix baseline (rl_config::baseline) also needs base [G x L x O], the expected immediate
+/// feedback of each slot given its slate's prefix (prefix_baselines), per objective; otherwise base
+/// may be null. slot_factor [L] (optional, LDRO): the factor each slot's unscaled deviation was
+/// multiplied by (1 / its scale, then the unit-mean-square factor); with rl_config::all_action, A
+/// holds only the tail term times it, and all_action_loss applies the same factor to the
+/// immediate term (the scale itself is computed on the sampled form of both).
+inline void group_advantages(const rl_config& c, const double* fb, const double* base, int G, int L, int O, const double* w,
+                             rl_stream_state& st, double* A, double* slot_factor = nullptr) {
     if (G < 2) dualrerank::detail::throw_input("group_advantages: need at least 2 slates per group");
     if (L < 1 || O < 1) dualrerank::detail::throw_input("group_advantages: need L >= 1 and at least one objective");
+    const bool prefix = c.method == rl_method::ldro && c.baseline != slot_baseline::group_mean;
+    if (prefix && !base) dualrerank::detail::throw_input("group_advantages: a prefix baseline needs the expected immediate feedback (base)");
     std::vector<double> R(static_cast<std::size_t>(G)), tmp(static_cast<std::size_t>(G));
     auto cfb = [&](int g, int t, int k) { return fb[(std::size_t(g) * L + t) * O + k]; };
     if (c.method != rl_method::ldro) {  // GRPO (and GoalRank's group statistics): page level
@@ -215,18 +257,52 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
         st.ema[0] = d * st.ema[0] + (1.0 - d) * page_sd;
         ema_sd = st.ema[0];
     }
+    // the unscaled deviations dev [G x L] and each slot's spread (std, or root mean square for the
+    // prefix baselines, whose deviations need not sum to 0 over the group)
+    std::vector<double> dev(GL), tail(GL), slot_spread(static_cast<std::size_t>(L));
+    if (prefix) {
+        // tail [g][t]: R_{t+1} (prefix) or B_{t+1} (prefix_expected), weighted, discounted
+        for (int g = 0; g < G; ++g) {
+            double acc = 0;
+            for (int t = L - 1; t >= 0; --t) {
+                tail[std::size_t(g) * L + t] = c.rtg_discount * acc;
+                double v = 0;
+                for (int k = 0; k < O; ++k)
+                    v += w[k] * (c.baseline == slot_baseline::prefix ? cfb(g, t, k) : base[(std::size_t(g) * L + t) * O + k]);
+                acc = v + c.rtg_discount * acc;
+            }
+        }
+        for (int t = 0; t < L; ++t) {
+            double mt = 0;
+            for (int g = 0; g < G; ++g) mt += tail[std::size_t(g) * L + t] / G;
+            double ss = 0;
+            for (int g = 0; g < G; ++g) {
+                double imm = 0;
+                for (int k = 0; k < O; ++k) imm += w[k] * (cfb(g, t, k) - base[(std::size_t(g) * L + t) * O + k]);
+                double& tc = tail[std::size_t(g) * L + t];
+                tc -= mt;
+                const double dv = imm + tc;
+                dev[std::size_t(g) * L + t] = dv;
+                ss += dv * dv;
+            }
+            slot_spread[std::size_t(t)] = std::sqrt(ss / G);
+        }
+    } else {
+        for (int t = 0; t < L; ++t) {
+            for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
+            double slot_sd;
+            const double mt = detail::mean_std(tmp.data(), G, slot_sd);
+            for (int g = 0; g < G; ++g) dev[std::size_t(g) * L + t] = tmp[g] - mt;
+            slot_spread[std::size_t(t)] = slot_sd;
+        }
+    }
     double page_scale;
     switch (c.scale) {
         case scale_mode::ema: page_scale = std::max(ema_sd, c.floor_const); break;
         case scale_mode::group_std: page_scale = page_sd + 1e-6; break;
         case scale_mode::pooled_slot_std: {  // the slots' deviations pooled: sqrt(mean_t var_t), floored
             double v = 0;
-            for (int t = 0; t < L; ++t) {
-                for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
-                double sd;
-                detail::mean_std(tmp.data(), G, sd);
-                v += sd * sd / L;
-            }
+            for (int t = 0; t < L; ++t) v += slot_spread[std::size_t(t)] * slot_spread[std::size_t(t)] / L;
             page_scale = std::max(std::sqrt(v), c.floor_const + c.floor_ema_frac * ema_sd);
             break;
         }
@@ -236,22 +312,65 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
         case scale_mode::group_std_floor:
         default: page_scale = std::max(page_sd, c.floor_const + c.floor_ema_frac * ema_sd);
     }
+    std::vector<double> factor(static_cast<std::size_t>(L));
     for (int t = 0; t < L; ++t) {
-        for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
-        double slot_sd;
-        const double mt = detail::mean_std(tmp.data(), G, slot_sd);
         // per-slot guard: never divide a slot's deviations by less than their own spread
-        const double scale = std::max(page_scale, slot_sd);
-        for (int g = 0; g < G; ++g) A[std::size_t(g) * L + t] = (tmp[g] - mt) / scale;
+        const double scale = std::max(page_scale, slot_spread[std::size_t(t)]);
+        factor[std::size_t(t)] = 1.0 / scale;
+        for (int g = 0; g < G; ++g) A[std::size_t(g) * L + t] = dev[std::size_t(g) * L + t] / scale;
     }
     if (c.unit_mean_square) {
         double ms = 0;
         for (std::size_t i = 0; i < GL; ++i) ms += A[i] * A[i];
         ms /= double(GL);
-        if (ms > 1e-12)
+        if (ms > 1e-12) {
             for (std::size_t i = 0; i < GL; ++i) A[i] /= std::sqrt(ms);
+            for (double& f : factor) f /= std::sqrt(ms);
+        }
     }
+    if (prefix && c.all_action)  // the immediate term goes through all_action_loss
+        for (int g = 0; g < G; ++g)
+            for (int t = 0; t < L; ++t) A[std::size_t(g) * L + t] = tail[std::size_t(g) * L + t] * factor[std::size_t(t)];
+    if (slot_factor) std::copy(factor.begin(), factor.end(), slot_factor);
     ++st.updates;
+}
+
+/// group_advantages without a prefix baseline (rl_config::baseline must be group_mean for LDRO).
+inline void group_advantages(const rl_config& c, const double* fb, int G, int L, int O, const double* w, rl_stream_state& st,
+                             double* A) {
+    group_advantages(c, fb, nullptr, G, L, O, w, st, A);
+}
+
+/// The prefix-conditioned expected immediate feedback (slot_baseline::prefix, prefix_expected):
+/// base [G x L x O], base[g][t][k] = sum_a q_t(a | y_g,<t) cand[g][t][a][k], with q_t =
+/// softmax(Z_t / tau) masked along slate g's prefix and cand [G x L x n x O] every candidate's
+/// predicted feedback at slot t below slate g's prefix (slate_scorer::predict_candidates; the
+/// prefix's own entries are ignored). Z: [L x n] logits (ld). scratch: 2n values.
+template <class T>
+void prefix_baselines(const T* Z, int L, int n, int ld, const int* slates, int G, const double* cand, int O, double tau, double* base,
+                      T* scratch) {
+    using std::exp;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const T inv_tau = T(1.0 / tau);
+    T* tmp = scratch;
+    T* lq = scratch + n;
+    for (int g = 0; g < G; ++g) {
+        const int* y = slates + std::size_t(g) * L;
+        for (int t = 0; t < L; ++t) {
+            const T* z = Z + std::size_t(t) * ld;
+            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
+            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
+            nn::log_softmax_row(tmp, n, lq);
+            double* b = base + (std::size_t(g) * L + t) * O;
+            for (int k = 0; k < O; ++k) b[k] = 0;
+            const double* cg = cand + (std::size_t(g) * L + t) * std::size_t(n) * O;
+            for (int i = 0; i < n; ++i) {
+                if (lq[i] == ninf) continue;
+                const double q = double(exp(lq[i]));
+                for (int k = 0; k < O; ++k) b[k] += q * cg[std::size_t(i) * O + k];
+            }
+        }
+    }
 }
 
 /// Off-policy advantages A [L] of ONE shown slate from its real feedback fb [L x O] and the
@@ -414,6 +533,56 @@ T rl_loss(const T* Z, const T* Zref, int L, int n, int ld, const int* slates, co
         stats->clip_frac = double(clipped) / (double(G) * L);
     }
     return total;
+}
+
+/// LDRO's immediate term in all-action form (rl_config::all_action): for every slate g and slot t,
+/// the exact expectation over slot t's choice given slate g's prefix of the sampled immediate term
+/// (r_t(a) - b_gt) grad log q_t(a), with r_t(a) = sum_k w_k cand[g][t][a][k] (cand as in
+/// prefix_baselines, w [O] the current weights) and b_gt = sum_k w_k base[g][t][k] held fixed:
+///   loss = -(1/G) sum_g sum_t omega_t f_t sum_a q_t(a) (r_t(a) - b_gt),   f = slot_factor [L]
+/// (group_advantages' per-slot factor, so this term and the tail term in A keep the sampled form's
+/// relative sizes). d loss / d z_ti = -(1/G) omega_t f_t q_t(i) (r_t(i) - sum_a q_t(a) r_t(a)) / tau.
+/// The group was sampled by the parameters being trained (ratio 1), so there is no clip. The
+/// gradient (times scale) is added to dZ [L x n]. scratch: 2n values. Returns the loss (unscaled).
+template <class T>
+T all_action_loss(const T* Z, int L, int n, int ld, const int* slates, int G, const double* cand, const double* base, int O,
+                  const double* w, const double* slot_factor, const double* omega, double tau, T scale, T* dZ, T* scratch) {
+    using std::exp;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const T inv_tau = T(1.0 / tau);
+    T* tmp = scratch;
+    T* lq = scratch + n;
+    double total = 0;
+    for (int g = 0; g < G; ++g) {
+        const int* y = slates + std::size_t(g) * L;
+        for (int t = 0; t < L; ++t) {
+            const T* z = Z + std::size_t(t) * ld;
+            T* dz = dZ + std::size_t(t) * ld;
+            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
+            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
+            nn::log_softmax_row(tmp, n, lq);
+            const double* cg = cand + (std::size_t(g) * L + t) * std::size_t(n) * O;
+            double b = 0;
+            for (int k = 0; k < O; ++k) b += w[k] * base[(std::size_t(g) * L + t) * O + k];
+            double er = 0;  // sum_a q(a) r(a)
+            for (int i = 0; i < n; ++i) {
+                if (lq[i] == ninf) continue;
+                double r = 0;
+                for (int k = 0; k < O; ++k) r += w[k] * cg[std::size_t(i) * O + k];
+                er += double(exp(lq[i])) * r;
+            }
+            const double f = omega[t] * slot_factor[t];
+            total -= f * (er - b) / G;
+            const double s = double(scale) * f / G / tau;
+            for (int i = 0; i < n; ++i) {
+                if (lq[i] == ninf) continue;
+                double r = 0;
+                for (int k = 0; k < O; ++k) r += w[k] * cg[std::size_t(i) * O + k];
+                dz[i] -= T(s * double(exp(lq[i])) * (r - er));
+            }
+        }
+    }
+    return T(total);
 }
 
 /// GoalRank's cross-entropy to the reference p [G] over the group's slates [G x L]:
