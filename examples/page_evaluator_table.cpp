@@ -41,10 +41,13 @@ struct options {
     int requests = 100;
     double tau = 0.5;
     bool expected_labels = false;
-    bool init_true_exam = false;  // diagnostic: start the fit from the world's true examination
+    bool init_true_exam = false;
+    bool center_page_context = false;  // page_evaluator_config::center_page_context  // diagnostic: start the fit from the world's true examination
     std::string csv_path;
     std::string save_path;       // where the fitted page evaluator goes (optional)
     std::string evaluator_path;  // a fitted page evaluator (the demo's): no fit, held-out = the last 5% of the pages
+    std::string save_members;    // with --fits K > 1: each fit saved to PREFIX<k>.safetensors
+    std::string swap_from;       // diagnostic: copy one parameter tensor at a time from this evaluator into the reported one
 };
 
 void usage() {
@@ -73,9 +76,14 @@ void usage() {
         "  --requests R             held-out requests for the correlations (default 100)\n"
         "  --expected-labels        diagnostic: fit on the closed-form per-slot probabilities (not oracle-free)\n"
         "  --init-true-exam         diagnostic: start the fit from the world's true examination (not oracle-free)\n"
+        "  --center-page-context    fit with centered page terms (page_evaluator_config::center_page_context)\n"
         "  --csv PATH               append one CSV row with every figure\n"
         "  --save PATH              save the fitted page evaluator (e.g. to score another student's proposals\n"
         "                           later with --evaluator)\n"
+        "  --save-members PREFIX    with --fits K > 1: save each fit to PREFIX<k>.safetensors (k = 0 .. K-1)\n"
+        "  --swap-from PATH         diagnostic: copy each parameter tensor (and groups of them) of the evaluator at\n"
+        "                           PATH into the reported one, one at a time, and report the held-out NLL/page and\n"
+        "                           the correlation on the proposals of each hybrid (which block carries a difference)\n"
         "  --evaluator PATH         report on a fitted page evaluator instead of fitting one (the demo's\n"
         "                           DIR/page_evaluator.safetensors with --pages equal to the demo's --logs:\n"
         "                           held out are the last 5% of the pages, as in the demo)\n");
@@ -104,9 +112,12 @@ options parse(int argc, char** argv) {
         else if (a.is("--requests")) o.requests = a.integer();
         else if (a.is("--expected-labels")) o.expected_labels = true;
         else if (a.is("--init-true-exam")) o.init_true_exam = true;
+        else if (a.is("--center-page-context")) o.center_page_context = true;
         else if (a.is("--csv")) o.csv_path = a.value();
         else if (a.is("--evaluator")) o.evaluator_path = a.value();
         else if (a.is("--save")) o.save_path = a.value();
+        else if (a.is("--save-members")) o.save_members = a.value();
+        else if (a.is("--swap-from")) o.swap_from = a.value();
         else if (a.is("--help") || a.is("-h")) {
             usage();
             std::exit(0);
@@ -210,6 +221,7 @@ int main(int argc, char** argv) {
         pc.max_slate = L;
         pc.max_candidates = wc.num_candidates;
         pc.objectives = 2;
+        pc.center_page_context = o.center_page_context;
         page_evaluator<float> ev = o.evaluator_path.empty() ? page_evaluator<float>(pc) : io::load_page_evaluator<float>(o.evaluator_path);
         train::page_fit_result fit;
         std::vector<page_evaluator<float>> members;  // with --fits K > 1
@@ -251,6 +263,8 @@ int main(int argc, char** argv) {
             fit.best_valid_loss = train::page_source_loss(ev, valid_src, ws);
         }
         if (!o.save_path.empty() && o.evaluator_path.empty()) io::save_page_evaluator(ev, o.save_path);
+        for (std::size_t k = 0; k < members.size() && !o.save_members.empty(); ++k)
+            io::save_page_evaluator(members[k], o.save_members + std::to_string(k) + ".safetensors");
         phase("held-out report");
         const auto rep = train::page_fit_evaluation(ev, valid_src);
 
@@ -312,6 +326,39 @@ int main(int argc, char** argv) {
                                                            o.requests, K, o.tau, o.seed).mean;
             std::printf("  ensemble of the %d (mean utility): proposals %.3f\n  parameter average: NLL %.5f  proposals %.3f\n",
                         o.fits, ce, fit.best_valid_loss, corr[2]);
+        }
+        if (!o.swap_from.empty()) {  // which parameter block carries the difference between two fits
+            const auto other = io::load_page_evaluator<float>(o.swap_from);
+            if (!other.table().same_layout(ev.table())) throw input_error("--swap-from: " + o.swap_from + " has another layout");
+            std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+            for (const auto& t : ev.table().tensors()) groups.push_back({t.name, {t.name}});
+            auto group = [&](const std::string& name, const std::string& prefix, bool complement) {
+                std::vector<std::string> names;
+                for (const auto& t : ev.table().tensors())
+                    if ((t.name.compare(0, prefix.size(), prefix) == 0) != complement) names.push_back(t.name);
+                groups.push_back({name, names});
+            };
+            group("appeal.*", "appeal.", false);
+            group("objective1.*", "objective1.", false);
+            group("page.*", "page.", false);
+            group("all but page.*", "page.", true);
+            group("all", "", false);
+            std::printf("\nswapped in from %s (held-out NLL/page, correlation on the proposals); none: NLL %.5f  %.3f\n",
+                        o.swap_from.c_str(), fit.best_valid_loss, corr[2]);
+            workspace sws;
+            for (const auto& g : groups) {
+                page_evaluator<float> h = ev;
+                for (const auto& name : g.second) {
+                    const tensor_spec* t = ev.table().find(name);
+                    std::copy(other.params() + t->offset, other.params() + t->offset + t->size, h.params() + t->offset);
+                }
+                auto hs = [&](const request_view<float>& r, int K2, int LL, const int* sl, float* out, workspace& ws) {
+                    h.score(r, K2, LL, sl, nullptr, out, ws);
+                };
+                const double c = pipeline::scorer_correlation(w, hs, none, pipeline::slate_distribution::proposals, &student,
+                                                              o.requests, K, o.tau, o.seed).mean;
+                std::printf("  %-22s NLL %.5f  proposals %.3f\n", g.first.c_str(), train::page_source_loss(h, valid_src, sws), c);
+            }
         }
         std::printf("\nerror decomposition (proposals at tau %g): learned components swapped for the world's true ones\n", o.tau);
         std::vector<std::pair<std::string, double>> decomposition;

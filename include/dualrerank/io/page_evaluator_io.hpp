@@ -2,7 +2,9 @@
 //
 // One tensor per parameter (model/page_evaluator.hpp's names), F32 (F64 for double models);
 // __metadata__: format = "dualrerank", format_version = "1", kind = "page_evaluator",
-// config = {"features", "context", "max_slate", "max_candidates", "objectives"} as JSON,
+// config = {"features", "context", "max_slate", "max_candidates", "objectives"} as JSON, plus
+// "center_page_context": true when the model's page terms are centered (absent: false, the model of
+// every file written before the option existed),
 // validation = the scorer's trust record {"check", "value", "requests"} (absent: never validated,
 // Best-of-N serves greedy with it), and a self-test like every model file: verify.features [N x F],
 // verify.context [Fc], verify.slate [L] (I64), verify.output (the page's per-slot predictions),
@@ -31,6 +33,7 @@ inline json page_evaluator_config_to_json(const page_evaluator_config& c) {
     j["max_slate"] = c.max_slate;
     j["max_candidates"] = c.max_candidates;
     j["objectives"] = c.objectives;
+    if (c.center_page_context) j["center_page_context"] = true;  // absent means false: older files load unchanged
     return j;
 }
 
@@ -137,6 +140,10 @@ page_evaluator<T> load_page_evaluator_from(const safetensors_file& f, const std:
     get("max_slate", c.max_slate);
     get("max_candidates", c.max_candidates);
     get("objectives", c.objectives);
+    if (const json* v = j.find("center_page_context")) {
+        if (!v->is_bool()) dualrerank::detail::throw_format(what + ": config field \"center_page_context\" must be true or false");
+        c.center_page_context = v->as_bool();
+    }
     std::size_t held = 0;
     for (const auto& t : f.tensors()) held += t.elements();
     std::optional<page_evaluator<T>> mo;

@@ -22,6 +22,14 @@
 //   sum_t BCE(c_t, p_t) + sum_{o>=1} [ -v_{o,t} log q_{o,t} - (c_t - v_{o,t}) log(1 - q_{o,t}) ]
 // (the second term is the objective's likelihood given the click, weighted by the click).
 //
+// Centered page context (page_evaluator_config::center_page_context, off by default): the page terms
+// see the items above relative to the request's mean candidate xbar = (1/n) sum_j x_j,
+//                x_i^T A (sum_{s<t} (x_{y_s} - xbar)) + x_i^T P (x_{y_(t-1)} - xbar),
+// so a set of features that sums to a constant (a category one-hot) contributes no pure function of
+// the slot index (x_i^T A 1 * t, x_i^T P 1 * [t > 0]) to the page terms: an item-specific slope or step
+// in the position, which the logging policy confounds with the position's own effect, cannot sit
+// there (docs/evaluator.md, "Fitting it").
+//
 // Tensor names: exam_logit [L-1], appeal.{bias [1], weight [F], user [F x Fc]},
 // page.{above, prev} [F x F], objective<o>.{bias, weight, user} for o = 1 .. O-1.
 #pragma once
@@ -47,6 +55,9 @@ struct page_evaluator_config {
     int max_slate = 10;        ///< L: positions with a learned examination (>= 2)
     int max_candidates = 512;  ///< largest N accepted
     int objectives = 2;        ///< O: objective 0 is the click, 1 .. O-1 are "given a click" (e.g. long view)
+    /// The page terms see the items above relative to the request's mean candidate (x - xbar), not
+    /// as raw features: see the header comment. Changes the model (saved in its file).
+    bool center_page_context = false;
 
     void validate() const {
         auto bad = [](const std::string& m) { detail::throw_input("invalid page_evaluator_config: " + m); };
@@ -61,7 +72,7 @@ struct page_evaluator_config {
     }
     bool operator==(const page_evaluator_config& o) const noexcept {
         return features == o.features && context == o.context && max_slate == o.max_slate &&
-               max_candidates == o.max_candidates && objectives == o.objectives;
+               max_candidates == o.max_candidates && objectives == o.objectives && center_page_context == o.center_page_context;
     }
     bool operator!=(const page_evaluator_config& o) const noexcept { return !(*this == o); }
 };
@@ -87,8 +98,8 @@ struct page_terms {
     int n = 0, L = 0, O = 0;
     T* exam = nullptr;   ///< [L]
     T* base = nullptr;   ///< [O x n]: appeal without page context (o = 0), objective logits (o >= 1)
-    T* above = nullptr;  ///< [n x n]: above[i n + j] = x_i^T A x_j
-    T* prev = nullptr;   ///< [n x n]: prev[i n + j] = x_i^T P x_j
+    T* above = nullptr;  ///< [n x n]: above[i n + j] = x_i^T A x_j (centered: x_i^T A (x_j - xbar))
+    T* prev = nullptr;   ///< [n x n]: prev[i n + j] = x_i^T P x_j (centered: x_i^T P (x_j - xbar))
 };
 
 template <class T>
@@ -197,6 +208,13 @@ public:
                     y[f] = s;
                 }
             }
+            if (config_.center_page_context)  // A (x_j - xbar) = A x_j - mean_k A x_k
+                for (int f = 0; f < F; ++f) {
+                    T mean = 0;
+                    for (int j = 0; j < n; ++j) mean += Ax[std::size_t(j) * F + f];
+                    mean /= T(n);
+                    for (int j = 0; j < n; ++j) Ax[std::size_t(j) * F + f] -= mean;
+                }
             for (int i = 0; i < n; ++i) {
                 const T* x = r.features + std::size_t(i) * F;
                 for (int j = 0; j < n; ++j) {
@@ -272,11 +290,23 @@ public:
         T* m = ws.alloc<T>(std::size_t(O) * F);                      // per head: w_o + M_o c
         T* gm = ws.alloc_zero<T>(std::size_t(O) * F);                // per head: sum_t d_t x_t
         T* gb = ws.alloc_zero<T>(std::size_t(O));                    // per head: sum_t d_t
+        T* xbar = ws.alloc_zero<T>(std::size_t(F));                  // centered page context: the mean candidate
+        T* dp = ws.alloc<T>(std::size_t(F));                         // the item right above (minus xbar when centered)
+        const bool centered = config_.center_page_context;
+        if (centered) {
+            for (int i = 0; i < r.n; ++i) axpy(T(1), r.features + std::size_t(i) * F, xbar, F);
+            for (int f = 0; f < F; ++f) xbar[f] /= T(r.n);
+        }
         for (int o = 0; o < O; ++o) effective_weights(o, r.context, m + std::size_t(o) * F);
         double loss = 0;
         for (int t = 0; t < L; ++t) {
             const T* x = r.features + std::size_t(y[t]) * F;
-            const T* xp = t > 0 ? r.features + std::size_t(y[t - 1]) * F : nullptr;
+            const T* xp = nullptr;
+            if (t > 0) {
+                const T* raw = r.features + std::size_t(y[t - 1]) * F;
+                for (int f = 0; f < F; ++f) dp[f] = raw[f] - xbar[f];  // xbar is zero unless centered
+                xp = dp;
+            }
             // appeal
             T a = P[heads_[0].bias] + dot(x, m, F);
             if (t > 0) {
@@ -317,7 +347,7 @@ public:
                     axpy(d, x, gm + std::size_t(o) * F, F);
                 }
             }
-            for (int f = 0; f < F; ++f) S[f] += x[f];
+            for (int f = 0; f < F; ++f) S[f] += x[f] - xbar[f];
         }
         if (G)
             for (int o = 0; o < O; ++o) head_backward(o, r.context, gb[o], gm + std::size_t(o) * F, G);
