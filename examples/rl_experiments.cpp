@@ -23,6 +23,8 @@
 // fc<x> / fe<x> (floor_const / floor_ema_frac), lr<x>, b<x>, eta<x>
 // (the method's own lr, beta, eta; decimal numbers, since '-' separates switches: lr0.0002);
 // e.g. ldro-norank. --lr-ldro / --lr-grpo / --lr-goalrank give each method its own lr (default --lr).
+// --scorer closed scores the realistic mode's model-based group (and the guard rail) with the
+// stream's closed form instead of the evaluator: a perfect evaluator, for diagnosis only.
 // --guard-every K turns the guard rail on (evaluator-based held-out check every K records, margin
 // --guard-margin) and makes the evaluated policy the version serving runs (served_result).
 // --measure-advantages M prints the advantage signal and noise table of docs/rl.md instead of
@@ -729,6 +731,7 @@ int main(int argc, char** argv) {
         int eval_every = 2000, eval_requests = 200, evaluator_pages = 20000;
         int measure = 0, measure_draws = 8, measure_rollouts = 32, eval_sampled = 0;
         bool measure_expected = false;  // --measure-expected-truth: the true gradient in all-action form
+        std::string scorer_kind = "evaluator";  // --scorer closed: the model-based group scored by the closed form
         train::rl_run_config rc;
         rc.mode = train::rl_feedback::realistic;
         rc.publish_every = 4;
@@ -783,6 +786,7 @@ int main(int argc, char** argv) {
             else if (a.is("--measure-draws")) measure_draws = int(a.integer(2, 1000));
             else if (a.is("--measure-rollouts")) measure_rollouts = int(a.integer(1, 100000));
             else if (a.is("--measure-expected-truth")) measure_expected = true;
+            else if (a.is("--scorer")) scorer_kind = a.value();
             else if (a.is("--help") || a.is("-h")) {
                 std::puts("usage: rl_experiments --student PATH [--methods none,ldro,grpo,goalrank,ldro-noobj,ldro-noslot,ldro-norank,\n"
                           "       ldro-ema,ldro-nogroup,ldro-noshown,ldro-norefresh] [--mode realistic|user-group]\n"
@@ -795,13 +799,14 @@ int main(int argc, char** argv) {
                           "       [--drop-rate X] [--group-weight X] [--shown-weight X] [--polyak A] [--eval-every K] [--eval-requests M]\n"
                           "       [--eval-sampled K (also the sampled policy's utility: K slates per request at tau)]\n"
                           "       [--save-policy PREFIX (writes PREFIX_<method>.safetensors after each run)]\n"
-                          "       [--guard-every K [--guard-margin X] [--guard-holdout N]]\n"
+                          "       [--guard-every K [--guard-margin X] [--guard-holdout N]] [--scorer evaluator|closed]\n"
                           "       [--measure-advantages M [--measure-draws R] [--measure-rollouts K] [--measure-expected-truth]]");
                 return 0;
             } else
                 throw input_error("unknown option " + a.name());
         }
         if (student_path.empty()) throw input_error("--student PATH is required (a model written by dualrerank_demo)");
+        if (scorer_kind != "evaluator" && scorer_kind != "closed") throw input_error("unknown scorer " + scorer_kind + " (evaluator or closed)");
         if (mode == "user-group") rc.mode = train::rl_feedback::user_group;
         else if (mode != "realistic") throw input_error("unknown mode " + mode);
         rc.requests = requests;
@@ -987,7 +992,10 @@ int main(int argc, char** argv) {
                         next_eval += eval_every;
                     }
                 };
-                if (r.mode == train::rl_feedback::realistic && pev) {
+                if (r.mode == train::rl_feedback::realistic && scorer_kind == "closed") {
+                    train::world_scorer<float> scorer(s);  // a perfect evaluator: the stream's closed form
+                    train::run_rl(policy, anchor, s, r, scorer, on_step);
+                } else if (r.mode == train::rl_feedback::realistic && pev) {
                     train::online_page_evaluator_scorer<float> scorer(*pev, e);
                     train::run_rl(policy, anchor, s, r, scorer, on_step);
                 } else if (r.mode == train::rl_feedback::realistic) {

@@ -884,3 +884,29 @@ TEST_CASE("online trainer: the prefix baseline with a causal scorer, the group-m
         }
     }
 }
+
+TEST_CASE("world_scorer: the closed form's per-candidate predictions below each prefix match its per-slate ones", "[rl][online]") {
+    online_fixture f;
+    stream s(f.w, drift::none(), 21);
+    s.next();
+    s.next();
+    train::world_scorer<float> sc(s);
+    const int L = f.w.slate_size();
+    sim_request r;
+    s.request_at(1, r);
+    const auto v = r.observed.view();
+    const int K = 2;
+    std::vector<int> slates(std::size_t(K) * L);
+    for (int k = 0; k < K; ++k)
+        for (int t = 0; t < L; ++t) slates[std::size_t(k) * L + t] = (t * 3 + k * 5) % v.n;
+    std::vector<double> p(std::size_t(K) * L * 2), pc(std::size_t(K) * L * v.n * 2);
+    workspace ws;
+    sc.predict(v, 1, K, L, slates.data(), p.data(), ws);
+    REQUIRE(sc.predict_candidates(v, 1, K, L, slates.data(), pc.data(), ws));
+    for (int k = 0; k < K; ++k)
+        for (int t = 0; t < L; ++t) {
+            const int a = slates[std::size_t(k) * L + t];
+            for (int o = 0; o < 2; ++o)
+                CHECK(pc[((std::size_t(k) * L + t) * v.n + a) * 2 + o] == Approx(p[(std::size_t(k) * L + t) * 2 + o]).epsilon(1e-6));
+        }
+}

@@ -86,14 +86,7 @@ public:
     explicit world_scorer(const stream& s) : s_(&s) {}
     int objectives() const override { return 2; }
     void predict(const request_view<T>&, std::uint64_t id, int K, int L, const int* slates, double* out, workspace&) override {
-        const std::int64_t step = id >= holdout_base ? now : std::int64_t(id);
-        if (id >= holdout_base) {  // a held-out request: another world index, today's drift
-            s_->simulator().make_request(s_->first_request() + id, r_);
-            s_->schedules().apply(now, r_);
-        } else {
-            s_->request_at(step, r_);
-        }
-        const conditions c = s_->schedules().at(step);
+        const conditions c = load(id);
         for (int k = 0; k < K; ++k) {
             const slate y(slates + std::size_t(k) * L, slates + std::size_t(k + 1) * L);
             const page_feedback f = s_->simulator().expected_feedback(r_, y, c);
@@ -103,9 +96,43 @@ public:
             }
         }
     }
+    /// The closed form is causal: every candidate's expected per-slot feedback below each prefix
+    /// (LDRO's prefix baselines), rounded to float as predict's values are.
+    bool predict_candidates(const request_view<T>& rv, std::uint64_t id, int K, int L, const int* slates, double* out,
+                            workspace&) override {
+        conditions c = load(id);
+        c.weights.click = 1.0;  // the utility of a prefix with these weights is its expected clicks
+        c.weights.long_view = 0.0;
+        const int n = rv.n;
+        std::vector<int> y(static_cast<std::size_t>(L));
+        for (int k = 0; k < K; ++k)
+            for (int t = 0; t < L; ++t) {
+                std::copy(slates + std::size_t(k) * L, slates + std::size_t(k) * L + t, y.begin());
+                const double u0 = s_->simulator().utility_unchecked(r_, y.data(), t, c);
+                for (int a = 0; a < n; ++a) {
+                    y[std::size_t(t)] = a;
+                    const double pc = s_->simulator().utility_unchecked(r_, y.data(), t + 1, c) - u0;
+                    double* o = out + ((std::size_t(k) * L + t) * n + a) * 2;
+                    o[0] = double(float(pc));
+                    o[1] = double(float(pc * r_.long_view_prob[std::size_t(a)]));
+                }
+            }
+        return true;
+    }
     std::int64_t now = 0;
 
 private:
+    /// The request behind `id` into r_, and the conditions it is scored under.
+    conditions load(std::uint64_t id) {
+        const std::int64_t step = id >= holdout_base ? now : std::int64_t(id);
+        if (id >= holdout_base) {  // a held-out request: another world index, today's drift
+            s_->simulator().make_request(s_->first_request() + id, r_);
+            s_->schedules().apply(now, r_);
+        } else {
+            s_->request_at(step, r_);
+        }
+        return s_->schedules().at(step);
+    }
     const stream* s_;
     sim_request r_;
 };
