@@ -42,7 +42,7 @@ struct options {
     int train_requests = 20000;
     long evaluator_steps = 10000;  // page evaluator fit: steps of 128 pages (early-stopped on 5% held-out pages)
     bool evaluator_steps_set = false;
-    bool center_page_context = false;  // --center-page-context: the page evaluator's page terms centered (docs/evaluator.md)
+    page_centering centering = page_centering::none;  // --page-centering: the page evaluator's (docs/evaluator.md)
     long dpo_steps = 1000;
     int click_pages = 20000;  // pages the log recipe's click model is fitted on
     long click_steps = 2000;
@@ -73,8 +73,8 @@ void usage() {
         "                   the other teachers, the supervised student and the teacher-scorer row are skipped\n"
         "  --evaluator-steps K  page evaluator fit: at most K steps of 128 pages (default 3 per 100 logged pages,\n"
         "                   at least 10000: 10000 up to 333 333 pages, 30000 at 1M; --quick 2500)\n"
-        "  --center-page-context  fit the page evaluator with centered page terms (page_evaluator_config::\n"
-        "                   center_page_context; default off)\n"
+        "  --page-centering M  the page evaluator's page-context centering: none, request or logs\n"
+        "                   (page_evaluator_config::centering; default none)\n"
         "  --seed S         world and training seed (default 1)\n"
         "  --seeds K        run seeds S..S+K-1 and print mean and spread\n"
         "  --json PATH      write the table rows as JSON objects\n"
@@ -110,8 +110,12 @@ options parse(int argc, char** argv) {
             o.evaluator_steps = a.integer();
             o.evaluator_steps_set = true;
             if (o.evaluator_steps < 10) throw input_error("--evaluator-steps must be >= 10");
-        } else if (a.is("--center-page-context")) {
-            o.center_page_context = true;
+        } else if (a.is("--page-centering")) {
+            const std::string m = a.value();
+            if (m == "none") o.centering = page_centering::none;
+            else if (m == "request") o.centering = page_centering::request;
+            else if (m == "logs") o.centering = page_centering::logs;
+            else throw input_error("--page-centering must be none, request or logs");
         } else if (a.is("--seed")) {
             o.seed = a.u64();
         } else if (a.is("--seeds")) {
@@ -269,7 +273,7 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     pc.max_slate = L;
     pc.max_candidates = wc.num_candidates;
     pc.objectives = 2;  // click, long view given click
-    pc.center_page_context = o.center_page_context;
+    pc.centering = o.centering;
     page_evaluator<float> evaluator(pc);
     evaluator.init(seed + 600);
     {

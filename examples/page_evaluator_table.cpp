@@ -36,13 +36,14 @@ struct options {
     int batch = 128;
     double lr = 0.002;
     double weight_decay = train::page_fit_config{}.weight_decay;
+    double page_weight_decay = train::page_fit_config{}.page_weight_decay;
     double min_lr_ratio = train::page_fit_config{}.min_lr_ratio;
     double average_tail = train::page_fit_config{}.average_tail;
     int requests = 100;
     double tau = 0.5;
     bool expected_labels = false;
     bool init_true_exam = false;
-    bool center_page_context = false;  // page_evaluator_config::center_page_context  // diagnostic: start the fit from the world's true examination
+    page_centering centering = page_centering::none;  // page_evaluator_config::centering  // diagnostic: start the fit from the world's true examination
     std::string csv_path;
     std::string save_path;       // where the fitted page evaluator goes (optional)
     std::string evaluator_path;  // a fitted page evaluator (the demo's): no fit, held-out = the last 5% of the pages
@@ -70,13 +71,14 @@ void usage() {
         "  --batch B                pages per step (default 128)\n"
         "  --lr X                   peak learning rate (default 0.002)\n"
         "  --weight-decay X         AdamW decoupled weight decay on the bilinear forms (default: page_fit_config's)\n"
+        "  --page-weight-decay X    extra decoupled weight decay on the page terms only (default: page_fit_config's)\n"
         "  --min-lr-ratio X         floor of the cosine learning-rate decay, as a share of --lr (default: page_fit_config's)\n"
         "  --average-tail X         share of the steps, at the end, whose iterates are averaged (0: off; default:\n"
         "                           page_fit_config's)\n"
         "  --requests R             held-out requests for the correlations (default 100)\n"
         "  --expected-labels        diagnostic: fit on the closed-form per-slot probabilities (not oracle-free)\n"
         "  --init-true-exam         diagnostic: start the fit from the world's true examination (not oracle-free)\n"
-        "  --center-page-context    fit with centered page terms (page_evaluator_config::center_page_context)\n"
+        "  --page-centering M       none, request or logs: page_evaluator_config::centering (default none)\n"
         "  --csv PATH               append one CSV row with every figure\n"
         "  --save PATH              save the fitted page evaluator (e.g. to score another student's proposals\n"
         "                           later with --evaluator)\n"
@@ -107,12 +109,19 @@ options parse(int argc, char** argv) {
         else if (a.is("--batch")) o.batch = a.integer();
         else if (a.is("--lr")) o.lr = a.real();
         else if (a.is("--weight-decay")) o.weight_decay = a.real();
+        else if (a.is("--page-weight-decay")) o.page_weight_decay = a.real();
         else if (a.is("--min-lr-ratio")) o.min_lr_ratio = a.real();
         else if (a.is("--average-tail")) o.average_tail = a.real();
         else if (a.is("--requests")) o.requests = a.integer();
         else if (a.is("--expected-labels")) o.expected_labels = true;
         else if (a.is("--init-true-exam")) o.init_true_exam = true;
-        else if (a.is("--center-page-context")) o.center_page_context = true;
+        else if (a.is("--page-centering")) {
+            const std::string m = a.value();
+            if (m == "none") o.centering = page_centering::none;
+            else if (m == "request") o.centering = page_centering::request;
+            else if (m == "logs") o.centering = page_centering::logs;
+            else throw input_error("--page-centering must be none, request or logs");
+        }
         else if (a.is("--csv")) o.csv_path = a.value();
         else if (a.is("--evaluator")) o.evaluator_path = a.value();
         else if (a.is("--save")) o.save_path = a.value();
@@ -221,7 +230,7 @@ int main(int argc, char** argv) {
         pc.max_slate = L;
         pc.max_candidates = wc.num_candidates;
         pc.objectives = 2;
-        pc.center_page_context = o.center_page_context;
+        pc.centering = o.centering;
         page_evaluator<float> ev = o.evaluator_path.empty() ? page_evaluator<float>(pc) : io::load_page_evaluator<float>(o.evaluator_path);
         train::page_fit_result fit;
         std::vector<page_evaluator<float>> members;  // with --fits K > 1
@@ -239,6 +248,7 @@ int main(int argc, char** argv) {
             fc.batch = o.batch;
             fc.lr = o.lr;
             fc.weight_decay = o.weight_decay;
+            fc.page_weight_decay = o.page_weight_decay;
             fc.min_lr_ratio = o.min_lr_ratio;
             fc.average_tail = o.average_tail;
             fc.seed = fit_seed;

@@ -74,13 +74,17 @@ TEST_CASE("page_evaluator loss gradients match finite differences (double, odd s
 }
 
 TEST_CASE("centered page context: loss gradients match finite differences (double, odd sizes)", "[gradients][page_evaluator]") {
+  for (page_centering mode : {page_centering::request, page_centering::logs}) {
     page_evaluator_config c = odd_config();
-    c.center_page_context = true;
+    c.centering = mode;
     page_evaluator<double> ev(c);
     ev.init(3);
     rng g(13);
     for (const auto& t : ev.table().tensors())
         for (std::size_t i = 0; i < t.size; ++i) ev.params()[t.offset + i] = 0.4 * g.normal();
+    std::vector<double> center(std::size_t(c.features));
+    for (auto& m : center) m = 0.5 * g.normal();
+    ev.set_page_center(center.data());
     const request<double> r = random_request<double>(11, c.features, c.context, g);
     const int L = 5;
     const std::vector<int> y = {7, 2, 9, 0, 4};
@@ -93,18 +97,21 @@ TEST_CASE("centered page context: loss gradients match finite differences (doubl
         for (const auto& t : ev.table().tensors()) {
             std::vector<double> a(G.begin() + std::ptrdiff_t(t.offset), G.begin() + std::ptrdiff_t(t.offset + t.size));
             const auto res = grad_check::check(ev.params() + t.offset, t.size, a, f, 1e-6, 1, t.name);
-            INFO(t.name << (binary ? " (0/1 labels) " : " (soft labels) ") << res.worst);
+            INFO(t.name << (binary ? " (0/1 labels) " : " (soft labels) ") << (mode == page_centering::logs ? "logs " : "request ")
+                        << res.worst);
             CHECK(res.max_rel < 1e-5);
         }
     }
+  }
 }
 
 TEST_CASE("centered page context: the loss and the scoring path agree, and no slot slope sits in the page terms",
           "[page_evaluator]") {
+  for (page_centering mode : {page_centering::request, page_centering::logs}) {
     page_evaluator_config c = odd_config();
-    c.center_page_context = true;
+    c.centering = mode;
     page_evaluator_config raw_config = c;
-    raw_config.center_page_context = false;
+    raw_config.centering = page_centering::none;
     page_evaluator<double> ev(c), raw(raw_config);
     ev.init(7);
     rng g(21);
@@ -115,6 +122,11 @@ TEST_CASE("centered page context: the loss and the scoring path agree, and no sl
     request<double> r = random_request<double>(10, c.features, c.context, g);
     for (int i = 0; i < r.n; ++i)
         for (int f = 0; f < 3; ++f) r.features[std::size_t(i) * c.features + f] = f == i % 3 ? 1.0 : 0.0;
+    // a fixed center whose one-hot part sums to 1, as the logs' mean candidate's does
+    std::vector<double> center = {0.2, 0.5, 0.3};
+    for (int f = 3; f < c.features; ++f) center.push_back(0.3 * g.normal());
+    ev.set_page_center(center.data());
+    raw.set_page_center(center.data());  // unused by the raw model
     const int L = 5, O = c.objectives;
     const std::vector<int> y = {3, 8, 1, 6, 0};
     const std::vector<float> lab = random_labels(L, O, g, false);
@@ -159,6 +171,84 @@ TEST_CASE("centered page context: the loss and the scoring path agree, and no sl
         raw_change = std::max(raw_change, std::fabs(raw_after[i] - raw_before[i]));
     }
     CHECK(raw_change > 1e-3);
+  }
+}
+
+TEST_CASE("fit_page_evaluator sets the logs centering's center to the training pages' mean candidate", "[page_evaluator][fit]") {
+    page_evaluator_config c = odd_config();
+    c.centering = page_centering::logs;
+    page_evaluator<double> ev(c);
+    ev.init(1);
+    rng g(31);
+    std::vector<request<double>> reqs;
+    for (int k = 0; k < 6; ++k) reqs.push_back(random_request<double>(6 + k, c.features, c.context, g));
+    train::page_source<double> src;
+    src.count = reqs.size();
+    src.get = [&](std::size_t i, train::page_example<double>& p) {
+        p.req = reqs[i];
+        p.shown = {0, 1, 2};
+        p.labels.assign(std::size_t(3) * c.objectives, 0.0f);
+    };
+    train::page_fit_config fc;
+    fc.steps = 2;
+    fc.batch = 2;
+    train::fit_page_evaluator(ev, src, src, fc);
+    std::vector<double> mean(std::size_t(c.features), 0.0);
+    double rows = 0;
+    for (const auto& r : reqs) {
+        for (int i = 0; i < r.n; ++i)
+            for (int f = 0; f < c.features; ++f) mean[std::size_t(f)] += r.features[std::size_t(i) * c.features + f];
+        rows += r.n;
+    }
+    for (int f = 0; f < c.features; ++f) CHECK(ev.page_center()[std::size_t(f)] == Approx(mean[std::size_t(f)] / rows).margin(1e-12));
+    const double nan = std::nan("");
+    std::vector<double> bad(std::size_t(c.features), 0.0);
+    bad[2] = nan;
+    CHECK_THROWS_AS(ev.set_page_center(bad.data()), input_error);
+}
+
+TEST_CASE("page_weight_decay shrinks the page terms only", "[page_evaluator][fit]") {
+    const page_evaluator_config c = odd_config();
+    rng g(41);
+    std::vector<request<double>> reqs;
+    std::vector<std::vector<float>> labels;
+    for (int k = 0; k < 16; ++k) {
+        reqs.push_back(random_request<double>(8, c.features, c.context, g));
+        labels.push_back(random_labels(4, c.objectives, g, true));
+    }
+    train::page_source<double> src;
+    src.count = reqs.size();
+    src.get = [&](std::size_t i, train::page_example<double>& p) {
+        p.req = reqs[i];
+        p.shown = {0, 1, 2, 3};
+        p.labels = labels[i];
+    };
+    auto fit = [&](double page_decay) {
+        page_evaluator<double> ev(c);
+        ev.init(3);
+        train::page_fit_config fc;
+        fc.steps = 300;
+        fc.batch = 4;
+        fc.lr = 0.01;
+        fc.eval_every = 1000;
+        fc.average_tail = 0;
+        fc.page_weight_decay = page_decay;
+        train::fit_page_evaluator(ev, src, src, fc);
+        return ev;
+    };
+    const page_evaluator<double> plain = fit(0), decayed = fit(30);
+    auto norm = [](const page_evaluator<double>& ev, const char* name) {
+        const tensor_spec* t = ev.table().find(name);
+        double s2 = 0;
+        for (std::size_t i = 0; i < t->size; ++i) s2 += ev.params()[t->offset + i] * ev.params()[t->offset + i];
+        return std::sqrt(s2);
+    };
+    CHECK(norm(decayed, "page.above") < 0.5 * norm(plain, "page.above"));
+    CHECK(norm(decayed, "page.prev") < 0.5 * norm(plain, "page.prev"));
+    CHECK(norm(decayed, "appeal.user") > 0.5 * norm(plain, "appeal.user"));  // the user-item term is not the target
+    train::page_fit_config fc;
+    fc.page_weight_decay = -1;
+    CHECK_THROWS_AS(fc.validate(), input_error);
 }
 
 TEST_CASE("page_evaluator loss accumulates gradients and scales them", "[gradients][page_evaluator]") {
@@ -440,7 +530,7 @@ TEST_CASE("PEV-02: page evaluator files round-trip with their trust record and r
 
 TEST_CASE("PEV-03: a centered page evaluator's file carries the option; a file without it is the raw model", "[page_evaluator][io][bad_input]") {
     page_evaluator_config c = odd_config();
-    c.center_page_context = true;
+    c.centering = page_centering::request;
     page_evaluator<float> ev(c);
     ev.init(4);
     rng g(5);
@@ -450,7 +540,32 @@ TEST_CASE("PEV-03: a centered page evaluator's file carries the option; a file w
     io::save_page_evaluator(ev, path);
     const page_evaluator<float> back = io::load_page_evaluator<float>(path);
     CHECK(back.config() == c);
-    CHECK(back.config().center_page_context);
+    CHECK(back.config().centering == page_centering::request);
+    {  // logs centering: the fixed center travels with the model as page.center
+        page_evaluator_config cl = c;
+        cl.centering = page_centering::logs;
+        page_evaluator<float> el(cl);
+        std::copy(ev.params(), ev.params() + ev.arena_size(), el.params());
+        std::vector<float> center(std::size_t(c.features));
+        for (auto& m : center) m = float(g.normal());
+        el.set_page_center(center.data());
+        const std::string lp = "page_evaluator_logs_centered.safetensors";
+        io::save_page_evaluator(el, lp);
+        const page_evaluator<float> lb = io::load_page_evaluator<float>(lp);
+        CHECK(lb.config().centering == page_centering::logs);
+        for (std::size_t f = 0; f < center.size(); ++f) CHECK(lb.page_center()[f] == center[f]);
+        // without its page.center the file is refused
+        const io::safetensors_file lf = io::safetensors_file::from_file(lp);
+        std::vector<io::tensor_write> kept;
+        for (const auto& t : lf.tensors())
+            if (t.name != "page.center") kept.push_back({t.name, t.type, t.shape, lf.raw(t)});
+        std::map<std::string, std::string> meta;
+        for (const auto& kv : lf.metadata())
+            if (kv.first.rfind("dualrerank.", 0) != 0) meta[kv.first] = kv.second;
+        io::write_safetensors_file(edited, kept, meta);
+        CHECK_THROWS_AS(io::load_page_evaluator<float>(edited), format_error);
+        std::remove(lp.c_str());
+    }
     // rewrite the file with another config value: absent (what a writer before the option wrote: the raw
     // model, so the self-test of these centered parameters fails) or not a boolean
     const io::safetensors_file f = io::safetensors_file::from_file(path);
@@ -464,11 +579,11 @@ TEST_CASE("PEV-03: a centered page evaluator's file carries the option; a file w
         io::write_safetensors_file(edited, tensors, meta);
     };
     io::json j = io::page_evaluator_config_to_json(c);
-    CHECK(j.find("center_page_context") != nullptr);
-    CHECK(io::page_evaluator_config_to_json(odd_config()).find("center_page_context") == nullptr);  // default: not written
+    CHECK(j.find("page_centering") != nullptr);
+    CHECK(io::page_evaluator_config_to_json(odd_config()).find("page_centering") == nullptr);  // default: not written
     rewrite(j.dump());
-    CHECK(io::load_page_evaluator<float>(edited).config().center_page_context);
-    j["center_page_context"] = 1;
+    CHECK(io::load_page_evaluator<float>(edited).config().centering == page_centering::request);
+    j["page_centering"] = std::string("mean");
     rewrite(j.dump());
     CHECK_THROWS_AS(io::load_page_evaluator<float>(edited), format_error);
     rewrite(io::page_evaluator_config_to_json(odd_config()).dump());

@@ -3,8 +3,9 @@
 // One tensor per parameter (model/page_evaluator.hpp's names), F32 (F64 for double models);
 // __metadata__: format = "dualrerank", format_version = "1", kind = "page_evaluator",
 // config = {"features", "context", "max_slate", "max_candidates", "objectives"} as JSON, plus
-// "center_page_context": true when the model's page terms are centered (absent: false, the model of
-// every file written before the option existed),
+// "page_centering": "request" or "logs" when the model's page terms are centered (absent: none, the
+// model of every file written before the option existed; with "logs" the fixed center is the tensor
+// page.center [F]),
 // validation = the scorer's trust record {"check", "value", "requests"} (absent: never validated,
 // Best-of-N serves greedy with it), and a self-test like every model file: verify.features [N x F],
 // verify.context [Fc], verify.slate [L] (I64), verify.output (the page's per-slot predictions),
@@ -33,7 +34,8 @@ inline json page_evaluator_config_to_json(const page_evaluator_config& c) {
     j["max_slate"] = c.max_slate;
     j["max_candidates"] = c.max_candidates;
     j["objectives"] = c.objectives;
-    if (c.center_page_context) j["center_page_context"] = true;  // absent means false: older files load unchanged
+    if (c.centering != page_centering::none)  // absent means none: older files load unchanged
+        j["page_centering"] = std::string(c.centering == page_centering::request ? "request" : "logs");
     return j;
 }
 
@@ -79,6 +81,8 @@ void save_page_evaluator(const page_evaluator<T>& ev, const std::string& path, c
                 dualrerank::detail::throw_input("save_page_evaluator: tensor \"" + t.name + "\" holds a non-finite value (nothing written)");
         tensors.push_back({t.name, detail::dtype_of<T>(), t.shape, ev.params() + t.offset});
     }
+    if (ev.config().centering == page_centering::logs)  // the fixed center: part of the model, not trained
+        tensors.push_back({"page.center", detail::dtype_of<T>(), {ev.page_center().size()}, ev.page_center().data()});
     std::map<std::string, std::string> meta = extra;
     meta["format"] = model_format;
     meta["format_version"] = format_version;
@@ -140,9 +144,11 @@ page_evaluator<T> load_page_evaluator_from(const safetensors_file& f, const std:
     get("max_slate", c.max_slate);
     get("max_candidates", c.max_candidates);
     get("objectives", c.objectives);
-    if (const json* v = j.find("center_page_context")) {
-        if (!v->is_bool()) dualrerank::detail::throw_format(what + ": config field \"center_page_context\" must be true or false");
-        c.center_page_context = v->as_bool();
+    if (const json* v = j.find("page_centering")) {
+        const std::string m = v->is_string() ? v->as_string() : std::string();
+        if (m == "request") c.centering = page_centering::request;
+        else if (m == "logs") c.centering = page_centering::logs;
+        else dualrerank::detail::throw_format(what + ": config field \"page_centering\" must be \"request\" or \"logs\"");
     }
     std::size_t held = 0;
     for (const auto& t : f.tensors()) held += t.elements();
@@ -160,8 +166,18 @@ page_evaluator<T> load_page_evaluator_from(const safetensors_file& f, const std:
             if (!std::isfinite(ev.params()[t.offset + i]))
                 dualrerank::detail::throw_format(what + ": tensor \"" + t.name + "\" holds a non-finite value");
     }
+    if (c.centering == page_centering::logs) {
+        if (!f.find("page.center")) dualrerank::detail::throw_format(what + ": missing tensor \"page.center\" (page_centering logs)");
+        std::vector<T> m(std::size_t(c.features));
+        f.read("page.center", {m.size()}, m.data());
+        try {
+            ev.set_page_center(m.data());
+        } catch (const input_error& e) {
+            dualrerank::detail::throw_format(what + ": " + e.what());
+        }
+    }
     for (const auto& t : f.tensors())
-        if (!ev.table().find(t.name) && t.name.rfind("verify.", 0) != 0)
+        if (!ev.table().find(t.name) && t.name.rfind("verify.", 0) != 0 && !(t.name == "page.center" && c.centering == page_centering::logs))
             dualrerank::detail::throw_format(what + ": unknown tensor \"" + t.name + "\"");
     auto vit = f.metadata().find("validation");
     if (vit != f.metadata().end()) ev.validation = validation_from_json(vit->second, what);

@@ -22,13 +22,17 @@
 //   sum_t BCE(c_t, p_t) + sum_{o>=1} [ -v_{o,t} log q_{o,t} - (c_t - v_{o,t}) log(1 - q_{o,t}) ]
 // (the second term is the objective's likelihood given the click, weighted by the click).
 //
-// Centered page context (page_evaluator_config::center_page_context, off by default): the page terms
-// see the items above relative to the request's mean candidate xbar = (1/n) sum_j x_j,
-//                x_i^T A (sum_{s<t} (x_{y_s} - xbar)) + x_i^T P (x_{y_(t-1)} - xbar),
-// so a set of features that sums to a constant (a category one-hot) contributes no pure function of
-// the slot index (x_i^T A 1 * t, x_i^T P 1 * [t > 0]) to the page terms: an item-specific slope or step
-// in the position, which the logging policy confounds with the position's own effect, cannot sit
-// there (docs/evaluator.md, "Fitting it").
+// Centered page context (page_evaluator_config::centering, none by default): the page terms see the
+// items above relative to a center m,
+//                x_i^T A (sum_{s<t} (x_{y_s} - m)) + x_i^T P (x_{y_(t-1)} - m),
+// with m the request's mean candidate (page_centering::request) or a fixed vector, the logs' mean
+// candidate (page_centering::logs: set_page_center, which fit_page_evaluator calls; saved with the
+// model as the tensor page.center, not a trained parameter). A set of features that sums to a
+// constant (a category one-hot) then contributes no pure function of the slot index weighted by the
+// item (x_i^T A m t, x_i^T P m [t > 0]) to the page terms: such an item-specific slope or step in the
+// position, which the logging policy confounds with the position's own effect, cannot sit there
+// (docs/evaluator.md, "Fitting it"). With request centering, a slope that depends on the request's
+// mix (e.g. a redundancy count's share of it) cannot be expressed either.
 //
 // Tensor names: exam_logit [L-1], appeal.{bias [1], weight [F], user [F x Fc]},
 // page.{above, prev} [F x F], objective<o>.{bias, weight, user} for o = 1 .. O-1.
@@ -48,6 +52,13 @@
 
 DUALRERANK_NAMESPACE_BEGIN
 
+/// Centering of a page evaluator's page context (model/page_evaluator.hpp's header comment).
+enum class page_centering {
+    none,     ///< raw features of the items above
+    request,  ///< minus the request's mean candidate
+    logs,     ///< minus a fixed center (the logs' mean candidate; page_evaluator::set_page_center)
+};
+
 /// Shapes of a page evaluator.
 struct page_evaluator_config {
     int features = 32;         ///< F
@@ -55,9 +66,9 @@ struct page_evaluator_config {
     int max_slate = 10;        ///< L: positions with a learned examination (>= 2)
     int max_candidates = 512;  ///< largest N accepted
     int objectives = 2;        ///< O: objective 0 is the click, 1 .. O-1 are "given a click" (e.g. long view)
-    /// The page terms see the items above relative to the request's mean candidate (x - xbar), not
-    /// as raw features: see the header comment. Changes the model (saved in its file).
-    bool center_page_context = false;
+    /// What the page terms subtract from the items above (see the header comment); changes the
+    /// model (saved in its file).
+    page_centering centering = page_centering::none;
 
     void validate() const {
         auto bad = [](const std::string& m) { detail::throw_input("invalid page_evaluator_config: " + m); };
@@ -72,7 +83,7 @@ struct page_evaluator_config {
     }
     bool operator==(const page_evaluator_config& o) const noexcept {
         return features == o.features && context == o.context && max_slate == o.max_slate &&
-               max_candidates == o.max_candidates && objectives == o.objectives && center_page_context == o.center_page_context;
+               max_candidates == o.max_candidates && objectives == o.objectives && centering == o.centering;
     }
     bool operator!=(const page_evaluator_config& o) const noexcept { return !(*this == o); }
 };
@@ -98,8 +109,8 @@ struct page_terms {
     int n = 0, L = 0, O = 0;
     T* exam = nullptr;   ///< [L]
     T* base = nullptr;   ///< [O x n]: appeal without page context (o = 0), objective logits (o >= 1)
-    T* above = nullptr;  ///< [n x n]: above[i n + j] = x_i^T A x_j (centered: x_i^T A (x_j - xbar))
-    T* prev = nullptr;   ///< [n x n]: prev[i n + j] = x_i^T P x_j (centered: x_i^T P (x_j - xbar))
+    T* above = nullptr;  ///< [n x n]: above[i n + j] = x_i^T A x_j (centered: x_i^T A (x_j - m))
+    T* prev = nullptr;   ///< [n x n]: prev[i n + j] = x_i^T P x_j (centered: x_i^T P (x_j - m))
 };
 
 template <class T>
@@ -143,6 +154,7 @@ public:
             detail::throw_input("page_evaluator config declares " + std::to_string(table_.parameter_count()) +
                                 " parameters, more than the " + std::to_string(max_parameters) + " allowed");
         params_.assign(table_.total(), T(0));
+        center_.assign(std::size_t(c.features), T(0));
     }
 
     const page_evaluator_config& config() const noexcept { return config_; }
@@ -169,6 +181,16 @@ public:
         const tensor_spec* s = table_.find(name);
         if (!s) detail::throw_input("page_evaluator: unknown tensor " + name);
         return params_.data() + s->offset;
+    }
+
+    /// The fixed center of page_centering::logs [F] (zeros until set; unused by the other modes).
+    const std::vector<T>& page_center() const noexcept { return center_; }
+    /// Set the fixed center [F] (input_error for a non-finite value); fit_page_evaluator sets it to
+    /// the training pages' mean candidate when the config asks for page_centering::logs.
+    void set_page_center(const T* m) {
+        for (int f = 0; f < config_.features; ++f)
+            if (!std::isfinite(double(m[f]))) detail::throw_input("page_evaluator: page center value " + std::to_string(f) + " is not finite");
+        center_.assign(m, m + config_.features);
     }
 
     /// Examination of slot t (0-based).
@@ -208,12 +230,19 @@ public:
                     y[f] = s;
                 }
             }
-            if (config_.center_page_context)  // A (x_j - xbar) = A x_j - mean_k A x_k
+            if (config_.centering == page_centering::request)  // A (x_j - xbar) = A x_j - mean_k A x_k
                 for (int f = 0; f < F; ++f) {
                     T mean = 0;
                     for (int j = 0; j < n; ++j) mean += Ax[std::size_t(j) * F + f];
                     mean /= T(n);
                     for (int j = 0; j < n; ++j) Ax[std::size_t(j) * F + f] -= mean;
+                }
+            else if (config_.centering == page_centering::logs)  // A (x_j - m)
+                for (int f = 0; f < F; ++f) {
+                    const T* a = A + std::size_t(f) * F;
+                    T am = 0;
+                    for (int g = 0; g < F; ++g) am += a[g] * center_[std::size_t(g)];
+                    for (int j = 0; j < n; ++j) Ax[std::size_t(j) * F + f] -= am;
                 }
             for (int i = 0; i < n; ++i) {
                 const T* x = r.features + std::size_t(i) * F;
@@ -290,12 +319,13 @@ public:
         T* m = ws.alloc<T>(std::size_t(O) * F);                      // per head: w_o + M_o c
         T* gm = ws.alloc_zero<T>(std::size_t(O) * F);                // per head: sum_t d_t x_t
         T* gb = ws.alloc_zero<T>(std::size_t(O));                    // per head: sum_t d_t
-        T* xbar = ws.alloc_zero<T>(std::size_t(F));                  // centered page context: the mean candidate
-        T* dp = ws.alloc<T>(std::size_t(F));                         // the item right above (minus xbar when centered)
-        const bool centered = config_.center_page_context;
-        if (centered) {
+        T* xbar = ws.alloc_zero<T>(std::size_t(F));                  // the page context's center m (zero: none)
+        T* dp = ws.alloc<T>(std::size_t(F));                         // the item right above minus m
+        if (config_.centering == page_centering::request) {
             for (int i = 0; i < r.n; ++i) axpy(T(1), r.features + std::size_t(i) * F, xbar, F);
             for (int f = 0; f < F; ++f) xbar[f] /= T(r.n);
+        } else if (config_.centering == page_centering::logs) {
+            std::copy(center_.begin(), center_.end(), xbar);
         }
         for (int o = 0; o < O; ++o) effective_weights(o, r.context, m + std::size_t(o) * F);
         double loss = 0;
@@ -304,7 +334,7 @@ public:
             const T* xp = nullptr;
             if (t > 0) {
                 const T* raw = r.features + std::size_t(y[t - 1]) * F;
-                for (int f = 0; f < F; ++f) dp[f] = raw[f] - xbar[f];  // xbar is zero unless centered
+                for (int f = 0; f < F; ++f) dp[f] = raw[f] - xbar[f];
                 xp = dp;
             }
             // appeal
@@ -427,6 +457,7 @@ private:
     page_evaluator_config config_;
     tensor_table table_;
     aligned_vector<T> params_;
+    std::vector<T> center_;  ///< page_centering::logs: the fixed center [F]
     std::size_t exam_ = no_tensor, above_ = no_tensor, prev_ = no_tensor;
     std::vector<head> heads_;
 };

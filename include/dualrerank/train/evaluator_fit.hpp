@@ -52,6 +52,10 @@ struct page_fit_config {
     double lr = 0.002;          ///< AdamW peak learning rate (cosine decay to min_lr_ratio * lr over `steps`)
     double min_lr_ratio = 0.1;  ///< the cosine schedule's floor, as a share of lr (in [0, 1])
     double weight_decay = 1e-4; ///< on the bilinear forms only
+    /// Extra decoupled weight decay on the page terms only (page.above, page.prev), added to
+    /// weight_decay there: shrinks the page terms' weakly identified directions (e.g. a slope common
+    /// to every item, which trades with the examination) and not the user-item terms. 0: off.
+    double page_weight_decay = 0;
     /// Parameter averaging (Polyak-Ruppert, on the tail of the fit): the share of the steps, counted
     /// from the end, whose iterates are averaged (in double). From step (1 - average_tail) * steps
     /// on, the held-out evaluations score the running average, and the kept parameters are the
@@ -71,6 +75,7 @@ struct page_fit_config {
         if (!(std::isfinite(lr) && lr > 0)) bad("lr must be finite and > 0");
         if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) bad("min_lr_ratio must be in [0, 1]");
         if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight_decay must be finite and >= 0");
+        if (!(std::isfinite(page_weight_decay) && page_weight_decay >= 0)) bad("page_weight_decay must be finite and >= 0");
         if (!(average_tail >= 0 && average_tail <= 1)) bad("average_tail must be in [0, 1]");
         if (eval_every < 1) bad("eval_every must be >= 1");
         if (patience < 1) bad("patience must be >= 1");
@@ -107,6 +112,23 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
     cfg.validate();
     if (train.count == 0 || !train.get) dualrerank::detail::throw_input("fit_page_evaluator: no training pages");
     if (valid.count == 0 || !valid.get) dualrerank::detail::throw_input("fit_page_evaluator: no held-out pages");
+    if (ev.config().centering == page_centering::logs) {  // the fixed center: the training pages' mean candidate
+        const std::size_t m = std::min<std::size_t>(train.count, 20000);  // evenly spaced pages
+        const int F = ev.config().features;
+        std::vector<double> sum(std::size_t(F), 0.0);
+        double rows = 0;
+        page_example<T> pg;
+        for (std::size_t k = 0; k < m; ++k) {
+            train.get(k * train.count / m, pg);
+            const request_view<T> v = pg.req.view();
+            for (int i = 0; i < v.n; ++i)
+                for (int f = 0; f < F; ++f) sum[std::size_t(f)] += double(v.features[std::size_t(i) * F + f]);
+            rows += v.n;
+        }
+        std::vector<T> center(static_cast<std::size_t>(F));
+        for (int f = 0; f < F; ++f) center[std::size_t(f)] = T(sum[std::size_t(f)] / rows);
+        ev.set_page_center(center.data());
+    }
     adamw_config oc;
     oc.lr = cfg.lr;
     oc.min_lr_ratio = cfg.min_lr_ratio;
@@ -145,7 +167,13 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
             train.get(order[pos++], p);
             ev.page_loss(p.req.view(), int(p.shown.size()), p.shown.data(), p.labels.data(), grads.data(), scale, ws);
         }
-        opt.step(ev.params(), grads.data());
+        const step_result sr = opt.step(ev.params(), grads.data());
+        if (cfg.page_weight_decay > 0 && sr.applied)  // decoupled, as AdamW's own: p *= 1 - lr_t * decay
+            for (const char* name : {"page.above", "page.prev"}) {
+                const tensor_spec* t = ev.table().find(name);
+                const T f = T(1.0 - sr.lr * cfg.page_weight_decay);
+                for (std::size_t i = 0; i < t->size; ++i) ev.params()[t->offset + i] *= f;
+            }
         res.steps = step + 1;
         if (step >= average_start) {
             const T* w = ev.params();
