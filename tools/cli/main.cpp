@@ -175,8 +175,10 @@ void add_watch_options(arg_parser& a, const std::string& eval_every, const std::
         .option("resume", "FILE", "", "continue from a checkpoint written by --checkpoint (same model options)");
 }
 
-/// Split queries into (train, valid) by a seeded shuffle of the queries.
-void carve_validation(std::vector<query>& qs, double fraction, std::uint64_t seed, std::vector<query>& valid) {
+/// Split queries into (train, valid) by a seeded shuffle of the queries: the valid share is the
+/// block-th run of round(fraction n) queries of the shuffled order (wrapping around), so blocks
+/// 0..K-1 of one seed are disjoint when K fraction <= 1 (--ensemble-stop pooled).
+void carve_validation(std::vector<query>& qs, double fraction, std::uint64_t seed, std::vector<query>& valid, std::size_t block = 0) {
     const std::size_t n = qs.size();
     std::size_t m = static_cast<std::size_t>(std::lround(fraction * double(n)));
     m = std::max<std::size_t>(1, std::min(m, n - 1));
@@ -186,7 +188,7 @@ void carve_validation(std::vector<query>& qs, double fraction, std::uint64_t see
     rng g(seed * 0x9e3779b97f4a7c15ULL + 77);
     for (std::size_t i = n - 1; i > 0; --i) std::swap(idx[i], idx[std::size_t(g.below(i + 1))]);
     std::vector<char> is_valid(n, 0);
-    for (std::size_t i = 0; i < m; ++i) is_valid[idx[i]] = 1;
+    for (std::size_t i = 0; i < m; ++i) is_valid[idx[(block * m + i) % n]] = 1;
     std::vector<query> keep;
     for (std::size_t i = 0; i < n; ++i) (is_valid[i] ? valid : keep).push_back(std::move(qs[i]));
     qs = std::move(keep);
@@ -202,7 +204,8 @@ struct watch_result {
 /// validation, early stopping (best weights restored), the curve and checkpoints.
 template <class Model, class Fit>
 watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, const std::vector<query>& valid, int slots, int at,
-                            long steps, progress_bar& bar, Fit&& fit, const std::string& curve_suffix = "") {
+                            long steps, progress_bar& bar, Fit&& fit, const std::string& curve_suffix = "",
+                            std::vector<curve_point>* curve_out = nullptr) {
     Model& model = tr.model();
     const int patience = a.int_value("patience", 0, 1000000);
     train::early_stopping<Model> stop(patience);
@@ -247,6 +250,7 @@ watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, cons
         r.best_step = stop.best_step();
         r.best_valid = stop.best_score();
     }
+    if (curve_out) *curve_out = curve;
     if (a.has("curve")) {
         const std::string base = a.str("curve") + curve_suffix;
         if (!write_curve(curve, r.best_step, base + ".csv", base + ".png", "valid_ndcg@" + std::to_string(at)))
@@ -274,7 +278,8 @@ int cmd_train(int argc, char** argv) {
         .option("group", "FILE", "", "query sizes for a --data file without qid: (LightGBM .query / XGBoost .group)")
         .option("out", "MODEL", "", "model file to write (safetensors)")
         .option("slate-length", "L", "10", "slots of the slate (LETOR; the world sets its own L)")
-        .option("loss", "ce|listmle|approx-ndcg", "ce", "LETOR: slot cross-entropy, ListMLE over the full order, or ApproxNDCG per slot")
+        .option("loss", "ce|listmle|approx-ndcg|ce-ties", "ce",
+                "LETOR: slot cross-entropy, ListMLE over the full order, ApproxNDCG per slot, or the slot cross-entropy with ties as one target")
         .option("norm", "zscore|none", "zscore", "LETOR: feature standardization stored in the model")
         .option("features", "F", "", "input width (default: the largest feature index in --data + 1)")
         .option("max-candidates", "N", "", "largest N the model accepts (default max(1024, largest query))")
@@ -282,7 +287,11 @@ int cmd_train(int argc, char** argv) {
         .option("refit", "yes|no", "yes", "--valid-fraction: retrain on all queries (carved ones included) for the best check's steps")
         .option("average-decay", "X", "0.98", "keep an exponential moving average of the weights: validation checks it, the file gets it (0: off)")
         .option("ensemble", "K", "", "train K students (member k: seed S + 1000 k, its own validation carve) and save them as one\n"
-                                     "model that averages their slot logits (default 5 for a student on LETOR data, else 1)");
+                                     "model that averages their slot logits (default 5 for a student on LETOR data, else 1)")
+        .option("ensemble-stop", "own|pooled", "own",
+                "--ensemble K with --valid-fraction X: each member refits for its own best check's steps (own), or the\n"
+                "members validate on disjoint carves (blocks of one shuffle seeded by S) and all refit for the best\n"
+                "check of their mean validation curve (pooled: cross-validated early stopping)");
     add_watch_options(a, "25", "20");
     add_world_options(a);
     add_architecture_options(a, true);
@@ -304,7 +313,7 @@ int cmd_train(int argc, char** argv) {
     const train::trainer_config tc0 = trainer_config_from(a, seed);  // options checked before any work
     const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
     train::supervised_config sc;
-    sc.loss = train::parse_supervised_loss(a.choice("loss", {"ce", "listmle", "approx-ndcg"}));
+    sc.loss = train::parse_supervised_loss(a.choice("loss", {"ce", "listmle", "approx-ndcg", "ce-ties"}));
     const bool norm = a.choice("norm", {"zscore", "none"}) == "zscore";
     if (a.has("valid") && a.has("valid-fraction")) throw usage_error("give at most one of --valid and --valid-fraction");
     if (a.has("world") && (a.has("valid") || a.has("valid-fraction")))
@@ -326,11 +335,20 @@ int cmd_train(int argc, char** argv) {
                           "students' slot logits)");
     if (K > 1 && (a.has("checkpoint") || a.has("resume")))
         throw usage_error("--checkpoint / --resume train one model: add --ensemble 1");
+    const bool pooled = a.choice("ensemble-stop", {"own", "pooled"}) == "pooled";
+    if (pooled && (K < 2 || !a.has("valid-fraction") || a.choice("refit", {"yes", "no"}) != "yes"))
+        throw usage_error("--ensemble-stop pooled needs --ensemble K >= 2, --valid-fraction and --refit yes");
+    // pooled: pass 1 trains every member on its carve and keeps its validation curve; pass 2 refits
+    // each member on all queries for the best step of the members' mean curve
+    std::vector<std::vector<curve_point>> member_curves(pooled ? std::size_t(K) : 0);
+    long pooled_step = 0;
+    double pooled_score = 0;
     std::vector<nar_student<float>> members;
     std::vector<std::string> member_norms;
     std::string ensemble_how;
     std::string ensemble_base = "0";
-    auto train_member = [&](const std::uint64_t seed, const int k) {
+    const std::uint64_t seed0 = seed;  // the ensemble's seed (member k's is seed0 + 1000 k)
+    auto train_member = [&](const std::uint64_t seed, const int k, const bool probe) {
         train::trainer_config tc = tc0;
         tc.seed = seed;
         const std::string member =
@@ -362,7 +380,8 @@ int cmd_train(int argc, char** argv) {
             const int L = a.int_value("slate-length", 1, limits::max_slate);
             const int width = a.has("features") ? a.int_value("features", 1, limits::max_features) : 0;
             std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width, -1, &index_base);
-            if (a.has("valid-fraction")) carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, valid);
+            if (a.has("valid-fraction"))
+                carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), pooled ? seed0 : seed, valid, pooled ? std::size_t(k) : 0);
             int largest = 0;
             for (auto& q : qs) {
                 largest = std::max(largest, q.req.n);
@@ -413,12 +432,22 @@ int cmd_train(int argc, char** argv) {
             train::trainer<M> tr(model, tc);
             if (a.has("resume")) train::load_checkpoint(tr, a.str("resume"));
             const long remaining = std::max(0L, steps - tr.optimizer().steps());
-            progress_bar bar("train " + kind + (K > 1 ? " " + std::to_string(k + 1) + "/" + std::to_string(K) : std::string()), remaining, bar_on);
-            wr = watch_training(a, tr, valid, data.L, at, remaining, bar, [&](auto&& hook) {
-                if (remaining > 0)
-                    train::fit_supervised(tr, data, remaining, sc, eval_every,
-                                          [&](const train::fit_check& c) { return hook(c.step, c.train_loss); }, "train");
-            }, K > 1 ? ".member" + std::to_string(k + 1) : std::string());
+            if (pooled && !probe) {  // pass 2: pass 1 ran this member; only the refit is left
+                const std::vector<curve_point>& cv = member_curves[std::size_t(k)];
+                wr.steps = cv.empty() ? 0 : cv.back().step;
+                wr.last_loss = cv.empty() ? 0.0 : cv.back().train_loss;
+                wr.best_step = pooled_step;
+                wr.best_valid = pooled_score;
+            } else {
+                progress_bar bar("train " + kind + (K > 1 ? " " + std::to_string(k + 1) + "/" + std::to_string(K) : std::string()),
+                                 remaining, bar_on);
+                wr = watch_training(a, tr, valid, data.L, at, remaining, bar, [&](auto&& hook) {
+                    if (remaining > 0)
+                        train::fit_supervised(tr, data, remaining, sc, eval_every,
+                                              [&](const train::fit_check& c) { return hook(c.step, c.train_loss); }, "train");
+                }, K > 1 ? ".member" + std::to_string(k + 1) : std::string(), probe ? &member_curves[std::size_t(k)] : nullptr);
+            }
+            if (probe) return;
             if (!a.str_or("checkpoint", "").empty()) train::save_checkpoint(tr, a.str("checkpoint"));
             std::string how = what + ", " + std::to_string(wr.steps) + " steps, seed " + std::to_string(seed);
             if (refit && wr.best_step > 0) {
@@ -434,7 +463,8 @@ int cmd_train(int argc, char** argv) {
                 train::fit_supervised(tr2, all, wr.best_step, sc, wr.best_step, [](const train::fit_check&) { return true; }, "refit");
                 std::copy(tr2.averaged_params(), tr2.averaged_params() + model.arena_size(), model.params());
                 refit_queries = all.size();
-                how += "; refit on all " + std::to_string(all.size()) + " queries for " + std::to_string(wr.best_step) + " steps";
+                how += "; refit on all " + std::to_string(all.size()) + " queries for " + std::to_string(wr.best_step) + " steps" +
+                       (pooled ? " (the best check of the members' mean validation curve)" : "");
             }
             io::save_options so = provenance("train", how);
             so.metadata["letor_index_base"] = std::to_string(index_base);
@@ -460,12 +490,19 @@ int cmd_train(int argc, char** argv) {
             nar_student<float> m(mc);
             run(m);
         }
+        if (probe) {
+            const std::vector<curve_point>& cv = member_curves[std::size_t(k)];
+            std::printf("%schecked on its carve (%zu queries) for %ld steps: best check at step %ld (NDCG@%d %.4f)\n", member.c_str(),
+                        valid.size(), cv.empty() ? 0L : cv.back().step, wr.best_step, at, wr.best_valid);
+            return;
+        }
         std::printf("%strained %s (%zu parameters) on %zu requests, %ld steps: last training loss %.4f %s%s\n", member.c_str(),
                     kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), wr.steps, wr.last_loss,
                     train::loss_unit(sc.loss), K == 1 ? (" -> " + out).c_str() : "");
         if (refit_queries > 0)
-            std::printf("%srefit on all %zu queries for %ld steps (the best check's); the validation figure below is of that model,\n"
-                        "whose training data now include the validation queries\n", member.c_str(), refit_queries, wr.best_step);
+            std::printf("%srefit on all %zu queries for %ld steps (%s); the validation figure below is of that model,\n"
+                        "whose training data now include the validation queries\n", member.c_str(), refit_queries, wr.best_step,
+                        pooled ? "the best check of the members' mean validation curve" : "the best check's");
         if (!valid.empty()) {
             // the saved file, read back: the check covers the folded normalization too (an ensemble's
             // member: the folded model in memory, before the ensemble is written)
@@ -483,7 +520,7 @@ int cmd_train(int argc, char** argv) {
             if (!a.has("valid")) {  // the carved queries, raw features again
                 std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), a.has("features") ? m.config.features : 0,
                                                            -1, nullptr);
-                carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), seed, vq);
+                carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), pooled ? seed0 : seed, vq, pooled ? std::size_t(k) : 0);
             }
             workspace ws;
             std::vector<slate> orders;
@@ -498,7 +535,24 @@ int cmd_train(int argc, char** argv) {
                         wr.stopped_early ? ", stopped early" : "");
         }
     };
-    for (int k = 0; k < K; ++k) train_member(seed + 1000 * std::uint64_t(k), k);
+    if (pooled) {
+        for (int k = 0; k < K; ++k) train_member(seed + 1000 * std::uint64_t(k), k, true);
+        // the mean curve over the checks every member reached (a member stops after its own patience)
+        std::size_t common = member_curves[0].size();
+        for (const auto& cv : member_curves) common = std::min(common, cv.size());
+        for (std::size_t i = 0; i < common; ++i) {
+            double mean = 0;
+            for (const auto& cv : member_curves) mean += cv[i].valid / double(K);
+            if (i == 0 || mean > pooled_score) {
+                pooled_score = mean;
+                pooled_step = member_curves[0][i].step;
+            }
+        }
+        std::printf("pooled early stopping: the members' mean validation NDCG@%d is best at step %ld (%.4f over %zu checks); "
+                    "every member refits for %ld steps\n", a.has("valid-at") ? a.int_value("valid-at", 1, 1 << 20) : a.int_value("slate-length", 1, limits::max_slate),
+                    pooled_step, pooled_score, common, pooled_step);
+    }
+    for (int k = 0; k < K; ++k) train_member(seed + 1000 * std::uint64_t(k), k, false);
     if (K > 1) {
         const nar_student<float> e = nar_student<float>::ensemble(std::move(members));
         io::save_options so = provenance("train", ensemble_how);

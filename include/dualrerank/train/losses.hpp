@@ -18,6 +18,12 @@
 //    pi_i = 1 + sum_{j != i} sigmoid(alpha (s_j - s_i)), and the loss is
 //    sum_t w_t (1 - sum_i g_i / log2(1 + pi_i) / IDCG_t), g = 2^label - 1, IDCG_t over the same
 //    candidates (a slot whose remaining candidates are all irrelevant adds nothing).
+//  * tied_slot_cross_entropy: the slot cross-entropy with ties as one target. Slot t's target is
+//    the set G_t of remaining candidates (not in y_<t) whose label equals y_t's, the best label
+//    left; the loss is sum_t -log sum_{i in G_t} softmax_{i not in y_<t}(Z_t)[i], the probability
+//    that slot t picks any candidate of the best grade left. Equal labels never compete (the slot
+//    cross-entropy pushes the other members of G_t down, toward whichever of them the random tie
+//    order drew), and a slot whose remaining candidates all share one label adds nothing.
 #pragma once
 
 #include <cmath>
@@ -134,6 +140,50 @@ T approx_ndcg_loss(const T* Z, int L, int n, int ld, const int* y, const T* labe
                 g[j] += a;
                 g[i] -= a;
             }
+        }
+    }
+    return total;
+}
+
+/// Slot cross-entropy with ties as one target (see the header comment): Z [L x n] (leading
+/// dimension ld), a label-consistent order y (at least L entries; the prefix y_<t is masked for
+/// slot t), labels [n]. The gradient is ADDED to dZ (scaled by `scale`); returns the loss (nats,
+/// summed over the L slots). `scratch` holds n values, `used` n flags.
+template <class T>
+T tied_slot_cross_entropy(const T* Z, int L, int n, int ld, const int* y, const T* labels, T scale, T* dZ, T* scratch,
+                          unsigned char* used) noexcept {
+    using std::exp;
+    using std::log;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    for (int i = 0; i < n; ++i) used[i] = 0;
+    T total = 0;
+    for (int t = 0; t < L && t < n; ++t) {
+        if (t > 0) used[y[t - 1]] = 1;
+        const T top = labels[y[t]];
+        int left = 0, group = 0;
+        for (int i = 0; i < n; ++i)
+            if (!used[i]) {
+                ++left;
+                group += labels[i] == top;
+            }
+        if (group == left) continue;  // all that is left ties: no loss, no gradient
+        const T* z = Z + std::size_t(t) * ld;
+        T* g = dZ + std::size_t(t) * ld;
+        for (int i = 0; i < n; ++i) scratch[i] = used[i] ? ninf : z[i];
+        nn::log_softmax_row(scratch, n, scratch);  // log-probs over the remaining candidates
+        // log sum over the target group, stable: its largest log-prob first
+        T mx = ninf;
+        for (int i = 0; i < n; ++i)
+            if (!used[i] && labels[i] == top && scratch[i] > mx) mx = scratch[i];
+        T s = 0;
+        for (int i = 0; i < n; ++i)
+            if (!used[i] && labels[i] == top) s += exp(scratch[i] - mx);
+        const T lg = mx + log(s);  // log P(slot t picks the group)
+        total += -lg;
+        for (int i = 0; i < n; ++i) {
+            if (used[i]) continue;
+            const T p = exp(scratch[i]);
+            g[i] += scale * (labels[i] == top ? p - exp(scratch[i] - lg) : p);
         }
     }
     return total;

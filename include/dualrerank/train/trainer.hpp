@@ -196,13 +196,15 @@ struct slate_dataset {
 enum class supervised_loss {
     cross_entropy,  ///< slot cross-entropy toward the target slate (the paper's supervised loss)
     listmle,        ///< ListMLE over the full label order (needs labels)
-    approx_ndcg     ///< ApproxNDCG per slot (needs labels)
+    approx_ndcg,    ///< ApproxNDCG per slot (needs labels)
+    tied_cross_entropy  ///< slot cross-entropy with ties as one target: any candidate of the best grade left (needs labels)
 };
 
 inline const char* to_string(supervised_loss l) noexcept {
     switch (l) {
         case supervised_loss::listmle: return "listmle";
         case supervised_loss::approx_ndcg: return "approx-ndcg";
+        case supervised_loss::tied_cross_entropy: return "ce-ties";
         default: return "ce";
     }
 }
@@ -212,7 +214,8 @@ inline supervised_loss parse_supervised_loss(const std::string& s) {
     if (s == "ce") return supervised_loss::cross_entropy;
     if (s == "listmle") return supervised_loss::listmle;
     if (s == "approx-ndcg") return supervised_loss::approx_ndcg;
-    dualrerank::detail::throw_input("unknown supervised loss '" + s + "' (ce, listmle, approx-ndcg)");
+    if (s == "ce-ties") return supervised_loss::tied_cross_entropy;
+    dualrerank::detail::throw_input("unknown supervised loss '" + s + "' (ce, listmle, approx-ndcg, ce-ties)");
 }
 
 /// The unit of the loss figure fit_supervised reports: the loss summed over a batch divided by the
@@ -237,8 +240,8 @@ inline void draw_batch(rng& g, std::size_t n, int B, std::vector<int>& out) {
 }
 
 /// One supervised step of a teacher or a student on B requests that all fill L slots (L <= each
-/// N): orders[b] is request b's target order (L entries for the cross-entropy, all N for ListMLE
-/// and ApproxNDCG), labels[b] its graded labels (listwise losses only; may be null otherwise).
+/// N): orders[b] is request b's target order (L entries for the cross-entropy, all N for ListMLE,
+/// ApproxNDCG and ce-ties), labels[b] its graded labels (those three only; may be null otherwise).
 /// The gradient, scaled by `scale`, is accumulated into `grads`. Returns the summed loss; `units`
 /// (if not null) gets the slots or positions it covers. The teacher is teacher-forced on the
 /// first L entries of each order; for both models the loss masks the order's prefix (for the
@@ -254,8 +257,8 @@ double supervised_step(const Model& m, const request_view<T>* reqs, int B, int L
             const int y = orders[b][t];
             if (y < 0 || y >= reqs[b].n) dualrerank::detail::throw_input("supervised_step: target index out of range");
         }
-        if (sc.loss == supervised_loss::approx_ndcg && !labels[b])
-            dualrerank::detail::throw_input("supervised_step: approx-ndcg needs graded labels");
+        if ((sc.loss == supervised_loss::approx_ndcg || sc.loss == supervised_loss::tied_cross_entropy) && !labels[b])
+            dualrerank::detail::throw_input(std::string("supervised_step: ") + to_string(sc.loss) + " needs graded labels");
     }
     int* targets = ws.alloc<int>(std::size_t(B) * L);
     for (int b = 0; b < B; ++b) std::copy(orders[b], orders[b] + L, targets + std::size_t(b) * L);
@@ -280,6 +283,10 @@ double supervised_step(const Model& m, const request_view<T>* reqs, int B, int L
             case supervised_loss::approx_ndcg:
                 loss += double(approx_ndcg_loss(Z, L, n, c.n, orders[b], labels[b], static_cast<const T*>(nullptr),
                                                 T(sc.alpha), scale, g, scratch, used));
+                covered += L;
+                break;
+            case supervised_loss::tied_cross_entropy:
+                loss += double(tied_slot_cross_entropy(Z, L, n, c.n, orders[b], labels[b], scale, g, scratch, used));
                 covered += L;
                 break;
             default:
