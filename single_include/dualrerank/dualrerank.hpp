@@ -4605,6 +4605,18 @@ DUALRERANK_NAMESPACE_END
 //   sum_t BCE(c_t, p_t) + sum_{o>=1} [ -v_{o,t} log q_{o,t} - (c_t - v_{o,t}) log(1 - q_{o,t}) ]
 // (the second term is the objective's likelihood given the click, weighted by the click).
 //
+// Centered page context (page_evaluator_config::centering, none by default): the page terms see the
+// items above relative to a center m,
+//                x_i^T A (sum_{s<t} (x_{y_s} - m)) + x_i^T P (x_{y_(t-1)} - m),
+// with m the request's mean candidate (page_centering::request) or a fixed vector, the logs' mean
+// candidate (page_centering::logs: set_page_center, which fit_page_evaluator calls; saved with the
+// model as the tensor page.center, not a trained parameter). A set of features that sums to a
+// constant (a category one-hot) then contributes no pure function of the slot index weighted by the
+// item (x_i^T A m t, x_i^T P m [t > 0]) to the page terms: such an item-specific slope or step in the
+// position, which the logging policy confounds with the position's own effect, cannot sit there
+// (docs/evaluator.md, "Fitting it"). With request centering, a slope that depends on the request's
+// mix (e.g. a redundancy count's share of it) cannot be expressed either.
+//
 // Tensor names: exam_logit [L-1], appeal.{bias [1], weight [F], user [F x Fc]},
 // page.{above, prev} [F x F], objective<o>.{bias, weight, user} for o = 1 .. O-1.
 
@@ -4617,6 +4629,13 @@ DUALRERANK_NAMESPACE_END
 
 DUALRERANK_NAMESPACE_BEGIN
 
+/// Centering of a page evaluator's page context (model/page_evaluator.hpp's header comment).
+enum class page_centering {
+    none,     ///< raw features of the items above
+    request,  ///< minus the request's mean candidate
+    logs,     ///< minus a fixed center (the logs' mean candidate; page_evaluator::set_page_center)
+};
+
 /// Shapes of a page evaluator.
 struct page_evaluator_config {
     int features = 32;         ///< F
@@ -4624,6 +4643,9 @@ struct page_evaluator_config {
     int max_slate = 10;        ///< L: positions with a learned examination (>= 2)
     int max_candidates = 512;  ///< largest N accepted
     int objectives = 2;        ///< O: objective 0 is the click, 1 .. O-1 are "given a click" (e.g. long view)
+    /// What the page terms subtract from the items above (see the header comment); changes the
+    /// model (saved in its file).
+    page_centering centering = page_centering::none;
 
     void validate() const {
         auto bad = [](const std::string& m) { detail::throw_input("invalid page_evaluator_config: " + m); };
@@ -4638,7 +4660,7 @@ struct page_evaluator_config {
     }
     bool operator==(const page_evaluator_config& o) const noexcept {
         return features == o.features && context == o.context && max_slate == o.max_slate &&
-               max_candidates == o.max_candidates && objectives == o.objectives;
+               max_candidates == o.max_candidates && objectives == o.objectives && centering == o.centering;
     }
     bool operator!=(const page_evaluator_config& o) const noexcept { return !(*this == o); }
 };
@@ -4664,8 +4686,8 @@ struct page_terms {
     int n = 0, L = 0, O = 0;
     T* exam = nullptr;   ///< [L]
     T* base = nullptr;   ///< [O x n]: appeal without page context (o = 0), objective logits (o >= 1)
-    T* above = nullptr;  ///< [n x n]: above[i n + j] = x_i^T A x_j
-    T* prev = nullptr;   ///< [n x n]: prev[i n + j] = x_i^T P x_j
+    T* above = nullptr;  ///< [n x n]: above[i n + j] = x_i^T A x_j (centered: x_i^T A (x_j - m))
+    T* prev = nullptr;   ///< [n x n]: prev[i n + j] = x_i^T P x_j (centered: x_i^T P (x_j - m))
 };
 
 template <class T>
@@ -4709,6 +4731,7 @@ public:
             detail::throw_input("page_evaluator config declares " + std::to_string(table_.parameter_count()) +
                                 " parameters, more than the " + std::to_string(max_parameters) + " allowed");
         params_.assign(table_.total(), T(0));
+        center_.assign(std::size_t(c.features), T(0));
     }
 
     const page_evaluator_config& config() const noexcept { return config_; }
@@ -4735,6 +4758,16 @@ public:
         const tensor_spec* s = table_.find(name);
         if (!s) detail::throw_input("page_evaluator: unknown tensor " + name);
         return params_.data() + s->offset;
+    }
+
+    /// The fixed center of page_centering::logs [F] (zeros until set; unused by the other modes).
+    const std::vector<T>& page_center() const noexcept { return center_; }
+    /// Set the fixed center [F] (input_error for a non-finite value); fit_page_evaluator sets it to
+    /// the training pages' mean candidate when the config asks for page_centering::logs.
+    void set_page_center(const T* m) {
+        for (int f = 0; f < config_.features; ++f)
+            if (!std::isfinite(double(m[f]))) detail::throw_input("page_evaluator: page center value " + std::to_string(f) + " is not finite");
+        center_.assign(m, m + config_.features);
     }
 
     /// Examination of slot t (0-based).
@@ -4774,6 +4807,20 @@ public:
                     y[f] = s;
                 }
             }
+            if (config_.centering == page_centering::request)  // A (x_j - xbar) = A x_j - mean_k A x_k
+                for (int f = 0; f < F; ++f) {
+                    T mean = 0;
+                    for (int j = 0; j < n; ++j) mean += Ax[std::size_t(j) * F + f];
+                    mean /= T(n);
+                    for (int j = 0; j < n; ++j) Ax[std::size_t(j) * F + f] -= mean;
+                }
+            else if (config_.centering == page_centering::logs)  // A (x_j - m)
+                for (int f = 0; f < F; ++f) {
+                    const T* a = A + std::size_t(f) * F;
+                    T am = 0;
+                    for (int g = 0; g < F; ++g) am += a[g] * center_[std::size_t(g)];
+                    for (int j = 0; j < n; ++j) Ax[std::size_t(j) * F + f] -= am;
+                }
             for (int i = 0; i < n; ++i) {
                 const T* x = r.features + std::size_t(i) * F;
                 for (int j = 0; j < n; ++j) {
@@ -4849,11 +4896,24 @@ public:
         T* m = ws.alloc<T>(std::size_t(O) * F);                      // per head: w_o + M_o c
         T* gm = ws.alloc_zero<T>(std::size_t(O) * F);                // per head: sum_t d_t x_t
         T* gb = ws.alloc_zero<T>(std::size_t(O));                    // per head: sum_t d_t
+        T* xbar = ws.alloc_zero<T>(std::size_t(F));                  // the page context's center m (zero: none)
+        T* dp = ws.alloc<T>(std::size_t(F));                         // the item right above minus m
+        if (config_.centering == page_centering::request) {
+            for (int i = 0; i < r.n; ++i) axpy(T(1), r.features + std::size_t(i) * F, xbar, F);
+            for (int f = 0; f < F; ++f) xbar[f] /= T(r.n);
+        } else if (config_.centering == page_centering::logs) {
+            std::copy(center_.begin(), center_.end(), xbar);
+        }
         for (int o = 0; o < O; ++o) effective_weights(o, r.context, m + std::size_t(o) * F);
         double loss = 0;
         for (int t = 0; t < L; ++t) {
             const T* x = r.features + std::size_t(y[t]) * F;
-            const T* xp = t > 0 ? r.features + std::size_t(y[t - 1]) * F : nullptr;
+            const T* xp = nullptr;
+            if (t > 0) {
+                const T* raw = r.features + std::size_t(y[t - 1]) * F;
+                for (int f = 0; f < F; ++f) dp[f] = raw[f] - xbar[f];
+                xp = dp;
+            }
             // appeal
             T a = P[heads_[0].bias] + dot(x, m, F);
             if (t > 0) {
@@ -4894,7 +4954,7 @@ public:
                     axpy(d, x, gm + std::size_t(o) * F, F);
                 }
             }
-            for (int f = 0; f < F; ++f) S[f] += x[f];
+            for (int f = 0; f < F; ++f) S[f] += x[f] - xbar[f];
         }
         if (G)
             for (int o = 0; o < O; ++o) head_backward(o, r.context, gb[o], gm + std::size_t(o) * F, G);
@@ -4974,6 +5034,7 @@ private:
     page_evaluator_config config_;
     tensor_table table_;
     aligned_vector<T> params_;
+    std::vector<T> center_;  ///< page_centering::logs: the fixed center [F]
     std::size_t exam_ = no_tensor, above_ = no_tensor, prev_ = no_tensor;
     std::vector<head> heads_;
 };
@@ -5003,6 +5064,12 @@ DUALRERANK_NAMESPACE_END
 //    pi_i = 1 + sum_{j != i} sigmoid(alpha (s_j - s_i)), and the loss is
 //    sum_t w_t (1 - sum_i g_i / log2(1 + pi_i) / IDCG_t), g = 2^label - 1, IDCG_t over the same
 //    candidates (a slot whose remaining candidates are all irrelevant adds nothing).
+//  * tied_slot_cross_entropy: the slot cross-entropy with ties as one target. Slot t's target is
+//    the set G_t of remaining candidates (not in y_<t) whose label equals y_t's, the best label
+//    left; the loss is sum_t -log sum_{i in G_t} softmax_{i not in y_<t}(Z_t)[i], the probability
+//    that slot t picks any candidate of the best grade left. Equal labels never compete (the slot
+//    cross-entropy pushes the other members of G_t down, toward whichever of them the random tie
+//    order drew), and a slot whose remaining candidates all share one label adds nothing.
 
 #include <cmath>
 #include <cstdint>
@@ -5116,6 +5183,50 @@ T approx_ndcg_loss(const T* Z, int L, int n, int ld, const int* y, const T* labe
                 g[j] += a;
                 g[i] -= a;
             }
+        }
+    }
+    return total;
+}
+
+/// Slot cross-entropy with ties as one target (see the header comment): Z [L x n] (leading
+/// dimension ld), a label-consistent order y (at least L entries; the prefix y_<t is masked for
+/// slot t), labels [n]. The gradient is ADDED to dZ (scaled by `scale`); returns the loss (nats,
+/// summed over the L slots). `scratch` holds n values, `used` n flags.
+template <class T>
+T tied_slot_cross_entropy(const T* Z, int L, int n, int ld, const int* y, const T* labels, T scale, T* dZ, T* scratch,
+                          unsigned char* used) noexcept {
+    using std::exp;
+    using std::log;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    for (int i = 0; i < n; ++i) used[i] = 0;
+    T total = 0;
+    for (int t = 0; t < L && t < n; ++t) {
+        if (t > 0) used[y[t - 1]] = 1;
+        const T top = labels[y[t]];
+        int left = 0, group = 0;
+        for (int i = 0; i < n; ++i)
+            if (!used[i]) {
+                ++left;
+                group += labels[i] == top;
+            }
+        if (group == left) continue;  // all that is left ties: no loss, no gradient
+        const T* z = Z + std::size_t(t) * ld;
+        T* g = dZ + std::size_t(t) * ld;
+        for (int i = 0; i < n; ++i) scratch[i] = used[i] ? ninf : z[i];
+        nn::log_softmax_row(scratch, n, scratch);  // log-probs over the remaining candidates
+        // log sum over the target group, stable: its largest log-prob first
+        T mx = ninf;
+        for (int i = 0; i < n; ++i)
+            if (!used[i] && labels[i] == top && scratch[i] > mx) mx = scratch[i];
+        T s = 0;
+        for (int i = 0; i < n; ++i)
+            if (!used[i] && labels[i] == top) s += exp(scratch[i] - mx);
+        const T lg = mx + log(s);  // log P(slot t picks the group)
+        total += -lg;
+        for (int i = 0; i < n; ++i) {
+            if (used[i]) continue;
+            const T p = exp(scratch[i]);
+            g[i] += scale * (labels[i] == top ? p - exp(scratch[i] - lg) : p);
         }
     }
     return total;
@@ -5498,13 +5609,15 @@ struct slate_dataset {
 enum class supervised_loss {
     cross_entropy,  ///< slot cross-entropy toward the target slate (the paper's supervised loss)
     listmle,        ///< ListMLE over the full label order (needs labels)
-    approx_ndcg     ///< ApproxNDCG per slot (needs labels)
+    approx_ndcg,    ///< ApproxNDCG per slot (needs labels)
+    tied_cross_entropy  ///< slot cross-entropy with ties as one target: any candidate of the best grade left (needs labels)
 };
 
 inline const char* to_string(supervised_loss l) noexcept {
     switch (l) {
         case supervised_loss::listmle: return "listmle";
         case supervised_loss::approx_ndcg: return "approx-ndcg";
+        case supervised_loss::tied_cross_entropy: return "ce-ties";
         default: return "ce";
     }
 }
@@ -5514,7 +5627,8 @@ inline supervised_loss parse_supervised_loss(const std::string& s) {
     if (s == "ce") return supervised_loss::cross_entropy;
     if (s == "listmle") return supervised_loss::listmle;
     if (s == "approx-ndcg") return supervised_loss::approx_ndcg;
-    dualrerank::detail::throw_input("unknown supervised loss '" + s + "' (ce, listmle, approx-ndcg)");
+    if (s == "ce-ties") return supervised_loss::tied_cross_entropy;
+    dualrerank::detail::throw_input("unknown supervised loss '" + s + "' (ce, listmle, approx-ndcg, ce-ties)");
 }
 
 /// The unit of the loss figure fit_supervised reports: the loss summed over a batch divided by the
@@ -5539,8 +5653,8 @@ inline void draw_batch(rng& g, std::size_t n, int B, std::vector<int>& out) {
 }
 
 /// One supervised step of a teacher or a student on B requests that all fill L slots (L <= each
-/// N): orders[b] is request b's target order (L entries for the cross-entropy, all N for ListMLE
-/// and ApproxNDCG), labels[b] its graded labels (listwise losses only; may be null otherwise).
+/// N): orders[b] is request b's target order (L entries for the cross-entropy, all N for ListMLE,
+/// ApproxNDCG and ce-ties), labels[b] its graded labels (those three only; may be null otherwise).
 /// The gradient, scaled by `scale`, is accumulated into `grads`. Returns the summed loss; `units`
 /// (if not null) gets the slots or positions it covers. The teacher is teacher-forced on the
 /// first L entries of each order; for both models the loss masks the order's prefix (for the
@@ -5556,8 +5670,8 @@ double supervised_step(const Model& m, const request_view<T>* reqs, int B, int L
             const int y = orders[b][t];
             if (y < 0 || y >= reqs[b].n) dualrerank::detail::throw_input("supervised_step: target index out of range");
         }
-        if (sc.loss == supervised_loss::approx_ndcg && !labels[b])
-            dualrerank::detail::throw_input("supervised_step: approx-ndcg needs graded labels");
+        if ((sc.loss == supervised_loss::approx_ndcg || sc.loss == supervised_loss::tied_cross_entropy) && !labels[b])
+            dualrerank::detail::throw_input(std::string("supervised_step: ") + to_string(sc.loss) + " needs graded labels");
     }
     int* targets = ws.alloc<int>(std::size_t(B) * L);
     for (int b = 0; b < B; ++b) std::copy(orders[b], orders[b] + L, targets + std::size_t(b) * L);
@@ -5582,6 +5696,10 @@ double supervised_step(const Model& m, const request_view<T>* reqs, int B, int L
             case supervised_loss::approx_ndcg:
                 loss += double(approx_ndcg_loss(Z, L, n, c.n, orders[b], labels[b], static_cast<const T*>(nullptr),
                                                 T(sc.alpha), scale, g, scratch, used));
+                covered += L;
+                break;
+            case supervised_loss::tied_cross_entropy:
+                loss += double(tied_slot_cross_entropy(Z, L, n, c.n, orders[b], labels[b], scale, g, scratch, used));
                 covered += L;
                 break;
             default:
@@ -7539,7 +7657,13 @@ DUALRERANK_NAMESPACE_END
 //        x[g][t] = sum_k w_k sum_{t' >= t} c[g][t'][k], centered by the group mean at that slot;
 //      rank decay (off by default, rank_decay): slot t's policy term weighted by
 //        omega_t = 1/log2(t + 2), normalized to mean 1;
-//      rtg_discount < 1 discounts the rewards after slot t (1, the default: the reward-to-go).
+//      rtg_discount < 1 discounts the rewards after slot t (1, the default: the reward-to-go);
+//      slot baseline (rl_config::baseline, issue #14's baseline study, docs/rl.md): the group mean
+//        of the return at slot t (group_mean, the default), or conditioned on the slate's own
+//        prefix: d_t = (r_t - b_t) + (tail_{t+1} - group mean), b_t = sum_a q_t(a | y_<t) r_t(y_<t, a)
+//        from every candidate's predicted reward at slot t (prefix_baselines), tail the sampled
+//        reward-to-go (prefix) or the later slots' b (prefix_expected); optionally the immediate
+//        term in all-action form (all_action_loss).
 //    Scale (scale_mode::pooled_slot_std, the default since issue #14's advantage measurement,
 //    docs/rl.md): max(sqrt(mean over slots of the slots' variances of x), floor_const +
 //    floor_ema_frac * sqrt(w^T C w)): one scale for the page, so each slot keeps its own size
@@ -7574,6 +7698,22 @@ namespace train {
 enum class rl_method { ldro, grpo, goalrank };
 enum class scale_mode { group_std_floor, ema, group_std, pooled_slot_std, slot_std };
 
+/// LDRO, group term: what slot t's return is centered by (docs/rl.md, "A prefix-conditioned
+/// baseline"). r_t is slot t's weighted reward, R_t = sum_{t' >= t} gamma^(t' - t) r_t' its
+/// reward-to-go, q_t(a | y_<t) the policy's masked slot-t distribution at the sampling temperature.
+enum class slot_baseline {
+    /// R_t minus the group mean of R_t (not conditioned on the slate's prefix y_<t)
+    group_mean,
+    /// (r_t - b_t) + (R_{t+1} - group mean of R_{t+1}), b_t = sum_a q_t(a | y_<t) r_t(y_<t, a): the
+    /// expected immediate reward given the slate's own prefix (needs every candidate's predicted
+    /// reward at slot t below that prefix: a causal scorer, slate_scorer::predict_candidates)
+    prefix,
+    /// (r_t - b_t) + (B_{t+1} - group mean of B_{t+1}), B_{t+1} = sum_{t' > t} gamma^(t' - t) b_t':
+    /// the later slots' rewards replaced by their expectations given their prefixes (unbiased for
+    /// the scorer's reward: r_t' - b_t' has mean 0 given y_<t', which contains y_t)
+    prefix_expected,
+};
+
 struct rl_config {
     rl_method method = rl_method::ldro;
     int group = 16;          ///< G slates per request
@@ -7604,6 +7744,14 @@ struct rl_config {
     /// floor and the per-slot guard then set only the slots' relative sizes, not the step; every
     /// advantage is bounded by sqrt(G L).
     bool unit_mean_square = true;
+    /// LDRO, group term: slot t's baseline (slot_baseline; group_mean before issue #14's baseline
+    /// study). The prefix baselines need per-candidate predictions (online_trainer falls back to
+    /// group_mean for a logged group or a scorer without them, and counts it).
+    slot_baseline baseline = slot_baseline::group_mean;
+    /// LDRO with a prefix baseline: the immediate term r_t - b_t in all-action form, the exact
+    /// expectation over slot t's choice given the prefix, sum_a q_t(a) (r_t(a) - b_t) grad log q_t(a)
+    /// (all_action_loss), instead of its one sampled action; the tail term stays sampled.
+    bool all_action = false;
 };
 
 /// input_error unless every rl_config field is in range (group in [2, max_group]).
@@ -7619,6 +7767,10 @@ inline void validate(const rl_config& rc, const char* fn, int max_group = 1 << 1
                                         ">= 0, ema_decay, rtg_discount and shown_discount in [0, 1]");
     if (!(std::isfinite(rc.sample_tau) && rc.sample_tau > 0))
         dualrerank::detail::throw_input(std::string(fn) + ": sample_tau must be finite and > 0");
+    if (rc.baseline != slot_baseline::group_mean && !rc.decouple_slots)
+        dualrerank::detail::throw_input(std::string(fn) + ": a prefix baseline is per slot: it needs decouple_slots");
+    if (rc.all_action && rc.baseline == slot_baseline::group_mean)
+        dualrerank::detail::throw_input(std::string(fn) + ": all_action needs a prefix baseline (slot_baseline::prefix or prefix_expected)");
 }
 
 /// Streaming state of the advantages: the EMAs behind the LDRO scale floor (group_advantages) and
@@ -7664,11 +7816,19 @@ inline double floored_scale(const rl_config& c, double group_sd, double& ema, lo
 }
 }  // namespace detail
 
-/// Advantages A [G x L] from feedback c [G x L x O] and current objective weights w [O].
-inline void group_advantages(const rl_config& c, const double* fb, int G, int L, int O, const double* w,
-                             rl_stream_state& st, double* A) {
+/// Advantages A [G x L] from feedback c [G x L x O] and current objective weights w [O]; LDRO with
+/// a prefix baseline (rl_config::baseline) also needs base [G x L x O], the expected immediate
+/// feedback of each slot given its slate's prefix (prefix_baselines), per objective; otherwise base
+/// may be null. slot_factor [L] (optional, LDRO): the factor each slot's unscaled deviation was
+/// multiplied by (1 / its scale, then the unit-mean-square factor); with rl_config::all_action, A
+/// holds only the tail term times it, and all_action_loss applies the same factor to the
+/// immediate term (the scale itself is computed on the sampled form of both).
+inline void group_advantages(const rl_config& c, const double* fb, const double* base, int G, int L, int O, const double* w,
+                             rl_stream_state& st, double* A, double* slot_factor = nullptr) {
     if (G < 2) dualrerank::detail::throw_input("group_advantages: need at least 2 slates per group");
     if (L < 1 || O < 1) dualrerank::detail::throw_input("group_advantages: need L >= 1 and at least one objective");
+    const bool prefix = c.method == rl_method::ldro && c.baseline != slot_baseline::group_mean;
+    if (prefix && !base) dualrerank::detail::throw_input("group_advantages: a prefix baseline needs the expected immediate feedback (base)");
     std::vector<double> R(static_cast<std::size_t>(G)), tmp(static_cast<std::size_t>(G));
     auto cfb = [&](int g, int t, int k) { return fb[(std::size_t(g) * L + t) * O + k]; };
     if (c.method != rl_method::ldro) {  // GRPO (and GoalRank's group statistics): page level
@@ -7735,18 +7895,52 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
         st.ema[0] = d * st.ema[0] + (1.0 - d) * page_sd;
         ema_sd = st.ema[0];
     }
+    // the unscaled deviations dev [G x L] and each slot's spread (std, or root mean square for the
+    // prefix baselines, whose deviations need not sum to 0 over the group)
+    std::vector<double> dev(GL), tail(GL), slot_spread(static_cast<std::size_t>(L));
+    if (prefix) {
+        // tail [g][t]: R_{t+1} (prefix) or B_{t+1} (prefix_expected), weighted, discounted
+        for (int g = 0; g < G; ++g) {
+            double acc = 0;
+            for (int t = L - 1; t >= 0; --t) {
+                tail[std::size_t(g) * L + t] = c.rtg_discount * acc;
+                double v = 0;
+                for (int k = 0; k < O; ++k)
+                    v += w[k] * (c.baseline == slot_baseline::prefix ? cfb(g, t, k) : base[(std::size_t(g) * L + t) * O + k]);
+                acc = v + c.rtg_discount * acc;
+            }
+        }
+        for (int t = 0; t < L; ++t) {
+            double mt = 0;
+            for (int g = 0; g < G; ++g) mt += tail[std::size_t(g) * L + t] / G;
+            double ss = 0;
+            for (int g = 0; g < G; ++g) {
+                double imm = 0;
+                for (int k = 0; k < O; ++k) imm += w[k] * (cfb(g, t, k) - base[(std::size_t(g) * L + t) * O + k]);
+                double& tc = tail[std::size_t(g) * L + t];
+                tc -= mt;
+                const double dv = imm + tc;
+                dev[std::size_t(g) * L + t] = dv;
+                ss += dv * dv;
+            }
+            slot_spread[std::size_t(t)] = std::sqrt(ss / G);
+        }
+    } else {
+        for (int t = 0; t < L; ++t) {
+            for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
+            double slot_sd;
+            const double mt = detail::mean_std(tmp.data(), G, slot_sd);
+            for (int g = 0; g < G; ++g) dev[std::size_t(g) * L + t] = tmp[g] - mt;
+            slot_spread[std::size_t(t)] = slot_sd;
+        }
+    }
     double page_scale;
     switch (c.scale) {
         case scale_mode::ema: page_scale = std::max(ema_sd, c.floor_const); break;
         case scale_mode::group_std: page_scale = page_sd + 1e-6; break;
         case scale_mode::pooled_slot_std: {  // the slots' deviations pooled: sqrt(mean_t var_t), floored
             double v = 0;
-            for (int t = 0; t < L; ++t) {
-                for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
-                double sd;
-                detail::mean_std(tmp.data(), G, sd);
-                v += sd * sd / L;
-            }
+            for (int t = 0; t < L; ++t) v += slot_spread[std::size_t(t)] * slot_spread[std::size_t(t)] / L;
             page_scale = std::max(std::sqrt(v), c.floor_const + c.floor_ema_frac * ema_sd);
             break;
         }
@@ -7756,22 +7950,65 @@ inline void group_advantages(const rl_config& c, const double* fb, int G, int L,
         case scale_mode::group_std_floor:
         default: page_scale = std::max(page_sd, c.floor_const + c.floor_ema_frac * ema_sd);
     }
+    std::vector<double> factor(static_cast<std::size_t>(L));
     for (int t = 0; t < L; ++t) {
-        for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
-        double slot_sd;
-        const double mt = detail::mean_std(tmp.data(), G, slot_sd);
         // per-slot guard: never divide a slot's deviations by less than their own spread
-        const double scale = std::max(page_scale, slot_sd);
-        for (int g = 0; g < G; ++g) A[std::size_t(g) * L + t] = (tmp[g] - mt) / scale;
+        const double scale = std::max(page_scale, slot_spread[std::size_t(t)]);
+        factor[std::size_t(t)] = 1.0 / scale;
+        for (int g = 0; g < G; ++g) A[std::size_t(g) * L + t] = dev[std::size_t(g) * L + t] / scale;
     }
     if (c.unit_mean_square) {
         double ms = 0;
         for (std::size_t i = 0; i < GL; ++i) ms += A[i] * A[i];
         ms /= double(GL);
-        if (ms > 1e-12)
+        if (ms > 1e-12) {
             for (std::size_t i = 0; i < GL; ++i) A[i] /= std::sqrt(ms);
+            for (double& f : factor) f /= std::sqrt(ms);
+        }
     }
+    if (prefix && c.all_action)  // the immediate term goes through all_action_loss
+        for (int g = 0; g < G; ++g)
+            for (int t = 0; t < L; ++t) A[std::size_t(g) * L + t] = tail[std::size_t(g) * L + t] * factor[std::size_t(t)];
+    if (slot_factor) std::copy(factor.begin(), factor.end(), slot_factor);
     ++st.updates;
+}
+
+/// group_advantages without a prefix baseline (rl_config::baseline must be group_mean for LDRO).
+inline void group_advantages(const rl_config& c, const double* fb, int G, int L, int O, const double* w, rl_stream_state& st,
+                             double* A) {
+    group_advantages(c, fb, nullptr, G, L, O, w, st, A);
+}
+
+/// The prefix-conditioned expected immediate feedback (slot_baseline::prefix, prefix_expected):
+/// base [G x L x O], base[g][t][k] = sum_a q_t(a | y_g,<t) cand[g][t][a][k], with q_t =
+/// softmax(Z_t / tau) masked along slate g's prefix and cand [G x L x n x O] every candidate's
+/// predicted feedback at slot t below slate g's prefix (slate_scorer::predict_candidates; the
+/// prefix's own entries are ignored). Z: [L x n] logits (ld). scratch: 2n values.
+template <class T>
+void prefix_baselines(const T* Z, int L, int n, int ld, const int* slates, int G, const double* cand, int O, double tau, double* base,
+                      T* scratch) {
+    using std::exp;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const T inv_tau = T(1.0 / tau);
+    T* tmp = scratch;
+    T* lq = scratch + n;
+    for (int g = 0; g < G; ++g) {
+        const int* y = slates + std::size_t(g) * L;
+        for (int t = 0; t < L; ++t) {
+            const T* z = Z + std::size_t(t) * ld;
+            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
+            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
+            nn::log_softmax_row(tmp, n, lq);
+            double* b = base + (std::size_t(g) * L + t) * O;
+            for (int k = 0; k < O; ++k) b[k] = 0;
+            const double* cg = cand + (std::size_t(g) * L + t) * std::size_t(n) * O;
+            for (int i = 0; i < n; ++i) {
+                if (lq[i] == ninf) continue;
+                const double q = double(exp(lq[i]));
+                for (int k = 0; k < O; ++k) b[k] += q * cg[std::size_t(i) * O + k];
+            }
+        }
+    }
 }
 
 /// Off-policy advantages A [L] of ONE shown slate from its real feedback fb [L x O] and the
@@ -7934,6 +8171,56 @@ T rl_loss(const T* Z, const T* Zref, int L, int n, int ld, const int* slates, co
         stats->clip_frac = double(clipped) / (double(G) * L);
     }
     return total;
+}
+
+/// LDRO's immediate term in all-action form (rl_config::all_action): for every slate g and slot t,
+/// the exact expectation over slot t's choice given slate g's prefix of the sampled immediate term
+/// (r_t(a) - b_gt) grad log q_t(a), with r_t(a) = sum_k w_k cand[g][t][a][k] (cand as in
+/// prefix_baselines, w [O] the current weights) and b_gt = sum_k w_k base[g][t][k] held fixed:
+///   loss = -(1/G) sum_g sum_t omega_t f_t sum_a q_t(a) (r_t(a) - b_gt),   f = slot_factor [L]
+/// (group_advantages' per-slot factor, so this term and the tail term in A keep the sampled form's
+/// relative sizes). d loss / d z_ti = -(1/G) omega_t f_t q_t(i) (r_t(i) - sum_a q_t(a) r_t(a)) / tau.
+/// The group was sampled by the parameters being trained (ratio 1), so there is no clip. The
+/// gradient (times scale) is added to dZ [L x n]. scratch: 2n values. Returns the loss (unscaled).
+template <class T>
+T all_action_loss(const T* Z, int L, int n, int ld, const int* slates, int G, const double* cand, const double* base, int O,
+                  const double* w, const double* slot_factor, const double* omega, double tau, T scale, T* dZ, T* scratch) {
+    using std::exp;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const T inv_tau = T(1.0 / tau);
+    T* tmp = scratch;
+    T* lq = scratch + n;
+    double total = 0;
+    for (int g = 0; g < G; ++g) {
+        const int* y = slates + std::size_t(g) * L;
+        for (int t = 0; t < L; ++t) {
+            const T* z = Z + std::size_t(t) * ld;
+            T* dz = dZ + std::size_t(t) * ld;
+            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
+            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
+            nn::log_softmax_row(tmp, n, lq);
+            const double* cg = cand + (std::size_t(g) * L + t) * std::size_t(n) * O;
+            double b = 0;
+            for (int k = 0; k < O; ++k) b += w[k] * base[(std::size_t(g) * L + t) * O + k];
+            double er = 0;  // sum_a q(a) r(a)
+            for (int i = 0; i < n; ++i) {
+                if (lq[i] == ninf) continue;
+                double r = 0;
+                for (int k = 0; k < O; ++k) r += w[k] * cg[std::size_t(i) * O + k];
+                er += double(exp(lq[i])) * r;
+            }
+            const double f = omega[t] * slot_factor[t];
+            total -= f * (er - b) / G;
+            const double s = double(scale) * f / G / tau;
+            for (int i = 0; i < n; ++i) {
+                if (lq[i] == ninf) continue;
+                double r = 0;
+                for (int k = 0; k < O; ++k) r += w[k] * cg[std::size_t(i) * O + k];
+                dz[i] -= T(s * double(exp(lq[i])) * (r - er));
+            }
+        }
+    }
+    return T(total);
 }
 
 /// GoalRank's cross-entropy to the reference p [G] over the group's slates [G x L]:
@@ -12100,6 +12387,10 @@ struct page_fit_config {
     double lr = 0.002;          ///< AdamW peak learning rate (cosine decay to min_lr_ratio * lr over `steps`)
     double min_lr_ratio = 0.1;  ///< the cosine schedule's floor, as a share of lr (in [0, 1])
     double weight_decay = 1e-4; ///< on the bilinear forms only
+    /// Extra decoupled weight decay on the page terms only (page.above, page.prev), added to
+    /// weight_decay there: shrinks the page terms' weakly identified directions (e.g. a slope common
+    /// to every item, which trades with the examination) and not the user-item terms. 0: off.
+    double page_weight_decay = 0;
     /// Parameter averaging (Polyak-Ruppert, on the tail of the fit): the share of the steps, counted
     /// from the end, whose iterates are averaged (in double). From step (1 - average_tail) * steps
     /// on, the held-out evaluations score the running average, and the kept parameters are the
@@ -12119,6 +12410,7 @@ struct page_fit_config {
         if (!(std::isfinite(lr) && lr > 0)) bad("lr must be finite and > 0");
         if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) bad("min_lr_ratio must be in [0, 1]");
         if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight_decay must be finite and >= 0");
+        if (!(std::isfinite(page_weight_decay) && page_weight_decay >= 0)) bad("page_weight_decay must be finite and >= 0");
         if (!(average_tail >= 0 && average_tail <= 1)) bad("average_tail must be in [0, 1]");
         if (eval_every < 1) bad("eval_every must be >= 1");
         if (patience < 1) bad("patience must be >= 1");
@@ -12155,6 +12447,23 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
     cfg.validate();
     if (train.count == 0 || !train.get) dualrerank::detail::throw_input("fit_page_evaluator: no training pages");
     if (valid.count == 0 || !valid.get) dualrerank::detail::throw_input("fit_page_evaluator: no held-out pages");
+    if (ev.config().centering == page_centering::logs) {  // the fixed center: the training pages' mean candidate
+        const std::size_t m = std::min<std::size_t>(train.count, 20000);  // evenly spaced pages
+        const int F = ev.config().features;
+        std::vector<double> sum(std::size_t(F), 0.0);
+        double rows = 0;
+        page_example<T> pg;
+        for (std::size_t k = 0; k < m; ++k) {
+            train.get(k * train.count / m, pg);
+            const request_view<T> v = pg.req.view();
+            for (int i = 0; i < v.n; ++i)
+                for (int f = 0; f < F; ++f) sum[std::size_t(f)] += double(v.features[std::size_t(i) * F + f]);
+            rows += v.n;
+        }
+        std::vector<T> center(static_cast<std::size_t>(F));
+        for (int f = 0; f < F; ++f) center[std::size_t(f)] = T(sum[std::size_t(f)] / rows);
+        ev.set_page_center(center.data());
+    }
     adamw_config oc;
     oc.lr = cfg.lr;
     oc.min_lr_ratio = cfg.min_lr_ratio;
@@ -12193,7 +12502,13 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
             train.get(order[pos++], p);
             ev.page_loss(p.req.view(), int(p.shown.size()), p.shown.data(), p.labels.data(), grads.data(), scale, ws);
         }
-        opt.step(ev.params(), grads.data());
+        const step_result sr = opt.step(ev.params(), grads.data());
+        if (cfg.page_weight_decay > 0 && sr.applied)  // decoupled, as AdamW's own: p *= 1 - lr_t * decay
+            for (const char* name : {"page.above", "page.prev"}) {
+                const tensor_spec* t = ev.table().find(name);
+                const T f = T(1.0 - sr.lr * cfg.page_weight_decay);
+                for (std::size_t i = 0; i < t->size; ++i) ev.params()[t->offset + i] *= f;
+            }
         res.steps = step + 1;
         if (step >= average_start) {
             const T* w = ev.params();
@@ -12673,6 +12988,12 @@ public:
                          workspace& ws) = 0;
     /// A shown slate's real feedback, for online refresh (default: ignored).
     virtual void observe(const feedback_record<T>&) {}
+    /// Per-slot predictions of every candidate below each slate's prefix (LDRO's prefix baselines,
+    /// rl_config::baseline): out [K x L x n x objectives], out[k][t][a] = the predicted feedback of
+    /// slot t if candidate a were placed there below slates[k][0..t). Only a causal scorer (a
+    /// slot's prediction depends on the items above it, not below) can; the default returns false
+    /// and leaves out untouched.
+    virtual bool predict_candidates(const request_view<T>&, std::uint64_t, int, int, const int*, double*, workspace&) { return false; }
 };
 
 /// The list evaluator (model/evaluator.hpp) as a scorer: predictions sigmoid(e_{k,t,o}), one output
@@ -12779,6 +13100,30 @@ public:
         for (std::size_t i = 0; i < cnt; ++i) out[i] = double(tmp_[i]);
     }
 
+    /// The page evaluator is causal (a slot's prediction depends on the items above it only): every
+    /// candidate's per-slot prediction below each prefix, P(click) = e_t sigmoid(appeal(prefix, a))
+    /// and P(objective o) = P(click) sigmoid(objective logit of a), as predict gives for a slate
+    /// with a at slot t. O(K L n (L + O)) after the per-request terms.
+    bool predict_candidates(const request_view<T>& r, std::uint64_t, int K, int L, const int* slates, double* out,
+                            workspace& ws) override {
+        ws.reset();
+        for (int k = 0; k < K; ++k) dualrerank::detail::validate_slate(slates + std::size_t(k) * L, L, r.n, "predict_candidates");
+        const dualrerank::detail::page_terms<T> pt = ev_->terms(r, L, ws);
+        const int O = ev_->config().objectives, n = r.n;
+        for (int k = 0; k < K; ++k) {
+            const int* y = slates + std::size_t(k) * L;
+            for (int t = 0; t < L; ++t)
+                for (int a = 0; a < n; ++a) {
+                    const T p = pt.exam[t] * dualrerank::detail::stable_sigmoid(page_evaluator<T>::appeal(pt, y, t, a));
+                    double* o = out + ((std::size_t(k) * L + t) * n + a) * O;
+                    o[0] = double(p);
+                    for (int j = 1; j < O; ++j)
+                        o[j] = double(p * dualrerank::detail::stable_sigmoid(pt.base[std::size_t(j) * pt.n + a]));
+                }
+        }
+        return true;
+    }
+
     void observe(const feedback_record<T>& rec) override {
         if (!cfg_.refresh) return;
         if (buf_.size() < cfg_.capacity) buf_.push_back(rec);
@@ -12846,6 +13191,9 @@ struct online_progress {
     double clip_frac_mean = 0;    ///< mean clip fraction of the shown term over the run
     double eval_policy = 0, eval_anchor = 0;  ///< last held-out evaluation (scorer's utility)
     long evals = 0;
+    /// group terms that fell back to the group-mean baseline although rl_config::baseline asks for
+    /// a prefix baseline (a logged group, or a scorer without predict_candidates)
+    long baseline_fallbacks = 0;
 };
 
 /// The trainer side of online RL.
@@ -13071,7 +13419,31 @@ private:
                                 double(goalrank_loss(c.Z, L, n, n, slates, p_.data(), G, rc.sample_tau, gs, dZ, scratch));
                         std::fill(A_.begin(), A_.end(), 0.0);  // entropy bonus and KL through rl_loss
                     } else {
-                        group_advantages(rc, fb, G, L, O, weights_.data(), st_, A_.data());
+                        // LDRO's prefix baseline: every candidate's predicted reward below each
+                        // slate's prefix (model-based group and a causal scorer only)
+                        bool prefix = false;
+                        if (rc.method == rl_method::ldro && rc.baseline != slot_baseline::group_mean) {
+                            cand_.resize(std::size_t(G) * L * std::size_t(n) * O);
+                            sws_.reset();
+                            prefix = rec.group == 0 &&
+                                     scorer_->predict_candidates(v, rec.shown.request_id, G, L, slates, cand_.data(), sws_);
+                            if (!prefix) ++prog_.baseline_fallbacks;
+                        }
+                        if (prefix) {
+                            base_.resize(std::size_t(G) * L * O);
+                            factor_.resize(std::size_t(L));
+                            prefix_baselines(c.Z, L, n, n, slates, G, cand_.data(), O, rc.sample_tau, base_.data(), scratch);
+                            group_advantages(rc, fb, base_.data(), G, L, O, weights_.data(), st_, A_.data(), factor_.data());
+                            if (rc.all_action)
+                                loss += double(cfg_.group_weight) *
+                                        double(all_action_loss(c.Z, L, n, n, slates, G, cand_.data(), base_.data(), O, weights_.data(),
+                                                               factor_.data(), omega_.data(), rc.sample_tau, gs, dZ, scratch));
+                        } else {
+                            rl_config gm = rc;
+                            gm.baseline = slot_baseline::group_mean;
+                            gm.all_action = false;
+                            group_advantages(gm, fb, G, L, O, weights_.data(), st_, A_.data());
+                        }
                     }
                     loss += double(cfg_.group_weight) * double(rl_loss(c.Z, cref.Z, L, n, n, slates, old_lp, A_.data(), omega_.data(), G,
                                                                        rc, gs, dZ, scratch, &prog_.group));
@@ -13142,7 +13514,7 @@ private:
     workspace aws_, sws_, ews_;
     std::vector<int> slates_, greedy_;
     std::vector<T> lp_;
-    std::vector<double> fb_, pred_, A_, As_, omega_, r_, p_;
+    std::vector<double> fb_, pred_, A_, As_, omega_, r_, p_, cand_, base_, factor_;
 };
 
 }  // namespace train
@@ -14013,7 +14385,10 @@ DUALRERANK_NAMESPACE_END
 //
 // One tensor per parameter (model/page_evaluator.hpp's names), F32 (F64 for double models);
 // __metadata__: format = "dualrerank", format_version = "1", kind = "page_evaluator",
-// config = {"features", "context", "max_slate", "max_candidates", "objectives"} as JSON,
+// config = {"features", "context", "max_slate", "max_candidates", "objectives"} as JSON, plus
+// "page_centering": "request" or "logs" when the model's page terms are centered (absent: none, the
+// model of every file written before the option existed; with "logs" the fixed center is the tensor
+// page.center [F]),
 // validation = the scorer's trust record {"check", "value", "requests"} (absent: never validated,
 // Best-of-N serves greedy with it), and a self-test like every model file: verify.features [N x F],
 // verify.context [Fc], verify.slate [L] (I64), verify.output (the page's per-slot predictions),
@@ -14037,6 +14412,8 @@ inline json page_evaluator_config_to_json(const page_evaluator_config& c) {
     j["max_slate"] = c.max_slate;
     j["max_candidates"] = c.max_candidates;
     j["objectives"] = c.objectives;
+    if (c.centering != page_centering::none)  // absent means none: older files load unchanged
+        j["page_centering"] = std::string(c.centering == page_centering::request ? "request" : "logs");
     return j;
 }
 
@@ -14082,6 +14459,8 @@ void save_page_evaluator(const page_evaluator<T>& ev, const std::string& path, c
                 dualrerank::detail::throw_input("save_page_evaluator: tensor \"" + t.name + "\" holds a non-finite value (nothing written)");
         tensors.push_back({t.name, detail::dtype_of<T>(), t.shape, ev.params() + t.offset});
     }
+    if (ev.config().centering == page_centering::logs)  // the fixed center: part of the model, not trained
+        tensors.push_back({"page.center", detail::dtype_of<T>(), {ev.page_center().size()}, ev.page_center().data()});
     std::map<std::string, std::string> meta = extra;
     meta["format"] = model_format;
     meta["format_version"] = format_version;
@@ -14143,6 +14522,12 @@ page_evaluator<T> load_page_evaluator_from(const safetensors_file& f, const std:
     get("max_slate", c.max_slate);
     get("max_candidates", c.max_candidates);
     get("objectives", c.objectives);
+    if (const json* v = j.find("page_centering")) {
+        const std::string m = v->is_string() ? v->as_string() : std::string();
+        if (m == "request") c.centering = page_centering::request;
+        else if (m == "logs") c.centering = page_centering::logs;
+        else dualrerank::detail::throw_format(what + ": config field \"page_centering\" must be \"request\" or \"logs\"");
+    }
     std::size_t held = 0;
     for (const auto& t : f.tensors()) held += t.elements();
     std::optional<page_evaluator<T>> mo;
@@ -14159,8 +14544,18 @@ page_evaluator<T> load_page_evaluator_from(const safetensors_file& f, const std:
             if (!std::isfinite(ev.params()[t.offset + i]))
                 dualrerank::detail::throw_format(what + ": tensor \"" + t.name + "\" holds a non-finite value");
     }
+    if (c.centering == page_centering::logs) {
+        if (!f.find("page.center")) dualrerank::detail::throw_format(what + ": missing tensor \"page.center\" (page_centering logs)");
+        std::vector<T> m(std::size_t(c.features));
+        f.read("page.center", {m.size()}, m.data());
+        try {
+            ev.set_page_center(m.data());
+        } catch (const input_error& e) {
+            dualrerank::detail::throw_format(what + ": " + e.what());
+        }
+    }
     for (const auto& t : f.tensors())
-        if (!ev.table().find(t.name) && t.name.rfind("verify.", 0) != 0)
+        if (!ev.table().find(t.name) && t.name.rfind("verify.", 0) != 0 && !(t.name == "page.center" && c.centering == page_centering::logs))
             dualrerank::detail::throw_format(what + ": unknown tensor \"" + t.name + "\"");
     auto vit = f.metadata().find("validation");
     if (vit != f.metadata().end()) ev.validation = validation_from_json(vit->second, what);
@@ -16637,14 +17032,7 @@ public:
     explicit world_scorer(const stream& s) : s_(&s) {}
     int objectives() const override { return 2; }
     void predict(const request_view<T>&, std::uint64_t id, int K, int L, const int* slates, double* out, workspace&) override {
-        const std::int64_t step = id >= holdout_base ? now : std::int64_t(id);
-        if (id >= holdout_base) {  // a held-out request: another world index, today's drift
-            s_->simulator().make_request(s_->first_request() + id, r_);
-            s_->schedules().apply(now, r_);
-        } else {
-            s_->request_at(step, r_);
-        }
-        const conditions c = s_->schedules().at(step);
+        const conditions c = load(id);
         for (int k = 0; k < K; ++k) {
             const slate y(slates + std::size_t(k) * L, slates + std::size_t(k + 1) * L);
             const page_feedback f = s_->simulator().expected_feedback(r_, y, c);
@@ -16654,9 +17042,43 @@ public:
             }
         }
     }
+    /// The closed form is causal: every candidate's expected per-slot feedback below each prefix
+    /// (LDRO's prefix baselines), rounded to float as predict's values are.
+    bool predict_candidates(const request_view<T>& rv, std::uint64_t id, int K, int L, const int* slates, double* out,
+                            workspace&) override {
+        conditions c = load(id);
+        c.weights.click = 1.0;  // the utility of a prefix with these weights is its expected clicks
+        c.weights.long_view = 0.0;
+        const int n = rv.n;
+        std::vector<int> y(static_cast<std::size_t>(L));
+        for (int k = 0; k < K; ++k)
+            for (int t = 0; t < L; ++t) {
+                std::copy(slates + std::size_t(k) * L, slates + std::size_t(k) * L + t, y.begin());
+                const double u0 = s_->simulator().utility_unchecked(r_, y.data(), t, c);
+                for (int a = 0; a < n; ++a) {
+                    y[std::size_t(t)] = a;
+                    const double pc = s_->simulator().utility_unchecked(r_, y.data(), t + 1, c) - u0;
+                    double* o = out + ((std::size_t(k) * L + t) * n + a) * 2;
+                    o[0] = double(float(pc));
+                    o[1] = double(float(pc * r_.long_view_prob[std::size_t(a)]));
+                }
+            }
+        return true;
+    }
     std::int64_t now = 0;
 
 private:
+    /// The request behind `id` into r_, and the conditions it is scored under.
+    conditions load(std::uint64_t id) {
+        const std::int64_t step = id >= holdout_base ? now : std::int64_t(id);
+        if (id >= holdout_base) {  // a held-out request: another world index, today's drift
+            s_->simulator().make_request(s_->first_request() + id, r_);
+            s_->schedules().apply(now, r_);
+        } else {
+            s_->request_at(step, r_);
+        }
+        return s_->schedules().at(step);
+    }
     const stream* s_;
     sim_request r_;
 };
