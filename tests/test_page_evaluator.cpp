@@ -47,131 +47,109 @@ std::vector<float> random_labels(int L, int O, rng& g, bool binary) {
 
 }  // namespace
 
-TEST_CASE("page_evaluator loss gradients match finite differences (double, odd sizes)", "[gradients][page_evaluator]") {
-    const page_evaluator_config c = odd_config();
-    page_evaluator<double> ev(c);
-    ev.init(3);
-    rng g(11);
-    // larger random parameters than init so every term matters
-    for (const auto& t : ev.table().tensors())
-        for (std::size_t i = 0; i < t.size; ++i) ev.params()[t.offset + i] = 0.4 * g.normal();
-    const request<double> r = random_request<double>(11, c.features, c.context, g);
-    const int L = 5;
-    const std::vector<int> y = {7, 2, 9, 0, 4};
-    for (bool binary : {false, true}) {
-        const std::vector<float> lab = random_labels(L, c.objectives, g, binary);
-        workspace ws;
-        std::vector<double> G(ev.arena_size(), 0.0);
-        ev.page_loss(r.view(), L, y.data(), lab.data(), G.data(), 1.0, ws);
-        auto f = [&]() { return ev.page_loss(r.view(), L, y.data(), lab.data(), static_cast<double*>(nullptr), 0.0, ws); };
-        for (const auto& t : ev.table().tensors()) {
-            std::vector<double> a(G.begin() + std::ptrdiff_t(t.offset), G.begin() + std::ptrdiff_t(t.offset + t.size));
-            const auto res = grad_check::check(ev.params() + t.offset, t.size, a, f, 1e-6, 1, t.name);
-            INFO(t.name << (binary ? " (0/1 labels) " : " (soft labels) ") << res.worst);
-            CHECK(res.max_rel < 1e-5);
+TEST_CASE("page_evaluator loss gradients match finite differences (double, odd sizes; every centering)",
+          "[gradients][page_evaluator]") {
+    for (page_centering mode : {page_centering::none, page_centering::request, page_centering::logs}) {
+        page_evaluator_config c = odd_config();
+        c.centering = mode;
+        page_evaluator<double> ev(c);
+        ev.init(3);
+        rng g(mode == page_centering::none ? 11 : 13);
+        // larger random parameters than init so every term matters
+        for (const auto& t : ev.table().tensors())
+            for (std::size_t i = 0; i < t.size; ++i) ev.params()[t.offset + i] = 0.4 * g.normal();
+        if (mode != page_centering::none) {
+            std::vector<double> center(std::size_t(c.features));
+            for (auto& m : center) m = 0.5 * g.normal();
+            ev.set_page_center(center.data());
+        }
+        const request<double> r = random_request<double>(11, c.features, c.context, g);
+        const int L = 5;
+        const std::vector<int> y = {7, 2, 9, 0, 4};
+        for (bool binary : {false, true}) {
+            const std::vector<float> lab = random_labels(L, c.objectives, g, binary);
+            workspace ws;
+            std::vector<double> G(ev.arena_size(), 0.0);
+            ev.page_loss(r.view(), L, y.data(), lab.data(), G.data(), 1.0, ws);
+            auto f = [&]() { return ev.page_loss(r.view(), L, y.data(), lab.data(), static_cast<double*>(nullptr), 0.0, ws); };
+            for (const auto& t : ev.table().tensors()) {
+                std::vector<double> a(G.begin() + std::ptrdiff_t(t.offset), G.begin() + std::ptrdiff_t(t.offset + t.size));
+                const auto res = grad_check::check(ev.params() + t.offset, t.size, a, f, 1e-6, 1, t.name);
+                INFO(t.name << (binary ? " (0/1 labels), centering " : " (soft labels), centering ") << int(mode) << " "
+                            << res.worst);
+                CHECK(res.max_rel < 1e-5);
+            }
         }
     }
-}
-
-TEST_CASE("centered page context: loss gradients match finite differences (double, odd sizes)", "[gradients][page_evaluator]") {
-  for (page_centering mode : {page_centering::request, page_centering::logs}) {
-    page_evaluator_config c = odd_config();
-    c.centering = mode;
-    page_evaluator<double> ev(c);
-    ev.init(3);
-    rng g(13);
-    for (const auto& t : ev.table().tensors())
-        for (std::size_t i = 0; i < t.size; ++i) ev.params()[t.offset + i] = 0.4 * g.normal();
-    std::vector<double> center(std::size_t(c.features));
-    for (auto& m : center) m = 0.5 * g.normal();
-    ev.set_page_center(center.data());
-    const request<double> r = random_request<double>(11, c.features, c.context, g);
-    const int L = 5;
-    const std::vector<int> y = {7, 2, 9, 0, 4};
-    for (bool binary : {false, true}) {
-        const std::vector<float> lab = random_labels(L, c.objectives, g, binary);
-        workspace ws;
-        std::vector<double> G(ev.arena_size(), 0.0);
-        ev.page_loss(r.view(), L, y.data(), lab.data(), G.data(), 1.0, ws);
-        auto f = [&]() { return ev.page_loss(r.view(), L, y.data(), lab.data(), static_cast<double*>(nullptr), 0.0, ws); };
-        for (const auto& t : ev.table().tensors()) {
-            std::vector<double> a(G.begin() + std::ptrdiff_t(t.offset), G.begin() + std::ptrdiff_t(t.offset + t.size));
-            const auto res = grad_check::check(ev.params() + t.offset, t.size, a, f, 1e-6, 1, t.name);
-            INFO(t.name << (binary ? " (0/1 labels) " : " (soft labels) ") << (mode == page_centering::logs ? "logs " : "request ")
-                        << res.worst);
-            CHECK(res.max_rel < 1e-5);
-        }
-    }
-  }
 }
 
 TEST_CASE("centered page context: the loss and the scoring path agree, and no slot slope sits in the page terms",
           "[page_evaluator]") {
-  for (page_centering mode : {page_centering::request, page_centering::logs}) {
-    page_evaluator_config c = odd_config();
-    c.centering = mode;
-    page_evaluator_config raw_config = c;
-    raw_config.centering = page_centering::none;
-    page_evaluator<double> ev(c), raw(raw_config);
-    ev.init(7);
-    rng g(21);
-    for (const auto& t : ev.table().tensors())
-        for (std::size_t i = 0; i < t.size; ++i) ev.params()[t.offset + i] = 0.4 * g.normal();
-    std::copy(ev.params(), ev.params() + ev.arena_size(), raw.params());
-    // features 0..2 are a one-hot (a category): they sum to 1 for every candidate
-    request<double> r = random_request<double>(10, c.features, c.context, g);
-    for (int i = 0; i < r.n; ++i)
-        for (int f = 0; f < 3; ++f) r.features[std::size_t(i) * c.features + f] = f == i % 3 ? 1.0 : 0.0;
-    // a fixed center whose one-hot part sums to 1, as the logs' mean candidate's does
-    std::vector<double> center = {0.2, 0.5, 0.3};
-    for (int f = 3; f < c.features; ++f) center.push_back(0.3 * g.normal());
-    ev.set_page_center(center.data());
-    raw.set_page_center(center.data());  // unused by the raw model
-    const int L = 5, O = c.objectives;
-    const std::vector<int> y = {3, 8, 1, 6, 0};
-    const std::vector<float> lab = random_labels(L, O, g, false);
-    workspace ws;
-    // the page's NLL from predict (the terms path) equals page_loss (the training path)
-    auto nll_from_predict = [&](const page_evaluator<double>& e) {
-        std::vector<double> pred(std::size_t(L) * O);
-        e.predict(r.view(), 1, L, y.data(), pred.data(), ws);
-        double nll = 0;
-        for (int t = 0; t < L; ++t) {
-            const double p = pred[std::size_t(t) * O], cl = lab[std::size_t(t) * O];
-            nll += -cl * std::log(p) - (1 - cl) * std::log(1 - p);
-            for (int o = 1; o < O; ++o) {
-                const double q = pred[std::size_t(t) * O + o] / p, v = lab[std::size_t(t) * O + o];
-                nll += -v * std::log(q) - (cl - v) * std::log(1 - q);
+    for (page_centering mode : {page_centering::request, page_centering::logs}) {
+        page_evaluator_config c = odd_config();
+        c.centering = mode;
+        page_evaluator_config raw_config = c;
+        raw_config.centering = page_centering::none;
+        page_evaluator<double> ev(c), raw(raw_config);
+        ev.init(7);
+        rng g(21);
+        for (const auto& t : ev.table().tensors())
+            for (std::size_t i = 0; i < t.size; ++i) ev.params()[t.offset + i] = 0.4 * g.normal();
+        std::copy(ev.params(), ev.params() + ev.arena_size(), raw.params());
+        // features 0..2 are a one-hot (a category): they sum to 1 for every candidate
+        request<double> r = random_request<double>(10, c.features, c.context, g);
+        for (int i = 0; i < r.n; ++i)
+            for (int f = 0; f < 3; ++f) r.features[std::size_t(i) * c.features + f] = f == i % 3 ? 1.0 : 0.0;
+        // a fixed center whose one-hot part sums to 1, as the logs' mean candidate's does
+        std::vector<double> center = {0.2, 0.5, 0.3};
+        for (int f = 3; f < c.features; ++f) center.push_back(0.3 * g.normal());
+        ev.set_page_center(center.data());
+        raw.set_page_center(center.data());  // unused by the raw model
+        const int L = 5, O = c.objectives;
+        const std::vector<int> y = {3, 8, 1, 6, 0};
+        const std::vector<float> lab = random_labels(L, O, g, false);
+        workspace ws;
+        // the page's NLL from predict (the terms path) equals page_loss (the training path)
+        auto nll_from_predict = [&](const page_evaluator<double>& e) {
+            std::vector<double> pred(std::size_t(L) * O);
+            e.predict(r.view(), 1, L, y.data(), pred.data(), ws);
+            double nll = 0;
+            for (int t = 0; t < L; ++t) {
+                const double p = pred[std::size_t(t) * O], cl = lab[std::size_t(t) * O];
+                nll += -cl * std::log(p) - (1 - cl) * std::log(1 - p);
+                for (int o = 1; o < O; ++o) {
+                    const double q = pred[std::size_t(t) * O + o] / p, v = lab[std::size_t(t) * O + o];
+                    nll += -v * std::log(q) - (cl - v) * std::log(1 - q);
+                }
             }
+            return nll;
+        };
+        const double centered_loss = ev.page_loss(r.view(), L, y.data(), lab.data(), static_cast<double*>(nullptr), 0.0, ws);
+        CHECK(nll_from_predict(ev) == Approx(centered_loss).epsilon(1e-10));
+        const double raw_loss = raw.page_loss(r.view(), L, y.data(), lab.data(), static_cast<double*>(nullptr), 0.0, ws);
+        CHECK(nll_from_predict(raw) == Approx(raw_loss).epsilon(1e-10));
+        CHECK(std::fabs(centered_loss - raw_loss) > 1e-3);  // the option changes the model
+        // adding v 1_cat^T to A and P (a slope x_i^T v * t and a step x_i^T v * [t > 0] in the slot) changes the
+        // raw model's predictions, and not the centered one's
+        std::vector<double> before(std::size_t(L) * O), after(before.size()), raw_before(before.size()), raw_after(before.size());
+        ev.predict(r.view(), 1, L, y.data(), before.data(), ws);
+        raw.predict(r.view(), 1, L, y.data(), raw_before.data(), ws);
+        for (const char* name : {"page.above", "page.prev"})
+            for (int f = 0; f < c.features; ++f)
+                for (int k = 0; k < 3; ++k) {
+                    const double v = 0.3 * double(f % 4) - 0.4;
+                    ev.tensor(name)[std::size_t(f) * c.features + k] += v;
+                    raw.tensor(name)[std::size_t(f) * c.features + k] += v;
+                }
+        ev.predict(r.view(), 1, L, y.data(), after.data(), ws);
+        raw.predict(r.view(), 1, L, y.data(), raw_after.data(), ws);
+        double raw_change = 0;
+        for (std::size_t i = 0; i < before.size(); ++i) {
+            CHECK(after[i] == Approx(before[i]).epsilon(1e-12));
+            raw_change = std::max(raw_change, std::fabs(raw_after[i] - raw_before[i]));
         }
-        return nll;
-    };
-    const double centered_loss = ev.page_loss(r.view(), L, y.data(), lab.data(), static_cast<double*>(nullptr), 0.0, ws);
-    CHECK(nll_from_predict(ev) == Approx(centered_loss).epsilon(1e-10));
-    const double raw_loss = raw.page_loss(r.view(), L, y.data(), lab.data(), static_cast<double*>(nullptr), 0.0, ws);
-    CHECK(nll_from_predict(raw) == Approx(raw_loss).epsilon(1e-10));
-    CHECK(std::fabs(centered_loss - raw_loss) > 1e-3);  // the option changes the model
-    // adding v 1_cat^T to A and P (a slope x_i^T v * t and a step x_i^T v * [t > 0] in the slot) changes the
-    // raw model's predictions, and not the centered one's
-    std::vector<double> before(std::size_t(L) * O), after(before.size()), raw_before(before.size()), raw_after(before.size());
-    ev.predict(r.view(), 1, L, y.data(), before.data(), ws);
-    raw.predict(r.view(), 1, L, y.data(), raw_before.data(), ws);
-    for (const char* name : {"page.above", "page.prev"})
-        for (int f = 0; f < c.features; ++f)
-            for (int k = 0; k < 3; ++k) {
-                const double v = 0.3 * double(f % 4) - 0.4;
-                ev.tensor(name)[std::size_t(f) * c.features + k] += v;
-                raw.tensor(name)[std::size_t(f) * c.features + k] += v;
-            }
-    ev.predict(r.view(), 1, L, y.data(), after.data(), ws);
-    raw.predict(r.view(), 1, L, y.data(), raw_after.data(), ws);
-    double raw_change = 0;
-    for (std::size_t i = 0; i < before.size(); ++i) {
-        CHECK(after[i] == Approx(before[i]).epsilon(1e-12));
-        raw_change = std::max(raw_change, std::fabs(raw_after[i] - raw_before[i]));
+        CHECK(raw_change > 1e-3);
     }
-    CHECK(raw_change > 1e-3);
-  }
 }
 
 TEST_CASE("fit_page_evaluator sets the logs centering's center to the training pages' mean candidate", "[page_evaluator][fit]") {
