@@ -14,15 +14,6 @@ using namespace dualrerank;
 
 namespace {
 
-/// Labels in {0, 1, 2} (many ties at n >= 7) and a label-consistent order (ties by index).
-void tied_labels_and_order(int n, rng& g, std::vector<double>& labels, std::vector<int>& order) {
-    labels.resize(static_cast<std::size_t>(n));
-    for (auto& l : labels) l = double(g.below(3));
-    order.resize(static_cast<std::size_t>(n));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return labels[a] > labels[b]; });
-}
-
 double tied_ce(const std::vector<double>& Z, int L, int n, int ld, const std::vector<int>& order,
                const std::vector<double>& labels, double scale, std::vector<double>& dZ) {
     std::vector<double> scratch(static_cast<std::size_t>(n));
@@ -42,7 +33,7 @@ TEST_CASE("tied_slot_cross_entropy: finite-difference gradient in double (odd si
             for (auto& z : Z) z = 2 * g.normal();
             std::vector<double> labels;
             std::vector<int> order;
-            tied_labels_and_order(n, g, labels, order);
+            test_util::labels_and_order(n, g, labels, order);
             std::vector<double> dZ(Z.size(), 0.0), junk(Z.size());
             tied_ce(Z, L, n, ld, order, labels, 0.5, dZ);
             auto f = [&] { return 0.5 * tied_ce(Z, L, n, ld, order, labels, 1.0, junk); };

@@ -280,15 +280,6 @@ TEST_CASE("teacher and student learn a hidden sorting rule (>= 95% exact-slot ac
 
 namespace {
 
-/// Random labels in {0, 1, 2} and a label-consistent order (ties by index).
-void labels_and_order(int n, rng& g, std::vector<double>& labels, std::vector<int>& order) {
-    labels.resize(static_cast<std::size_t>(n));
-    for (auto& l : labels) l = double(g.below(3));
-    order.resize(static_cast<std::size_t>(n));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return labels[a] > labels[b]; });
-}
-
 /// The first min(L, N) candidates by label (ties by index).
 slate target_of(const std::vector<float>& labels, int L) {
     slate y(labels.size());
@@ -310,7 +301,7 @@ TEST_CASE("listmle_loss: finite-difference gradient in double (odd sizes)", "[tr
             for (auto& z : Z) z = g.normal();
             std::vector<double> labels;
             std::vector<int> order;
-            labels_and_order(n, g, labels, order);
+            test_util::labels_and_order(n, g, labels, order);
             std::vector<double> scratch(static_cast<std::size_t>(n));
             std::vector<unsigned char> used(static_cast<std::size_t>(n));
             std::vector<double> dZ(Z.size(), 0.0);
@@ -364,7 +355,7 @@ TEST_CASE("approx_ndcg_loss: finite-difference gradient in double (odd sizes)", 
             for (auto& z : Z) z = g.normal();
             std::vector<double> labels;
             std::vector<int> order;
-            labels_and_order(n, g, labels, order);
+            test_util::labels_and_order(n, g, labels, order);
             std::vector<double> w(static_cast<std::size_t>(L));
             for (auto& x : w) x = 0.5 + g.uniform();
             std::vector<double> scratch(std::size_t(3) * n);

@@ -1,10 +1,12 @@
 // Helpers shared by the tests: random requests and configs.
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <iterator>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,15 @@ inline model_config small_config(int features = 9, int context = 4) {
     c.max_slate = 6;
     c.max_candidates = 64;
     return c;
+}
+
+/// Random labels in {0, 1, 2} (many ties once n >= 7) and a label-consistent order (ties by index).
+inline void labels_and_order(int n, rng& g, std::vector<double>& labels, std::vector<int>& order) {
+    labels.resize(static_cast<std::size_t>(n));
+    for (auto& l : labels) l = double(g.below(3));
+    order.resize(static_cast<std::size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return labels[a] > labels[b]; });
 }
 
 template <class T>
