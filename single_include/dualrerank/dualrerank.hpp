@@ -7795,6 +7795,16 @@ inline void slot_weights(const rl_config& c, int L, double* omega) {
 }
 
 namespace detail {
+/// log softmax(z / tau) over the candidates not in the prefix y[0..t) (the slot-t distribution of
+/// a slate model, masked along the slate's prefix) into lq [n], -inf for the prefix's items; tmp:
+/// n values (may not alias lq).
+template <class T>
+void masked_log_softmax(const T* z, int n, const int* y, int t, T inv_tau, T* tmp, T* lq) {
+    for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
+    for (int u = 0; u < t; ++u) tmp[y[u]] = -std::numeric_limits<T>::infinity();
+    nn::log_softmax_row(tmp, n, lq);
+}
+
 inline double mean_std(const double* x, int G, double& sd) {
     double m = 0;
     for (int g = 0; g < G; ++g) m += x[g];
@@ -7996,9 +8006,7 @@ void prefix_baselines(const T* Z, int L, int n, int ld, const int* slates, int G
         const int* y = slates + std::size_t(g) * L;
         for (int t = 0; t < L; ++t) {
             const T* z = Z + std::size_t(t) * ld;
-            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
-            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
-            nn::log_softmax_row(tmp, n, lq);
+            detail::masked_log_softmax(z, n, y, t, inv_tau, tmp, lq);
             double* b = base + (std::size_t(g) * L + t) * O;
             for (int k = 0; k < O; ++k) b[k] = 0;
             const double* cg = cand + (std::size_t(g) * L + t) * std::size_t(n) * O;
@@ -8125,9 +8133,7 @@ T rl_loss(const T* Z, const T* Zref, int L, int n, int ld, const int* slates, co
         for (int t = 0; t < L; ++t) {
             const T* z = Z + std::size_t(t) * ld;
             T* dz = dZ + std::size_t(t) * ld;
-            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
-            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
-            nn::log_softmax_row(tmp, n, lq);
+            detail::masked_log_softmax(z, n, y, t, inv_tau, tmp, lq);
             const T* zr = Zref + std::size_t(t) * ld;
             for (int i = 0; i < n; ++i) tmp[i] = lq[i] == ninf ? ninf : zr[i] * inv_tau;
             nn::log_softmax_row(tmp, n, lr);
@@ -8196,9 +8202,7 @@ T all_action_loss(const T* Z, int L, int n, int ld, const int* slates, int G, co
         for (int t = 0; t < L; ++t) {
             const T* z = Z + std::size_t(t) * ld;
             T* dz = dZ + std::size_t(t) * ld;
-            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
-            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
-            nn::log_softmax_row(tmp, n, lq);
+            detail::masked_log_softmax(z, n, y, t, inv_tau, tmp, lq);
             const double* cg = cand + (std::size_t(g) * L + t) * std::size_t(n) * O;
             double b = 0;
             for (int k = 0; k < O; ++k) b += w[k] * base[(std::size_t(g) * L + t) * O + k];
@@ -8241,9 +8245,7 @@ T goalrank_loss(const T* Z, int L, int n, int ld, const int* slates, const doubl
         for (int t = 0; t < L; ++t) {
             const T* z = Z + std::size_t(t) * ld;
             T* dz = dZ + std::size_t(t) * ld;
-            for (int i = 0; i < n; ++i) tmp[i] = z[i] * inv_tau;
-            for (int u = 0; u < t; ++u) tmp[y[u]] = ninf;
-            nn::log_softmax_row(tmp, n, lq);
+            detail::masked_log_softmax(z, n, y, t, inv_tau, tmp, lq);
             total -= pg * lq[y[t]];
             const T s = scale * pg * inv_tau;
             for (int i = 0; i < n; ++i)
@@ -8259,15 +8261,12 @@ T goalrank_loss(const T* Z, int L, int n, int ld, const int* slates, const doubl
 /// of the policy that sampled the slates. scratch: 2n values.
 template <class T>
 void slot_log_probs(const T* Z, int L, int n, int ld, const int* slates, int G, T* out, T* scratch, double tau = 1.0) {
-    const T ninf = -std::numeric_limits<T>::infinity();
     const T inv_tau = T(1.0 / tau);
     for (int g = 0; g < G; ++g) {
         const int* y = slates + std::size_t(g) * L;
         for (int t = 0; t < L; ++t) {
             const T* z = Z + std::size_t(t) * ld;
-            for (int i = 0; i < n; ++i) scratch[i] = z[i] * inv_tau;
-            for (int u = 0; u < t; ++u) scratch[y[u]] = ninf;
-            nn::log_softmax_row(scratch, n, scratch + n);
+            detail::masked_log_softmax(z, n, y, t, inv_tau, scratch, scratch + n);
             out[std::size_t(g) * L + t] = scratch[n + y[t]];
         }
     }
