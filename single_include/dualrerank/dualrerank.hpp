@@ -6703,13 +6703,17 @@ inline int argmax_row_simd(const T* logits, int n, const std::uint8_t* used, flo
             }
         }
         if (!loaded) {
-            for (int j = 0; j < W; ++j) lbuf[j] = j < m ? static_cast<float>(logits[i0 + j]) : -inf_f;
+            // loops bounded by m, not a guard inside a loop to W: GCC 12 cannot see the guard and
+            // warns (-Warray-bounds) when a short array is inlined into a caller built with -Werror
+            for (int j = 0; j < m; ++j) lbuf[j] = static_cast<float>(logits[i0 + j]);
+            for (int j = m; j < W; ++j) lbuf[j] = -inf_f;
             l = B::load_aligned(lbuf);
         }
         const B e = exp_noise_from_bits<B>(counter_bits_lanes(counter, key.k0, key.k1));
         B k = fmadd(B(vzero - l), vinv, log_lanes(e));
         if (used) {
-            for (int j = 0; j < W; ++j) mbuf[j] = (j < m && !used[i0 + j]) ? 0.0f : 1.0f;
+            for (int j = 0; j < m; ++j) mbuf[j] = used[i0 + j] ? 1.0f : 0.0f;
+            for (int j = m; j < W; ++j) mbuf[j] = 1.0f;
             k = xsimd::select(B::load_aligned(mbuf) != vzero, vinf, k);
         }
         const auto lt = k < best;
