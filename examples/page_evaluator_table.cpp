@@ -7,6 +7,7 @@
 //   page_evaluator_table --models DIR [--seed S] [--pages P] [--explore-share X] [--serving-pages P2]
 //                        [--steps K] [--batch B] [--min-lr-ratio X] [--average-tail X] [--requests R]
 //                        [--expected-labels] [--csv PATH]
+//                        [--target-weight-alpha A] [--target-weight-cap C] [--target-weights page|prefix]
 //
 // DIR holds a student (student_skd.safetensors, e.g. from dualrerank_demo) whose proposals are
 // scored; with --serving-pages it also serves the policy-local logging bucket.
@@ -49,6 +50,9 @@ struct options {
     std::string evaluator_path;  // a fitted page evaluator (the demo's): no fit, held-out = the last 5% of the pages
     std::string save_members;    // with --fits K > 1: each fit saved to PREFIX<k>.safetensors
     std::string swap_from;       // diagnostic: copy one parameter tensor at a time from this evaluator into the reported one
+    double target_alpha = 0;     // > 0: importance weights toward the student at --tau (train::importance_weight_config::alpha)
+    double target_cap = train::importance_weight_config{}.cap;
+    bool target_prefix = true;   // per-slot prefix weights (page_example::slot_weights), else one weight per page
 };
 
 void usage() {
@@ -86,6 +90,11 @@ void usage() {
         "  --swap-from PATH         diagnostic: copy each parameter tensor (and groups of them) of the evaluator at\n"
         "                           PATH into the reported one, one at a time, and report the held-out NLL/page and\n"
         "                           the correlation on the proposals of each hybrid (which block carries a difference)\n"
+        "  --target-weight-alpha A  importance-weight the fit toward the student's sampling policy at tau 0.5 (the\n"
+        "                           proposals' policy): weights exp(A (log pi_student - log pi_log)), A in (0, 1],\n"
+        "                           self-normalized, capped (default 0: unweighted; exploratory pages only)\n"
+        "  --target-weight-cap C    the weights' cap after normalization to mean 1 (default 10)\n"
+        "  --target-weights M       prefix (slot t weighted by its prefix's ratio; default) or page (the slate's ratio)\n"
         "  --evaluator PATH         report on a fitted page evaluator instead of fitting one (the demo's\n"
         "                           DIR/page_evaluator.safetensors with --pages equal to the demo's --logs:\n"
         "                           held out are the last 5% of the pages, as in the demo)\n");
@@ -127,6 +136,14 @@ options parse(int argc, char** argv) {
         else if (a.is("--save")) o.save_path = a.value();
         else if (a.is("--save-members")) o.save_members = a.value();
         else if (a.is("--swap-from")) o.swap_from = a.value();
+        else if (a.is("--target-weight-alpha")) o.target_alpha = a.real();
+        else if (a.is("--target-weight-cap")) o.target_cap = a.real();
+        else if (a.is("--target-weights")) {
+            const std::string m = a.value();
+            if (m == "prefix") o.target_prefix = true;
+            else if (m == "page") o.target_prefix = false;
+            else throw input_error("--target-weights must be prefix or page");
+        }
         else if (a.is("--help") || a.is("-h")) {
             usage();
             std::exit(0);
@@ -137,6 +154,13 @@ options parse(int argc, char** argv) {
     if (o.models.empty()) throw input_error("--models DIR is required (see --help)");
     if (o.pages < 0 || o.serving_pages < 0 || o.pages + o.serving_pages < 100) throw input_error("need at least 100 pages");
     if (o.requests < 1) throw input_error("--requests must be >= 1");
+    if (o.target_alpha != 0) {
+        train::importance_weight_config ic;
+        ic.alpha = o.target_alpha;
+        ic.cap = o.target_cap;
+        ic.validate();
+        if (o.serving_pages > 0) throw input_error("--target-weight-alpha needs exploratory pages only (no --serving-pages)");
+    }
     return o;
 }
 
@@ -183,6 +207,85 @@ struct hybrid_scorer {
     }
 };
 
+/// Per-slot log-probabilities [L] of slate y under Plackett-Luce over scores / temperature (the
+/// behaviour policy's slot factors; their sum is plackett_luce_log_prob).
+std::vector<double> plackett_luce_slot_log_probs(const std::vector<double>& scores, const slate& y, double temperature) {
+    const int n = int(scores.size());
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int j = 0; j < n; ++j) mx = std::max(mx, scores[std::size_t(j)] / temperature);
+    std::vector<double> e(static_cast<std::size_t>(n));
+    for (int j = 0; j < n; ++j) e[std::size_t(j)] = std::exp(scores[std::size_t(j)] / temperature - mx);
+    std::vector<char> used(std::size_t(n), 0);
+    std::vector<double> out;
+    for (int i : y) {
+        double sum = 0.0;
+        for (int j = 0; j < n; ++j)
+            if (!used[std::size_t(j)]) sum += e[std::size_t(j)];
+        out.push_back(scores[std::size_t(i)] / temperature - mx - std::log(sum));
+        used[std::size_t(i)] = 1;
+    }
+    return out;
+}
+
+/// Importance weights of `logs` toward the student's sampling policy at tau: per page [L] slot
+/// weights (prefix) or one weight per page (page); prints each slot's effective sample size.
+std::vector<double> target_weights(const world& w, const std::vector<logged_page>& logs, const nar_student<float>& student, double tau,
+                                   double explore_temperature, const train::importance_weight_config& ic, bool prefix,
+                                   const char* name) {
+    const int L = w.slate_size();
+    const std::size_t N = logs.size();
+    std::vector<double> ratio(N * std::size_t(L));
+    sim_request r;
+    workspace ws;
+    std::vector<double> lt(static_cast<std::size_t>(L));
+    double worst = 0;  // the per-slot behaviour factors against the logged log-propensity
+    for (std::size_t i = 0; i < N; ++i) {
+        w.make_request(logs[i].request_index, r);
+        train::student_slot_log_probs(student, r.observed.view(), L, logs[i].shown.data(), tau, lt.data(), ws);
+        const std::vector<double> lb = plackett_luce_slot_log_probs(r.upstream_score, logs[i].shown, explore_temperature);
+        double total = 0;
+        for (int t = 0; t < L; ++t) {
+            ratio[i * std::size_t(L) + std::size_t(t)] = lt[std::size_t(t)] - lb[std::size_t(t)];
+            total += lb[std::size_t(t)];
+        }
+        worst = std::max(worst, std::fabs(total - logs[i].log_propensity));
+    }
+    if (worst > 1e-6) throw error("target weights: the behaviour's slot factors do not sum to the logged log-propensity");
+    std::vector<double> weights;
+    std::printf("importance weights (%s, %zu pages, alpha %g, cap %g, %s): ESS share per slot (capped share)", name, N, ic.alpha,
+                ic.cap, prefix ? "prefix" : "page");
+    if (prefix) {
+        weights.resize(N * std::size_t(L));
+        const auto sums = train::prefix_importance_weights(ratio.data(), N, L, ic, weights.data());
+        for (const auto& su : sums)
+            std::printf(" %.3f (%.4f)", su.ess / double(N), double(su.capped) / double(N));
+        std::printf("; whole slate uncapped %.4f\n", sums.back().ess_uncapped / double(N));
+    } else {
+        std::vector<double> page(N);
+        for (std::size_t i = 0; i < N; ++i)
+            for (int t = 0; t < L; ++t) page[i] += ratio[i * std::size_t(L) + std::size_t(t)];
+        weights.resize(N);
+        const auto su = train::importance_weights(page.data(), N, ic, weights.data());
+        std::printf(" %.3f (%.4f) uncapped %.4f\n", su.ess / double(N), double(su.capped) / double(N), su.ess_uncapped / double(N));
+    }
+    return weights;
+}
+
+/// `src` with each page's weights set from `weights` (per page [L] slot weights, or one per page).
+train::page_source<float> weighted(train::page_source<float> src, std::shared_ptr<const std::vector<double>> weights, int L, bool prefix) {
+    auto inner = src.get;
+    src.get = [inner, weights, L, prefix](std::size_t i, train::page_example<float>& p) {
+        inner(i, p);
+        if (prefix) {
+            p.slot_weights.resize(std::size_t(L));
+            for (int t = 0; t < L; ++t) p.slot_weights[std::size_t(t)] = float((*weights)[i * std::size_t(L) + std::size_t(t)]);
+        } else {
+            p.weight = (*weights)[i];
+        }
+    };
+    return src;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -220,8 +323,21 @@ int main(int argc, char** argv) {
             train_logs.assign(logs.begin(), logs.end() - std::ptrdiff_t(held));
             valid_logs.assign(logs.end() - std::ptrdiff_t(held), logs.end());
         }
-        const auto train_src = pipeline::log_source(w, train_logs, 0, train_logs.size(), o.expected_labels);
-        const auto valid_src = pipeline::log_source(w, valid_logs, 0, valid_logs.size(), o.expected_labels);
+        auto train_src = pipeline::log_source(w, train_logs, 0, train_logs.size(), o.expected_labels);
+        auto valid_src = pipeline::log_source(w, valid_logs, 0, valid_logs.size(), o.expected_labels);
+        const auto valid_unweighted = valid_src;
+        if (o.target_alpha != 0) {  // importance weights toward the student's proposals (train and held-out apart)
+            phase("importance weights toward the student");
+            train::importance_weight_config ic;
+            ic.alpha = o.target_alpha;
+            ic.cap = o.target_cap;
+            auto wt = std::make_shared<const std::vector<double>>(
+                target_weights(w, train_logs, student, o.tau, o.explore_temperature, ic, o.target_prefix, "training"));
+            auto wv = std::make_shared<const std::vector<double>>(
+                target_weights(w, valid_logs, student, o.tau, o.explore_temperature, ic, o.target_prefix, "held-out"));
+            train_src = weighted(train_src, wt, L, o.target_prefix);
+            valid_src = weighted(valid_src, wv, L, o.target_prefix);
+        }
 
         phase("fitting the page evaluator");
         page_evaluator_config pc;
@@ -276,7 +392,7 @@ int main(int argc, char** argv) {
         for (std::size_t k = 0; k < members.size() && !o.save_members.empty(); ++k)
             io::save_page_evaluator(members[k], o.save_members + std::to_string(k) + ".safetensors");
         phase("held-out report");
-        const auto rep = train::page_fit_evaluation(ev, valid_src);
+        const auto rep = train::page_fit_evaluation(ev, valid_unweighted);
 
         std::printf("\nPage evaluator, seed %llu: %zu training pages (%d exploratory at T = %g, %d policy-local with %.0f%% "
                     "exploration), %s labels\n",
@@ -285,6 +401,11 @@ int main(int argc, char** argv) {
         std::printf("fit: %ld steps of %d pages, best at step %ld%s%s; held-out NLL/page %.4f (start %.4f)\n", fit.steps, o.batch,
                     fit.best_step, fit.averaged_steps > 0 ? (" (the average of its last " + std::to_string(fit.averaged_steps) + " iterates)").c_str() : "",
                     fit.stopped_early ? " (early stop)" : "", fit.best_valid_loss, fit.initial_valid_loss);
+        if (o.target_alpha != 0) {
+            workspace ws;
+            std::printf("(weighted toward the student, alpha %g, cap %g, %s; unweighted held-out NLL/page %.5f)\n", o.target_alpha,
+                        o.target_cap, o.target_prefix ? "prefix" : "page", train::page_source_loss(ev, valid_unweighted, ws));
+        }
         std::printf("\nheld-out logs (%zu pages), per slot:\n%-5s %10s %10s %8s %12s %12s %8s %8s\n", valid_logs.size(), "slot",
                     "click pred", "click obs", "AUC", "long pred", "long obs", "AUC", "exam");
         for (int t = 0; t < L; ++t)

@@ -308,7 +308,11 @@ public:
     /// Negative log-likelihood of one logged page (shown slate y [L], labels [L x O] in [0, 1] with
     /// labels[t O + o] <= labels[t O] for o >= 1); when G is not null, accumulates d loss / d params
     /// times `scale` into G (the arena layout). Only the shown items are touched: O(L F (F + Fc)).
-    double page_loss(const request_view<T>& r, int L, const int* y, const float* labels, T* G, T scale, workspace& ws) const {
+    /// slot_weight [L] (optional, finite and >= 0; train::prefix_importance_weights): slot t's terms
+    /// (its click and its objectives given a click) weighted by slot_weight[t], in the loss and the
+    /// gradient; null: every slot weighs 1 (bit-identical to no weights).
+    double page_loss(const request_view<T>& r, int L, const int* y, const float* labels, T* G, T scale, workspace& ws,
+                     const T* slot_weight = nullptr) const {
         ws.reset();
         check_slates(r, 1, L, y);
         check_labels(L, labels);
@@ -328,10 +332,19 @@ public:
             std::copy(center_.begin(), center_.end(), xbar);
         }
         for (int o = 0; o < O; ++o) effective_weights(o, r.context, m + std::size_t(o) * F);
+        if (slot_weight)
+            for (int t = 0; t < L; ++t)
+                if (!(std::isfinite(slot_weight[t]) && slot_weight[t] >= T(0)))
+                    detail::throw_input("page_evaluator: slot weight " + std::to_string(t) + " must be finite and >= 0");
         double loss = 0;
         for (int t = 0; t < L; ++t) {
             const T* x = r.features + std::size_t(y[t]) * F;
             const T* xp = nullptr;
+            // slot t's weight: its gradients use sscale; weighted, its loss terms are summed apart
+            // (acc) and added times the weight (unweighted, straight into loss, in the same order)
+            const T sscale = slot_weight ? scale * slot_weight[t] : scale;
+            double slot_loss = 0;
+            double& acc = slot_weight ? slot_loss : loss;
             if (t > 0) {
                 const T* raw = r.features + std::size_t(y[t - 1]) * F;
                 for (int f = 0; f < F; ++f) dp[f] = raw[f] - xbar[f];
@@ -352,11 +365,11 @@ public:
             const T log_e = t == 0 ? T(0) : detail::log_sigmoid(P[exam_ + std::size_t(t - 1)]);
             const T p = e * sg;
             const T log_1mp = std::log1p(-std::min(p, T(1) - T(1e-12)));
-            loss += double(-c * (log_e + detail::log_sigmoid(a)) - (T(1) - c) * log_1mp);
+            acc += double(-c * (log_e + detail::log_sigmoid(a)) - (T(1) - c) * log_1mp);
             if (G) {
                 const T q = (T(1) - c) / std::max(T(1) - p, T(1e-12));
-                const T da = scale * (-c * (T(1) - sg) + q * e * sg * (T(1) - sg));
-                if (t > 0) G[exam_ + std::size_t(t - 1)] += scale * (-c * (T(1) - e) + q * sg * e * (T(1) - e));
+                const T da = sscale * (-c * (T(1) - sg) + q * e * sg * (T(1) - sg));
+                if (t > 0) G[exam_ + std::size_t(t - 1)] += sscale * (-c * (T(1) - e) + q * sg * e * (T(1) - e));
                 gb[0] += da;
                 axpy(da, x, gm, F);
                 if (t > 0)
@@ -370,13 +383,14 @@ public:
             for (int o = 1; o < O; ++o) {
                 const T l = P[heads_[std::size_t(o)].bias] + dot(x, m + std::size_t(o) * F, F);
                 const T v = T(labels[std::size_t(t) * O + o]);
-                loss += double(-v * detail::log_sigmoid(l) - (c - v) * detail::log_sigmoid(-l));
+                acc += double(-v * detail::log_sigmoid(l) - (c - v) * detail::log_sigmoid(-l));
                 if (G) {
-                    const T d = scale * (c * detail::stable_sigmoid(l) - v);
+                    const T d = sscale * (c * detail::stable_sigmoid(l) - v);
                     gb[o] += d;
                     axpy(d, x, gm + std::size_t(o) * F, F);
                 }
             }
+            if (slot_weight) loss += double(slot_weight[t]) * slot_loss;
             for (int f = 0; f < F; ++f) S[f] += x[f] - xbar[f];
         }
         if (G)

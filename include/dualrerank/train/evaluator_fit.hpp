@@ -8,6 +8,13 @@
 // evaluations without improvement). Over the last `average_tail` of the steps the evaluated (and
 // kept) parameters are the running average of the iterates (Polyak-Ruppert averaging). The report gives, per slot and objective, the mean predicted
 // and observed rates (calibration) and the AUC of the per-slot predictions.
+//
+// Importance weighting toward a target policy (covariate shift: the logs come from a behaviour
+// policy, the evaluator will rank another policy's slates): each page (page_example::weight) or each
+// slot of a page (page_example::slot_weights) weighs its likelihood by the ratio of the target's
+// probability of the shown slate (or of its prefix down to that slot) to the logging policy's,
+// tempered, self-normalized and capped (importance_weights, prefix_importance_weights; the
+// target's slot log-probabilities of a shown slate: student_slot_log_probs). docs/evaluator.md.
 #pragma once
 
 #include <algorithm>
@@ -18,22 +25,49 @@
 #include <numeric>
 #include <vector>
 
+#include "../model/nar_student.hpp"
 #include "../model/page_evaluator.hpp"
 #include "adamw.hpp"
+#include "rl.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
 namespace train {
 
 /// One logged page: the request, the shown slate, per-slot labels [L x O] (objective 0 the click,
 /// then each objective given a click, in [0, 1]) and the logging policy's log-propensity (NaN when
-/// not logged).
+/// not logged). The page's weight in the fit: `weight` (finite, >= 0) times, when `slot_weights`
+/// is not empty ([L], finite, >= 0), slot t's own weight on slot t's terms. Defaults (1, empty):
+/// unweighted, bit-identical to a fit without weights.
 template <class T>
 struct page_example {
     request<T> req;
     slate shown;
     std::vector<float> labels;
     double log_propensity = std::numeric_limits<double>::quiet_NaN();
+    double weight = 1.0;
+    std::vector<T> slot_weights;
 };
+
+namespace detail {
+
+/// The NLL of page p under its weights (weight, slot_weights); gradients times `scale` into G when
+/// not null. slot_buffer: scratch for the combined slot weights.
+template <class T>
+double weighted_page_loss(const page_evaluator<T>& ev, const page_example<T>& p, T* G, T scale, std::vector<T>& slot_buffer,
+                          workspace& ws) {
+    if (!(std::isfinite(p.weight) && p.weight >= 0))
+        dualrerank::detail::throw_input("page_example: weight must be finite and >= 0");
+    const int L = int(p.shown.size());
+    if (p.slot_weights.empty())
+        return p.weight * ev.page_loss(p.req.view(), L, p.shown.data(), p.labels.data(), G, scale * T(p.weight), ws);
+    if (p.slot_weights.size() != p.shown.size())
+        dualrerank::detail::throw_input("page_example: slot_weights must be empty or hold one weight per shown slot");
+    slot_buffer.resize(p.slot_weights.size());
+    for (std::size_t t = 0; t < slot_buffer.size(); ++t) slot_buffer[t] = T(p.weight) * p.slot_weights[t];
+    return ev.page_loss(p.req.view(), L, p.shown.data(), p.labels.data(), G, scale, ws, slot_buffer.data());
+}
+
+}  // namespace detail
 
 /// `count` pages; get(i, out) fills page i (0 <= i < count) into out, reusing its buffers.
 template <class T>
@@ -91,15 +125,18 @@ struct page_fit_result {
     bool stopped_early = false;
 };
 
-/// Mean negative log-likelihood per page of `src`.
+/// Mean negative log-likelihood per page of `src`, each page under its weights (page_example::weight
+/// and slot_weights; importance weights of mean 1 over the source make it an estimate of the
+/// target policy's NLL per page; all weights 1: the plain mean).
 template <class T>
 double page_source_loss(const page_evaluator<T>& ev, const page_source<T>& src, workspace& ws) {
     if (src.count == 0) dualrerank::detail::throw_input("page_source_loss: no pages");
     page_example<T> p;
+    std::vector<T> slot_buffer;
     double sum = 0;
     for (std::size_t i = 0; i < src.count; ++i) {
         src.get(i, p);
-        sum += ev.page_loss(p.req.view(), int(p.shown.size()), p.shown.data(), p.labels.data(), static_cast<T*>(nullptr), T(0), ws);
+        sum += detail::weighted_page_loss(ev, p, static_cast<T*>(nullptr), T(0), slot_buffer, ws);
     }
     return sum / double(src.count);
 }
@@ -148,6 +185,7 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
     std::iota(order.begin(), order.end(), std::size_t(0));
     std::size_t pos = order.size();
     page_example<T> p;
+    std::vector<T> slot_buffer;
     int bad_evals = 0;
     const T scale = T(1) / T(cfg.batch);
     // tail averaging: the sum of the iterates after step `average_start` (in double), and the
@@ -165,7 +203,7 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
                 pos = 0;
             }
             train.get(order[pos++], p);
-            ev.page_loss(p.req.view(), int(p.shown.size()), p.shown.data(), p.labels.data(), grads.data(), scale, ws);
+            detail::weighted_page_loss(ev, p, grads.data(), scale, slot_buffer, ws);
         }
         const step_result sr = opt.step(ev.params(), grads.data());
         if (cfg.page_weight_decay > 0 && sr.applied)  // decoupled, as AdamW's own: p *= 1 - lr_t * decay
@@ -291,6 +329,125 @@ page_fit_report page_fit_evaluation(const page_evaluator<T>& ev, const page_sour
     }
     rep.loss = loss / double(valid.count);
     return rep;
+}
+
+// ---------------------------------------------------------------- importance weights toward a target policy
+
+/// Tempering and capping of importance weights (importance_weights).
+struct importance_weight_config {
+    double alpha = 1.0;  ///< tempering: w proportional to exp(alpha * log ratio); in (0, 1] (1: the plain ratio)
+    /// The largest weight after self-normalization to mean 1 (>= 1; infinity: no cap). The weights
+    /// are min(s r, cap) with s chosen so that their mean is exactly 1.
+    double cap = 10.0;
+
+    void validate() const {
+        if (!(alpha > 0 && alpha <= 1)) dualrerank::detail::throw_input("importance_weight_config: alpha must be in (0, 1]");
+        if (!(cap >= 1)) dualrerank::detail::throw_input("importance_weight_config: cap must be >= 1 (or infinity)");
+    }
+};
+
+/// What a set of importance weights holds.
+struct importance_weight_summary {
+    std::size_t count = 0;
+    double ess = 0;            ///< effective sample size (sum w)^2 / sum w^2 of the final weights
+    double ess_uncapped = 0;   ///< the same for the tempered weights before the cap
+    double max_weight = 0;     ///< largest final weight (<= cap)
+    std::size_t capped = 0;    ///< weights at the cap
+};
+
+/// Importance weights [count] (at stride `stride` in both arrays) from log ratios
+/// log pi_target(y) - log pi_log(y): w_i = min(s exp(alpha (log_ratio_i - max)), cap) with s such
+/// that the weights have mean 1 (self-normalized), so no weight exceeds cap. Finite log ratios
+/// only (input_error otherwise). O(count log count).
+inline importance_weight_summary importance_weights(const double* log_ratio, std::size_t count, const importance_weight_config& cfg,
+                                                    double* weights, std::size_t stride = 1) {
+    cfg.validate();
+    if (count == 0) dualrerank::detail::throw_input("importance_weights: no pages");
+    if (stride < 1) dualrerank::detail::throw_input("importance_weights: stride must be >= 1");
+    double mx = -std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < count; ++i) {
+        const double v = log_ratio[i * stride];
+        if (!std::isfinite(v)) dualrerank::detail::throw_input("importance_weights: log ratio " + std::to_string(i) + " is not finite");
+        mx = std::max(mx, v);
+    }
+    std::vector<double> r(count);
+    for (std::size_t i = 0; i < count; ++i) r[i] = std::exp(cfg.alpha * (log_ratio[i * stride] - mx));  // the largest is 1
+    auto ess_of = [](const std::vector<double>& w) {
+        double a = 0, b = 0;
+        for (double x : w) {
+            a += x;
+            b += x * x;
+        }
+        return a * a / b;
+    };
+    importance_weight_summary sum;
+    sum.count = count;
+    sum.ess_uncapped = ess_of(r);
+    // the k largest at the cap, the rest scaled by s = (count - k cap) / (sum of the rest): the
+    // smallest k with s r_(k+1) <= cap (r_(1) >= r_(2) >= ...)
+    std::vector<double> sorted(r);
+    std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+    std::vector<double> tail(count + 1, 0.0);  // tail[k] = sum of sorted[k..)
+    for (std::size_t k = count; k-- > 0;) tail[k] = tail[k + 1] + sorted[k];
+    const double n = double(count);
+    // (while s r_(k) > cap: s r_(k) > cap implies n - (k + 1) cap > 0, so s stays positive and k < count)
+    double s = n / tail[0];
+    std::size_t k = 0;
+    if (std::isfinite(cfg.cap))
+        while (k < count && s * sorted[k] > cfg.cap) {
+            ++k;
+            if (k == count || !(tail[k] > 0))  // the rest underflowed (ratios below e^-745 of the largest)
+                dualrerank::detail::throw_input("importance_weights: the cap cannot hold the weights' mean at 1 (the log ratios "
+                                                "span more than exp can represent; lower alpha)");
+            s = (n - double(k) * cfg.cap) / tail[k];
+        }
+    std::vector<double> w(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        w[i] = std::min(s * r[i], cfg.cap);
+        if (w[i] >= cfg.cap) ++sum.capped;
+        sum.max_weight = std::max(sum.max_weight, w[i]);
+        weights[i * stride] = w[i];
+    }
+    sum.ess = ess_of(w);
+    return sum;
+}
+
+/// Per-slot (prefix) importance weights [count x L] from per-slot log ratios [count x L]
+/// (log pi_target(y_t | y_<t) - log pi_log(y_t | y_<t)): slot t of page i weighs
+/// exp(alpha sum_{u <= t} log_ratio[i][u]), self-normalized and capped per slot
+/// (importance_weights on each column). Slot t's likelihood depends only on the items down to
+/// slot t, so the ratio of that prefix is enough: its variance is far below the whole slate's at
+/// the top slots. Returns one summary per slot.
+inline std::vector<importance_weight_summary> prefix_importance_weights(const double* slot_log_ratio, std::size_t count, int L,
+                                                                        const importance_weight_config& cfg, double* weights) {
+    if (L < 1) dualrerank::detail::throw_input("prefix_importance_weights: need L >= 1");
+    std::vector<double> prefix(count * std::size_t(L));
+    for (std::size_t i = 0; i < count; ++i) {
+        double acc = 0;
+        for (int t = 0; t < L; ++t) {
+            acc += slot_log_ratio[i * std::size_t(L) + std::size_t(t)];
+            prefix[i * std::size_t(L) + std::size_t(t)] = acc;
+        }
+    }
+    std::vector<importance_weight_summary> out;
+    for (int t = 0; t < L; ++t) out.push_back(importance_weights(prefix.data() + t, count, cfg, weights + t, std::size_t(L)));
+    return out;
+}
+
+/// Slot log-probabilities out [L] of slate y [L] under the student's sampling policy at temperature
+/// tau (log softmax(Z_t / tau) masked along the slate's prefix: decode::sample_slates' and
+/// decode::student_sample's distribution), for a target policy's importance weights. Resets ws.
+template <class T>
+void student_slot_log_probs(const nar_student<T>& m, const request_view<T>& r, int L, const int* y, double tau, double* out,
+                            workspace& ws) {
+    if (!(std::isfinite(tau) && tau > 0)) dualrerank::detail::throw_input("student_slot_log_probs: tau must be finite and > 0");
+    ws.reset();
+    const auto c = m.infer(&r, 1, L, ws);  // validates r and L
+    dualrerank::detail::validate_slate(y, L, r.n, "student_slot_log_probs");
+    T* scratch = ws.alloc<T>(2 * std::size_t(r.n));
+    T* lp = ws.alloc<T>(std::size_t(L));
+    slot_log_probs(c.Z, L, r.n, r.n, y, 1, lp, scratch, tau);
+    for (int t = 0; t < L; ++t) out[t] = double(lp[t]);
 }
 
 }  // namespace train
