@@ -8,6 +8,7 @@
 #include "log_export.hpp"
 #include "pipeline.hpp"
 #include "policies.hpp"
+#include "posterior.hpp"
 #include "recipes.hpp"
 #include "rl_world.hpp"
 #include "simulator.hpp"

@@ -291,6 +291,22 @@ public:
         return p < cfg_.num_categories ? p : -1;
     }
 
+    /// Centroid m_c of category c (k values; c in [0, C), unchecked). World knowledge that no
+    /// model sees: the posterior sampler (sim/posterior.hpp) uses it.
+    const double* centroid(int c) const noexcept { return &centroids_[static_cast<std::size_t>(c) * cfg_.latent_dim]; }
+
+    /// Candidate i's hidden terms from its latents: a_i from `r.user` and row i of `r.latent`, then
+    /// `affinity[i]`, `quality[i] = q`, `base_logit[i]` and `long_view_prob[i]` (depth d). The
+    /// arrays must already hold n values. make_request uses it, and so does the posterior sampler
+    /// with sampled latents, so the closed form sees one definition of the item.
+    void set_item_terms(sim_request& r, int i, double q, double d) const noexcept {
+        const int k = cfg_.latent_dim;
+        const double* v = &r.latent[static_cast<std::size_t>(i) * k];
+        double dot = 0.0;
+        for (int j = 0; j < k; ++j) dot += r.user[j] * v[j];
+        item_terms_from_dot(r, i, dot, q, d);
+    }
+
     /// Request `index` (deterministic in (seed, index)).
     sim_request make_request(std::uint64_t index) const {
         sim_request r;
@@ -383,6 +399,16 @@ public:
     }
 
 private:
+    // set_item_terms given u . v_i (make_request accumulates it while drawing v_i: keeping its
+    // floating-point order keeps every request bit-identical)
+    void item_terms_from_dot(sim_request& r, int i, double dot, double q, double d) const noexcept {
+        const double a = cfg_.affinity_scale / std::sqrt(static_cast<double>(cfg_.latent_dim)) * dot;
+        r.affinity[i] = a;
+        r.quality[i] = q;
+        r.base_logit[i] = cfg_.click_bias + a + q;
+        r.long_view_prob[i] = detail::sigmoid(cfg_.long_bias + cfg_.long_quality * q + d);
+    }
+
     void check_distinct(const sim_request& r, const slate& y) const {
         const int n = r.n();
         for (std::size_t t = 0; t < y.size(); ++t) {
@@ -461,25 +487,21 @@ inline void world::make_request(std::uint64_t index, sim_request& out) const {
         obs.context[j] = static_cast<float>(out.user[j] + cfg_.context_noise * normal());
 
     const double a_cat = std::sqrt(cfg_.category_share), a_own = std::sqrt(1.0 - cfg_.category_share);
-    const double aff_norm = cfg_.affinity_scale / std::sqrt(static_cast<double>(k));
     std::vector<double> depth_obs(n);
     for (int i = 0; i < n; ++i) {
         const int c = static_cast<int>(g.below(static_cast<std::uint64_t>(C)));
         out.category[i] = c;
         double* v = &out.latent[static_cast<std::size_t>(i) * k];
-        const double* m = &centroids_[static_cast<std::size_t>(c) * k];
+        const double* m = centroid(c);
         double dot = 0.0;
         for (int j = 0; j < k; ++j) {
             v[j] = a_cat * m[j] + a_own * normal();
             dot += out.user[j] * v[j];
         }
-        const double a = aff_norm * dot;
         const double q = cfg_.quality_std * normal();
         const double d = cfg_.depth_std * normal();
-        out.affinity[i] = a;
-        out.quality[i] = q;
-        out.base_logit[i] = cfg_.click_bias + a + q;
-        out.long_view_prob[i] = detail::sigmoid(cfg_.long_bias + cfg_.long_quality * q + d);
+        item_terms_from_dot(out, i, dot, q, d);
+        const double a = out.affinity[i];
         out.upstream_score[i] = q + cfg_.upstream_affinity_share * a + cfg_.upstream_noise * normal();
         depth_obs[i] = d + cfg_.depth_noise * normal();
         float* row = &obs.features[static_cast<std::size_t>(i) * f];
