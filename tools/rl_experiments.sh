@@ -56,10 +56,11 @@ ev="$out/page_evaluator.safetensors"
 [ -f "$ev" ] || "$build"/examples/rl_experiments --student "$student" --mode realistic --requests 0 --methods none \
   --eval-requests 1 --evaluator "$ev" --evaluator-pages 200000 --evaluator-steps 20000 > /dev/null
 # the settings of docs/rl.md's current table (24 000 requests, beta 0.2, online refresh lr 1e-4; shown weight 0.1 and the
-# rest are rl_experiments' defaults), each method at its own lr, the best of the step-size screen on streams 201-203
-# (issue #14: LDRO 2e-4 with unit_mean_square, GRPO 3e-4; GoalRank not screened, 1e-4). Before that screen: lr 1e-4
-# for every method; before the evaluator's fit was fixed: 6000 requests, lr 3e-5, beta 1.0, refresh lr 5e-4 (docs/rl.md).
-common="--student $student --mode realistic --evaluator $ev --requests $requests --eval-every 1000 --eval-requests 100 --lr 1e-4 --lr-ldro 2e-4 --lr-grpo 3e-4 --beta 0.2 --evaluator-lr 1e-4 $extra"
+# rest are rl_experiments' defaults), each method at its own lr, the best of its step-size screen on streams 201-203
+# (issue #14: LDRO 2e-4 with unit_mean_square, GRPO 3e-4, GoalRank 4e-4; GoalRank ran at 1e-4 before its own screen,
+# docs/rl.md "GoalRank at its own step size"). Before the LDRO/GRPO screen: lr 1e-4 for every method; before the
+# evaluator's fit was fixed: 6000 requests, lr 3e-5, beta 1.0, refresh lr 5e-4 (docs/rl.md).
+common="--student $student --mode realistic --evaluator $ev --requests $requests --eval-every 1000 --eval-requests 100 --lr 1e-4 --lr-ldro 2e-4 --lr-grpo 3e-4 --lr-goalrank 4e-4 --beta 0.2 --evaluator-lr 1e-4 $extra"
 for d in $drifts; do
   for k in $(seq 1 "$streams"); do
     ss=$((stream_base + k))
