@@ -35,6 +35,7 @@
 // (the start policy under the final conditions), shift (the policy right after the change, under
 // the new conditions), final, gain = final - anchor_final, recover90 = requests after the change
 // until the policy first reached shift + 0.9 (final - shift) (-1: never; no drift: from 0).
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -879,12 +880,20 @@ int main(int argc, char** argv) {
 
         // a method name sets the method and its ablation switches
         // (ldro, grpo or goalrank, then '-'-separated switches: noobj, noslot, norank, rank, ema, pooled, pagefloor, nogroup,
-        // noshown, norefresh, g<discount>, sg<shown discount>, gw<group weight>, sw<shown weight>; e.g. ldro-norank-g0.5)
+        // noshown, norefresh, g<discount>, sg<shown discount>, gw<group weight>, sw<shown weight>, lr<x>; e.g. ldro-norank-g0.5,
+        // goalrank-lr5e-5)
         auto configure = [&lr_method](const std::string& m, train::rl_run_config& r, train::online_evaluator_scorer<float>::config& e) {
             std::vector<std::string> tok;
             std::stringstream ss(m);
             std::string x;
-            while (std::getline(ss, x, '-')) tok.push_back(x);
+            while (std::getline(ss, x, '-')) {
+                // a negative exponent (lr5e-5) splits at its '-': glue it back to the number
+                const bool exponent = !tok.empty() && tok.back().size() >= 2 && (tok.back().back() == 'e' || tok.back().back() == 'E') &&
+                                      std::isdigit(static_cast<unsigned char>(tok.back()[tok.back().size() - 2])) && !x.empty() &&
+                                      std::isdigit(static_cast<unsigned char>(x[0]));
+                if (exponent) tok.back() += "-" + x;
+                else tok.push_back(x);
+            }
             if (tok.empty()) throw input_error("empty method name");
             if (tok[0] == "grpo") r.rl.method = train::rl_method::grpo;
             else if (tok[0] == "goalrank") r.rl.method = train::rl_method::goalrank;

@@ -10,6 +10,9 @@ iterate's noise on top of the streams'. This script reads the per-stream curve C
 - its mean over a window of evaluations (--window FROM TO, in requests, both ends included), per
   stream first, then the mean and 95% t confidence interval over the streams: the plateau.
 
+When two directories hold curves of the same (drift, stream, method), the first directory given
+wins (pass a rerun's directory before the table's).
+
 Usage: python3 python/rl_plateau.py DIR [DIR ...] [--a ldro] [--b grpo] [--every 1000]
                                     [--window 18000 24000] [--quiet]
 """
