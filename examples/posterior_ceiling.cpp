@@ -6,7 +6,7 @@
 // seed), next to the learned page evaluator and the closed form.
 //
 //   posterior_ceiling --models DIR [--seed S] [--student FILE] [--evaluator FILE] [--samples M1,M2,..]
-//                     [--sampler-seed X] [--requests R] [--no-plug-in] [--csv PATH]
+//                     [--sampler-seed X] [--requests R] [--no-plug-in] [--slates D] [--csv PATH]
 //
 // DIR holds the demo's oracle-free SKD student and page evaluator of world seed S (small world),
 // e.g. dualrerank_demo --skd-only --logs 1000000 --seed S --save DIR.
@@ -32,6 +32,7 @@ struct options {
     std::uint64_t sampler_seed = 1;
     int requests = 100;
     bool plug_in = true;
+    pipeline::slate_distribution slates = pipeline::slate_distribution::proposals;
     std::string csv_path;
 };
 
@@ -47,6 +48,8 @@ void usage() {
         "  --sampler-seed X    seed of the posterior draws (default 1)\n"
         "  --requests R        held-out requests (default 100, the demo's gate)\n"
         "  --no-plug-in        skip the plug-in rows (closed form at the posterior means of the latents)\n"
+        "  --slates D          proposals (the student's, the demo's gate; default), logged (behaviour-policy samples)\n"
+        "                      or random: pipeline::slate_distribution\n"
         "  --csv PATH          append one CSV row per scorer: seed,scorer,M,correlation,requests,ess_mean,ess_min\n");
 }
 
@@ -72,6 +75,13 @@ options parse(int argc, char** argv) {
         } else if (a.is("--sampler-seed")) o.sampler_seed = a.u64();
         else if (a.is("--requests")) o.requests = int(a.integer(1, 100000));
         else if (a.is("--no-plug-in")) o.plug_in = false;
+        else if (a.is("--slates")) {
+            const std::string d = a.value();
+            if (d == "proposals") o.slates = pipeline::slate_distribution::proposals;
+            else if (d == "logged") o.slates = pipeline::slate_distribution::logged;
+            else if (d == "random") o.slates = pipeline::slate_distribution::random;
+            else throw input_error("--slates must be proposals, logged or random");
+        }
         else if (a.is("--csv")) o.csv_path = a.value();
         else if (a.is("--help") || a.is("-h")) {
             usage();
@@ -110,8 +120,7 @@ int main(int argc, char** argv) {
                 const double c = eval::spearman(std::vector<float>(out, out + K2), u, &ok);
                 rho.push_back(ok ? c : std::numeric_limits<double>::quiet_NaN());
             };
-            return pipeline::scorer_correlation(w, wrapped, before, pipeline::slate_distribution::proposals, &student, o.requests, K, tau,
-                                                o.seed);
+            return pipeline::scorer_correlation(w, wrapped, before, o.slates, &student, o.requests, K, tau, o.seed);
         };
         auto row = [&](const std::string& name, int M, const eval::rank_correlation_summary& c, const std::vector<double>& rho,
                        const posterior_stats* st) {
@@ -139,9 +148,14 @@ int main(int argc, char** argv) {
                  << (st ? st->ess_min : 0.0);
             csv.push_back(line.str());
         };
-        std::printf("world seed %llu (small), %s: within-request rank correlation with the true utility, %d held-out requests x %d "
-                    "proposals (greedy + %d Gumbel-Max at tau %g)\n",
-                    (unsigned long long)o.seed, o.student_file.c_str(), o.requests, K, K - 1, tau);
+        if (o.slates == pipeline::slate_distribution::proposals)
+            std::printf("world seed %llu (small), %s: within-request rank correlation with the true utility, %d held-out requests x %d "
+                        "proposals (greedy + %d Gumbel-Max at tau %g)\n",
+                        (unsigned long long)o.seed, o.student_file.c_str(), o.requests, K, K - 1, tau);
+        else
+            std::printf("world seed %llu (small): within-request rank correlation with the true utility, %d held-out requests x %d %s slates\n",
+                        (unsigned long long)o.seed, o.requests, K,
+                        o.slates == pipeline::slate_distribution::logged ? "logged (behaviour-policy)" : "random");
         std::printf("(after the first row: the paired mean difference to it per request, +- its standard error)\n");
         const auto t0 = std::chrono::steady_clock::now();
         std::vector<double> rho;

@@ -240,3 +240,46 @@ TEST_CASE("posterior scorer: bad input throws", "[simulator]") {
     float s = 0;
     REQUIRE_THROWS_AS(ps(r.observed.view(), 1, 6, y.data(), &s, ws), input_error);
 }
+
+TEST_CASE("posterior scorer: posterior means are calibrated on the small world", "[simulator]") {
+    // E[truth | posterior mean] = posterior mean: regressing the true quality, affinity and appeal
+    // logit on their posterior means gives slope 1 and intercept 0 (a wrong prior, gain or noise
+    // level bends the slope)
+    const world w(world_config::small(), 1);
+    struct fit {
+        double sx = 0, sy = 0, sxx = 0, sxy = 0;
+        int n = 0;
+        void add(double x, double y) {
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            sxy += x * y;
+            ++n;
+        }
+        double slope() const { return (sxy / n - sx / n * sy / n) / (sxx / n - sx / n * sx / n); }
+        double intercept() const { return sy / n - slope() * sx / n; }
+    };
+    fit fq, fa, fz;
+    posterior_draws d;
+    for (int i = 0; i < 80; ++i) {
+        const sim_request r = w.eval_request(std::uint64_t(200000 + i));
+        sample_posterior(w, r.observed.view(), posterior_options{400, 3}, d);
+        for (int j = 0; j < r.n(); ++j) {
+            double q = 0, a = 0, z = 0;
+            for (int m = 0; m < d.samples(); ++m) {
+                const double wm = d.weights[std::size_t(m)];
+                q += wm * d.states[std::size_t(m)].quality[std::size_t(j)];
+                a += wm * d.states[std::size_t(m)].affinity[std::size_t(j)];
+                z += wm * d.states[std::size_t(m)].base_logit[std::size_t(j)];
+            }
+            fq.add(q, r.quality[std::size_t(j)]);
+            fa.add(a, r.affinity[std::size_t(j)]);
+            fz.add(z, r.base_logit[std::size_t(j)]);
+        }
+    }
+    for (const fit* f : {&fq, &fa, &fz}) {
+        INFO("slope " << f->slope() << ", intercept " << f->intercept() << " over " << f->n << " candidates");
+        REQUIRE(std::fabs(f->slope() - 1.0) < 0.06);
+        REQUIRE(std::fabs(f->intercept()) < 0.06);
+    }
+}
