@@ -15,6 +15,7 @@
 //   include/dualrerank/sim/recipes.hpp
 //   include/dualrerank/sim/simulator.hpp
 //   include/dualrerank/sim/rl_world.hpp
+//   include/dualrerank/sim/posterior.hpp
 //   include/dualrerank/sim/sim.hpp
 #pragma once
 
@@ -4885,7 +4886,11 @@ public:
     /// Negative log-likelihood of one logged page (shown slate y [L], labels [L x O] in [0, 1] with
     /// labels[t O + o] <= labels[t O] for o >= 1); when G is not null, accumulates d loss / d params
     /// times `scale` into G (the arena layout). Only the shown items are touched: O(L F (F + Fc)).
-    double page_loss(const request_view<T>& r, int L, const int* y, const float* labels, T* G, T scale, workspace& ws) const {
+    /// slot_weight [L] (optional, finite and >= 0; train::prefix_importance_weights): slot t's terms
+    /// (its click and its objectives given a click) weighted by slot_weight[t], in the loss and the
+    /// gradient; null: every slot weighs 1 (bit-identical to no weights).
+    double page_loss(const request_view<T>& r, int L, const int* y, const float* labels, T* G, T scale, workspace& ws,
+                     const T* slot_weight = nullptr) const {
         ws.reset();
         check_slates(r, 1, L, y);
         check_labels(L, labels);
@@ -4905,10 +4910,19 @@ public:
             std::copy(center_.begin(), center_.end(), xbar);
         }
         for (int o = 0; o < O; ++o) effective_weights(o, r.context, m + std::size_t(o) * F);
+        if (slot_weight)
+            for (int t = 0; t < L; ++t)
+                if (!(std::isfinite(slot_weight[t]) && slot_weight[t] >= T(0)))
+                    detail::throw_input("page_evaluator: slot weight " + std::to_string(t) + " must be finite and >= 0");
         double loss = 0;
         for (int t = 0; t < L; ++t) {
             const T* x = r.features + std::size_t(y[t]) * F;
             const T* xp = nullptr;
+            // slot t's weight: its gradients use sscale; weighted, its loss terms are summed apart
+            // (acc) and added times the weight (unweighted, straight into loss, in the same order)
+            const T sscale = slot_weight ? scale * slot_weight[t] : scale;
+            double slot_loss = 0;
+            double& acc = slot_weight ? slot_loss : loss;
             if (t > 0) {
                 const T* raw = r.features + std::size_t(y[t - 1]) * F;
                 for (int f = 0; f < F; ++f) dp[f] = raw[f] - xbar[f];
@@ -4929,11 +4943,11 @@ public:
             const T log_e = t == 0 ? T(0) : detail::log_sigmoid(P[exam_ + std::size_t(t - 1)]);
             const T p = e * sg;
             const T log_1mp = std::log1p(-std::min(p, T(1) - T(1e-12)));
-            loss += double(-c * (log_e + detail::log_sigmoid(a)) - (T(1) - c) * log_1mp);
+            acc += double(-c * (log_e + detail::log_sigmoid(a)) - (T(1) - c) * log_1mp);
             if (G) {
                 const T q = (T(1) - c) / std::max(T(1) - p, T(1e-12));
-                const T da = scale * (-c * (T(1) - sg) + q * e * sg * (T(1) - sg));
-                if (t > 0) G[exam_ + std::size_t(t - 1)] += scale * (-c * (T(1) - e) + q * sg * e * (T(1) - e));
+                const T da = sscale * (-c * (T(1) - sg) + q * e * sg * (T(1) - sg));
+                if (t > 0) G[exam_ + std::size_t(t - 1)] += sscale * (-c * (T(1) - e) + q * sg * e * (T(1) - e));
                 gb[0] += da;
                 axpy(da, x, gm, F);
                 if (t > 0)
@@ -4947,13 +4961,14 @@ public:
             for (int o = 1; o < O; ++o) {
                 const T l = P[heads_[std::size_t(o)].bias] + dot(x, m + std::size_t(o) * F, F);
                 const T v = T(labels[std::size_t(t) * O + o]);
-                loss += double(-v * detail::log_sigmoid(l) - (c - v) * detail::log_sigmoid(-l));
+                acc += double(-v * detail::log_sigmoid(l) - (c - v) * detail::log_sigmoid(-l));
                 if (G) {
-                    const T d = scale * (c * detail::stable_sigmoid(l) - v);
+                    const T d = sscale * (c * detail::stable_sigmoid(l) - v);
                     gb[o] += d;
                     axpy(d, x, gm + std::size_t(o) * F, F);
                 }
             }
+            if (slot_weight) loss += double(slot_weight[t]) * slot_loss;
             for (int f = 0; f < F; ++f) S[f] += x[f] - xbar[f];
         }
         if (G)
@@ -12349,6 +12364,13 @@ DUALRERANK_NAMESPACE_END
 // evaluations without improvement). Over the last `average_tail` of the steps the evaluated (and
 // kept) parameters are the running average of the iterates (Polyak-Ruppert averaging). The report gives, per slot and objective, the mean predicted
 // and observed rates (calibration) and the AUC of the per-slot predictions.
+//
+// Importance weighting toward a target policy (covariate shift: the logs come from a behaviour
+// policy, the evaluator will rank another policy's slates): each page (page_example::weight) or each
+// slot of a page (page_example::slot_weights) weighs its likelihood by the ratio of the target's
+// probability of the shown slate (or of its prefix down to that slot) to the logging policy's,
+// tempered, self-normalized and capped (importance_weights, prefix_importance_weights; the
+// target's slot log-probabilities of a shown slate: student_slot_log_probs). docs/evaluator.md.
 
 #include <algorithm>
 #include <cmath>
@@ -12364,14 +12386,39 @@ namespace train {
 
 /// One logged page: the request, the shown slate, per-slot labels [L x O] (objective 0 the click,
 /// then each objective given a click, in [0, 1]) and the logging policy's log-propensity (NaN when
-/// not logged).
+/// not logged). The page's weight in the fit: `weight` (finite, >= 0) times, when `slot_weights`
+/// is not empty ([L], finite, >= 0), slot t's own weight on slot t's terms. Defaults (1, empty):
+/// unweighted, bit-identical to a fit without weights.
 template <class T>
 struct page_example {
     request<T> req;
     slate shown;
     std::vector<float> labels;
     double log_propensity = std::numeric_limits<double>::quiet_NaN();
+    double weight = 1.0;
+    std::vector<T> slot_weights;
 };
+
+namespace detail {
+
+/// The NLL of page p under its weights (weight, slot_weights); gradients times `scale` into G when
+/// not null. slot_buffer: scratch for the combined slot weights.
+template <class T>
+double weighted_page_loss(const page_evaluator<T>& ev, const page_example<T>& p, T* G, T scale, std::vector<T>& slot_buffer,
+                          workspace& ws) {
+    if (!(std::isfinite(p.weight) && p.weight >= 0))
+        dualrerank::detail::throw_input("page_example: weight must be finite and >= 0");
+    const int L = int(p.shown.size());
+    if (p.slot_weights.empty())
+        return p.weight * ev.page_loss(p.req.view(), L, p.shown.data(), p.labels.data(), G, scale * T(p.weight), ws);
+    if (p.slot_weights.size() != p.shown.size())
+        dualrerank::detail::throw_input("page_example: slot_weights must be empty or hold one weight per shown slot");
+    slot_buffer.resize(p.slot_weights.size());
+    for (std::size_t t = 0; t < slot_buffer.size(); ++t) slot_buffer[t] = T(p.weight) * p.slot_weights[t];
+    return ev.page_loss(p.req.view(), L, p.shown.data(), p.labels.data(), G, scale, ws, slot_buffer.data());
+}
+
+}  // namespace detail
 
 /// `count` pages; get(i, out) fills page i (0 <= i < count) into out, reusing its buffers.
 template <class T>
@@ -12429,15 +12476,18 @@ struct page_fit_result {
     bool stopped_early = false;
 };
 
-/// Mean negative log-likelihood per page of `src`.
+/// Mean negative log-likelihood per page of `src`, each page under its weights (page_example::weight
+/// and slot_weights; importance weights of mean 1 over the source make it an estimate of the
+/// target policy's NLL per page; all weights 1: the plain mean).
 template <class T>
 double page_source_loss(const page_evaluator<T>& ev, const page_source<T>& src, workspace& ws) {
     if (src.count == 0) dualrerank::detail::throw_input("page_source_loss: no pages");
     page_example<T> p;
+    std::vector<T> slot_buffer;
     double sum = 0;
     for (std::size_t i = 0; i < src.count; ++i) {
         src.get(i, p);
-        sum += ev.page_loss(p.req.view(), int(p.shown.size()), p.shown.data(), p.labels.data(), static_cast<T*>(nullptr), T(0), ws);
+        sum += detail::weighted_page_loss(ev, p, static_cast<T*>(nullptr), T(0), slot_buffer, ws);
     }
     return sum / double(src.count);
 }
@@ -12486,6 +12536,7 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
     std::iota(order.begin(), order.end(), std::size_t(0));
     std::size_t pos = order.size();
     page_example<T> p;
+    std::vector<T> slot_buffer;
     int bad_evals = 0;
     const T scale = T(1) / T(cfg.batch);
     // tail averaging: the sum of the iterates after step `average_start` (in double), and the
@@ -12503,7 +12554,7 @@ page_fit_result fit_page_evaluator(page_evaluator<T>& ev, const page_source<T>& 
                 pos = 0;
             }
             train.get(order[pos++], p);
-            ev.page_loss(p.req.view(), int(p.shown.size()), p.shown.data(), p.labels.data(), grads.data(), scale, ws);
+            detail::weighted_page_loss(ev, p, grads.data(), scale, slot_buffer, ws);
         }
         const step_result sr = opt.step(ev.params(), grads.data());
         if (cfg.page_weight_decay > 0 && sr.applied)  // decoupled, as AdamW's own: p *= 1 - lr_t * decay
@@ -12629,6 +12680,125 @@ page_fit_report page_fit_evaluation(const page_evaluator<T>& ev, const page_sour
     }
     rep.loss = loss / double(valid.count);
     return rep;
+}
+
+// ---------------------------------------------------------------- importance weights toward a target policy
+
+/// Tempering and capping of importance weights (importance_weights).
+struct importance_weight_config {
+    double alpha = 1.0;  ///< tempering: w proportional to exp(alpha * log ratio); in (0, 1] (1: the plain ratio)
+    /// The largest weight after self-normalization to mean 1 (>= 1; infinity: no cap). The weights
+    /// are min(s r, cap) with s chosen so that their mean is exactly 1.
+    double cap = 10.0;
+
+    void validate() const {
+        if (!(alpha > 0 && alpha <= 1)) dualrerank::detail::throw_input("importance_weight_config: alpha must be in (0, 1]");
+        if (!(cap >= 1)) dualrerank::detail::throw_input("importance_weight_config: cap must be >= 1 (or infinity)");
+    }
+};
+
+/// What a set of importance weights holds.
+struct importance_weight_summary {
+    std::size_t count = 0;
+    double ess = 0;            ///< effective sample size (sum w)^2 / sum w^2 of the final weights
+    double ess_uncapped = 0;   ///< the same for the tempered weights before the cap
+    double max_weight = 0;     ///< largest final weight (<= cap)
+    std::size_t capped = 0;    ///< weights at the cap
+};
+
+/// Importance weights [count] (at stride `stride` in both arrays) from log ratios
+/// log pi_target(y) - log pi_log(y): w_i = min(s exp(alpha (log_ratio_i - max)), cap) with s such
+/// that the weights have mean 1 (self-normalized), so no weight exceeds cap. Finite log ratios
+/// only (input_error otherwise). O(count log count).
+inline importance_weight_summary importance_weights(const double* log_ratio, std::size_t count, const importance_weight_config& cfg,
+                                                    double* weights, std::size_t stride = 1) {
+    cfg.validate();
+    if (count == 0) dualrerank::detail::throw_input("importance_weights: no pages");
+    if (stride < 1) dualrerank::detail::throw_input("importance_weights: stride must be >= 1");
+    double mx = -std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < count; ++i) {
+        const double v = log_ratio[i * stride];
+        if (!std::isfinite(v)) dualrerank::detail::throw_input("importance_weights: log ratio " + std::to_string(i) + " is not finite");
+        mx = std::max(mx, v);
+    }
+    std::vector<double> r(count);
+    for (std::size_t i = 0; i < count; ++i) r[i] = std::exp(cfg.alpha * (log_ratio[i * stride] - mx));  // the largest is 1
+    auto ess_of = [](const std::vector<double>& w) {
+        double a = 0, b = 0;
+        for (double x : w) {
+            a += x;
+            b += x * x;
+        }
+        return a * a / b;
+    };
+    importance_weight_summary sum;
+    sum.count = count;
+    sum.ess_uncapped = ess_of(r);
+    // the k largest at the cap, the rest scaled by s = (count - k cap) / (sum of the rest): the
+    // smallest k with s r_(k+1) <= cap (r_(1) >= r_(2) >= ...)
+    std::vector<double> sorted(r);
+    std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+    std::vector<double> tail(count + 1, 0.0);  // tail[k] = sum of sorted[k..)
+    for (std::size_t k = count; k-- > 0;) tail[k] = tail[k + 1] + sorted[k];
+    const double n = double(count);
+    // (while s r_(k) > cap: s r_(k) > cap implies n - (k + 1) cap > 0, so s stays positive and k < count)
+    double s = n / tail[0];
+    std::size_t k = 0;
+    if (std::isfinite(cfg.cap))
+        while (k < count && s * sorted[k] > cfg.cap) {
+            ++k;
+            if (k == count || !(tail[k] > 0))  // the rest underflowed (ratios below e^-745 of the largest)
+                dualrerank::detail::throw_input("importance_weights: the cap cannot hold the weights' mean at 1 (the log ratios "
+                                                "span more than exp can represent; lower alpha)");
+            s = (n - double(k) * cfg.cap) / tail[k];
+        }
+    std::vector<double> w(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        w[i] = std::min(s * r[i], cfg.cap);
+        if (w[i] >= cfg.cap) ++sum.capped;
+        sum.max_weight = std::max(sum.max_weight, w[i]);
+        weights[i * stride] = w[i];
+    }
+    sum.ess = ess_of(w);
+    return sum;
+}
+
+/// Per-slot (prefix) importance weights [count x L] from per-slot log ratios [count x L]
+/// (log pi_target(y_t | y_<t) - log pi_log(y_t | y_<t)): slot t of page i weighs
+/// exp(alpha sum_{u <= t} log_ratio[i][u]), self-normalized and capped per slot
+/// (importance_weights on each column). Slot t's likelihood depends only on the items down to
+/// slot t, so the ratio of that prefix is enough: its variance is far below the whole slate's at
+/// the top slots. Returns one summary per slot.
+inline std::vector<importance_weight_summary> prefix_importance_weights(const double* slot_log_ratio, std::size_t count, int L,
+                                                                        const importance_weight_config& cfg, double* weights) {
+    if (L < 1) dualrerank::detail::throw_input("prefix_importance_weights: need L >= 1");
+    std::vector<double> prefix(count * std::size_t(L));
+    for (std::size_t i = 0; i < count; ++i) {
+        double acc = 0;
+        for (int t = 0; t < L; ++t) {
+            acc += slot_log_ratio[i * std::size_t(L) + std::size_t(t)];
+            prefix[i * std::size_t(L) + std::size_t(t)] = acc;
+        }
+    }
+    std::vector<importance_weight_summary> out;
+    for (int t = 0; t < L; ++t) out.push_back(importance_weights(prefix.data() + t, count, cfg, weights + t, std::size_t(L)));
+    return out;
+}
+
+/// Slot log-probabilities out [L] of slate y [L] under the student's sampling policy at temperature
+/// tau (log softmax(Z_t / tau) masked along the slate's prefix: decode::sample_slates' and
+/// decode::student_sample's distribution), for a target policy's importance weights. Resets ws.
+template <class T>
+void student_slot_log_probs(const nar_student<T>& m, const request_view<T>& r, int L, const int* y, double tau, double* out,
+                            workspace& ws) {
+    if (!(std::isfinite(tau) && tau > 0)) dualrerank::detail::throw_input("student_slot_log_probs: tau must be finite and > 0");
+    ws.reset();
+    const auto c = m.infer(&r, 1, L, ws);  // validates r and L
+    dualrerank::detail::validate_slate(y, L, r.n, "student_slot_log_probs");
+    T* scratch = ws.alloc<T>(2 * std::size_t(r.n));
+    T* lp = ws.alloc<T>(std::size_t(L));
+    slot_log_probs(c.Z, L, r.n, r.n, y, 1, lp, scratch, tau);
+    for (int t = 0; t < L; ++t) out[t] = double(lp[t]);
 }
 
 }  // namespace train
@@ -15844,6 +16014,22 @@ public:
         return p < cfg_.num_categories ? p : -1;
     }
 
+    /// Centroid m_c of category c (k values; c in [0, C), unchecked). World knowledge that no
+    /// model sees: the posterior sampler (sim/posterior.hpp) uses it.
+    const double* centroid(int c) const noexcept { return &centroids_[static_cast<std::size_t>(c) * cfg_.latent_dim]; }
+
+    /// Candidate i's hidden terms from its latents: a_i from `r.user` and row i of `r.latent`, then
+    /// `affinity[i]`, `quality[i] = q`, `base_logit[i]` and `long_view_prob[i]` (depth d). The
+    /// arrays must already hold n values. make_request uses it, and so does the posterior sampler
+    /// with sampled latents, so the closed form sees one definition of the item.
+    void set_item_terms(sim_request& r, int i, double q, double d) const noexcept {
+        const int k = cfg_.latent_dim;
+        const double* v = &r.latent[static_cast<std::size_t>(i) * k];
+        double dot = 0.0;
+        for (int j = 0; j < k; ++j) dot += r.user[j] * v[j];
+        item_terms_from_dot(r, i, dot, q, d);
+    }
+
     /// Request `index` (deterministic in (seed, index)).
     sim_request make_request(std::uint64_t index) const {
         sim_request r;
@@ -15936,6 +16122,16 @@ public:
     }
 
 private:
+    // set_item_terms given u . v_i (make_request accumulates it while drawing v_i: keeping its
+    // floating-point order keeps every request bit-identical)
+    void item_terms_from_dot(sim_request& r, int i, double dot, double q, double d) const noexcept {
+        const double a = cfg_.affinity_scale / std::sqrt(static_cast<double>(cfg_.latent_dim)) * dot;
+        r.affinity[i] = a;
+        r.quality[i] = q;
+        r.base_logit[i] = cfg_.click_bias + a + q;
+        r.long_view_prob[i] = detail::sigmoid(cfg_.long_bias + cfg_.long_quality * q + d);
+    }
+
     void check_distinct(const sim_request& r, const slate& y) const {
         const int n = r.n();
         for (std::size_t t = 0; t < y.size(); ++t) {
@@ -16014,25 +16210,21 @@ inline void world::make_request(std::uint64_t index, sim_request& out) const {
         obs.context[j] = static_cast<float>(out.user[j] + cfg_.context_noise * normal());
 
     const double a_cat = std::sqrt(cfg_.category_share), a_own = std::sqrt(1.0 - cfg_.category_share);
-    const double aff_norm = cfg_.affinity_scale / std::sqrt(static_cast<double>(k));
     std::vector<double> depth_obs(n);
     for (int i = 0; i < n; ++i) {
         const int c = static_cast<int>(g.below(static_cast<std::uint64_t>(C)));
         out.category[i] = c;
         double* v = &out.latent[static_cast<std::size_t>(i) * k];
-        const double* m = &centroids_[static_cast<std::size_t>(c) * k];
+        const double* m = centroid(c);
         double dot = 0.0;
         for (int j = 0; j < k; ++j) {
             v[j] = a_cat * m[j] + a_own * normal();
             dot += out.user[j] * v[j];
         }
-        const double a = aff_norm * dot;
         const double q = cfg_.quality_std * normal();
         const double d = cfg_.depth_std * normal();
-        out.affinity[i] = a;
-        out.quality[i] = q;
-        out.base_logit[i] = cfg_.click_bias + a + q;
-        out.long_view_prob[i] = detail::sigmoid(cfg_.long_bias + cfg_.long_quality * q + d);
+        item_terms_from_dot(out, i, dot, q, d);
+        const double a = out.affinity[i];
         out.upstream_score[i] = q + cfg_.upstream_affinity_share * a + cfg_.upstream_noise * normal();
         depth_obs[i] = d + cfg_.depth_noise * normal();
         float* row = &obs.features[static_cast<std::size_t>(i) * f];
@@ -17604,6 +17796,301 @@ inline dpo_pair_quality dpo_pair_report(const world& w, const std::vector<logged
 }  // namespace pipeline
 DUALRERANK_NAMESPACE_END
 // ---- end include/dualrerank/sim/pipeline.hpp ----
+
+// ---- begin include/dualrerank/sim/posterior.hpp ----
+// The information ceiling of a logs-only slate scorer on the built-in world (docs/evaluator.md,
+// "The information ceiling"). An ORACLE DIAGNOSTIC, not oracle-free: it uses the world's parameters
+// (category centroids m_c, noise levels, every weight of world_config), which no model fitted on
+// logs is given. It sees only a request's observed features, so it bounds what any scorer of those
+// features can reach, learned or not.
+//
+// Given the observed features o of a request, the hidden latents h = (u, v_i, q_i, d_i) have the
+// posterior p(h | o) of the generative model in world.hpp. The Bayes scorer of a slate is
+// E[U(y) | o] = integral of U(y; h) p(h | o) dh, U the world's closed form (world::utility_unchecked
+// on a sim_request that holds the sampled h; world::set_item_terms turns latents into the terms
+// the closed form reads, so nothing of the world's formula is repeated here).
+//
+// Sampler: self-normalized importance sampling, exact as M grows. With beta =
+// upstream_affinity_share, sq = quality_std, su = upstream_noise:
+//   proposal  u_j  ~ p(u_j | context feature j)               N(0, 1) prior, noise context_noise
+//             v_ij ~ p(v_ij | latent feature, category c_i)    N(sqrt(s) m_c, 1 - s) prior, noise latent_noise
+//             d_i  ~ p(d_i | depth feature)                    N(0, depth_std^2) prior, noise depth_noise
+//             q_i  ~ p(q_i | s_i, a_i)                         N(0, sq^2) prior, s_i - beta a_i = q_i + N(0, su^2)
+//             (a_i = affinity_scale u . v_i / sqrt(k), from the sampled u and v_i)
+//   weight    prod_i N(s_i; beta a_i, sq^2 + su^2)   (what the upstream scores say about u and the v_i,
+//                                                     which the proposal ignored)
+// Each factor is a conjugate Gaussian update; the joint posterior is proposal x weight up to a
+// constant. Categories are observed exactly (one-hot), and the upstream rank is a function of the
+// upstream scores, so it adds nothing. Context dimensions the request does not carry (context
+// width < k) keep their prior.
+//
+// The draws of a request depend only on (posterior_options::seed, the request's observed values),
+// so a scorer gives the same scores whatever it scored before, and all K slates of a request are
+// scored on the same draws (common random numbers).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+DUALRERANK_NAMESPACE_BEGIN
+
+/// How many draws, from which seed.
+struct posterior_options {
+    int samples = 2000;       ///< M draws per request, in [1, 2^20]
+    std::uint64_t seed = 1;   ///< the draws depend on (seed, the request's observed values) only
+};
+
+/// M weighted draws of one request's hidden state.
+struct posterior_draws {
+    /// [M] hidden states: user, latent, category, quality, affinity, base_logit, long_view_prob and
+    /// upstream_score (the observed one) are set, and observed.n (so every world method that takes a
+    /// sim_request, e.g. expected_utility, accepts a state); the observed features are left empty.
+    std::vector<sim_request> states;
+    std::vector<double> depth;    ///< [M x n] sampled depth d_i (a state keeps only P(long | click))
+    std::vector<double> weights;  ///< [M] self-normalized importance weights (sum 1)
+    double ess = 0.0;             ///< effective sample size 1 / sum w^2, in [1, M]
+
+    int samples() const noexcept { return static_cast<int>(weights.size()); }
+    int n() const noexcept { return states.empty() ? 0 : static_cast<int>(states.front().category.size()); }
+};
+
+namespace detail {
+
+struct gaussian_moments {
+    double mean = 0.0, sd = 0.0;
+};
+
+/// Posterior of z ~ N(prior_mean, prior_var) after observing x = z + N(0, noise_var).
+inline gaussian_moments gaussian_update(double prior_mean, double prior_var, double x, double noise_var) noexcept {
+    const double total = prior_var + noise_var;
+    if (!(total > 0.0)) return {prior_mean, 0.0};
+    return {prior_mean + prior_var / total * (x - prior_mean), std::sqrt(prior_var * noise_var / total)};
+}
+
+/// FNV-1a over the bytes of the request's observed values (features, context, shape).
+inline std::uint64_t observed_hash(const request_view<float>& r) noexcept {
+    std::uint64_t h = 1469598103934665603ULL;
+    auto mix = [&h](const void* p, std::size_t bytes) {
+        const unsigned char* b = static_cast<const unsigned char*>(p);
+        for (std::size_t i = 0; i < bytes; ++i) {
+            h ^= b[i];
+            h *= 1099511628211ULL;
+        }
+    };
+    const std::int64_t shape[3] = {r.n, r.f, r.fc};
+    mix(shape, sizeof shape);
+    if (r.features) mix(r.features, sizeof(float) * static_cast<std::size_t>(r.n) * static_cast<std::size_t>(r.f));
+    if (r.context && r.fc > 0) mix(r.context, sizeof(float) * static_cast<std::size_t>(r.fc));
+    return h;
+}
+
+}  // namespace detail
+
+/// Draws M hidden states of request `r` (observed features of world `w`'s layout) from their
+/// posterior by self-normalized importance sampling (header comment). Throws input_error when the
+/// request does not have the world's feature width, a category one-hot is not exactly one column,
+/// the world's feature layout cuts an informative column (needs feature_dim >= 3 + C + k), the
+/// posterior has no density (quality_std = upstream_noise = 0), or M is outside [1, 2^20] or
+/// M * n * (k + 8) exceeds 2^27 values (1 GiB).
+inline void sample_posterior(const world& w, const request_view<float>& r, const posterior_options& o, posterior_draws& out) {
+    const world_config& cfg = w.config();
+    const feature_layout& lay = w.layout();
+    const int n = r.n, k = cfg.latent_dim, C = cfg.num_categories, M = o.samples;
+    if (M < 1 || M > (1 << 20)) detail::throw_input("sample_posterior: samples must be in [1, 2^20], got " + std::to_string(M));
+    if (n < 1 || n > (1 << 16)) detail::throw_input("sample_posterior: the request has " + std::to_string(n) + " candidates");
+    if (r.f != cfg.feature_dim || !r.features)
+        detail::throw_input("sample_posterior: the request has " + std::to_string(r.f) + " features per candidate, the world " +
+                            std::to_string(cfg.feature_dim));
+    if (lay.upstream_score < 0 || lay.depth < 0 || lay.category_width != C || lay.latent_width != k)
+        detail::throw_input("sample_posterior: the world's feature_dim cuts an informative column (needs >= 3 + C + k = " +
+                            std::to_string(3 + C + k) + ")");
+    if (static_cast<double>(M) * n * (k + 8) > static_cast<double>(std::int64_t(1) << 27))
+        detail::throw_input("sample_posterior: samples * n * (k + 8) must be <= 2^27");
+    const double sq2 = cfg.quality_std * cfg.quality_std, su2 = cfg.upstream_noise * cfg.upstream_noise;
+    const double V = sq2 + su2;
+    if (!(V > 0.0)) detail::throw_input("sample_posterior: quality_std = upstream_noise = 0, the posterior has no density");
+    const double beta = cfg.upstream_affinity_share;
+
+    // observed values and the moments that do not depend on a draw
+    const std::size_t F = static_cast<std::size_t>(r.f);
+    std::vector<int> cat(static_cast<std::size_t>(n));
+    std::vector<double> s(static_cast<std::size_t>(n));
+    std::vector<detail::gaussian_moments> v_post(static_cast<std::size_t>(n) * k), d_post(static_cast<std::size_t>(n)),
+        u_post(static_cast<std::size_t>(k));
+    const double share = cfg.category_share, a_cat = std::sqrt(share);
+    for (int i = 0; i < n; ++i) {
+        const float* row = r.features + static_cast<std::size_t>(i) * F;
+        int c = -1, ones = 0;
+        for (int j = 0; j < C; ++j)
+            if (row[lay.category + j] != 0.0f) {
+                c = j;
+                ++ones;
+            }
+        if (ones != 1 || row[lay.category + c] != 1.0f)
+            detail::throw_input("sample_posterior: candidate " + std::to_string(i) + " has no one-hot category");
+        cat[static_cast<std::size_t>(i)] = c;
+        s[static_cast<std::size_t>(i)] = row[lay.upstream_score];
+        const double* m = w.centroid(c);
+        for (int j = 0; j < k; ++j)
+            v_post[static_cast<std::size_t>(i) * k + j] = detail::gaussian_update(
+                a_cat * m[j], 1.0 - share, row[lay.latent + j], cfg.latent_noise * cfg.latent_noise);
+        d_post[static_cast<std::size_t>(i)] =
+            detail::gaussian_update(0.0, cfg.depth_std * cfg.depth_std, row[lay.depth], cfg.depth_noise * cfg.depth_noise);
+    }
+    for (int j = 0; j < k; ++j)
+        u_post[static_cast<std::size_t>(j)] = j < r.fc && r.context
+                                                  ? detail::gaussian_update(0.0, 1.0, r.context[j], cfg.context_noise * cfg.context_noise)
+                                                  : detail::gaussian_moments{0.0, 1.0};
+
+    rng g(o.seed ^ detail::observed_hash(r));
+    detail::normal_source normal(g);
+    out.states.resize(static_cast<std::size_t>(M));
+    out.depth.resize(static_cast<std::size_t>(M) * n);
+    out.weights.resize(static_cast<std::size_t>(M));
+    for (int m = 0; m < M; ++m) {
+        sim_request& h = out.states[static_cast<std::size_t>(m)];
+        h.observed.n = n;
+        h.user.resize(static_cast<std::size_t>(k));
+        h.latent.resize(static_cast<std::size_t>(n) * k);
+        h.category = cat;
+        h.upstream_score = s;
+        h.quality.resize(static_cast<std::size_t>(n));
+        h.affinity.resize(static_cast<std::size_t>(n));
+        h.base_logit.resize(static_cast<std::size_t>(n));
+        h.long_view_prob.resize(static_cast<std::size_t>(n));
+        for (int j = 0; j < k; ++j) h.user[j] = u_post[j].mean + u_post[j].sd * normal();
+        double log_w = 0.0;
+        for (int i = 0; i < n; ++i) {
+            for (int j = 0; j < k; ++j) {
+                const auto& p = v_post[static_cast<std::size_t>(i) * k + j];
+                h.latent[static_cast<std::size_t>(i) * k + j] = p.mean + p.sd * normal();
+            }
+            const double d = d_post[i].mean + d_post[i].sd * normal();
+            out.depth[static_cast<std::size_t>(m) * n + i] = d;
+            w.set_item_terms(h, i, 0.0, d);  // a_i first (it does not depend on q_i)
+            const double a = h.affinity[i];
+            const double resid = s[i] - beta * a;
+            const auto q = detail::gaussian_update(0.0, sq2, resid, su2);
+            w.set_item_terms(h, i, q.mean + q.sd * normal(), d);
+            log_w -= 0.5 * resid * resid / V;
+        }
+        out.weights[static_cast<std::size_t>(m)] = log_w;
+    }
+    const double mx = *std::max_element(out.weights.begin(), out.weights.end());
+    double sum = 0.0;
+    for (double& x : out.weights) sum += (x = std::exp(x - mx));
+    double sum2 = 0.0;
+    for (double& x : out.weights) {
+        x /= sum;
+        sum2 += x * x;
+    }
+    out.ess = 1.0 / sum2;
+}
+
+/// The hidden state at the posterior means of the latents (u, v_i, q_i, d_i), turned into the
+/// closed form's terms by world::set_item_terms: the "plug-in" scorer, which ignores that U is
+/// nonlinear in the latents.
+inline sim_request posterior_mean_state(const world& w, const posterior_draws& d) {
+    if (d.states.empty()) detail::throw_input("posterior_mean_state: no draws");
+    const sim_request& first = d.states.front();
+    const int n = d.n(), M = d.samples();
+    sim_request h = first;
+    std::fill(h.user.begin(), h.user.end(), 0.0);
+    std::fill(h.latent.begin(), h.latent.end(), 0.0);
+    std::vector<double> q(static_cast<std::size_t>(n), 0.0), dep(static_cast<std::size_t>(n), 0.0);
+    for (int m = 0; m < M; ++m) {
+        const double wm = d.weights[static_cast<std::size_t>(m)];
+        const sim_request& s = d.states[static_cast<std::size_t>(m)];
+        for (std::size_t j = 0; j < h.user.size(); ++j) h.user[j] += wm * s.user[j];
+        for (std::size_t j = 0; j < h.latent.size(); ++j) h.latent[j] += wm * s.latent[j];
+        for (int i = 0; i < n; ++i) {
+            q[static_cast<std::size_t>(i)] += wm * s.quality[static_cast<std::size_t>(i)];
+            dep[static_cast<std::size_t>(i)] += wm * d.depth[static_cast<std::size_t>(m) * n + i];
+        }
+    }
+    for (int i = 0; i < n; ++i) w.set_item_terms(h, i, q[static_cast<std::size_t>(i)], dep[static_cast<std::size_t>(i)]);
+    return h;
+}
+
+/// What the posterior scorer returns for a slate.
+enum class posterior_target {
+    expected_utility,  ///< E[U(y) | observed]: the Bayes scorer of the utility (least squares)
+    expected_rank,     ///< E[rank of U(y) among the K slates | observed]: maximizes the expected
+                       ///< within-request Spearman correlation (rearrangement inequality)
+    plug_in            ///< U(y) at the posterior means of the latents (posterior_mean_state)
+};
+
+/// Effective sample sizes seen by a posterior_scorer, one per scored request.
+struct posterior_stats {
+    int requests = 0;
+    double ess_sum = 0.0;
+    double ess_min = std::numeric_limits<double>::infinity();
+    void add(double ess) noexcept {
+        ++requests;
+        ess_sum += ess;
+        ess_min = std::min(ess_min, ess);
+    }
+    double ess_mean() const noexcept { return requests ? ess_sum / requests : 0.0; }
+};
+
+/// A slate scorer (the callable of decode::best_of_n and pipeline::scorer_correlation) that scores
+/// the K slates of a request from its observed features alone, through the world's posterior. An
+/// oracle diagnostic (it knows the world's parameters); it carries no trust record, so best_of_n
+/// never serves with it. Scores are in `cond` (default conditions). L may be at most the world's
+/// slate size (a prefix). With `stats` set, each request's ESS is added there (then one thread).
+struct posterior_scorer {
+    const world* w = nullptr;
+    posterior_options options{};
+    posterior_target target = posterior_target::expected_utility;
+    conditions cond{};
+    posterior_stats* stats = nullptr;
+
+    void operator()(const request_view<float>& r, int K, int L, const int* slates, float* scores, workspace&) const {
+        if (!w) detail::throw_input("posterior_scorer: no world");
+        if (K < 1 || L < 1 || L > w->slate_size() || L > r.n)
+            detail::throw_input("posterior_scorer: K = " + std::to_string(K) + ", L = " + std::to_string(L) +
+                                " (L must be in [1, min(n, the world's slate size)])");
+        for (int k = 0; k < K; ++k)
+            for (int t = 0; t < L; ++t) {
+                const int y = slates[static_cast<std::size_t>(k) * L + t];
+                if (y < 0 || y >= r.n) detail::throw_input("posterior_scorer: slate " + std::to_string(k) + " holds candidate " + std::to_string(y));
+                for (int t2 = 0; t2 < t; ++t2)
+                    if (slates[static_cast<std::size_t>(k) * L + t2] == y)
+                        detail::throw_input("posterior_scorer: slate " + std::to_string(k) + " repeats candidate " + std::to_string(y));
+            }
+        posterior_draws d;
+        sample_posterior(*w, r, options, d);
+        if (stats) stats->add(d.ess);
+        if (target == posterior_target::plug_in) {
+            const sim_request h = posterior_mean_state(*w, d);
+            for (int k = 0; k < K; ++k)
+                scores[k] = static_cast<float>(w->utility_unchecked(h, slates + static_cast<std::size_t>(k) * L, L, cond));
+            return;
+        }
+        std::vector<double> acc(static_cast<std::size_t>(K), 0.0), u(static_cast<std::size_t>(K));
+        for (int m = 0; m < d.samples(); ++m) {
+            const sim_request& h = d.states[static_cast<std::size_t>(m)];
+            for (int k = 0; k < K; ++k)
+                u[static_cast<std::size_t>(k)] = w->utility_unchecked(h, slates + static_cast<std::size_t>(k) * L, L, cond);
+            const double wm = d.weights[static_cast<std::size_t>(m)];
+            if (target == posterior_target::expected_rank) {
+                const std::vector<double> rank = eval::average_ranks(u);
+                for (int k = 0; k < K; ++k) acc[static_cast<std::size_t>(k)] += wm * rank[static_cast<std::size_t>(k)];
+            } else {
+                for (int k = 0; k < K; ++k) acc[static_cast<std::size_t>(k)] += wm * u[static_cast<std::size_t>(k)];
+            }
+        }
+        for (int k = 0; k < K; ++k) scores[k] = static_cast<float>(acc[static_cast<std::size_t>(k)]);
+    }
+};
+
+DUALRERANK_NAMESPACE_END
+// ---- end include/dualrerank/sim/posterior.hpp ----
 
 // ---- begin include/dualrerank/sim/sim.hpp ----
 // dualrerank: the simulator wing. The built-in world (users, items, whole-page feedback with a
