@@ -5,6 +5,7 @@
 #include "catch.hpp"
 #include "grad_check.hpp"
 #include "test_header.hpp"
+#include "test_util.hpp"
 
 // Unity builds put several test files in one translation unit (tests/CMakeLists.txt): each file's
 // code lives in its own namespace, so file-local helpers of the same name never meet.
@@ -14,25 +15,8 @@ using namespace dualrerank;
 
 namespace {
 
-page_evaluator_config odd_config() {
-    page_evaluator_config c;
-    c.features = 7;
-    c.context = 5;
-    c.max_slate = 5;
-    c.max_candidates = 40;
-    c.objectives = 3;
-    return c;
-}
-
-template <class T>
-request<T> random_request(int n, int F, int Fc, rng& g) {
-    request<T> r;
-    r.n = n;
-    r.f = F;
-    for (int i = 0; i < n * F; ++i) r.features.push_back(T(g.normal()));
-    for (int i = 0; i < Fc; ++i) r.context.push_back(T(g.normal()));
-    return r;
-}
+using test_util::odd_config;
+using test_util::random_request;
 
 /// Soft labels with v <= c per slot, or 0/1 labels when `binary`.
 std::vector<float> random_labels(int L, int O, rng& g, bool binary) {

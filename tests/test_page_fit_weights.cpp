@@ -14,25 +14,8 @@ using namespace dualrerank;
 
 namespace {
 
-page_evaluator_config odd_config() {
-    page_evaluator_config c;
-    c.features = 7;
-    c.context = 5;
-    c.max_slate = 5;
-    c.max_candidates = 40;
-    c.objectives = 3;
-    return c;
-}
-
-template <class T>
-request<T> random_request(int n, int F, int Fc, rng& g) {
-    request<T> r;
-    r.n = n;
-    r.f = F;
-    for (int i = 0; i < n * F; ++i) r.features.push_back(T(g.normal()));
-    for (int i = 0; i < Fc; ++i) r.context.push_back(T(g.normal()));
-    return r;
-}
+using test_util::odd_config;
+using test_util::random_request;
 
 std::vector<float> random_labels(int L, int O, rng& g) {
     std::vector<float> lab(std::size_t(L) * O);

@@ -52,6 +52,28 @@ request<T> random_request(const model_config& c, int n, rng& g) {
     return r;
 }
 
+/// A page evaluator's shapes that no default shares (F 7, Fc 5, L 5, N <= 40, 3 objectives).
+inline page_evaluator_config odd_config() {
+    page_evaluator_config c;
+    c.features = 7;
+    c.context = 5;
+    c.max_slate = 5;
+    c.max_candidates = 40;
+    c.objectives = 3;
+    return c;
+}
+
+/// n candidates of F standard-normal features and Fc context values (no upstream rank).
+template <class T>
+request<T> random_request(int n, int F, int Fc, rng& g) {
+    request<T> r;
+    r.n = n;
+    r.f = F;
+    for (int i = 0; i < n * F; ++i) r.features.push_back(T(g.normal()));
+    for (int i = 0; i < Fc; ++i) r.context.push_back(T(g.normal()));
+    return r;
+}
+
 template <class T>
 std::vector<request<T>> random_requests(const model_config& c, int count, int n, std::uint64_t seed) {
     rng g(seed);
