@@ -39,6 +39,7 @@
 
 #include "../core/workspace.hpp"
 #include "../eval/metrics.hpp"
+#include "../model/config.hpp"
 #include "world.hpp"
 
 DUALRERANK_NAMESPACE_BEGIN
@@ -259,14 +260,7 @@ struct posterior_scorer {
         if (K < 1 || L < 1 || L > w->slate_size() || L > r.n)
             detail::throw_input("posterior_scorer: K = " + std::to_string(K) + ", L = " + std::to_string(L) +
                                 " (L must be in [1, min(n, the world's slate size)])");
-        for (int k = 0; k < K; ++k)
-            for (int t = 0; t < L; ++t) {
-                const int y = slates[static_cast<std::size_t>(k) * L + t];
-                if (y < 0 || y >= r.n) detail::throw_input("posterior_scorer: slate " + std::to_string(k) + " holds candidate " + std::to_string(y));
-                for (int t2 = 0; t2 < t; ++t2)
-                    if (slates[static_cast<std::size_t>(k) * L + t2] == y)
-                        detail::throw_input("posterior_scorer: slate " + std::to_string(k) + " repeats candidate " + std::to_string(y));
-            }
+        for (int k = 0; k < K; ++k) detail::validate_slate(slates + static_cast<std::size_t>(k) * L, L, r.n, "posterior_scorer");
         posterior_draws d;
         sample_posterior(*w, r, options, d);
         if (stats) stats->add(d.ess);
