@@ -13,6 +13,8 @@
 #   limits            readers that stop: far-out LETOR indices, /dev/zero, directories, long config
 #                     lines, control bytes, a 1-based LETOR file (docs/bad-input.md)
 #   logs              impression logs: export-logs -> train --logs -> dpo -> distill --logs, bad logs
+#   audit             issues 13/16: outputs checked before the work, options with no effect are errors, loss
+#                     units, logs errors naming FILE:LINE, hints for a file given to the wrong reader
 #   world_letor       world-trained models rerank the world's LETOR export (context columns), as
 #                     the same requests in JSON lines (needs -DEXPORT_WORLD=<examples/export_world>)
 # Every budget is tiny (a few dozen steps), so each case takes seconds.
@@ -633,7 +635,7 @@ elseif(CASE STREQUAL "logs")
   file(WRITE "${WORK}/tiny.jsonl" "{\"features\":[[1],[2]],\"shown\":[0,1],\"feedback\":{\"view\":[1,0]}}\n")
   fails(1 "exp\\.safetensors has 32 features and 16 context features; the pages of tiny\\.jsonl have 1 and 0"
         dpo --reference exp.safetensors --logs tiny.jsonl --out x.safetensors)
-  fails(1 "no feedback objective \"purchase\" \\(--objective\\)" dpo --reference exp.safetensors --logs logs.jsonl --objective purchase --out x.safetensors)
+  fails(1 "no feedback objective \"purchase\" \\(--objective;" dpo --reference exp.safetensors --logs logs.jsonl --objective purchase --out x.safetensors)
   fails(1 "holds a nar_student, expected a ar_teacher" dpo --reference exp_student.safetensors --logs logs.jsonl --out x.safetensors)
   fails(2 "--beta" dpo --reference exp.safetensors --logs logs.jsonl --beta 0 --out x.safetensors)
   fails(2 "--targets search goes with --evaluator" train --logs logs.jsonl --targets search --out x.safetensors)
@@ -678,7 +680,7 @@ elseif(CASE STREQUAL "logs")
   fails(2 "--world small\\|default is required" export-logs --logs 10 --out x.jsonl)
   fails(1 "no/logs\\.jsonl: cannot open" train --logs no/logs.jsonl --out x.safetensors)
   ok(export-logs --world default --logs 5 --out big.jsonl)
-  fails(1 "was built for slates of 6 from 20 candidates; big\\.jsonl has pages with 10 shown slots or 50 candidates"
+  fails(1 "was built for slates of 6 from 1024 candidates; big\\.jsonl has pages with 10 shown slots or 50 candidates"
         dpo --reference exp.safetensors --logs big.jsonl --out x.safetensors)
 
 elseif(CASE STREQUAL "limits")
@@ -787,6 +789,114 @@ elseif(CASE STREQUAL "world_letor")
   # context columns must be equal on every document of a query
   file(WRITE "${WORK}/ctx_differs.txt" "1 qid:5 1:0.5 33:1\n0 qid:5 2:1 33:2\n")
   fails(1 "query 5: context column 33 differs between documents 1 and 2" rerank --model wt.safetensors --input ctx_differs.txt)
+
+# ----------------------------------------------------------------------------------------------
+elseif(CASE STREQUAL "audit")
+  # issues 13 and 16, a new user's audit of the CLI: outputs checked before the work, options that
+  # would do nothing are errors, losses with units, logs errors naming FILE:LINE, hints for a file
+  # given to the wrong reader
+  set(_small --d 8 --heads 2 --enc-layers 1 --dec-layers 1 --ffn 8)
+  ok(export-logs --world small --logs 40 --out logs.jsonl)
+  ok(train --data "${CLI_DATA}/train.txt" --model teacher --slate-length 5 --steps 5 ${TINY} --out t.safetensors)
+  ok(train --logs logs.jsonl --model student --steps 3 ${_small} --out ls.safetensors)
+  # 1. an output that cannot be written fails before any work (it used to fail after the whole run,
+  #    losing the model), and the probe leaves no file behind
+  fails(1 "--out nodir/x\\.safetensors: the directory nodir does not exist" train --data "${CLI_DATA}/train.txt" --steps 3
+        --ensemble 1 --out nodir/x.safetensors)
+  run(train --data "${CLI_DATA}/train.txt" --steps 3 --ensemble 1 --out nodir/x.safetensors)  # fails() keeps OUT to itself
+  if(NOT RC EQUAL 1 OR NOT OUT STREQUAL "")
+    message(FATAL_ERROR "train --out nodir/x.safetensors: exit ${RC}, trained anyway:\n${OUT}")
+  endif()
+  fails(1 "--curve nodir/c\\.csv: the directory nodir does not exist" train --data "${CLI_DATA}/train.txt" --steps 3
+        --ensemble 1 --out x.safetensors --curve nodir/c)
+  fails(1 "--checkpoint nodir/c\\.ckpt: the directory nodir" distill --teacher t.safetensors --data "${CLI_DATA}/train.txt"
+        --steps 3 --out x.safetensors --checkpoint nodir/c.ckpt)
+  fails(1 "--out \\. is a directory" train --logs logs.jsonl --steps 3 --out .)
+  fails(1 "--out nodir/x\\.safetensors: the directory" dpo --reference t.safetensors --logs logs.jsonl --out nodir/x.safetensors)
+  fails(1 "--out nodir/e\\.safetensors: the directory" fit-evaluator --logs logs.jsonl --out nodir/e.safetensors)
+  fails(1 "--output nodir/s\\.jsonl: the directory" rerank --model t.safetensors --input "${CLI_DATA}/valid.txt" --output nodir/s.jsonl)
+  fails(1 "--curve nodir/c\\.csv: the directory" ldro --student ls.safetensors --world small --requests 4 --eval-every 2
+        --curve nodir/c.csv --out x.safetensors)
+  file(GLOB _probes "${WORK}/*.probe.*")
+  if(_probes)
+    message(FATAL_ERROR "the writability probe left files: ${_probes}")
+  endif()
+  # 2. options that have no effect in the run are usage errors (they were silently ignored)
+  fails(2 "--slate-length has no effect with --world" train --world small --slate-length 5 --out x.safetensors)
+  fails(2 "--norm has no effect with --world" train --world small --norm none --out x.safetensors)
+  fails(2 "--requests has no effect with LETOR --data" train --data "${CLI_DATA}/train.txt" --requests 10 --out x.safetensors)
+  fails(2 "--patience has no effect without --valid or --valid-fraction" train --data "${CLI_DATA}/train.txt" --patience 3
+        --out x.safetensors)
+  fails(2 "--refit has no effect without --valid-fraction" train --data "${CLI_DATA}/train.txt" --valid "${CLI_DATA}/valid.txt"
+        --refit no --out x.safetensors)
+  fails(2 "--valid-at has no effect without --valid" distill --teacher t.safetensors --data "${CLI_DATA}/train.txt"
+        --valid-at 3 --out x.safetensors)
+  fails(2 "--eval-requests has no effect with LETOR --data" distill --teacher t.safetensors --data "${CLI_DATA}/train.txt"
+        --eval-requests 5 --out x.safetensors)
+  fails(2 "--curve has no effect without --eval-every" ldro --student ls.safetensors --world small --curve c.csv --out x.safetensors)
+  fails(2 "--evaluator has no effect without --mode realistic" ldro --student ls.safetensors --world small --evaluator t.safetensors
+        --out x.safetensors)
+  fails(2 "--world-seed has no effect without --world" train --logs logs.jsonl --world-seed 3 --out x.safetensors)
+  fails(2 "--check-requests has no effect without --world" fit-evaluator --logs logs.jsonl --check-requests 5 --out e.safetensors)
+  fails(2 "--beam-width has no effect without --decoder beam" rerank --model t.safetensors --input "${CLI_DATA}/valid.txt"
+        --beam-width 8)
+  fails(2 "--tau has no effect without --decoder sample or best-of-n" eval --model t.safetensors --data "${CLI_DATA}/valid.txt"
+        --tau 0.3)
+  fails(2 "--group has no effect on JSON-lines input" rerank --model t.safetensors --input "${CLI_DATA}/requests.jsonl"
+        --group g.txt)
+  # 3. losses with their units (train --logs printed a per-page figure without a unit)
+  ok(train --logs logs.jsonl --steps 30 ${_small} --out exp.safetensors)
+  expect("${OUT}" "final loss [0-9.]+ nats per slot \\(mean of the last 25 steps\\)" "train --logs loss unit")
+  ok(distill --teacher exp.safetensors --logs logs.jsonl --steps 3 --samples 2 ${_small} --out ds.safetensors)
+  expect("${OUT}" "final loss [0-9.]+ nats per request \\(the SKD objective" "distill --logs loss unit")
+  # train --logs makes a model that serves requests larger than any logged page (as train --data)
+  ok(info exp.safetensors)
+  expect("${OUT}" "max_candidates +1024" "train --logs max_candidates")
+  fails(2 "--max-candidates 10 is below the largest logged page \\(20 candidates\\)" train --logs logs.jsonl
+        --max-candidates 10 --out x.safetensors)
+  # 4. a page a model would refuse is named by FILE:LINE:field before training (the model's error
+  #    from inside a batch named no page)
+  file(STRINGS "${WORK}/logs.jsonl" _pages)
+  list(GET _pages 0 _p1)
+  list(GET _pages 1 _p2)
+  string(REGEX REPLACE "^\\{\"id\":1,\"features\":\\[\\[[^,]*," "{\"id\":1,\"features\":[[1e30," _bad "${_p2}")
+  file(WRITE "${WORK}/big.jsonl" "${_p1}\n${_bad}\n")
+  fails(1 "big\\.jsonl:2: \"features\"\\[0\\]\\[0\\]: 1e\\+30 exceeds limits::max_feature_magnitude" train --logs big.jsonl
+        --steps 3 --out x.safetensors)
+  # 5. a file given to the wrong reader says where it goes
+  fails(1 "train\\.txt:1: json: .*a LETOR file goes to train --data" train --logs "${CLI_DATA}/train.txt" --out x.safetensors)
+  fails(1 "logs\\.jsonl:1: bad label .*impression logs go to --logs" train --data logs.jsonl --out x.safetensors)
+  fails(1 "logs\\.jsonl:1: unknown field \"[a-z_]+\" .*an impression-log page" rerank --model exp.safetensors --input logs.jsonl)
+  file(WRITE "${WORK}/logs.cfg" "logs = logs.jsonl\nsteps = 3\nd = 8\nheads = 2\nffn = 8\n")
+  ok(train --config logs.cfg --out cfg.safetensors)
+  expect("${OUT}" "on 40 logged pages, 3 steps" "train --config with logs = FILE reads the logs")
+  # 6. an objective that is not in the logs: the message lists the logs' objectives
+  fails(1 "no feedback objective \"purchase\" \\(--objective; the logs have click, long_view\\)" dpo --reference exp.safetensors
+        --logs logs.jsonl --objective purchase --out x.safetensors)
+  fails(1 "no feedback objective \"purchase\" \\(--objectives; the logs have click, long_view\\)" fit-evaluator --logs logs.jsonl
+        --objectives click,purchase --out x.safetensors)
+  # dpo's weight decay: the library's recipe has none; the CLI's default said so in code but gave 0.01
+  ok(dpo --help)
+  expect("${OUT}" "--weight-decay X +AdamW weight decay \\(matrices only\\) \\(default 0\\)" "dpo weight decay default")
+  # 7. fit-evaluator: "click" is the click wherever it stands, counts above 1 are noted, and a bad
+  #    --student fails before the fit
+  set(_ev "")
+  foreach(_i RANGE 1 12)
+    string(APPEND _ev "{\"features\":[[${_i}],[2],[0.5]],\"shown\":[0,1],\"feedback\":{\"long_view\":[1,0],\"click\":[1,0],\"dwell\":[35,0]}}\n")
+  endforeach()
+  file(WRITE "${WORK}/ev.jsonl" "${_ev}")
+  ok(fit-evaluator --logs ev.jsonl --steps 5 --eval-every 5 --out ev.safetensors)
+  expect("${OUT}" "objectives: click \\(the click\\), long_view \\(given a click\\), dwell \\(given a click\\)" "fit-evaluator click first")
+  expect("${ERR}" "\"dwell\": 12 of 24 feedback values are above 1 and are read as 1" "fit-evaluator counts note")
+  fails(1 "nope\\.safetensors" fit-evaluator --logs logs.jsonl --world small --student nope.safetensors --out e.safetensors)
+  run(fit-evaluator --logs logs.jsonl --world small --student nope.safetensors --out e.safetensors)
+  if(NOT RC EQUAL 1 OR OUT MATCHES "page evaluator on")
+    message(FATAL_ERROR "fit-evaluator fitted before loading --student:\n${OUT}")
+  endif()
+  # 8. an ensemble trained with --valid reports the saved file's validation figure, not only its members'
+  ok(train --data "${CLI_DATA}/train.txt" --valid "${CLI_DATA}/valid.txt" --ensemble 2 --slate-length 5 --steps 10 ${TINY}
+     --out e2.safetensors)
+  expect("${OUT}" "ensemble: validation \\(12 queries\\): NDCG@5 [0-9.]+  MAP@5 [0-9.]+ \\(the saved model\\)" "ensemble validation")
 
 else()
   message(FATAL_ERROR "test_cli.cmake: unknown CASE ${CASE}")

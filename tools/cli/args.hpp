@@ -18,6 +18,7 @@
 #include <system_error>
 #include <sys/stat.h>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -140,10 +141,21 @@ public:
                 throw usage_error("'" + positionals[i] + "' and --" + positional_[i] + " both given");
             cli[positional_[i]] = positionals[i];
         }
-        for (auto& kv : cli) values_[kv.first] = kv.second;
+        for (auto& kv : cli) {
+            values_[kv.first] = kv.second;
+            given_.insert(kv.first);
+        }
     }
 
     bool has(const std::string& name) const { return values_.count(name) > 0; }
+    /// True when the command line or the config file set the option (its default does not count).
+    bool given(const std::string& name) const { return given_.count(name) > 0; }
+    /// usage_error when any of `names` was given: the options that have no effect `when` (e.g.
+    /// "with --world"), so a setting is never silently dropped.
+    void no_effect(const std::vector<std::string>& names, const std::string& when) const {
+        for (const auto& n : names)
+            if (given(n)) throw usage_error("--" + n + " has no effect " + when + " (see dualrerank " + command_ + " --help)");
+    }
     std::string str(const std::string& name) const {
         auto it = values_.find(name);
         if (it == values_.end()) throw usage_error("--" + name + " is required (see dualrerank " + command_ + " --help)");
@@ -211,6 +223,7 @@ private:
     std::vector<option_spec> specs_;
     std::vector<std::string> positional_;
     std::map<std::string, std::string> values_;
+    std::set<std::string> given_;  ///< set by the command line or the config file
 
     static std::string left(const option_spec& s) {
         return "--" + s.name + (s.metavar.empty() ? "" : " " + s.metavar);
@@ -326,6 +339,7 @@ public:
             if (s && s->flag) value = bool_text(value, where + ": " + key);
             else if (value.empty()) throw usage_error(where + ": '" + key + "' has no value");
             values_[key] = value;
+            given_.insert(key);
             if (!ended) break;
         }
     }

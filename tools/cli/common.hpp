@@ -3,7 +3,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
@@ -12,6 +15,15 @@
 #include <numeric>
 #include <string>
 #include <vector>
+
+#include <sys/stat.h>
+#if defined(_WIN32)
+#include <process.h>
+#define DUALRERANK_CLI_GETPID _getpid
+#else
+#include <unistd.h>
+#define DUALRERANK_CLI_GETPID ::getpid
+#endif
 
 #include <dualrerank/dualrerank.hpp>
 
@@ -70,12 +82,13 @@ inline void apply_architecture(const arg_parser& a, model_config& c) {
 }
 
 /// Optimizer and batch options shared by train and distill.
-inline void add_optimizer_options(arg_parser& p, const std::string& steps, const std::string& lr) {
+inline void add_optimizer_options(arg_parser& p, const std::string& steps, const std::string& lr,
+                                  const std::string& weight_decay = "0.01") {
     p.option("steps", "N", steps, "optimizer steps")
         .option("batch-size", "B", "32", "requests per step")
         .option("lr", "X", lr, "peak learning rate (AdamW; linear warmup, cosine decay)")
         .option("warmup", "N", "", "warmup steps (default min(200, steps / 10))")
-        .option("weight-decay", "X", "0.01", "AdamW weight decay (matrices only)")
+        .option("weight-decay", "X", weight_decay, "AdamW weight decay (matrices only)")
         .option("clip-norm", "X", "1.0", "global gradient-norm clip (0: off)");
 }
 
@@ -93,6 +106,34 @@ inline train::trainer_config trainer_config_from(const arg_parser& a, std::uint6
     tc.log = nullptr;
     if (a.has("average-decay")) tc.average_decay = a.real("average-decay", 0.0, 0.999999);  // train only
     return tc;
+}
+
+/// Before any work: `path` (the value of --`option`) can be written, i.e. it is not a directory
+/// and its directory exists and takes a new file (a probe file is created there and removed).
+/// A run that trains for an hour must not end in "cannot create" and lose the model. An
+/// error (exit status 1, a write error) naming the option; "-" (stdout) and "" pass.
+inline void check_writable(const std::string& path, const std::string& option) {
+    if (path.empty() || path == "-") return;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        throw error("--" + option + " " + path + " is a directory; give a file name");
+    const std::size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw error("--" + option + " " + path + ": the directory " + dir + " does not exist (create it first)");
+    const std::string probe = path + ".probe." + std::to_string(static_cast<long>(DUALRERANK_CLI_GETPID()));
+    std::FILE* f = std::fopen(probe.c_str(), "wb");
+    if (!f) throw error("--" + option + " " + path + ": cannot create a file in " + dir + ": " + std::strerror(errno));
+    std::fclose(f);
+    std::remove(probe.c_str());
+}
+
+/// check_writable for the files a training command writes: --out and --checkpoint, and --curve
+/// (the CSV, `curve_suffix` after the name: ".csv" for train and distill, "" for ldro's).
+inline void check_outputs(const arg_parser& a, const std::string& curve_suffix = ".csv") {
+    if (a.has("out")) check_writable(a.str("out"), "out");
+    if (a.has("checkpoint")) check_writable(a.str("checkpoint"), "checkpoint");
+    if (a.has("curve")) check_writable(a.str("curve") + curve_suffix, "curve");
 }
 
 /// Extra metadata stored in every model the tool writes.
@@ -164,6 +205,21 @@ inline std::string input_format(const std::string& path, const std::string& expl
     return "letor";
 }
 
+/// The first byte of a file that is not white space (0 when there is none or it cannot be read).
+inline char first_text_byte(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    for (int c, i = 0; f && i < 4096 && (c = f.get()) != std::char_traits<char>::eof(); ++i)
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return static_cast<char>(c);
+    return 0;
+}
+
+/// A float in its shortest text that reads back to it (1e+30, not 1.0000000150474662e+30).
+inline std::string float_text(float x) {
+    std::string s;
+    io::detail::append_float(s, x);
+    return s;
+}
+
 /// A LETOR file (with qid:, or without and a group file), parsed (sparse); `width` > 0 pins the
 /// dense width (an index beyond it is an error); `index_base` as letor_options (-1: decide from
 /// the file, which train does; rerank and eval use the model's letor_index_base_of).
@@ -181,7 +237,14 @@ inline letor_dataset read_letor_sparse(const std::string& path, const std::strin
             ds = read_letor(std::cin, g, "<stdin>", group_path, opt);
         }
     } else {
-        ds = group_path.empty() ? read_letor_file(path, opt) : read_letor_file(path, group_path, opt);
+        try {
+            ds = group_path.empty() ? read_letor_file(path, opt) : read_letor_file(path, group_path, opt);
+        } catch (const format_error& e) {  // JSON lines given as LETOR: say where they go
+            if (first_text_byte(path) == '{')
+                throw format_error(std::string(e.what()) + " (the file holds JSON lines, not LETOR: requests are read as JSON lines "
+                                                             "with a .jsonl name or --format jsonl; impression logs go to --logs)");
+            throw;
+        }
     }
     if (ds.num_queries() == 0) throw format_error((path == "-" ? std::string("<stdin>") : path) + ": no queries");
     return ds;
@@ -315,6 +378,10 @@ inline decoder_settings decoder_settings_from(const arg_parser& a) {
     d.scorer = a.str_or("scorer", "");
     d.tau = a.has("tau") ? a.real("tau", 1e-6, 1e6) : d.decoder == "best-of-n" ? decode::best_of_n_config{}.tau : 1.0;
     d.seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
+    // a decoder option the chosen decoder does not read is an error, never silently dropped
+    if (d.decoder != "beam") a.no_effect({"beam-width"}, "without --decoder beam");
+    if (d.decoder != "best-of-n") a.no_effect({"best-of"}, "without --decoder best-of-n");
+    if (d.decoder != "best-of-n" && d.decoder != "sample") a.no_effect({"tau", "seed"}, "without --decoder sample or best-of-n");
     return d;
 }
 

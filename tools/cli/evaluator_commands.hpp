@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,10 @@ namespace dualrerank_cli {
 inline std::vector<int> evaluator_objectives(const std::vector<io::impression_page>& logs, const std::string& wanted,
                                              const std::string& path) {
     std::vector<std::string> names;
-    if (wanted.empty()) {
+    if (wanted.empty()) {  // the file's order, but an objective named "click" first: the evaluator's click
         names = logs[0].objectives;
+        const auto click = std::find(names.begin(), names.end(), std::string("click"));
+        if (click != names.end()) std::rotate(names.begin(), click, click + 1);
     } else {
         std::string cur;
         for (char ch : wanted + ",") {
@@ -49,7 +52,8 @@ inline std::vector<int> evaluator_objectives(const std::vector<io::impression_pa
     std::vector<int> idx;
     for (const auto& n : names) {
         const int k = logs[0].objective_index(n);
-        if (k < 0) throw input_error(path + ": the pages have no feedback objective \"" + n + "\"");
+        if (k < 0) throw input_error(path + ": the pages have no feedback objective \"" + n + "\" (--objectives; the logs have " +
+                                     objective_list(logs) + ")");
         idx.push_back(k);
     }
     return idx;
@@ -116,6 +120,8 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
     a.parse(argc, argv, 2);
 
     const std::string path = a.str("logs"), out = a.str("out");
+    if (!a.has("world")) a.no_effect({"check-requests", "world-seed"}, "without --world and --student (no check runs)");
+    check_writable(out, "out");
     const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
     train::page_fit_config fc;
     fc.steps = static_cast<long>(a.integer("steps", 1, 100000000));
@@ -128,9 +134,32 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
     fc.seed = seed;
     const double vf = a.real("valid-fraction", 0.0, 0.9);
     if (a.has("student") != a.has("world")) throw usage_error("the correlation check needs both --world and --student");
+    // the check's world and student, loaded and matched before the fit (not after it: a wrong
+    // --student must not cost the fit)
+    std::unique_ptr<world> w;
+    std::unique_ptr<nar_student<float>> student;
+    if (a.has("world")) {
+        w = std::make_unique<world>(world_config_from(a.str("world")),
+                                    static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
+        student = std::make_unique<nar_student<float>>(io::load_model<nar_student<float>>(a.str("student")));
+        check_model_fits_world(student->config(), w->config(), a.str("student"));
+    }
+    const int M = a.int_value("check-requests", 1, 100000);
     const std::vector<io::impression_page> logs = read_logs(path);
     const logs_shape s = shape_of_logs(logs, path);
     const std::vector<int> objectives = evaluator_objectives(logs, a.str_or("objectives", ""), path);
+    for (std::size_t o = 0; o < objectives.size(); ++o) {  // the evaluator models events: a count of 3 is read as 1
+        std::size_t above = 0, values = 0;
+        for (const auto& p : logs) {
+            const float* v = p.objective_feedback(std::size_t(objectives[o]));
+            for (int t = 0; t < p.slots(); ++t) above += v[t] > 1.0f;
+            values += std::size_t(p.slots());
+        }
+        if (above > 0)
+            std::fprintf(stderr, "dualrerank: note: \"%s\": %zu of %zu feedback values are above 1 and are read as 1 (the page "
+                                 "evaluator models per-slot events, docs/evaluator.md)\n",
+                         logs[0].objectives[std::size_t(objectives[o])].c_str(), above, values);
+    }
     const std::size_t n_valid = std::max<std::size_t>(1, std::size_t(std::lround(vf * double(logs.size()))));
     if (logs.size() < n_valid + 1) throw input_error(path + ": too few pages to hold " + std::to_string(n_valid) + " out");
     const std::size_t n_train = logs.size() - n_valid;
@@ -147,6 +176,10 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
     const auto valid_src = impression_source(logs, n_train, logs.size(), objectives);
     const train::page_fit_result fit = train::fit_page_evaluator(ev, train_src, valid_src, fc);
     const train::page_fit_report rep = train::page_fit_evaluation(ev, valid_src);
+    std::string used;
+    for (std::size_t o = 0; o < objectives.size(); ++o)
+        used += (o ? ", " : "") + logs[0].objectives[std::size_t(objectives[o])] + (o ? " (given a click)" : " (the click)");
+    std::printf("objectives: %s\n", used.c_str());
     std::printf("page evaluator on %zu pages (%zu held out): %ld steps%s, held-out NLL per page %.4f (before %.4f, best at step %ld",
                 n_train, n_valid, fit.steps, fit.stopped_early ? " (stopped early)" : "", fit.best_valid_loss,
                 fit.initial_valid_loss, fit.best_step);
@@ -169,18 +202,13 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
     meta["training"] = "page evaluator fitted on " + path + " (" + std::to_string(n_train) + " pages, " +
                        std::to_string(n_valid) + " held out), " + std::to_string(fit.steps) + " steps, seed " +
                        std::to_string(seed);
-    if (a.has("world")) {
-        const world w(world_config_from(a.str("world")),
-                      static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
-        const nar_student<float> student = io::load_model<nar_student<float>>(a.str("student"));
-        check_model_fits_world(student.config(), w.config(), a.str("student"));
-        const int M = a.int_value("check-requests", 1, 100000);
+    if (w) {
         workspace ws;
         const auto scorer = [&](const request_view<float>& r, int K, int L, const int* slates, float* scores, workspace& w2) {
             ev.score(r, K, L, slates, static_cast<const float*>(nullptr), scores, w2);
         };
-        const auto rc = pipeline::scorer_correlation(w, scorer, [](const sim_request&) {}, pipeline::slate_distribution::proposals,
-                                                     &student, M, 16, 0.5, seed);
+        const auto rc = pipeline::scorer_correlation(*w, scorer, [](const sim_request&) {}, pipeline::slate_distribution::proposals,
+                                                     student.get(), M, 16, 0.5, seed);
         ev.validation = scorer_validation{"rank_correlation", rc.mean, M};
         std::printf("within-request rank correlation with the world's utility on %s's proposals (%d requests, 16 each): %.4f\n",
                     a.str("student").c_str(), M, rc.mean);

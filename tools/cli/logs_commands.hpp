@@ -25,11 +25,50 @@
 
 namespace dualrerank_cli {
 
-/// The pages of an impression-log file, with a note of what was read.
+/// The pages of an impression-log file. A file that is not JSON lines (a LETOR file given to
+/// --logs) gets a hint; a file without a page is an error.
 inline std::vector<io::impression_page> read_logs(const std::string& path) {
-    std::vector<io::impression_page> logs = io::read_impression_log_file(path);
-    if (logs.empty()) throw input_error(path + ": no logged pages");
+    std::vector<io::impression_page> logs;
+    try {
+        logs = io::read_impression_log_file(path);
+    } catch (const format_error& e) {
+        const char c = first_text_byte(path);
+        if (c != 0 && c != '{')
+            throw format_error(std::string(e.what()) + " (impression logs are JSON lines, one page per line: docs/logs.md; a LETOR "
+                                                         "file goes to train --data)");
+        throw;
+    }
+    if (logs.empty()) throw input_error(path + ": no logged pages (the file holds no line; docs/logs.md has the format)");
     return logs;
+}
+
+/// input_error naming FILE:LINE and the field unless every feature and context value of the pages
+/// is one a model accepts (|x| <= limits::max_feature_magnitude, docs/bad-input.md REQ-12): the
+/// reader takes any float, and a model's error from inside a training batch could not say which
+/// page it came from.
+inline void check_logs_values(const std::vector<io::impression_page>& logs, const std::string& path) {
+    const double cap = limits::max_feature_magnitude;
+    for (const auto& p : logs) {
+        const request<float>& r = p.candidates;
+        for (std::size_t i = 0; i < r.features.size(); ++i)
+            if (!(std::fabs(double(r.features[i])) <= cap))
+                throw input_error(path + ":" + std::to_string(p.line) + ": \"features\"[" + std::to_string(i / std::size_t(r.f)) + "][" +
+                                  std::to_string(i % std::size_t(r.f)) + "]: " + float_text(r.features[i]) +
+                                  " exceeds limits::max_feature_magnitude (1e8) in magnitude (normalize such features, "
+                                  "e.g. log1p of counts)");
+        for (std::size_t k = 0; k < r.context.size(); ++k)
+            if (!(std::fabs(double(r.context[k])) <= cap))
+                throw input_error(path + ":" + std::to_string(p.line) + ": \"context\"[" + std::to_string(k) + "]: " +
+                                  float_text(r.context[k]) +
+                                  " exceeds limits::max_feature_magnitude (1e8) in magnitude (normalize such features)");
+    }
+}
+
+/// The logs' objectives, for messages: "click, long_view".
+inline std::string objective_list(const std::vector<io::impression_page>& logs) {
+    std::string s;
+    for (const auto& o : logs[0].objectives) s += (s.empty() ? "" : ", ") + o;
+    return s;
 }
 
 /// The shapes of the logs' requests: every page must have the first page's F and Fc.
@@ -39,6 +78,7 @@ struct logs_shape {
 };
 
 inline logs_shape shape_of_logs(const std::vector<io::impression_page>& logs, const std::string& path) {
+    check_logs_values(logs, path);
     logs_shape s;
     s.features = logs[0].candidates.f;
     s.context = static_cast<int>(logs[0].candidates.context.size());
@@ -70,35 +110,64 @@ inline void check_model_fits_logs(const model_config& c, const logs_shape& s, co
         throw input_error(model + " uses upstream ranks; some pages of " + path + " have none");
 }
 
-/// True when the command line gives --logs (train and distill then read impression logs: the
-/// dispatcher routes them to cmd_train_logs / cmd_distill_logs).
-inline bool gives_logs(int argc, char** argv) {
-    for (int i = 2; i < argc; ++i) {
-        const std::string s = argv[i];
-        if (s == "--logs" || s.rfind("--logs=", 0) == 0) return true;
+/// True when a `--config FILE` sets the key `logs` (the file is read again, bounded, by the
+/// command's own parser, which reports its defects; here any doubt is "no").
+inline bool config_gives_logs(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string line;
+    std::size_t total = 0;
+    while (in && total < arg_parser::max_config_bytes) {
+        line.clear();
+        for (int c; line.size() <= arg_parser::max_config_line && (c = in.get()) != std::char_traits<char>::eof() && c != '\n';)
+            line.push_back(static_cast<char>(c));
+        total += line.size() + 1;
+        const std::size_t hash = line.find('#'), eq = line.find('=');
+        if (eq == std::string::npos || (hash != std::string::npos && hash < eq)) continue;
+        std::string key = line.substr(0, eq);
+        key.erase(0, key.find_first_not_of(" \t\r"));
+        key.erase(key.find_last_not_of(" \t\r") + 1);
+        if (key == "logs" || key == "--logs") return true;
     }
     return false;
 }
 
-/// Supervised fitting in chunks so the bar moves; returns the EMA of the loss.
+/// True when the command line gives --logs, or a --config file sets `logs` (train and distill
+/// then read impression logs: the dispatcher routes them to cmd_train_logs / cmd_distill_logs).
+inline bool gives_logs(int argc, char** argv) {
+    for (int i = 2; i < argc; ++i) {
+        const std::string s = argv[i];
+        if (s == "--logs" || s.rfind("--logs=", 0) == 0) return true;
+        if (s == "--config" && i + 1 < argc && config_gives_logs(argv[i + 1])) return true;
+        if (s.rfind("--config=", 0) == 0 && config_gives_logs(s.substr(9))) return true;
+    }
+    return false;
+}
+
+/// Supervised fitting (slot cross-entropy) with a check every max(1, steps / 200) steps so the bar
+/// moves; returns the mean training loss of the last max(25, steps / 20) steps in nats per slot
+/// (train::loss_unit), the figure `train --data` prints.
 template <class Model>
 double fit_logs_with_progress(train::trainer<Model>& tr, const train::slate_dataset<float>& data, long steps, progress_bar& bar) {
-    const long chunk = std::max(1L, steps / 200);
-    double ema = 0;
-    bool first = true;
-    for (long done = 0; done < steps;) {
-        const long k = std::min(chunk, steps - done);
-        train::fit_supervised(tr, data, k, "train");
-        done += k;
-        const double l = tr.last_loss();
-        if (std::isfinite(l)) ema = first ? l : 0.9 * ema + 0.1 * l;
-        first = false;
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "loss %.4f", ema);
-        bar.update(done, buf);
-    }
+    const long chunk = std::max(1L, steps / 200), tail = std::max(25L, steps / 20);
+    std::vector<std::pair<long, double>> checks;  // (steps in the check, mean loss per slot)
+    long last = 0;
+    train::fit_supervised(tr, data, steps, train::supervised_config{}, chunk, [&](const train::fit_check& c) {
+        checks.emplace_back(c.steps_this_run - last, c.train_loss);
+        last = c.steps_this_run;
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "loss %.4f nats/slot", c.train_loss);
+        bar.update(c.steps_this_run, buf);
+        return true;
+    }, "train");
     bar.finish();
-    return ema;
+    double sum = 0;
+    long n = 0;
+    for (auto it = checks.rbegin(); it != checks.rend() && n < tail; ++it)
+        if (std::isfinite(it->second)) {
+            sum += it->second * double(it->first);
+            n += it->first;
+        }
+    return n > 0 ? sum / double(n) : std::numeric_limits<double>::quiet_NaN();
 }
 
 inline bool logs_progress_on(const arg_parser& a) {
@@ -156,6 +225,7 @@ inline int cmd_train_logs(int argc, char** argv) {
         .option("model", "teacher|student", "teacher", "what to train")
         .option("out", "MODEL", "", "model file to write (safetensors)")
         .option("slate-length", "L", "", "slots of the target (default the first page's shown length)")
+        .option("max-candidates", "N", "", "largest N the model accepts (default max(1024, the largest logged page))")
         .option("eval-requests", "M", "300", "with --world: held-out world requests for the report (0: none)");
     add_world_options(a);
     add_architecture_options(a, true);
@@ -169,9 +239,11 @@ inline int cmd_train_logs(int argc, char** argv) {
     const std::string targets = a.choice("targets", {"exposure", "search"});
     if ((targets == "search") != a.has("evaluator")) throw usage_error("--targets search goes with --evaluator EV (and only it)");
     const std::string out = a.str("out"), path = a.str("logs");
+    if (!a.has("world")) a.no_effect({"eval-requests", "world-seed"}, "without --world (they set up the world's report)");
     const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
     const train::trainer_config tc = trainer_config_from(a, seed);
     const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
+    check_writable(out, "out");
     const int M = a.int_value("eval-requests", 0, 1000000);
     std::unique_ptr<world> w;
     if (a.has("world"))
@@ -203,7 +275,13 @@ inline int cmd_train_logs(int argc, char** argv) {
     mc.features = s.features;
     mc.context = s.context;
     mc.max_slate = L;
-    mc.max_candidates = s.max_candidates;
+    // like train --data: a model that serves requests larger than any logged page (N is not a
+    // parameter shape unless rank_embedding is on)
+    mc.max_candidates = a.has("max-candidates") ? a.int_value("max-candidates", 1, limits::max_candidates)
+                                                : std::min(limits::max_candidates, std::max(1024, s.max_candidates));
+    if (s.max_candidates > mc.max_candidates)
+        throw usage_error("--max-candidates " + std::to_string(mc.max_candidates) + " is below the largest logged page (" +
+                          std::to_string(s.max_candidates) + " candidates)");
     if (w) {
         mc.max_candidates = std::max(mc.max_candidates, w->num_candidates());
         if (L != w->slate_size()) throw usage_error("--world: the world's L is " + std::to_string(w->slate_size()) + ", the logs' " + std::to_string(L));
@@ -233,8 +311,10 @@ inline int cmd_train_logs(int argc, char** argv) {
         nar_student<float> m(mc);
         run(m);
     }
-    std::printf("trained %s (%zu parameters) on %zu logged pages, %ld steps: final loss %.4f -> %s\n",
-                kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), steps, loss, out.c_str());
+    std::printf("trained %s (%zu parameters) on %zu logged pages, %ld steps: final loss %.4f nats per slot (mean of the last "
+                "%ld steps) -> %s\n",
+                kind == "teacher" ? "ar_teacher" : "nar_student", params, data.requests.size(), steps, loss,
+                std::min(steps, std::max(25L, steps / 20)), out.c_str());
     if (utility >= -0.5)
         std::printf("held-out world requests (%d, greedy): normalized utility %.4f\n", M, utility);
     return 0;
@@ -269,7 +349,9 @@ inline int cmd_distill_logs(int argc, char** argv) {
     const bool bar_on = logs_progress_on(a);
     const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
     const std::string out = a.str("out"), path = a.str("logs");
+    if (!a.has("world")) a.no_effect({"eval-requests", "world-seed"}, "without --world (they set up the world's report)");
     const train::trainer_config tc = trainer_config_from(a, seed);
+    check_writable(out, "out");
     const ar_teacher<float> teacher = io::load_model<ar_teacher<float>>(a.str("teacher"));
     model_config sc = teacher.config();
     apply_architecture(a, sc);
@@ -338,7 +420,8 @@ inline int cmd_distill_logs(int argc, char** argv) {
     io::save_model(student, out,
                    provenance("distill", "SKD from " + a.str("teacher") + " on the requests of " + path + ", " +
                                              std::to_string(steps) + " steps, seed " + std::to_string(seed)));
-    std::printf("distilled nar_student (%zu parameters) on %zu logged requests, %ld steps: final loss %.4f -> %s\n",
+    std::printf("distilled nar_student (%zu parameters) on %zu logged requests, %ld steps: final loss %.4f nats per request "
+                "(the SKD objective, summed over slots) -> %s\n",
                 student.parameter_count(), data.size(), steps, ema, out.c_str());
     workspace ws;
     double agree = 0;
@@ -419,7 +502,7 @@ inline int cmd_dpo(int argc, char** argv) {
         .option("beta", "X", "0.1", "DPO temperature")
         .option("sft", "X", "0.1", "weight of a supervised anchor -log pi(winner) per pair (ours; 0 = GReF's loss exactly)")
         .option("eval-requests", "M", "300", "with --world: held-out world requests for the report (0: none)");
-    add_optimizer_options(a, "1000", "1e-4");
+    add_optimizer_options(a, "1000", "1e-4", "0");  // the library's dpo_recipe_config: no weight decay
     add_world_options(a);
     a.option("seed", "S", "1", "batch-order seed");
     a.epilog("example:\n"
@@ -430,7 +513,6 @@ inline int cmd_dpo(int argc, char** argv) {
     const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
     train::dpo_recipe_config rc;
     rc.trainer = trainer_config_from(a, seed);
-    if (!a.has("weight-decay")) rc.trainer.optimizer.weight_decay = 0.0;
     rc.steps = static_cast<long>(a.integer("steps", 1, 100000000));
     rc.dpo.alpha = a.real("alpha", 0.0, 1e6);
     rc.dpo.gamma = a.real("gamma", 0.0, 1e6);
@@ -438,11 +520,13 @@ inline int cmd_dpo(int argc, char** argv) {
     rc.dpo.objective = a.str("objective");
     rc.dpo.sft = a.real("sft", 0.0, 1e6);
     const int M = a.int_value("eval-requests", 0, 1000000);
+    if (!a.has("world")) a.no_effect({"eval-requests", "world-seed"}, "without --world (they set up the world's report)");
     std::unique_ptr<world> w;
     if (a.has("world"))
         w = std::make_unique<world>(world_config_from(a.str("world")),
                                     static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
     const std::string ref_path = a.str("reference"), logs_path = a.str("logs"), out = a.str("out");
+    check_writable(out, "out");
     const ar_teacher<float> ref = io::load_model<ar_teacher<float>>(ref_path);
     const std::vector<io::impression_page> logs = read_logs(logs_path);
     check_model_fits_logs(ref.config(), shape_of_logs(logs, logs_path), ref_path, logs_path);
@@ -450,7 +534,7 @@ inline int cmd_dpo(int argc, char** argv) {
     for (const auto& p : logs)
         if (!p.objective_feedback(rc.dpo.objective))
             throw input_error(logs_path + ":" + std::to_string(p.line) + ": the page has no feedback objective \"" +
-                              rc.dpo.objective + "\" (--objective)");
+                              rc.dpo.objective + "\" (--objective; the logs have " + objective_list(logs) + ")");
 
     train::dpo_report rep;
     const ar_teacher<float> dpo = train::train_rerank_dpo_teacher(ref, logs, rc, &rep);

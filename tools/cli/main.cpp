@@ -310,6 +310,14 @@ int cmd_train(int argc, char** argv) {
     const std::uint64_t seed = seed_of(a);
     const bool bar_on = progress_on(a);
     if (a.has("data") == a.has("world")) throw usage_error("give exactly one of --data FILE and --world small|default");
+    // an option that does nothing in this run is an error, never silently dropped
+    if (a.has("world")) a.no_effect({"group", "slate-length", "norm", "features", "max-candidates"}, "with --world (the world sets the shapes)");
+    else a.no_effect({"requests", "world-seed"}, "with LETOR --data (they set up --world training)");
+    if (!a.has("valid") && !a.has("valid-fraction"))
+        a.no_effect({"patience", "valid-at", "valid-group", "refit"}, "without --valid or --valid-fraction (nothing is validated)");
+    if (!a.has("valid")) a.no_effect({"valid-group"}, "without --valid");
+    if (!a.has("valid-fraction")) a.no_effect({"refit"}, "without --valid-fraction (nothing is carved out to refit on)");
+    check_outputs(a);
     const train::trainer_config tc0 = trainer_config_from(a, seed);  // options checked before any work
     const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
     train::supervised_config sc;
@@ -565,6 +573,19 @@ int cmd_train(int argc, char** argv) {
         io::save_model(e, out, so);
         std::printf("ensemble of %d students (seeds %llu + 1000 k), slot logits averaged -> %s\n", K, (unsigned long long)seed,
                     out.c_str());
+        if (a.has("valid")) {  // the file the user gets, read back and checked on --valid (the members' figures are their own)
+            const any_model m = load_any_model(out);
+            const std::vector<query> vq =
+                read_letor_queries(a.str("valid"), a.str_or("valid-group", ""), m.config.features, m.letor_index_base);
+            const int L = a.int_value("slate-length", 1, limits::max_slate);
+            const int at = a.has("valid-at") ? a.int_value("valid-at", 1, 1 << 20) : L;
+            workspace ws;
+            std::vector<slate> orders(vq.size());
+            for (std::size_t i = 0; i < vq.size(); ++i) full_order_of(*m.student, vq[i].req.view(), L, orders[i], ws);
+            const ranking_metrics rm = evaluate_rankings(vq, orders, {at});
+            std::printf("ensemble: validation (%zu queries): NDCG@%d %.4f  MAP@%d %.4f (the saved model)\n", rm.queries, at,
+                        rm.ndcg[0], at, rm.map[0]);
+        }
     }
     return 0;
 }
@@ -596,6 +617,7 @@ int cmd_eval(int argc, char** argv) {
     const std::vector<int> ks = a.int_list("at", 1, 1 << 20);
     const std::string path = a.str("data");
     const std::string fmt = input_format(path, a.str("format"));
+    if (fmt == "jsonl") a.no_effect({"group"}, "on JSON-lines input (a group file sizes LETOR queries)");
     std::vector<query> qs = fmt == "jsonl" ? read_jsonl_queries(path)
                                            : read_letor_queries(path, a.str_or("group", ""), letor_width(m.config), m.letor_index_base,
                                                                 nullptr, m.config.context);
@@ -673,7 +695,13 @@ int cmd_distill(int argc, char** argv) {
     const std::uint64_t seed = seed_of(a);
     const std::string out = a.str("out");
     if (a.has("data") == a.has("world")) throw usage_error("give exactly one of --data FILE and --world small|default");
+    if (a.has("world")) a.no_effect({"group"}, "with --world");
+    else a.no_effect({"requests", "eval-requests", "world-seed"}, "with LETOR --data (they set up --world distillation)");
+    if (!a.has("valid") && !a.has("valid-fraction"))
+        a.no_effect({"patience", "valid-at", "valid-group"}, "without --valid or --valid-fraction (nothing is validated)");
+    if (!a.has("valid")) a.no_effect({"valid-group"}, "without --valid");
     const train::trainer_config tc = trainer_config_from(a, seed);  // options checked before any work
+    check_outputs(a);
     const ar_teacher<float> teacher = io::load_model<ar_teacher<float>>(a.str("teacher"));
     model_config sc = teacher.config();
     apply_architecture(a, sc);
@@ -845,6 +873,7 @@ int cmd_ldro(int argc, char** argv) {
     const std::uint64_t seed = seed_of(a);
     const std::string out = a.str("out");
     if (!a.has("world")) throw usage_error("--world small|default is required (RL runs on the built-in world)");
+    check_writable(out, "out");
     const world_config wc = world_config_from(a.str("world"));
     const nar_student<float> anchor = io::load_model<nar_student<float>>(a.str("student"));
     check_model_fits_world(anchor.config(), wc, a.str("student"));
@@ -883,6 +912,9 @@ int cmd_ldro(int argc, char** argv) {
     const long steps = (rc.requests + rc.requests_per_step - 1) / rc.requests_per_step;
     // --eval-every: the closed form on held-out requests under the current conditions, as a curve
     const std::string curve_path = a.has("curve") ? a.str("curve") : out + ".curve.csv";
+    if (eval_every > 0) check_writable(curve_path, "curve");
+    if (eval_every == 0) a.no_effect({"curve", "publish-margin"}, "without --eval-every K (the curve and the guard rail come from its evaluations)");
+    if (!realistic) a.no_effect({"evaluator"}, "without --mode realistic");
     std::ofstream curve;
     std::map<std::string, pipeline::eval_set> curve_sets;
     std::vector<dualrerank_cli::curve_point> png_points;
@@ -1003,6 +1035,8 @@ int cmd_rerank(int argc, char** argv) {
     const std::string in_path = a.str("input");
     const bool stdin_guess = in_path == "-" && a.str("format") == "auto";  // stdin without --format: JSON lines
     const std::string fmt = stdin_guess ? "jsonl" : input_format(in_path, a.str("format"));
+    if (fmt == "jsonl") a.no_effect({"group"}, "on JSON-lines input (a group file sizes LETOR queries)");
+    check_writable(a.str("output"), "output");
     const std::string source_name = in_path == "-" ? "<stdin>" : in_path;
     workspace full_ws;
     std::vector<float> doc_scores;

@@ -281,9 +281,15 @@ inline jsonl_request detail::parse_jsonl_request_impl(std::string_view text, std
         } else if (m.first == "relevance") {
             relevance = &m.second;
         } else {
+            const bool logged = m.first == "shown" || m.first == "log_propensity" || m.first == "feedback" ||
+                                m.first == "timestamp" || m.first == "policy_version";
             jsonl_fail(source, line,
                        "unknown field " + detail::quote_for_message(m.first, 64) +
-                           " (expected id, features, context, upstream_rank, relevance)");
+                           " (expected id, features, context, upstream_rank, relevance" +
+                           (logged ? std::string("; an impression-log page, docs/logs.md? a request carries none of shown, "
+                                                 "log_propensity, feedback, timestamp, policy_version: drop them")
+                                   : std::string()) +
+                           ")");
         }
     }
 
