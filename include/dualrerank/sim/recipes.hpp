@@ -114,8 +114,10 @@ slate_dataset<T> make_teacher_targets(const world& w, teacher_recipe recipe, std
         request<T> r;
         r.n = sr.observed.n;
         r.f = sr.observed.f;
-        r.features.assign(sr.observed.features.begin(), sr.observed.features.end());
-        r.context.assign(sr.observed.context.begin(), sr.observed.context.end());
+        // constructed, not assign()ed into the fresh vectors: GCC 12 at -O2 and above warns
+        // (-Wnonnull, a false positive) on assign() into a vector it knows is empty
+        r.features = std::vector<T>(sr.observed.features.begin(), sr.observed.features.end());
+        r.context = std::vector<T>(sr.observed.context.begin(), sr.observed.context.end());
         r.upstream_rank = sr.observed.upstream_rank;
         slate y;
         switch (recipe) {
