@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DDUALRERANK_BUILD_BENCH=ON >/dev/null
-benches="bench_inference bench_training bench_gumbel bench_best_of_n bench_simulator bench_gemm"
+benches="bench_inference bench_training bench_gumbel bench_best_of_n bench_simulator bench_gemm bench_online"
 # shellcheck disable=SC2086
 cmake --build build -j "$(nproc)" --target $benches dualrerank_cli
 student=build/bench/student_ref.safetensors
