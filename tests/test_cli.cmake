@@ -202,7 +202,7 @@ elseif(CASE STREQUAL "config_file")
   fails(2 "--average-decay: 1 is outside" train --config tiny.conf --average-decay 1 --out x.safetensors)
   # --progress on the command line overrides no-progress = true in the file: a bar on stderr
   ok(train --config tiny.conf --steps 20 --no-progress=false --progress --out student2.safetensors)
-  expect("${ERR}" "\\[train student 5/5\\] 100% \\|####################\\| 20/20  loss [0-9.]+  [0-9.]+ it/s  elapsed [0-9:]+" "--progress")
+  expect("${ERR}" "\\[train student 5/5\\] 100% \\|####################\\| 20/20  loss [0-9.]+ nats per slot  [0-9.]+ it/s  elapsed [0-9:]+" "--progress")
   ok(train --config tiny.conf --steps 20 --out student2.safetensors)
   if(NOT ERR STREQUAL "")
     message(FATAL_ERROR "no-progress = true in the config file, but stderr has:\n${ERR}")
@@ -893,7 +893,20 @@ elseif(CASE STREQUAL "audit")
   if(NOT RC EQUAL 1 OR OUT MATCHES "page evaluator on")
     message(FATAL_ERROR "fit-evaluator fitted before loading --student:\n${OUT}")
   endif()
-  # 8. an ensemble trained with --valid reports the saved file's validation figure, not only its members'
+  # the evaluator serves requests larger than its logged pages (as train --logs), and a page that
+  # does not fit it is named with both files before the search (was "page_evaluator: N = 20 exceeds
+  # the model's max_candidates = 2", naming neither)
+  ok(info ev.safetensors)
+  expect("${OUT}" "max_candidates +1024" "fit-evaluator max_candidates")
+  fails(1 "ev\\.safetensors has 1 features and 0 context features; the pages of logs\\.jsonl have 32 and 16" train --logs logs.jsonl
+        --targets search --evaluator ev.safetensors --steps 3 --out x.safetensors)
+  # 8. queries whose documents are all at one grade: noted by train (no order to learn) and eval (NDCG 1 for any ranking)
+  file(WRITE "${WORK}/flat.txt" "0 qid:1 1:0.5\n0 qid:1 2:1\n1 qid:2 1:1\n1 qid:2 2:1\n2 qid:3 1:1\n0 qid:3 2:1\n")
+  ok(train --data flat.txt --ensemble 1 --steps 3 ${TINY} --out flat.safetensors)
+  expect("${ERR}" "note: 2 of 3 queries of flat\\.txt have every document at one grade" "train one-grade note")
+  ok(eval --model flat.safetensors --data flat.txt)
+  expect("${OUT}" "\\(2 of them have every document at one grade: NDCG@k and MAP@k count them as 1" "eval one-grade note")
+  # 9. an ensemble trained with --valid reports the saved file's validation figure, not only its members'
   ok(train --data "${CLI_DATA}/train.txt" --valid "${CLI_DATA}/valid.txt" --ensemble 2 --slate-length 5 --steps 10 ${TINY}
      --out e2.safetensors)
   expect("${OUT}" "ensemble: validation \\(12 queries\\): NDCG@5 [0-9.]+  MAP@5 [0-9.]+ \\(the saved model\\)" "ensemble validation")

@@ -168,7 +168,8 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
     pc.features = s.features;
     pc.context = s.context;
     pc.max_slate = std::max(2, s.max_slots);
-    pc.max_candidates = std::max(2, s.max_candidates);
+    // as train --logs: the evaluator scores requests larger than any logged page (N is no parameter shape)
+    pc.max_candidates = std::min(limits::max_candidates, std::max(1024, s.max_candidates));
     pc.objectives = static_cast<int>(objectives.size());
     page_evaluator<float> ev(pc);
     ev.init(seed);

@@ -195,8 +195,17 @@ double world_utility(const world& w, const pipeline::eval_set& ev, const Model& 
 /// Targets of `train --logs FILE --targets search --evaluator EV`: beam search on the page
 /// evaluator's utility per logged request (docs/design.md section 10.3, docs/evaluator.md).
 inline std::vector<slate> evaluator_search_targets(const std::string& evaluator, const std::vector<request<float>>& reqs, int L,
-                                                   bool bar_on) {
+                                                   bool bar_on, const logs_shape& s, const std::string& path) {
     const page_evaluator<float> ev = io::load_page_evaluator<float>(evaluator);
+    const page_evaluator_config& c = ev.config();  // every page must fit it: say so before the search, naming both files
+    if (c.features != s.features || c.context != s.context)
+        throw input_error(evaluator + " has " + std::to_string(c.features) + " features and " + std::to_string(c.context) +
+                          " context features; the pages of " + path + " have " + std::to_string(s.features) + " and " +
+                          std::to_string(s.context) + " (was it fitted on these logs?)");
+    if (c.max_candidates < s.max_candidates || c.max_slate < L)
+        throw input_error(evaluator + " scores slates of at most " + std::to_string(c.max_slate) + " from " +
+                          std::to_string(c.max_candidates) + " candidates; " + path + " has pages with " +
+                          std::to_string(s.max_candidates) + " candidates and the targets have " + std::to_string(L) + " slots");
     std::vector<slate> out;
     out.reserve(reqs.size());
     progress_bar bar("search targets", long(reqs.size()), bar_on);
@@ -271,7 +280,7 @@ inline int cmd_train_logs(int argc, char** argv) {
     if (skipped > 0)
         std::fprintf(stderr, "dualrerank: note: %zu of %zu pages show fewer than %d slots and are left out\n", skipped,
                      logs.size(), L);
-    if (targets == "search") data.targets = evaluator_search_targets(a.str("evaluator"), data.requests, L, logs_progress_on(a));
+    if (targets == "search") data.targets = evaluator_search_targets(a.str("evaluator"), data.requests, L, logs_progress_on(a), s, path);
     mc.features = s.features;
     mc.context = s.context;
     mc.max_slate = L;
@@ -411,8 +420,8 @@ inline int cmd_distill_logs(int argc, char** argv) {
             train::fit_skd(tr, data, targets, skd, k, "skd");
             done += k;
             ema = done == k ? tr.last_loss() : 0.9 * ema + 0.1 * tr.last_loss();
-            char buf[32];
-            std::snprintf(buf, sizeof buf, "loss %.4f", ema);
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "loss %.4f nats/request", ema);
             bar.update(done, buf);
         }
         bar.finish();

@@ -134,6 +134,14 @@ std::vector<slate> rerank_all(const any_model& m, reranker& r, const std::vector
     return out;
 }
 
+/// Queries whose documents all have the same label (no order to learn; NDCG 1 for any ranking).
+std::size_t count_one_grade(const std::vector<query>& qs) {
+    std::size_t n = 0;
+    for (const auto& q : qs)
+        n += !q.relevance.empty() && std::all_of(q.relevance.begin(), q.relevance.end(), [&](float x) { return x == q.relevance[0]; });
+    return n;
+}
+
 void require_labels(const std::vector<query>& qs) {
     for (const auto& q : qs)
         if (q.relevance.empty()) throw input_error(query_name(q) + " has no \"relevance\" labels (needed to evaluate)");
@@ -205,7 +213,7 @@ struct watch_result {
 template <class Model, class Fit>
 watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, const std::vector<query>& valid, int slots, int at,
                             long steps, progress_bar& bar, Fit&& fit, const std::string& curve_suffix = "",
-                            std::vector<curve_point>* curve_out = nullptr) {
+                            std::vector<curve_point>* curve_out = nullptr, const std::string& loss_unit = "") {
     Model& model = tr.model();
     const int patience = a.int_value("patience", 0, 1000000);
     train::early_stopping<Model> stop(patience);
@@ -224,7 +232,7 @@ watch_result watch_training(const arg_parser& a, train::trainer<Model>& tr, cons
         r.last_loss = loss;
         r.steps = step - start;
         bool go_on = true;
-        std::string extra = "loss " + fixed(loss);
+        std::string extra = "loss " + fixed(loss) + (loss_unit.empty() ? "" : " " + loss_unit);
         if (!valid.empty()) {
             const Model* scored = &model;  // with --average-decay: the averaged weights are checked and kept
             if (tr.config().average_decay > 0) {
@@ -356,6 +364,7 @@ int cmd_train(int argc, char** argv) {
     std::string ensemble_how;
     std::string ensemble_base = "0";
     const std::uint64_t seed0 = seed;  // the ensemble's seed (member k's is seed0 + 1000 k)
+    bool one_grade_noted = false;
     auto train_member = [&](const std::uint64_t seed, const int k, const bool probe) {
         train::trainer_config tc = tc0;
         tc.seed = seed;
@@ -388,6 +397,14 @@ int cmd_train(int argc, char** argv) {
             const int L = a.int_value("slate-length", 1, limits::max_slate);
             const int width = a.has("features") ? a.int_value("features", 1, limits::max_features) : 0;
             std::vector<query> qs = read_letor_queries(a.str("data"), a.str_or("group", ""), width, -1, &index_base);
+            if (!one_grade_noted) {  // once per run: queries whose labels carry no order
+                one_grade_noted = true;
+                const std::size_t flat = count_one_grade(qs);
+                if (flat > 0)
+                    std::fprintf(stderr, "dualrerank: note: %zu of %zu queries of %s have every document at one grade: they "
+                                         "teach no order (their targets are random orders of ties)\n",
+                                 flat, qs.size(), a.str("data").c_str());
+            }
             if (a.has("valid-fraction"))
                 carve_validation(qs, a.real("valid-fraction", 1e-9, 0.999999), pooled ? seed0 : seed, valid, pooled ? std::size_t(k) : 0);
             int largest = 0;
@@ -453,7 +470,8 @@ int cmd_train(int argc, char** argv) {
                     if (remaining > 0)
                         train::fit_supervised(tr, data, remaining, sc, eval_every,
                                               [&](const train::fit_check& c) { return hook(c.step, c.train_loss); }, "train");
-                }, K > 1 ? ".member" + std::to_string(k + 1) : std::string(), probe ? &member_curves[std::size_t(k)] : nullptr);
+                }, K > 1 ? ".member" + std::to_string(k + 1) : std::string(), probe ? &member_curves[std::size_t(k)] : nullptr,
+                   train::loss_unit(sc.loss));
             }
             if (probe) return;
             if (!a.str_or("checkpoint", "").empty()) train::save_checkpoint(tr, a.str("checkpoint"));
@@ -638,6 +656,7 @@ int cmd_eval(int argc, char** argv) {
         j["kind"] = m.kind;
         j["data"] = path;
         j["queries"] = static_cast<std::uint64_t>(rm.queries);
+        j["queries_one_grade"] = static_cast<std::uint64_t>(count_one_grade(qs));
         j["decoder"] = r.decoder();
         j["slate_length"] = r.slate_length();
         j["ranking"] = full ? "full" : "slate";
@@ -655,6 +674,9 @@ int cmd_eval(int argc, char** argv) {
     }
     std::printf("%s (%s, %s decoder, L = %d, %s) on %s: %zu queries\n", a.str("model").c_str(), m.kind.c_str(),
                 r.decoder().c_str(), r.slate_length(), full ? "full rankings" : "slates only", path.c_str(), rm.queries);
+    if (const std::size_t flat = count_one_grade(qs))
+        std::printf("(%zu of them have every document at one grade: NDCG@k and MAP@k count them as 1 for any ranking, docs/metrics.md)\n",
+                    flat);
     std::printf("%-8s %10s %10s %12s %12s\n", "k", "NDCG@k", "MAP@k", "input NDCG", "input MAP");
     for (std::size_t i = 0; i < ks.size(); ++i)
         std::printf("%-8d %10.4f %10.4f %12.4f %12.4f\n", ks[i], rm.ndcg[i], rm.map[i], base.ndcg[i], base.map[i]);
@@ -793,7 +815,7 @@ int cmd_distill(int argc, char** argv) {
                 done += k;
                 if (!hook(tr.optimizer().steps(), cnt ? sum / double(cnt) : std::numeric_limits<double>::quiet_NaN())) break;
             }
-        });
+        }, "", nullptr, "nats per request");
         if (!a.str_or("checkpoint", "").empty()) train::save_checkpoint(tr, a.str("checkpoint"));
         std::printf("distilled nar_student (%zu parameters) on %zu requests, %ld steps: last loss %.4f nats per request "
                     "(the SKD objective, summed over slots) -> %s\n",
