@@ -1920,6 +1920,25 @@ TEST_CASE("OL-02: feedback_joiner with max_pending 0, or one request id logged t
     CHECK_THROWS_PART(input_error, j.log_shown(r, s), "request id 42 logged twice");
 }
 
+TEST_CASE("OL-05: feedback_joiner::deliver with values_per_slot: feedback of the wrong shape", "[bad_input]") {
+    models m;
+    train::feedback_joiner<float> j(8);
+    train::shown_slate<float> s;
+    s.request_id = 7;
+    s.items = {0, 1, 2};
+    s.log_propensity = {-1.f, -1.f, -1.f};
+    j.log_shown(good_request(m.c, 8), s);
+    CHECK_THROWS_PART(input_error, j.deliver(7, {1, 0, 0, 0, 1}, 2), "showed 3 slots, so its feedback needs 3 x 2 values, got 5");
+    CHECK_THROWS_PART(input_error, j.deliver(7, {1, 0, 0, 0, 1, 0, 0}, 2), "got 7");
+    CHECK(j.pending() == 1);  // the entry stays pending: a corrected delivery joins it
+    CHECK(j.unmatched() == 0);
+    CHECK_FALSE(j.deliver(8, {1, 0}, 2));  // an unknown id is not a shape error
+    CHECK(j.deliver(7, {1, 0, 0, 0, 1, 0}, 2));
+    CHECK(j.take_ready().size() == 1);
+    j.log_shown(good_request(m.c, 8), [&] { auto t = s; t.request_id = 9; return t; }());
+    CHECK(j.deliver(9, {1, 0, 0, 0, 1}));  // values_per_slot 0: unchecked, as before
+}
+
 TEST_CASE("OL-03: evaluator scorers with capacity, update_every or batch < 1, or lr <= 0 / NaN", "[bad_input]") {
     models m;
     using cfg = train::online_evaluator_scorer<float>::config;

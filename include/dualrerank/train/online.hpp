@@ -177,13 +177,23 @@ public:
     }
 
     /// Feedback [L x objectives] for a logged request; false when the id is unknown (never logged,
-    /// expired, or already joined).
-    bool deliver(std::uint64_t request_id, std::vector<double> feedback) {
+    /// expired, or already joined). With `values_per_slot` > 0 the shape is checked against the
+    /// shown slate where the feedback arrives (a network boundary): feedback.size() must be
+    /// L x values_per_slot (L the shown slate's length), else input_error naming both, and the
+    /// entry stays pending (a corrected delivery can still join it).
+    bool deliver(std::uint64_t request_id, std::vector<double> feedback, std::size_t values_per_slot = 0) {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = pending_.find(request_id);
         if (it == pending_.end()) {
             ++unmatched_;
             return false;
+        }
+        if (values_per_slot > 0) {
+            const std::size_t L = it->second.shown.items.size();
+            if (feedback.size() != L * values_per_slot)
+                dualrerank::detail::throw_input("feedback_joiner: request id " + std::to_string(request_id) + " showed " +
+                                                std::to_string(L) + " slots, so its feedback needs " + std::to_string(L) + " x " +
+                                                std::to_string(values_per_slot) + " values, got " + std::to_string(feedback.size()));
         }
         feedback_record<T> r;
         r.req = std::move(it->second.req);
