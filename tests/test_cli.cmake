@@ -867,6 +867,8 @@ elseif(CASE STREQUAL "audit")
   fails(1 "train\\.txt:1: json: .*a LETOR file goes to train --data" train --logs "${CLI_DATA}/train.txt" --out x.safetensors)
   fails(1 "logs\\.jsonl:1: bad label .*impression logs go to --logs" train --data logs.jsonl --out x.safetensors)
   fails(1 "logs\\.jsonl:1: unknown field \"[a-z_]+\" .*an impression-log page" rerank --model exp.safetensors --input logs.jsonl)
+  fails(1 "logs\\.jsonl: header length [0-9]+ exceeds the cap .*the file starts with the text .*not a safetensors model file"
+        dpo --reference logs.jsonl --logs logs.jsonl --out x.safetensors)
   file(WRITE "${WORK}/logs.cfg" "logs = logs.jsonl\nsteps = 3\nd = 8\nheads = 2\nffn = 8\n")
   ok(train --config logs.cfg --out cfg.safetensors)
   expect("${OUT}" "on 40 logged pages, 3 steps" "train --config with logs = FILE reads the logs")

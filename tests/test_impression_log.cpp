@@ -326,6 +326,10 @@ TEST_CASE("IMP-04 the shown slate", "[impression_log][bad_input]") {
 
 TEST_CASE("IMP-05 log-propensities", "[impression_log][bad_input]") {
     CHECK(has(error_of(page_with("log_propensity", "0.5")), "\"log_propensity\": a log-propensity must be in [-1e+06, 0], got 0.5"));
+    // a probability written where its log belongs: the message gives the log
+    CHECK(has(error_of(page_with("log_propensity", "0.5")), "(a probability? the field holds its log: -0.69314"));
+    CHECK(has(error_of(page_with("log_propensity", "[-1, 0.25]")), "\"log_propensity\"[1]: a log-propensity must be in [-1e+06, 0], got 0.25 (a probability? the field holds its log: -1.386"));
+    CHECK(!has(error_of(page_with("log_propensity", "3")), "a probability?"));  // above 1: no probability
     CHECK(has(error_of(page_with("log_propensity", "-1e7")), "\"log_propensity\": a log-propensity must be in"));
     CHECK(has(error_of(page_with("log_propensity", "\"-1\"")), "\"log_propensity\": expected a number, got a string"));
     CHECK(has(error_of(page_with("log_propensity", "[-1]")), "\"log_propensity\": 1 values for 2 shown slots"));

@@ -28,7 +28,8 @@
 namespace dualrerank_cli {
 
 /// The objectives of the logs in the evaluator's order: --objectives (comma separated) or the
-/// file's own order; the first is the click (objective 0), the others are counted given a click.
+/// file's own order with an objective named "click" moved first; the first is the click
+/// (objective 0), the others are counted given a click.
 inline std::vector<int> evaluator_objectives(const std::vector<io::impression_page>& logs, const std::string& wanted,
                                              const std::string& path) {
     std::vector<std::string> names;
@@ -103,7 +104,7 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
                  "record (Best-of-N's gate); without a check no record is written and Best-of-N serves greedy.");
     a.option("logs", "FILE", "", "impression logs (docs/logs.md)")
         .option("out", "MODEL", "", "page evaluator file to write")
-        .option("objectives", "A,B,...", "", "objectives to model, the click first (default: the file's, in order)")
+        .option("objectives", "A,B,...", "", "objectives to model, the click first (default: the file's, \"click\" moved first)")
         .option("valid-fraction", "X", "0.1", "share of the pages held out (the last ones)")
         .option("steps", "N", "10000", "at most this many steps")
         .option("batch-size", "B", "128", "pages per step")

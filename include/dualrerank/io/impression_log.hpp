@@ -310,9 +310,14 @@ inline impression_page parse_impression_line(std::string_view text, std::size_t 
         auto check = [&](const json& v, const std::string& where) {
             if (!v.is_number()) jsonl_fail(source, line, where + ": expected a number, got " + json_type_name(v.type()));
             const double x = v.as_double();
-            if (!std::isfinite(x) || x > 0.0 || x < -lim.max_abs_log_propensity)
+            if (!std::isfinite(x) || x > 0.0 || x < -lim.max_abs_log_propensity) {
+                // a value in (0, 1] is most likely the probability itself: say what its log is
+                std::string hint;
+                if (x > 0.0 && x <= 1.0)
+                    hint = " (a probability? the field holds its log: " + json(std::log(x)).dump() + ")";
                 jsonl_fail(source, line, where + ": a log-propensity must be in [" +
-                                             json(-lim.max_abs_log_propensity).dump() + ", 0], got " + v.dump());
+                                             json(-lim.max_abs_log_propensity).dump() + ", 0], got " + v.dump() + hint);
+            }
             return x;
         };
         out.has_propensity = true;

@@ -597,9 +597,16 @@ private:
         if (total < 8)
             fail("file of " + std::to_string(total) + " bytes is too short: need 8 bytes for the header length");
         const std::uint64_t n = detail::load_le<std::uint64_t>(bytes_.data());
-        if (n > caps::max_header_bytes)
+        if (n > caps::max_header_bytes) {
+            // 8 printable bytes where the length should be: a text file (JSON lines, LETOR) given as a model
+            bool text = true;
+            for (std::size_t i = 0; i < 8; ++i) text = text && bytes_[i] >= 0x20 && bytes_[i] < 0x7f;
             fail("header length " + std::to_string(n) + " exceeds the cap of " + std::to_string(caps::max_header_bytes) +
-                 " bytes");
+                 " bytes" +
+                 (text ? " (the file starts with the text \"" + std::string(bytes_.begin(), bytes_.begin() + 8) +
+                             "\": not a safetensors model file)"
+                       : std::string()));
+        }
         if (n > total - 8)
             fail("header length " + std::to_string(n) + " exceeds the " + std::to_string(total - 8) +
                  " bytes after the length field");
