@@ -817,6 +817,12 @@ elseif(CASE STREQUAL "audit")
   fails(1 "--output nodir/s\\.jsonl: the directory" rerank --model t.safetensors --input "${CLI_DATA}/valid.txt" --output nodir/s.jsonl)
   fails(1 "--curve nodir/c\\.csv: the directory" ldro --student ls.safetensors --world small --requests 4 --eval-every 2
         --curve nodir/c.csv --out x.safetensors)
+  # an output that is also an input of the run is refused (it replaced the teacher, the logs, the data)
+  fails(2 "--out t\\.safetensors is also --teacher: writing it would replace an input" distill --teacher t.safetensors
+        --data "${CLI_DATA}/train.txt" --steps 3 --out t.safetensors)
+  fails(2 "--out \\./logs\\.jsonl is also --logs" train --logs logs.jsonl --steps 3 --out ./logs.jsonl)
+  fails(2 "--output \\./t\\.safetensors is also --model" rerank --model t.safetensors --input "${CLI_DATA}/valid.txt"
+        --output ./t.safetensors)
   file(GLOB _probes "${WORK}/*.probe.*")
   if(_probes)
     message(FATAL_ERROR "the writability probe left files: ${_probes}")

@@ -128,10 +128,34 @@ inline void check_writable(const std::string& path, const std::string& option) {
     std::remove(probe.c_str());
 }
 
+/// usage_error when the output of --`option` is also one of the command's input files (the same
+/// path, or the same file under another name): writing it would replace the teacher, the logs or
+/// the data the run reads (`distill --teacher t.safetensors --out t.safetensors`).
+inline void check_not_an_input(const arg_parser& a, const std::string& option) {
+    if (!a.has(option)) return;
+    const std::string out = a.str(option);
+    if (out.empty() || out == "-") return;
+    struct stat so {};
+    const bool out_exists = ::stat(out.c_str(), &so) == 0;
+    for (const char* in : {"data", "valid", "group", "valid-group", "logs", "teacher", "reference", "student", "model", "evaluator",
+                           "scorer", "input", "resume"}) {
+        if (!a.has(in) || a.str(in).empty() || a.str(in) == "-") continue;
+        const std::string path = a.str(in);
+        struct stat si {};
+        const bool same = path == out || (out_exists && ::stat(path.c_str(), &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino);
+        if (same)
+            throw usage_error("--" + option + " " + out + " is also --" + in + ": writing it would replace an input of the run; "
+                              "give another file name");
+    }
+}
+
 /// check_writable for the files a training command writes: --out and --checkpoint, and --curve
 /// (the CSV, `curve_suffix` after the name: ".csv" for train and distill, "" for ldro's).
 inline void check_outputs(const arg_parser& a, const std::string& curve_suffix = ".csv") {
+    check_not_an_input(a, "out");
     if (a.has("out")) check_writable(a.str("out"), "out");
+    if (a.has("checkpoint") && (!a.has("resume") || a.str("resume") != a.str("checkpoint")))  // resuming in place is fine
+        check_not_an_input(a, "checkpoint");
     if (a.has("checkpoint")) check_writable(a.str("checkpoint"), "checkpoint");
     if (a.has("curve")) check_writable(a.str("curve") + curve_suffix, "curve");
 }

@@ -122,7 +122,7 @@ inline int cmd_fit_evaluator(int argc, char** argv) {
 
     const std::string path = a.str("logs"), out = a.str("out");
     if (!a.has("world")) a.no_effect({"check-requests", "world-seed"}, "without --world and --student (no check runs)");
-    check_writable(out, "out");
+    check_outputs(a);
     const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
     train::page_fit_config fc;
     fc.steps = static_cast<long>(a.integer("steps", 1, 100000000));

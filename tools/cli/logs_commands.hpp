@@ -252,7 +252,7 @@ inline int cmd_train_logs(int argc, char** argv) {
     const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("seed", 0, std::numeric_limits<long long>::max()));
     const train::trainer_config tc = trainer_config_from(a, seed);
     const long steps = static_cast<long>(a.integer("steps", 1, 100000000));
-    check_writable(out, "out");
+    check_outputs(a);
     const int M = a.int_value("eval-requests", 0, 1000000);
     std::unique_ptr<world> w;
     if (a.has("world"))
@@ -360,7 +360,7 @@ inline int cmd_distill_logs(int argc, char** argv) {
     const std::string out = a.str("out"), path = a.str("logs");
     if (!a.has("world")) a.no_effect({"eval-requests", "world-seed"}, "without --world (they set up the world's report)");
     const train::trainer_config tc = trainer_config_from(a, seed);
-    check_writable(out, "out");
+    check_outputs(a);
     const ar_teacher<float> teacher = io::load_model<ar_teacher<float>>(a.str("teacher"));
     model_config sc = teacher.config();
     apply_architecture(a, sc);
@@ -535,7 +535,7 @@ inline int cmd_dpo(int argc, char** argv) {
         w = std::make_unique<world>(world_config_from(a.str("world")),
                                     static_cast<std::uint64_t>(a.integer("world-seed", 0, std::numeric_limits<long long>::max())));
     const std::string ref_path = a.str("reference"), logs_path = a.str("logs"), out = a.str("out");
-    check_writable(out, "out");
+    check_outputs(a);
     const ar_teacher<float> ref = io::load_model<ar_teacher<float>>(ref_path);
     const std::vector<io::impression_page> logs = read_logs(logs_path);
     check_model_fits_logs(ref.config(), shape_of_logs(logs, logs_path), ref_path, logs_path);

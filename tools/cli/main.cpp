@@ -895,6 +895,7 @@ int cmd_ldro(int argc, char** argv) {
     const std::uint64_t seed = seed_of(a);
     const std::string out = a.str("out");
     if (!a.has("world")) throw usage_error("--world small|default is required (RL runs on the built-in world)");
+    check_not_an_input(a, "out");
     check_writable(out, "out");
     const world_config wc = world_config_from(a.str("world"));
     const nar_student<float> anchor = io::load_model<nar_student<float>>(a.str("student"));
@@ -1058,6 +1059,7 @@ int cmd_rerank(int argc, char** argv) {
     const bool stdin_guess = in_path == "-" && a.str("format") == "auto";  // stdin without --format: JSON lines
     const std::string fmt = stdin_guess ? "jsonl" : input_format(in_path, a.str("format"));
     if (fmt == "jsonl") a.no_effect({"group"}, "on JSON-lines input (a group file sizes LETOR queries)");
+    check_not_an_input(a, "output");
     check_writable(a.str("output"), "output");
     const std::string source_name = in_path == "-" ? "<stdin>" : in_path;
     workspace full_ws;
