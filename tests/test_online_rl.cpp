@@ -418,6 +418,41 @@ TEST_CASE("feedback_joiner: feedback out of order, late, or never", "[online]") 
     CHECK_THROWS_AS(j.log_shown(r, shown(7)), input_error);
 }
 
+TEST_CASE("feedback_joiner: a slate is dropped after max_pending later log_shown calls", "[online]") {
+    auto shown = [](std::uint64_t id) {
+        train::shown_slate<float> s;
+        s.request_id = id;
+        s.items = {0};
+        s.log_propensity = {-1.f};
+        return s;
+    };
+    request<float> r;
+    {
+        train::feedback_joiner<float> j(2);
+        j.log_shown(r, shown(0));
+        j.log_shown(r, shown(1));
+        CHECK(j.deliver(1, {1}));
+        j.log_shown(r, shown(2));  // two later calls: 0 is dropped, though only 0 and 2 are pending
+        CHECK(j.dropped() == 1);
+        CHECK(j.pending() == 1);
+        CHECK_FALSE(j.deliver(0, {1}));
+        j.log_shown(r, shown(1));  // an id joined earlier may be logged again: a new entry; the joined
+        CHECK(j.dropped() == 1);    // first entry of id 1 leaves the window without counting as dropped
+        j.log_shown(r, shown(3));  // two calls after 2 was logged: 2 is dropped
+        CHECK(j.dropped() == 2);
+        CHECK(j.pending() == 2);
+        CHECK(j.deliver(1, {0}));
+    }
+    // a server that logs much faster than feedback arrives: the window holds the last max_pending
+    // slates, and everything older is counted as dropped
+    train::feedback_joiner<float> j(3000);
+    for (std::uint64_t id = 0; id < 12000; ++id) j.log_shown(r, shown(id));
+    CHECK(j.pending() == 3000);
+    CHECK(j.dropped() == 9000);
+    CHECK_FALSE(j.deliver(8999, {1}));
+    CHECK(j.deliver(9000, {1}));
+}
+
 TEST_CASE("realistic mode: one shown slate per request, model-based group, lagging server, delayed feedback", "[rl][online]") {
     online_fixture f;
     const nar_student<float> anchor = f.student(3);

@@ -32,6 +32,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -170,10 +171,11 @@ public:
     void log_shown(request<T> req, shown_slate<T> shown) {
         std::lock_guard<std::mutex> lock(mu_);
         const std::uint64_t id = shown.request_id;
-        entry e{std::move(req), std::move(shown), seq_++};
+        entry e{std::move(req), std::move(shown), seq_};
         if (!pending_.emplace(id, std::move(e)).second)
             dualrerank::detail::throw_input("feedback_joiner: request id " + std::to_string(id) + " logged twice");
-        if (pending_.size() > max_pending_) expire();
+        order_.push_back({seq_++, id});
+        expire();
     }
 
     /// Feedback [L x objectives] for a logged request; false when the id is unknown (never logged,
@@ -231,15 +233,24 @@ private:
         shown_slate<T> shown;
         std::uint64_t seq;
     };
-    void expire() {  // drop everything logged more than max_pending_ calls ago
-        const std::uint64_t cut = seq_ - max_pending_;
-        for (auto it = pending_.begin(); it != pending_.end();)
-            if (it->second.seq < cut) {
-                it = pending_.erase(it);
+    // Drops what was logged max_pending_ or more calls ago and is still pending: the log order
+    // is a FIFO of (seq, id), so each call pops what fell out of the window, O(1) amortized (a scan
+    // of the whole map per call made a server that logs faster than feedback arrives O(max_pending)
+    // per request under the lock). Joined entries are popped without counting.
+    void expire() {
+        while (!order_.empty() && order_.front().seq + max_pending_ < seq_) {
+            const auto it = pending_.find(order_.front().id);
+            if (it != pending_.end() && it->second.seq == order_.front().seq) {
+                pending_.erase(it);
                 ++dropped_;
-            } else
-                ++it;
+            }
+            order_.pop_front();
+        }
     }
+    struct logged {
+        std::uint64_t seq, id;
+    };
+    std::deque<logged> order_;  ///< [<= max_pending] the last max_pending log_shown calls
     mutable std::mutex mu_;
     std::unordered_map<std::uint64_t, entry> pending_;
     std::vector<feedback_record<T>> ready_;
