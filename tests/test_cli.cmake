@@ -883,6 +883,11 @@ elseif(CASE STREQUAL "audit")
         --logs logs.jsonl --objective purchase --out x.safetensors)
   fails(1 "no feedback objective \"purchase\" \\(--objectives; the logs have click, long_view\\)" fit-evaluator --logs logs.jsonl
         --objectives click,purchase --out x.safetensors)
+  # logs without a single DPO pair (no click anywhere): the file, the reason and what to check
+  string(REGEX REPLACE "\"click\":\\[[^]]*\\]" "\"click\":[0,0,0,0,0,0]" _noclick "${_p1}")
+  file(WRITE "${WORK}/noclick.jsonl" "${_noclick}\n")
+  fails(1 "noclick\\.jsonl: no preference pairs: .*check --objective: the logs have click, long_view" dpo --reference exp.safetensors
+        --logs noclick.jsonl --steps 3 --out x.safetensors)
   # dpo's weight decay: the library's recipe has none; the CLI's default said so in code but gave 0.01
   ok(dpo --help)
   expect("${OUT}" "--weight-decay X +AdamW weight decay \\(matrices only\\) \\(default 0\\)" "dpo weight decay default")

@@ -546,7 +546,16 @@ inline int cmd_dpo(int argc, char** argv) {
                               rc.dpo.objective + "\" (--objective; the logs have " + objective_list(logs) + ")");
 
     train::dpo_report rep;
-    const ar_teacher<float> dpo = train::train_rerank_dpo_teacher(ref, logs, rc, &rep);
+    const ar_teacher<float> dpo = [&] {
+        try {
+            return train::train_rerank_dpo_teacher(ref, logs, rc, &rep);
+        } catch (const input_error& e) {  // no pair: say which file, why, and what to check
+            if (std::string(e.what()).find("no preference pairs") == std::string::npos) throw;
+            throw input_error(logs_path + ": no preference pairs: on no page does the shown slate re-sorted by alpha / position + "
+                              "gamma x \"" + rc.dpo.objective + "\" differ from the shown order (a pair needs feedback on a slot "
+                              "below one with less; check --objective: the logs have " + objective_list(logs) + ")");
+        }
+    }();
     io::save_model(dpo, out,
                    provenance("dpo", "Rerank-DPO from " + logs_path + " against " + ref_path + " (alpha " + a.str("alpha") +
                                          ", gamma " + a.str("gamma") + ", beta " + a.str("beta") + ", sft " + a.str("sft") +
