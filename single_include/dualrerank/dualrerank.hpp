@@ -9884,9 +9884,16 @@ private:
         if (total < 8)
             fail("file of " + std::to_string(total) + " bytes is too short: need 8 bytes for the header length");
         const std::uint64_t n = detail::load_le<std::uint64_t>(bytes_.data());
-        if (n > caps::max_header_bytes)
+        if (n > caps::max_header_bytes) {
+            // 8 printable bytes where the length should be: a text file (JSON lines, LETOR) given as a model
+            bool text = true;
+            for (std::size_t i = 0; i < 8; ++i) text = text && bytes_[i] >= 0x20 && bytes_[i] < 0x7f;
             fail("header length " + std::to_string(n) + " exceeds the cap of " + std::to_string(caps::max_header_bytes) +
-                 " bytes");
+                 " bytes" +
+                 (text ? " (the file starts with the text \"" + std::string(bytes_.begin(), bytes_.begin() + 8) +
+                             "\": not a safetensors model file)"
+                       : std::string()));
+        }
         if (n > total - 8)
             fail("header length " + std::to_string(n) + " exceeds the " + std::to_string(total - 8) +
                  " bytes after the length field");
@@ -11264,9 +11271,15 @@ inline jsonl_request detail::parse_jsonl_request_impl(std::string_view text, std
         } else if (m.first == "relevance") {
             relevance = &m.second;
         } else {
+            const bool logged = m.first == "shown" || m.first == "log_propensity" || m.first == "feedback" ||
+                                m.first == "timestamp" || m.first == "policy_version";
             jsonl_fail(source, line,
                        "unknown field " + detail::quote_for_message(m.first, 64) +
-                           " (expected id, features, context, upstream_rank, relevance)");
+                           " (expected id, features, context, upstream_rank, relevance" +
+                           (logged ? std::string("; an impression-log page, docs/logs.md? a request carries none of shown, "
+                                                 "log_propensity, feedback, timestamp, policy_version: drop them")
+                                   : std::string()) +
+                           ")");
         }
     }
 
@@ -11708,9 +11721,14 @@ inline impression_page parse_impression_line(std::string_view text, std::size_t 
         auto check = [&](const json& v, const std::string& where) {
             if (!v.is_number()) jsonl_fail(source, line, where + ": expected a number, got " + json_type_name(v.type()));
             const double x = v.as_double();
-            if (!std::isfinite(x) || x > 0.0 || x < -lim.max_abs_log_propensity)
+            if (!std::isfinite(x) || x > 0.0 || x < -lim.max_abs_log_propensity) {
+                // a value in (0, 1] is most likely the probability itself: say what its log is
+                std::string hint;
+                if (x > 0.0 && x <= 1.0)
+                    hint = " (a probability? the field holds its log: " + json(std::log(x)).dump() + ")";
                 jsonl_fail(source, line, where + ": a log-propensity must be in [" +
-                                             json(-lim.max_abs_log_propensity).dump() + ", 0], got " + v.dump());
+                                             json(-lim.max_abs_log_propensity).dump() + ", 0], got " + v.dump() + hint);
+            }
             return x;
         };
         out.has_propensity = true;
@@ -12956,6 +12974,7 @@ DUALRERANK_NAMESPACE_END
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -13082,20 +13101,31 @@ public:
     void log_shown(request<T> req, shown_slate<T> shown) {
         std::lock_guard<std::mutex> lock(mu_);
         const std::uint64_t id = shown.request_id;
-        entry e{std::move(req), std::move(shown), seq_++};
+        entry e{std::move(req), std::move(shown), seq_};
         if (!pending_.emplace(id, std::move(e)).second)
             dualrerank::detail::throw_input("feedback_joiner: request id " + std::to_string(id) + " logged twice");
-        if (pending_.size() > max_pending_) expire();
+        order_.push_back({seq_++, id});
+        expire();
     }
 
     /// Feedback [L x objectives] for a logged request; false when the id is unknown (never logged,
-    /// expired, or already joined).
-    bool deliver(std::uint64_t request_id, std::vector<double> feedback) {
+    /// expired, or already joined). With `values_per_slot` > 0 the shape is checked against the
+    /// shown slate where the feedback arrives (a network boundary): feedback.size() must be
+    /// L x values_per_slot (L the shown slate's length), else input_error naming both, and the
+    /// entry stays pending (a corrected delivery can still join it).
+    bool deliver(std::uint64_t request_id, std::vector<double> feedback, std::size_t values_per_slot = 0) {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = pending_.find(request_id);
         if (it == pending_.end()) {
             ++unmatched_;
             return false;
+        }
+        if (values_per_slot > 0) {
+            const std::size_t L = it->second.shown.items.size();
+            if (feedback.size() != L * values_per_slot)
+                dualrerank::detail::throw_input("feedback_joiner: request id " + std::to_string(request_id) + " showed " +
+                                                std::to_string(L) + " slots, so its feedback needs " + std::to_string(L) + " x " +
+                                                std::to_string(values_per_slot) + " values, got " + std::to_string(feedback.size()));
         }
         feedback_record<T> r;
         r.req = std::move(it->second.req);
@@ -13133,15 +13163,24 @@ private:
         shown_slate<T> shown;
         std::uint64_t seq;
     };
-    void expire() {  // drop everything logged more than max_pending_ calls ago
-        const std::uint64_t cut = seq_ - max_pending_;
-        for (auto it = pending_.begin(); it != pending_.end();)
-            if (it->second.seq < cut) {
-                it = pending_.erase(it);
+    // Drops what was logged max_pending_ or more calls ago and is still pending: the log order
+    // is a FIFO of (seq, id), so each call pops what fell out of the window, O(1) amortized (a scan
+    // of the whole map per call made a server that logs faster than feedback arrives O(max_pending)
+    // per request under the lock). Joined entries are popped without counting.
+    void expire() {
+        while (!order_.empty() && order_.front().seq + max_pending_ < seq_) {
+            const auto it = pending_.find(order_.front().id);
+            if (it != pending_.end() && it->second.seq == order_.front().seq) {
+                pending_.erase(it);
                 ++dropped_;
-            } else
-                ++it;
+            }
+            order_.pop_front();
+        }
     }
+    struct logged {
+        std::uint64_t seq, id;
+    };
+    std::deque<logged> order_;  ///< [<= max_pending] the last max_pending log_shown calls
     mutable std::mutex mu_;
     std::unordered_map<std::uint64_t, entry> pending_;
     std::vector<feedback_record<T>> ready_;
@@ -17116,8 +17155,10 @@ slate_dataset<T> make_teacher_targets(const world& w, teacher_recipe recipe, std
         request<T> r;
         r.n = sr.observed.n;
         r.f = sr.observed.f;
-        r.features.assign(sr.observed.features.begin(), sr.observed.features.end());
-        r.context.assign(sr.observed.context.begin(), sr.observed.context.end());
+        // constructed, not assign()ed into the fresh vectors: GCC 12 at -O2 and above warns
+        // (-Wnonnull, a false positive) on assign() into a vector it knows is empty
+        r.features = std::vector<T>(sr.observed.features.begin(), sr.observed.features.end());
+        r.context = std::vector<T>(sr.observed.context.begin(), sr.observed.context.end());
         r.upstream_rank = sr.observed.upstream_rank;
         slate y;
         switch (recipe) {
