@@ -2,7 +2,7 @@
 // examples/rerank_service.hpp):
 //
 //   rerank_service --model student.safetensors --evaluator page_evaluator.safetensors [--port 0]
-//                  [--threads 2] [--decoder sample|greedy] [--method ldro|grpo|goalrank] [--save PATH]
+//                  [--threads 2] [--decoder sample|greedy] [--method ldro|grpo|goalrank] [--beta 0.02] [--save PATH]
 //
 // Prints "listening on HOST:PORT" on stdout once it accepts requests (--port 0: any free port);
 // SIGINT or SIGTERM stop it cleanly: no new requests, the joined feedback is trained on, the
@@ -32,6 +32,7 @@ void usage() {
         "  --method NAME       ldro (default) | grpo | goalrank\n"
         "  --group G           slates of the model-based group (default 16)\n"
         "  --lr X              the trainer's step size (default 1e-4)\n"
+        "  --beta X            weight of the KL to the start policy (default 0.02, rl_config's; docs/rl.md's experiments: 0.2)\n"
         "  --requests-per-step K   records per optimizer step (default 8)\n"
         "  --publish-every K   optimizer steps between published versions (default 4)\n"
         "  --holdout FILE      JSON-lines requests for the guard rail (publish only while not worse than the anchor)\n"
@@ -83,6 +84,7 @@ rerank_service::options parse(int argc, char** argv) {
             else a.fail("expected ldro, grpo or goalrank, got " + m);
         } else if (a.is("--group")) o.group = int(a.integer(2, 4096));
         else if (a.is("--lr")) o.lr = a.real(1e-12, 1.0);
+        else if (a.is("--beta")) o.beta = a.real(0.0, 1e6);
         else if (a.is("--requests-per-step")) o.requests_per_step = int(a.integer(1, 65536));
         else if (a.is("--publish-every")) o.publish_every = int(a.integer(1, 1 << 20));
         else if (a.is("--holdout")) o.holdout = a.value();

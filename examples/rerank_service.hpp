@@ -65,6 +65,7 @@ struct options {
     dr::train::rl_method method = dr::train::rl_method::ldro;
     int group = 16;                  ///< G slates of the model-based group
     double lr = 1e-4;                ///< the trainer's AdamW step size (online_config's default)
+    double beta = dr::train::rl_config{}.beta;  ///< weight of the KL to the anchor (rl_config's default)
     int requests_per_step = 8;
     int publish_every = 4;
     std::string holdout;             ///< JSON-lines requests for the guard rail (empty: none)
@@ -257,6 +258,7 @@ public:
         oc.objectives = opt_.objectives;
         oc.rl.method = opt_.method;
         oc.rl.group = opt_.group;
+        oc.rl.beta = opt_.beta;
         oc.requests_per_step = opt_.requests_per_step;
         oc.publish_every = opt_.publish_every;
         oc.optimizer.lr = opt_.lr;
