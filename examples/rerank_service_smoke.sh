@@ -25,5 +25,6 @@ kill -TERM "$pid"
 wait "$pid"
 trap - EXIT
 grep -q 'saves 1 -> served.safetensors' svc.err || { echo "no save at shutdown:"; cat svc.err; exit 1; }
-"$cli" info served.safetensors | grep -q nar_student || { echo "the saved policy does not load"; exit 1; }
+info=$("$cli" info served.safetensors) || { echo "the saved policy does not load"; exit 1; }
+grep -q nar_student <<< "$info" || { echo "the saved policy is not a nar_student:"; echo "$info"; exit 1; }
 echo "rerank_service smoke: ok"
