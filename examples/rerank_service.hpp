@@ -29,7 +29,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -450,16 +449,14 @@ private:
                 slate = shown.items;
                 lp = shown.log_propensity;
                 version = shown.policy_version;
-                joiner_->log_shown(std::move(req.candidates), std::move(shown));
+                if (!joiner_->try_log_shown(std::move(req.candidates), std::move(shown))) {
+                    ++conflicts_;
+                    return reply_error(res, 409, id, "request id " + id.dump() + " is still waiting for its feedback: ids must be unique per shown slate");
+                }
             }
         } catch (const dr::error& e) {
-            const std::string m = message_of(e);
-            if (m.find("logged twice") != std::string::npos) {
-                ++conflicts_;
-                return reply_error(res, 409, id, "request id " + id.dump() + " is still waiting for its feedback: ids must be unique per shown slate");
-            }
             ++bad_;
-            return reply_error(res, 400, id, "request:1: " + m);
+            return reply_error(res, 400, id, "request:1: " + message_of(e));
         }
         ++served_;
         std::string out = "{\"id\":" + id.dump() + ",\"slate\":[";
@@ -527,24 +524,20 @@ private:
     }
 
     void policy(httplib::Response& res) {
-        std::string path;
+        std::string bytes;
         std::uint64_t version = 0;
         if (greedy_) {
-            path = opt_.model;
+            std::ifstream in(opt_.model, std::ios::binary);
+            bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
         } else {
             const auto snap = store_->current();
             version = snap->version;
-            path = (std::filesystem::temp_directory_path() /
-                    ("dualrerank_policy_" + std::to_string(reinterpret_cast<std::uintptr_t>(this)) + "_" + std::to_string(tmp_seq_++) + ".safetensors"))
-                       .string();
             dr::io::save_options so;
             so.metadata["written_by"] = "rerank_service GET /policy";
             so.metadata["policy_version"] = std::to_string(version);
-            dr::io::save_model(snap->model, path, so);
+            const std::vector<std::uint8_t> b = dr::io::model_to_bytes(snap->model, so);
+            bytes.assign(b.begin(), b.end());
         }
-        std::ifstream in(path, std::ios::binary);
-        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (!greedy_) std::filesystem::remove(path);
         res.set_header("X-Policy-Version", std::to_string(version));
         res.set_content(std::move(bytes), "application/octet-stream");
     }
@@ -630,7 +623,6 @@ private:
     std::string last_trainer_error_;
     std::atomic<long> served_{0}, bad_{0}, conflicts_{0}, fb_joined_{0}, fb_unknown_{0}, fb_bad_{0};
     std::atomic<std::uint64_t> next_id_{std::uint64_t(1) << 62};  ///< ids for requests that bring none
-    std::atomic<std::uint64_t> tmp_seq_{0};
 };
 
 }  // namespace rerank_service

@@ -48,6 +48,27 @@ TEST_CASE("models round-trip through safetensors and verify themselves", "[model
     std::remove(path.c_str());
 }
 
+TEST_CASE("a model in memory: model_to_bytes is what save_model writes, and reads back with the same checks", "[model_io]") {
+    const auto c = test_util::small_config();
+    nar_student<float> s(c);
+    s.init(8);
+    io::save_options so;
+    so.metadata["policy_version"] = "12";
+    const std::vector<std::uint8_t> bytes = io::model_to_bytes(s, so);
+    const std::string path = temp_path("in_memory.safetensors");
+    io::save_model(s, path, so);
+    CHECK(read_bytes(path) == bytes);
+    std::remove(path.c_str());
+    const io::safetensors_file f = io::safetensors_file::from_bytes(bytes);
+    CHECK(f.metadata().at("policy_version") == "12");
+    const auto loaded = io::load_model_from<nar_student<float>>(f, "policy");
+    CHECK(std::equal(s.params(), s.params() + s.arena_size(), loaded.params()));
+    // the checksum and the self-test still guard it: a flipped value byte is refused
+    std::vector<std::uint8_t> bad = bytes;
+    bad[bad.size() - 3] ^= 0x10;
+    CHECK_THROWS_AS(io::load_model_from<nar_student<float>>(io::safetensors_file::from_bytes(bad), "policy"), format_error);
+}
+
 TEST_CASE("a model file whose weights were altered fails its self-test", "[model_io]") {
     auto c = test_util::small_config();
     const std::string path = temp_path("tampered.safetensors");

@@ -416,6 +416,15 @@ TEST_CASE("feedback_joiner: feedback out of order, late, or never", "[online]") 
     CHECK_FALSE(j.deliver(1, {0, 0, 0, 0}));
     CHECK(j.unmatched() == 2);
     CHECK_THROWS_AS(j.log_shown(r, shown(7)), input_error);
+    // try_log_shown: false for a pending id, nothing logged, the first entry kept
+    const std::size_t before = j.pending();
+    train::shown_slate<float> other = shown(7);
+    other.items = {1};
+    CHECK_FALSE(j.try_log_shown(r, other));
+    CHECK(j.pending() == before);
+    CHECK(j.deliver(7, {1, 0, 0, 0}, 2));  // the first entry's 2 slots, not the refused one's 1
+    CHECK(j.try_log_shown(r, shown(70)));  // a new id is logged
+    CHECK(j.deliver(70, {0, 0, 0, 0}, 2));
 }
 
 TEST_CASE("feedback_joiner: a slate is dropped after max_pending later log_shown calls", "[online]") {

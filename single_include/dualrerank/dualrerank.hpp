@@ -8339,6 +8339,7 @@ DUALRERANK_NAMESPACE_END
 // written atomically (temp file, fsync, rename): the file on disk is the last complete version.
 
 #include <array>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -10651,10 +10652,12 @@ inline int read_members(const safetensors_file& f, const std::string& ver, const
 }
 }  // namespace detail
 
-/// Save a model (atomic write). A student ensemble (members() > 1) is written as format_version 3
-/// with each member's tensors under "member.{k}."; anything else as format_version 2.
+/// The bytes of a model file, in memory (what save_model writes): for a model sent over a network
+/// or kept in a database. `load_model_from(safetensors_file::from_bytes(bytes), "what")` reads
+/// it back, with the same checks as a file. A student ensemble (members() > 1) is format_version
+/// 3 with each member's tensors under "member.{k}."; anything else format_version 2.
 template <class Model>
-void save_model(const Model& m, const std::string& path, const save_options& opt = {}) {
+std::vector<std::uint8_t> model_to_bytes(const Model& m, const save_options& opt = {}) {
     using T = typename Model::value_type;
     std::vector<tensor_write> tensors;
     const int K = detail::members_of(m);
@@ -10686,7 +10689,15 @@ void save_model(const Model& m, const std::string& path, const save_options& opt
         tensors.push_back({"verify.slate", dtype::i64, {sl.size()}, sl.data()});
         tensors.push_back({"verify.output", detail::dtype_of<T>(), {expected.size()}, expected.data()});
     }
-    write_safetensors_file(path, tensors, meta);
+    return write_safetensors_bytes(tensors, meta);
+}
+
+/// Save a model (atomic write): model_to_bytes written to `path` (a reader never sees a
+/// half-written file).
+template <class Model>
+void save_model(const Model& m, const std::string& path, const save_options& opt = {}) {
+    const std::vector<std::uint8_t> bytes = model_to_bytes(m, opt);
+    detail::write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 struct load_options {
@@ -13098,14 +13109,25 @@ public:
         if (max_pending < 1) dualrerank::detail::throw_input("feedback_joiner: max_pending must be >= 1");
     }
 
+    /// Logs a shown slate to wait for its feedback; input_error when its request id is still
+    /// pending (the first entry is kept).
     void log_shown(request<T> req, shown_slate<T> shown) {
+        const std::uint64_t id = shown.request_id;
+        if (!try_log_shown(std::move(req), std::move(shown)))
+            dualrerank::detail::throw_input("feedback_joiner: request id " + std::to_string(id) + " logged twice");
+    }
+
+    /// As log_shown, but false instead of an exception when the request id is still pending
+    /// (nothing is logged; the first entry is kept): a server answers a duplicate id without
+    /// matching error text.
+    bool try_log_shown(request<T> req, shown_slate<T> shown) {
         std::lock_guard<std::mutex> lock(mu_);
         const std::uint64_t id = shown.request_id;
         entry e{std::move(req), std::move(shown), seq_};
-        if (!pending_.emplace(id, std::move(e)).second)
-            dualrerank::detail::throw_input("feedback_joiner: request id " + std::to_string(id) + " logged twice");
+        if (!pending_.emplace(id, std::move(e)).second) return false;
         order_.push_back({seq_++, id});
         expire();
+        return true;
     }
 
     /// Feedback [L x objectives] for a logged request; false when the id is unknown (never logged,

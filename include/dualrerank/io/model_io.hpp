@@ -31,6 +31,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -302,10 +303,12 @@ inline int read_members(const safetensors_file& f, const std::string& ver, const
 }
 }  // namespace detail
 
-/// Save a model (atomic write). A student ensemble (members() > 1) is written as format_version 3
-/// with each member's tensors under "member.{k}."; anything else as format_version 2.
+/// The bytes of a model file, in memory (what save_model writes): for a model sent over a network
+/// or kept in a database. `load_model_from(safetensors_file::from_bytes(bytes), "what")` reads
+/// it back, with the same checks as a file. A student ensemble (members() > 1) is format_version
+/// 3 with each member's tensors under "member.{k}."; anything else format_version 2.
 template <class Model>
-void save_model(const Model& m, const std::string& path, const save_options& opt = {}) {
+std::vector<std::uint8_t> model_to_bytes(const Model& m, const save_options& opt = {}) {
     using T = typename Model::value_type;
     std::vector<tensor_write> tensors;
     const int K = detail::members_of(m);
@@ -337,7 +340,15 @@ void save_model(const Model& m, const std::string& path, const save_options& opt
         tensors.push_back({"verify.slate", dtype::i64, {sl.size()}, sl.data()});
         tensors.push_back({"verify.output", detail::dtype_of<T>(), {expected.size()}, expected.data()});
     }
-    write_safetensors_file(path, tensors, meta);
+    return write_safetensors_bytes(tensors, meta);
+}
+
+/// Save a model (atomic write): model_to_bytes written to `path` (a reader never sees a
+/// half-written file).
+template <class Model>
+void save_model(const Model& m, const std::string& path, const save_options& opt = {}) {
+    const std::vector<std::uint8_t> bytes = model_to_bytes(m, opt);
+    detail::write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 struct load_options {

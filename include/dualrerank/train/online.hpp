@@ -168,14 +168,25 @@ public:
         if (max_pending < 1) dualrerank::detail::throw_input("feedback_joiner: max_pending must be >= 1");
     }
 
+    /// Logs a shown slate to wait for its feedback; input_error when its request id is still
+    /// pending (the first entry is kept).
     void log_shown(request<T> req, shown_slate<T> shown) {
+        const std::uint64_t id = shown.request_id;
+        if (!try_log_shown(std::move(req), std::move(shown)))
+            dualrerank::detail::throw_input("feedback_joiner: request id " + std::to_string(id) + " logged twice");
+    }
+
+    /// As log_shown, but false instead of an exception when the request id is still pending
+    /// (nothing is logged; the first entry is kept): a server answers a duplicate id without
+    /// matching error text.
+    bool try_log_shown(request<T> req, shown_slate<T> shown) {
         std::lock_guard<std::mutex> lock(mu_);
         const std::uint64_t id = shown.request_id;
         entry e{std::move(req), std::move(shown), seq_};
-        if (!pending_.emplace(id, std::move(e)).second)
-            dualrerank::detail::throw_input("feedback_joiner: request id " + std::to_string(id) + " logged twice");
+        if (!pending_.emplace(id, std::move(e)).second) return false;
         order_.push_back({seq_++, id});
         expire();
+        return true;
     }
 
     /// Feedback [L x objectives] for a logged request; false when the id is unknown (never logged,
