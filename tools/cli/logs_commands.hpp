@@ -540,22 +540,21 @@ inline int cmd_dpo(int argc, char** argv) {
     const std::vector<io::impression_page> logs = read_logs(logs_path);
     check_model_fits_logs(ref.config(), shape_of_logs(logs, logs_path), ref_path, logs_path);
     if (w) check_model_fits_world(ref.config(), w->config(), ref_path);
-    for (const auto& p : logs)
-        if (!p.objective_feedback(rc.dpo.objective))
+    bool any_pair = false;  // a page whose winner differs from the shown order (make_dpo_pairs' rule)
+    for (const auto& p : logs) {
+        const float* u = p.objective_feedback(rc.dpo.objective);
+        if (!u)
             throw input_error(logs_path + ":" + std::to_string(p.line) + ": the page has no feedback objective \"" +
                               rc.dpo.objective + "\" (--objective; the logs have " + objective_list(logs) + ")");
+        any_pair = any_pair || train::rerank_dpo_winner(p.shown, u, rc.dpo.alpha, rc.dpo.gamma) != p.shown;
+    }
+    if (!any_pair)
+        throw input_error(logs_path + ": no preference pairs: on no page does the shown slate re-sorted by alpha / position + "
+                          "gamma x \"" + rc.dpo.objective + "\" differ from the shown order (a pair needs feedback on a slot "
+                          "below one with less; check --objective: the logs have " + objective_list(logs) + ")");
 
     train::dpo_report rep;
-    const ar_teacher<float> dpo = [&] {
-        try {
-            return train::train_rerank_dpo_teacher(ref, logs, rc, &rep);
-        } catch (const input_error& e) {  // no pair: say which file, why, and what to check
-            if (std::string(e.what()).find("no preference pairs") == std::string::npos) throw;
-            throw input_error(logs_path + ": no preference pairs: on no page does the shown slate re-sorted by alpha / position + "
-                              "gamma x \"" + rc.dpo.objective + "\" differ from the shown order (a pair needs feedback on a slot "
-                              "below one with less; check --objective: the logs have " + objective_list(logs) + ")");
-        }
-    }();
+    const ar_teacher<float> dpo = train::train_rerank_dpo_teacher(ref, logs, rc, &rep);
     io::save_model(dpo, out,
                    provenance("dpo", "Rerank-DPO from " + logs_path + " against " + ref_path + " (alpha " + a.str("alpha") +
                                          ", gamma " + a.str("gamma") + ", beta " + a.str("beta") + ", sft " + a.str("sft") +
