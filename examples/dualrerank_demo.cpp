@@ -10,7 +10,7 @@
 // correlation for the gate). Prints the tables per seed (mean and spread with --seeds K), saves
 // the models and curves.
 //
-//   dualrerank_demo [--quick] [--check] [--logs N] [--oracle-free-only | --skd-only] [--evaluator-steps K]
+//   dualrerank_demo [--quick] [--check] [--logs N] [--oracle-free-only | --skd-only | --expected-labels] [--evaluator-steps K]
 //                   [--seed S] [--seeds K] [--json PATH] [--out DIR] [--verbose]
 #include <cstring>
 #include <fstream>
@@ -39,6 +39,7 @@ struct options {
     bool logs_set = false;
     bool oracle_free_only = false;  // --oracle-free-only: skip the oracle-assisted table (learning curves)
     bool skd_only = false;  // --skd-only: only the stages the oracle-free SKD student needs (learning curves)
+    bool expected_labels = false;  // --expected-labels: oracle diagnostic, the evaluator fits noise-free labels
     int train_requests = 20000;
     long evaluator_steps = 10000;  // page evaluator fit: steps of 128 pages (early-stopped on 5% held-out pages)
     bool evaluator_steps_set = false;
@@ -73,6 +74,10 @@ void usage() {
         "                   the other teachers, the supervised student and the teacher-scorer row are skipped\n"
         "  --evaluator-steps K  page evaluator fit: at most K steps of 128 pages (default 3 per 100 logged pages,\n"
         "                   at least 10000: 10000 up to 333 333 pages, 30000 at 1M; --quick 2500)\n"
+        "  --expected-labels  oracle diagnostic (implies --skd-only; not oracle-free): the page evaluator is fitted\n"
+        "                   on the closed-form per-slot click and long-view probabilities of the logged slates\n"
+        "                   instead of their sampled feedback (the limit of infinitely many logged pages for\n"
+        "                   its model family); every row is marked \"oracle\": true in --json\n"
         "  --page-centering M  the page evaluator's page-context centering: none, request or logs\n"
         "                   (page_evaluator_config::centering; default none)\n"
         "  --seed S         world and training seed (default 1)\n"
@@ -100,6 +105,10 @@ options parse(int argc, char** argv) {
         } else if (a.is("--oracle-free-only")) {
             o.oracle_free_only = true;
         } else if (a.is("--skd-only")) {
+            o.skd_only = true;
+            o.oracle_free_only = true;
+        } else if (a.is("--expected-labels")) {
+            o.expected_labels = true;
             o.skd_only = true;
             o.oracle_free_only = true;
         } else if (a.is("--logs")) {
@@ -278,8 +287,9 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     evaluator.init(seed + 600);
     {
         const std::size_t held = std::max<std::size_t>(logs.size() / 20, 1);
-        const auto train_src = pipeline::log_source(w, logs, 0, logs.size() - held);
-        const auto valid_src = pipeline::log_source(w, logs, logs.size() - held, logs.size());
+        // --expected-labels (an oracle diagnostic): the closed-form per-slot probabilities as labels
+        const auto train_src = pipeline::log_source(w, logs, 0, logs.size() - held, o.expected_labels);
+        const auto valid_src = pipeline::log_source(w, logs, logs.size() - held, logs.size(), o.expected_labels);
         train::page_fit_config fc;
         fc.steps = o.evaluator_steps;
         fc.batch = 128;
@@ -398,8 +408,9 @@ std::vector<row> run_once(const options& o, std::uint64_t seed) {
     auto record = [&](const char* name, auto&& scorer) {
         const auto corr = pipeline::scorer_correlation(w, scorer, [](const sim_request&) {}, pipeline::slate_distribution::proposals,
                                                        &free_skd, o.gate_requests, o.best_of, decode::best_of_n_config{}.tau, seed);
-        std::fprintf(stderr, "[demo seed %llu] %s scorer (oracle-free): within-request rank correlation %.3f over %d requests: %s\n",
-                     (unsigned long long)seed, name, corr.mean, corr.requests,
+        std::fprintf(stderr, "[demo seed %llu] %s scorer (%s): within-request rank correlation %.3f over %d requests: %s\n",
+                     (unsigned long long)seed, name, o.expected_labels ? "oracle diagnostic: noise-free labels" : "oracle-free",
+                     corr.mean, corr.requests,
                      corr.mean >= decode::best_of_n_config{}.gate ? "Best-of-N on" : "below the gate, greedy");
         return scorer_validation{"rank_correlation", corr.mean, corr.requests};
     };
@@ -699,9 +710,13 @@ void print_rows(const std::vector<std::vector<row>>& runs, bool oracle) {
     }
 }
 
-void print_table(const std::vector<std::vector<row>>& runs) {
-    std::printf("\nOracle-free: every trained row learns from the logged pages only (the closed form only evaluates);\n"
-                "PTAR against the evaluator-search teacher");
+void print_table(const std::vector<std::vector<row>>& runs, bool expected_labels) {
+    if (expected_labels)
+        std::printf("\nOracle diagnostic (--expected-labels, NOT oracle-free): the page evaluator learned the closed-form\n"
+                    "per-slot probabilities of the logged slates; PTAR against the evaluator-search teacher");
+    else
+        std::printf("\nOracle-free: every trained row learns from the logged pages only (the closed form only evaluates);\n"
+                    "PTAR against the evaluator-search teacher");
     print_rows(runs, false);
     bool has_oracle_table = false;
     for (const auto& r : runs[0]) has_oracle_table |= r.oracle;
@@ -714,7 +729,8 @@ void print_table(const std::vector<std::vector<row>>& runs) {
                 " weights after the swap; +- is half the range over seeds)\n");
 }
 
-void write_json(const std::string& path, const std::vector<std::vector<row>>& runs, std::uint64_t first_seed) {
+/// `expected_labels`: every row is an oracle diagnostic (its evaluator learned noise-free labels).
+void write_json(const std::string& path, const std::vector<std::vector<row>>& runs, std::uint64_t first_seed, bool expected_labels) {
     std::ofstream f(path);
     if (!f) throw error("cannot write " + path);
     f << "[\n";
@@ -729,7 +745,8 @@ void write_json(const std::string& path, const std::vector<std::vector<row>>& ru
             j["ptar"] = r.ptar < 0 ? io::json(nullptr) : io::json(r.ptar);
             j["collapse"] = r.collapse < 0 ? io::json(nullptr) : io::json(r.collapse);
             j["p50_us"] = r.p50_us;
-            j["oracle"] = r.oracle;
+            j["oracle"] = r.oracle || (expected_labels && r.policy != "upstream sort");
+            if (expected_labels) j["diagnostic"] = "expected_labels";
             f << (first ? "  " : ",\n  ") << j.dump();
             first = false;
         }
@@ -790,8 +807,8 @@ int main(int argc, char** argv) {
         const options o = parse(argc, argv);
         std::vector<std::vector<row>> runs;
         for (int s = 0; s < o.seeds; ++s) runs.push_back(run_once(o, o.seed + std::uint64_t(s)));
-        print_table(runs);
-        if (!o.json_path.empty()) write_json(o.json_path, runs, o.seed);
+        print_table(runs, o.expected_labels);
+        if (!o.json_path.empty()) write_json(o.json_path, runs, o.seed, o.expected_labels);
         if (o.check && check_claims(runs) > 0) return 3;
         return 0;
     } catch (const std::exception& e) {
