@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
         if (o.evaluator_file != "none") {
             const auto ev = io::load_page_evaluator<float>(o.models + "/" + o.evaluator_file);
             const auto c = measure(decode::page_evaluator_scorer<float>{&ev}, rho);
-            row("learned page evaluator (logs only)", 0, c, rho, nullptr);
+            row("learned page evaluator", 0, c, rho, nullptr);  // logs only unless fitted on expected labels
             if (ev.validation.requests > 0)
                 std::printf("    (its saved record: %s %.3f over %d requests)\n", ev.validation.check.c_str(), ev.validation.value,
                             ev.validation.requests);
