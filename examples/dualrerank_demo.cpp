@@ -77,7 +77,7 @@ void usage() {
         "  --expected-labels  oracle diagnostic (implies --skd-only; not oracle-free): the page evaluator is fitted\n"
         "                   on the closed-form per-slot click and long-view probabilities of the logged slates\n"
         "                   instead of their sampled feedback (the limit of infinitely many logged pages for\n"
-        "                   its model family); every row is marked \"oracle\": true in --json\n"
+        "                   its model family); every trained row is marked \"oracle\": true in --json\n"
         "  --page-centering M  the page evaluator's page-context centering: none, request or logs\n"
         "                   (page_evaluator_config::centering; default none)\n"
         "  --seed S         world and training seed (default 1)\n"
@@ -167,7 +167,9 @@ options parse(int argc, char** argv) {
     // the page evaluator's fit grows with the logs (about 4 passes over 1M pages): at 1M pages its
     // held-out likelihood still improves at step 30 000 (docs/evaluator.md, "Fitting it")
     if (!o.evaluator_steps_set && !o.quick) o.evaluator_steps = std::max(10000L, long(o.log_pages) * 3 / 100);
-    if (o.check && o.skd_only) throw input_error("--check needs the full oracle-free table (not --skd-only)");
+    if (o.check && o.skd_only)
+        throw input_error(std::string("--check needs the full oracle-free table (not ") + (o.expected_labels ? "--expected-labels" : "--skd-only") +
+                          ")");
     return o;
 }
 
@@ -729,7 +731,8 @@ void print_table(const std::vector<std::vector<row>>& runs, bool expected_labels
                 " weights after the swap; +- is half the range over seeds)\n");
 }
 
-/// `expected_labels`: every row is an oracle diagnostic (its evaluator learned noise-free labels).
+/// `expected_labels`: every trained row is an oracle diagnostic (its evaluator learned noise-free labels);
+/// the upstream sort learns nothing and stays oracle-free.
 void write_json(const std::string& path, const std::vector<std::vector<row>>& runs, std::uint64_t first_seed, bool expected_labels) {
     std::ofstream f(path);
     if (!f) throw error("cannot write " + path);
