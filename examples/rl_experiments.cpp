@@ -20,7 +20,8 @@
 // g<x> (rtg_discount), sg<x> (shown_discount), gw<x> / sw<x> (group / shown weight), ms / noms
 // (unit_mean_square on / off), gmb / pb / pbe (LDRO's slot baseline: group mean, prefix, prefix with
 // the expected tail; rl_config::baseline), aa / noaa (the immediate term in all-action form on / off),
-// fc<x> / fe<x> (floor_const / floor_ema_frac), lr<x>, b<x>, eta<x>
+// fc<x> / fe<x> (floor_const / floor_ema_frac), sms / smc<x> (stream_mean_square on, its cap),
+// gb<x> (greedy_baseline, LDRO and GRPO), lr<x>, b<x>, eta<x>
 // (the method's own lr, beta, eta; decimal numbers, since '-' separates switches: lr0.0002);
 // e.g. ldro-norank. --lr-ldro / --lr-grpo / --lr-goalrank give each method its own lr (default --lr).
 // --scorer closed scores the realistic mode's model-based group (and the guard rail) with the
@@ -923,6 +924,9 @@ int main(int argc, char** argv) {
                 else if (t == "norefresh") e.refresh = false;
                 else if (t == "ms") r.rl.unit_mean_square = true;
                 else if (t == "noms") r.rl.unit_mean_square = false;
+                else if (t == "sms") r.rl.unit_mean_square = r.rl.stream_mean_square = true;
+                else if (t.rfind("smc", 0) == 0) r.rl.stream_ms_cap = num(t, 3);
+                else if (t.rfind("gb", 0) == 0) r.rl.greedy_baseline = num(t, 2);
                 else if (t == "gmb") { r.rl.baseline = train::slot_baseline::group_mean; r.rl.all_action = false; }
                 else if (t == "pb") r.rl.baseline = train::slot_baseline::prefix;
                 else if (t == "pbe") r.rl.baseline = train::slot_baseline::prefix_expected;

@@ -208,6 +208,157 @@ TEST_CASE("LDRO unit_mean_square: the group's advantages get GRPO's size, the sl
     CHECK(max_abs(B) == 0.0);
 }
 
+TEST_CASE("LDRO stream_mean_square: a group's size follows its spread relative to the stream's, capped", "[rl]") {
+    // two groups, the second with every deviation doubled: per-group unit mean square gives both a
+    // mean square of 1; the streaming form gives the first 1 (the EMA starts at its own value) and
+    // the second raw / EMA = 4 / (0.5 * 1 + 0.5 * 4) = 1.6 (ema_decay 0.5), or cap^2 when capped
+    const int G = 3, L = 3, O = 1;
+    const std::vector<double> fb = {1.0, 0.2, 0.05, 0.0, 0.5, 0.0, 0.3, 0.0, 0.1}, w = {1.0};
+    std::vector<double> fb2(fb.size());
+    for (std::size_t i = 0; i < fb.size(); ++i) fb2[i] = 2.0 * fb[i];
+    auto mean_square = [](const std::vector<double>& a) {
+        double s = 0;
+        for (double x : a) s += x * x;
+        return s / double(a.size());
+    };
+    train::rl_config c;
+    CHECK_FALSE(c.stream_mean_square);
+    c.stream_mean_square = true;
+    c.ema_decay = 0.5;
+    c.floor_const = 0.0;  // the floor would not scale with the doubling
+    c.floor_ema_frac = 0.0;
+    std::vector<double> A(G * L), B(G * L), U(G * L);
+    train::rl_stream_state st;
+    train::group_advantages(c, fb.data(), G, L, O, w.data(), st, A.data());
+    CHECK(mean_square(A) == Approx(1.0));
+    train::group_advantages(c, fb2.data(), G, L, O, w.data(), st, B.data());
+    CHECK(mean_square(B) == Approx(1.6));
+    // the slots keep the relative sizes of the per-group form
+    train::rl_config u = c;
+    u.stream_mean_square = false;
+    train::rl_stream_state su;
+    train::group_advantages(u, fb2.data(), G, L, O, w.data(), su, U.data());
+    for (int i = 0; i < G * L; ++i) CHECK(B[i] == Approx(std::sqrt(1.6) * U[i]).margin(1e-12));
+    c.stream_ms_cap = 1.1;
+    train::rl_stream_state st2;
+    train::group_advantages(c, fb.data(), G, L, O, w.data(), st2, A.data());
+    train::group_advantages(c, fb2.data(), G, L, O, w.data(), st2, B.data());
+    CHECK(mean_square(B) == Approx(1.21));
+    c.stream_ms_cap = 0.0;
+    CHECK_THROWS_AS(train::validate(c, "t"), input_error);
+}
+
+TEST_CASE("greedy_baseline: the served slate's return replaces the group mean (self-critical), per slot for LDRO", "[rl]") {
+    const int G = 3, L = 3, O = 2;
+    // feedback [G x L x O]; objective weights (1, 0.5)
+    const std::vector<double> fb = {1, 0, 0.2, 1, 0, 0,  //
+                                    0, 0, 0.5, 0, 0, 1,  //
+                                    0.3, 1, 0, 0, 0.1, 0};
+    const std::vector<double> w = {1.0, 0.5};
+    const std::vector<double> greedy = {1, 1, 0.5, 0, 0.2, 0};  // [L x O]
+    auto ret = [&](const double* f, int t0) {  // weighted return from slot t0 on
+        double r = 0;
+        for (int t = t0; t < L; ++t)
+            for (int k = 0; k < O; ++k) r += w[std::size_t(k)] * f[std::size_t(t) * O + k];
+        return r;
+    };
+    std::vector<double> A(G * L), B(G * L);
+    // GRPO: A_g = (R_g - ((1 - lambda) mean + lambda R_greedy)) / std
+    train::rl_config gc;
+    gc.method = train::rl_method::grpo;
+    std::vector<double> R(G);
+    for (int g = 0; g < G; ++g) R[std::size_t(g)] = ret(fb.data() + std::size_t(g) * L * O, 0);
+    double m = 0, v = 0;
+    for (double r : R) m += r / G;
+    for (double r : R) v += (r - m) * (r - m) / G;
+    const double sd = std::sqrt(v), rg = ret(greedy.data(), 0);
+    for (double lam : {0.0, 0.5, 1.0}) {
+        gc.greedy_baseline = lam;
+        train::rl_stream_state st;
+        train::group_advantages(gc, fb.data(), nullptr, G, L, O, w.data(), st, A.data(), nullptr, greedy.data());
+        for (int g = 0; g < G; ++g)
+            for (int t = 0; t < L; ++t)
+                CHECK(A[std::size_t(g) * L + t] == Approx((R[std::size_t(g)] - ((1 - lam) * m + lam * rg)) / (sd + 1e-6)).margin(1e-9));
+    }
+    // LDRO, lambda 1, no rescaling: slot t's deviation is the reward-to-go minus the greedy slate's
+    // reward-to-go at slot t, divided by one positive scale per slot: the signs are the comparison's
+    train::rl_config lc;
+    lc.unit_mean_square = false;
+    lc.greedy_baseline = 1.0;
+    train::rl_stream_state st;
+    train::group_advantages(lc, fb.data(), nullptr, G, L, O, w.data(), st, A.data(), nullptr, greedy.data());
+    int positive = 0;
+    for (int g = 0; g < G; ++g)
+        for (int t = 0; t < L; ++t) {
+            const double d = ret(fb.data() + std::size_t(g) * L * O, t) - ret(greedy.data(), t);
+            const double a = A[std::size_t(g) * L + t];
+            if (std::fabs(d) < 1e-12) CHECK(a == Approx(0.0).margin(1e-12));
+            else CHECK((a > 0) == (d > 0));
+            positive += a > 0;
+        }
+    CHECK(positive > 0);
+    CHECK(positive < G * L);  // the group mean's centering would not give these signs in general
+    // lambda 0 with the greedy feedback given is the group-mean default exactly
+    train::rl_config d0;
+    train::rl_stream_state s0, s1;
+    train::group_advantages(d0, fb.data(), G, L, O, w.data(), s0, A.data());
+    train::group_advantages(d0, fb.data(), nullptr, G, L, O, w.data(), s1, B.data(), nullptr, greedy.data());
+    CHECK(A == B);
+    // errors: out of range, with a prefix baseline, and without the greedy slate's feedback
+    train::rl_config e;
+    e.greedy_baseline = 1.5;
+    CHECK_THROWS_AS(train::validate(e, "t"), input_error);
+    e.greedy_baseline = 0.5;
+    e.baseline = train::slot_baseline::prefix;
+    CHECK_THROWS_AS(train::validate(e, "t"), input_error);
+    train::rl_config nf;
+    nf.greedy_baseline = 0.5;
+    train::rl_stream_state s2;
+    CHECK_THROWS_AS(train::group_advantages(nf, fb.data(), G, L, O, w.data(), s2, A.data()), input_error);
+}
+
+TEST_CASE("online trainer: greedy_baseline scores the greedy slate and changes the update", "[rl][online]") {
+    online_fixture f;
+    const nar_student<float> anchor = f.student(3);
+    const int L = f.w.slate_size();
+    page_evaluator_config pc;
+    pc.features = f.w.config().feature_dim;
+    pc.context = f.w.config().context_dim;
+    pc.max_slate = L;
+    pc.max_candidates = f.w.num_candidates();
+    page_evaluator<float> ev(pc);
+    ev.init(4);
+    std::vector<std::vector<float>> params;
+    for (double lam : {0.0, 1.0})
+        for (auto method : {train::rl_method::ldro, train::rl_method::grpo}) {
+            train::online_page_evaluator_scorer<float> sc(ev, {});
+            train::policy_store<float> store(anchor);
+            train::online_config oc;
+            oc.rl.group = 4;
+            oc.rl.method = method;
+            oc.rl.greedy_baseline = lam;
+            oc.requests_per_step = 2;
+            oc.optimizer.lr = 1e-2;
+            oc.log = nullptr;
+            train::online_trainer<float> tr(anchor, anchor, sc, store, oc);
+            train::online_server<float> srv(store, 1.0, 5);
+            for (std::uint64_t i = 0; i < 6; ++i) {
+                sim_request r;
+                f.w.make_request(i, r);
+                train::feedback_record<float> rec;
+                rec.req = r.observed;
+                rec.shown = srv.serve(r.observed.view(), i, L);
+                rec.feedback.assign(std::size_t(L) * 2, 0.0);
+                tr.consume(std::move(rec));
+            }
+            REQUIRE(tr.progress().steps == 3);
+            for (std::size_t j = 0; j < anchor.arena_size(); ++j) REQUIRE(std::isfinite(tr.policy().params()[j]));
+            params.emplace_back(tr.policy().params(), tr.policy().params() + anchor.arena_size());
+        }
+    CHECK(params[0] != params[2]);  // LDRO: lambda 1 against 0
+    CHECK(params[1] != params[3]);  // GRPO
+}
+
 TEST_CASE("online scorers refresh at lr 1e-4 by default", "[rl][online]") {
     // docs/rl.md (issue #14 screens, streams 201-203): refresh lr 5e-4 cost every method gain
     // against 1e-4 with a well-fitted page evaluator; the realistic mode and the demo use the default

@@ -7763,6 +7763,24 @@ struct rl_config {
     /// floor and the per-slot guard then set only the slots' relative sizes, not the step; every
     /// advantage is bounded by sqrt(G L).
     bool unit_mean_square = true;
+    /// LDRO, group term, with unit_mean_square: divide by the root of a streaming EMA (ema_decay)
+    /// of the groups' mean squares instead of each group's own, so the advantages have unit mean
+    /// square over the stream, not in every group: a request whose slates differ more (in the
+    /// scorer's utility) gets a larger step than one whose slates nearly tie, as in the plain
+    /// policy gradient of the expected utility. Per-group standardization (GRPO's, and
+    /// unit_mean_square alone) weighs every request alike, so near-ties, where the scorer's
+    /// differences are mostly its own error, get a full-size step. A group is still bounded: its
+    /// factor is at most stream_ms_cap times its own unit-mean-square factor.
+    bool stream_mean_square = false;
+    double stream_ms_cap = 4.0;
+    /// LDRO and GRPO, group term: lambda in [0, 1] of the served slate's baseline. The baseline
+    /// becomes (1 - lambda) * the group mean + lambda * the return of the policy's greedy slate
+    /// (scored by the same scorer; at slot t its reward-to-go for LDRO, its page return for GRPO),
+    /// the self-critical baseline of Rennie et al. (2017): a sampled slate is pushed up only where
+    /// it beats the slate serving would show, so the update moves the greedy slate (what the
+    /// table scores and serving shows) rather than sharpening the sampled policy around it.
+    /// 0 (the default) is the group mean alone. Not with a prefix baseline; GoalRank ignores it.
+    double greedy_baseline = 0.0;
     /// LDRO, group term: slot t's baseline (slot_baseline; group_mean before issue #14's baseline
     /// study). The prefix baselines need per-candidate predictions (online_trainer falls back to
     /// group_mean for a logged group or a scorer without them, and counts it).
@@ -7788,6 +7806,12 @@ inline void validate(const rl_config& rc, const char* fn, int max_group = 1 << 1
         dualrerank::detail::throw_input(std::string(fn) + ": sample_tau must be finite and > 0");
     if (rc.baseline != slot_baseline::group_mean && !rc.decouple_slots)
         dualrerank::detail::throw_input(std::string(fn) + ": a prefix baseline is per slot: it needs decouple_slots");
+    if (!(rc.greedy_baseline >= 0 && rc.greedy_baseline <= 1))
+        dualrerank::detail::throw_input(std::string(fn) + ": greedy_baseline must be in [0, 1]");
+    if (rc.greedy_baseline > 0 && rc.baseline != slot_baseline::group_mean)
+        dualrerank::detail::throw_input(std::string(fn) + ": greedy_baseline needs slot_baseline::group_mean");
+    if (!(std::isfinite(rc.stream_ms_cap) && rc.stream_ms_cap > 0))
+        dualrerank::detail::throw_input(std::string(fn) + ": stream_ms_cap must be finite and > 0");
     if (rc.all_action && rc.baseline == slot_baseline::group_mean)
         dualrerank::detail::throw_input(std::string(fn) + ": all_action needs a prefix baseline (slot_baseline::prefix or prefix_expected)");
 }
@@ -7799,6 +7823,7 @@ struct rl_stream_state {
     std::vector<double> cov;      ///< [objectives x objectives] EMA covariance of the page returns (LDRO)
     std::vector<double> ema_off;  ///< [L x objectives^2] EMA covariance of the centered shown-slate residuals
     std::vector<double> off_mean; ///< [L x objectives] running mean of the residual (the evaluator's bias)
+    double ms_ema = 0;            ///< EMA of the groups' advantage mean squares (rl_config::stream_mean_square)
     long updates = 0;
     long off_updates = 0;
 };
@@ -7853,11 +7878,14 @@ inline double floored_scale(const rl_config& c, double group_sd, double& ema, lo
 /// holds only the tail term times it, and all_action_loss applies the same factor to the
 /// immediate term (the scale itself is computed on the sampled form of both).
 inline void group_advantages(const rl_config& c, const double* fb, const double* base, int G, int L, int O, const double* w,
-                             rl_stream_state& st, double* A, double* slot_factor = nullptr) {
+                             rl_stream_state& st, double* A, double* slot_factor = nullptr, const double* greedy_fb = nullptr) {
     if (G < 2) dualrerank::detail::throw_input("group_advantages: need at least 2 slates per group");
     if (L < 1 || O < 1) dualrerank::detail::throw_input("group_advantages: need L >= 1 and at least one objective");
     const bool prefix = c.method == rl_method::ldro && c.baseline != slot_baseline::group_mean;
     if (prefix && !base) dualrerank::detail::throw_input("group_advantages: a prefix baseline needs the expected immediate feedback (base)");
+    const double lam = c.method == rl_method::goalrank ? 0.0 : c.greedy_baseline;
+    if (lam > 0 && !greedy_fb) dualrerank::detail::throw_input("group_advantages: greedy_baseline needs the greedy slate's feedback");
+    if (lam > 0 && prefix) dualrerank::detail::throw_input("group_advantages: greedy_baseline needs slot_baseline::group_mean");
     std::vector<double> R(static_cast<std::size_t>(G)), tmp(static_cast<std::size_t>(G));
     auto cfb = [&](int g, int t, int k) { return fb[(std::size_t(g) * L + t) * O + k]; };
     if (c.method != rl_method::ldro) {  // GRPO (and GoalRank's group statistics): page level
@@ -7872,8 +7900,15 @@ inline void group_advantages(const rl_config& c, const double* fb, const double*
         if (st.ema.size() != 1) st.ema.assign(1, 0.0);
         st.ema[0] = st.updates == 0 ? sd : c.ema_decay * st.ema[0] + (1.0 - c.ema_decay) * sd;
         ++st.updates;
+        double b = m;
+        if (lam > 0) {
+            double rg = 0;
+            for (int t = 0; t < L; ++t)
+                for (int k = 0; k < O; ++k) rg += w[k] * greedy_fb[std::size_t(t) * O + k];
+            b = (1.0 - lam) * m + lam * rg;
+        }
         for (int g = 0; g < G; ++g)
-            for (int t = 0; t < L; ++t) A[std::size_t(g) * L + t] = (R[g] - m) / (sd + 1e-6);
+            for (int t = 0; t < L; ++t) A[std::size_t(g) * L + t] = (R[g] - b) / (sd + 1e-6);
         return;
     }
     // LDRO. Objectives decoupled: the streaming statistics are kept per objective (the EMA of the
@@ -7955,12 +7990,29 @@ inline void group_advantages(const rl_config& c, const double* fb, const double*
             slot_spread[std::size_t(t)] = std::sqrt(ss / G);
         }
     } else {
+        std::vector<double> xg(static_cast<std::size_t>(L), 0.0);  // the greedy slate's weighted return from slot t on
+        if (lam > 0) {
+            double acc = 0;
+            for (int t = L - 1; t >= 0; --t) {
+                double v = 0;
+                for (int k = 0; k < O; ++k) v += w[k] * greedy_fb[std::size_t(t) * O + k];
+                acc = v + c.rtg_discount * acc;
+                xg[std::size_t(t)] = acc;
+            }
+        }
         for (int t = 0; t < L; ++t) {
             for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
             double slot_sd;
             const double mt = detail::mean_std(tmp.data(), G, slot_sd);
-            for (int g = 0; g < G; ++g) dev[std::size_t(g) * L + t] = tmp[g] - mt;
-            slot_spread[std::size_t(t)] = slot_sd;
+            const double bt = lam > 0 ? (1.0 - lam) * mt + lam * (c.decouple_slots ? xg[std::size_t(t)] : xg[0]) : mt;
+            double ss = 0;
+            for (int g = 0; g < G; ++g) {
+                const double dv = tmp[g] - bt;
+                dev[std::size_t(g) * L + t] = dv;
+                ss += dv * dv;
+            }
+            // the spread around the baseline: the std for the group mean, the root mean square otherwise
+            slot_spread[std::size_t(t)] = lam > 0 ? std::sqrt(ss / G) : slot_sd;
         }
     }
     double page_scale;
@@ -7990,9 +8042,17 @@ inline void group_advantages(const rl_config& c, const double* fb, const double*
         double ms = 0;
         for (std::size_t i = 0; i < GL; ++i) ms += A[i] * A[i];
         ms /= double(GL);
+        double f_ms = ms > 1e-12 ? 1.0 / std::sqrt(ms) : 1.0;
+        if (c.stream_mean_square) {  // the group's size in reward units relative to the stream's
+            double raw = 0;
+            for (std::size_t i = 0; i < GL; ++i) raw += dev[i] * dev[i];
+            raw /= double(GL);
+            st.ms_ema = st.updates == 0 ? raw : c.ema_decay * st.ms_ema + (1.0 - c.ema_decay) * raw;
+            if (st.ms_ema > 1e-12) f_ms *= std::min(std::sqrt(raw / st.ms_ema), c.stream_ms_cap);
+        }
         if (ms > 1e-12) {
-            for (std::size_t i = 0; i < GL; ++i) A[i] /= std::sqrt(ms);
-            for (double& f : factor) f /= std::sqrt(ms);
+            for (std::size_t i = 0; i < GL; ++i) A[i] *= f_ms;
+            for (double& f : factor) f *= f_ms;
         }
     }
     if (prefix && c.all_action)  // the immediate term goes through all_action_loss
@@ -13676,7 +13736,16 @@ private:
                             rl_config gm = rc;
                             gm.baseline = slot_baseline::group_mean;
                             gm.all_action = false;
-                            group_advantages(gm, fb, G, L, O, weights_.data(), st_, A_.data());
+                            const double* gfb = nullptr;
+                            if (rc.greedy_baseline > 0) {  // the served (greedy) slate, scored like the group
+                                greedy_.resize(std::size_t(L));
+                                decode::greedy_slate(c.Z, L, n, n, greedy_.data(), ws.alloc<std::uint8_t>(std::size_t(n)));
+                                gfb_.resize(std::size_t(L) * O);
+                                sws_.reset();
+                                scorer_->predict(v, rec.shown.request_id, 1, L, greedy_.data(), gfb_.data(), sws_);
+                                gfb = gfb_.data();
+                            }
+                            group_advantages(gm, fb, nullptr, G, L, O, weights_.data(), st_, A_.data(), nullptr, gfb);
                         }
                     }
                     loss += double(cfg_.group_weight) * double(rl_loss(c.Z, cref.Z, L, n, n, slates, old_lp, A_.data(), omega_.data(), G,
@@ -13747,6 +13816,7 @@ private:
     double avg_weight_ = 0;
     workspace aws_, sws_, ews_;
     std::vector<int> slates_, greedy_;
+    std::vector<double> gfb_;  // the greedy slate's predicted feedback (rl_config::greedy_baseline)
     std::vector<T> lp_;
     std::vector<double> fb_, pred_, A_, As_, omega_, r_, p_, cand_, base_, factor_;
 };

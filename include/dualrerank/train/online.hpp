@@ -735,7 +735,16 @@ private:
                             rl_config gm = rc;
                             gm.baseline = slot_baseline::group_mean;
                             gm.all_action = false;
-                            group_advantages(gm, fb, G, L, O, weights_.data(), st_, A_.data());
+                            const double* gfb = nullptr;
+                            if (rc.greedy_baseline > 0) {  // the served (greedy) slate, scored like the group
+                                greedy_.resize(std::size_t(L));
+                                decode::greedy_slate(c.Z, L, n, n, greedy_.data(), ws.alloc<std::uint8_t>(std::size_t(n)));
+                                gfb_.resize(std::size_t(L) * O);
+                                sws_.reset();
+                                scorer_->predict(v, rec.shown.request_id, 1, L, greedy_.data(), gfb_.data(), sws_);
+                                gfb = gfb_.data();
+                            }
+                            group_advantages(gm, fb, nullptr, G, L, O, weights_.data(), st_, A_.data(), nullptr, gfb);
                         }
                     }
                     loss += double(cfg_.group_weight) * double(rl_loss(c.Z, cref.Z, L, n, n, slates, old_lp, A_.data(), omega_.data(), G,
@@ -806,6 +815,7 @@ private:
     double avg_weight_ = 0;
     workspace aws_, sws_, ews_;
     std::vector<int> slates_, greedy_;
+    std::vector<double> gfb_;  // the greedy slate's predicted feedback (rl_config::greedy_baseline)
     std::vector<T> lp_;
     std::vector<double> fb_, pred_, A_, As_, omega_, r_, p_, cand_, base_, factor_;
 };
