@@ -28,6 +28,33 @@ struct online_fixture {
         s.init(seed);
         return s;
     }
+    /// a small page evaluator for the world's requests
+    page_evaluator<float> evaluator(std::uint64_t seed) const {
+        page_evaluator_config pc;
+        pc.features = w.config().feature_dim;
+        pc.context = w.config().context_dim;
+        pc.max_slate = w.slate_size();
+        pc.max_candidates = w.num_candidates();
+        page_evaluator<float> ev(pc);
+        ev.init(seed);
+        return ev;
+    }
+    /// serves requests 0..n-1 from the store and feeds each to the trainer with `objectives` zero
+    /// feedback values per slot (a click at the top slot with click_top)
+    void feed(train::policy_store<float>& store, train::online_trainer<float>& tr, int n, int objectives, bool click_top) const {
+        const int L = w.slate_size();
+        train::online_server<float> srv(store, 1.0, 5);
+        for (std::uint64_t i = 0; i < std::uint64_t(n); ++i) {
+            sim_request r;
+            w.make_request(i, r);
+            train::feedback_record<float> rec;
+            rec.req = r.observed;
+            rec.shown = srv.serve(r.observed.view(), i, L);
+            rec.feedback.assign(std::size_t(L) * objectives, 0.0);
+            if (click_top) rec.feedback[0] = 1.0;
+            tr.consume(std::move(rec));
+        }
+    }
     train::rl_run_config cfg() const {
         train::rl_run_config rc;
         rc.requests = 48;
@@ -320,14 +347,7 @@ TEST_CASE("greedy_baseline: the served slate's return replaces the group mean (s
 TEST_CASE("online trainer: greedy_baseline scores the greedy slate and changes the update", "[rl][online]") {
     online_fixture f;
     const nar_student<float> anchor = f.student(3);
-    const int L = f.w.slate_size();
-    page_evaluator_config pc;
-    pc.features = f.w.config().feature_dim;
-    pc.context = f.w.config().context_dim;
-    pc.max_slate = L;
-    pc.max_candidates = f.w.num_candidates();
-    page_evaluator<float> ev(pc);
-    ev.init(4);
+    page_evaluator<float> ev = f.evaluator(4);
     std::vector<std::vector<float>> params;
     for (double lam : {0.0, 1.0})
         for (auto method : {train::rl_method::ldro, train::rl_method::grpo}) {
@@ -341,16 +361,7 @@ TEST_CASE("online trainer: greedy_baseline scores the greedy slate and changes t
             oc.optimizer.lr = 1e-2;
             oc.log = nullptr;
             train::online_trainer<float> tr(anchor, anchor, sc, store, oc);
-            train::online_server<float> srv(store, 1.0, 5);
-            for (std::uint64_t i = 0; i < 6; ++i) {
-                sim_request r;
-                f.w.make_request(i, r);
-                train::feedback_record<float> rec;
-                rec.req = r.observed;
-                rec.shown = srv.serve(r.observed.view(), i, L);
-                rec.feedback.assign(std::size_t(L) * 2, 0.0);
-                tr.consume(std::move(rec));
-            }
+            f.feed(store, tr, 6, 2, false);
             REQUIRE(tr.progress().steps == 3);
             for (std::size_t j = 0; j < anchor.arena_size(); ++j) REQUIRE(std::isfinite(tr.policy().params()[j]));
             params.emplace_back(tr.policy().params(), tr.policy().params() + anchor.arena_size());
@@ -1010,13 +1021,7 @@ TEST_CASE("online trainer: the prefix baseline with a causal scorer, the group-m
     online_fixture f;
     const nar_student<float> anchor = f.student(3);
     const int L = f.w.slate_size();
-    page_evaluator_config pc;
-    pc.features = f.w.config().feature_dim;
-    pc.context = f.w.config().context_dim;
-    pc.max_slate = L;
-    pc.max_candidates = f.w.num_candidates();
-    page_evaluator<float> ev(pc);
-    ev.init(4);
+    page_evaluator<float> ev = f.evaluator(4);
     // the page evaluator's candidate predictions are its per-slate predictions at the chosen items
     {
         sim_request r;
@@ -1060,17 +1065,7 @@ TEST_CASE("online trainer: the prefix baseline with a causal scorer, the group-m
             oc.optimizer.lr = 1e-2;
             oc.log = nullptr;
             train::online_trainer<float> tr(anchor, anchor, sc, store, oc);
-            train::online_server<float> srv(store, 1.0, 5);
-            for (std::uint64_t i = 0; i < 6; ++i) {
-                sim_request r;
-                f.w.make_request(i, r);
-                train::feedback_record<float> rec;
-                rec.req = r.observed;
-                rec.shown = srv.serve(r.observed.view(), i, L);
-                rec.feedback.assign(std::size_t(L) * 2, 0.0);
-                rec.feedback[0] = 1.0;
-                tr.consume(std::move(rec));
-            }
+            f.feed(store, tr, 6, 2, true);
             INFO("causal " << causal << " all_action " << aa);
             CHECK(tr.progress().steps == 3);
             CHECK(tr.progress().baseline_fallbacks == (causal ? 0 : 6));
