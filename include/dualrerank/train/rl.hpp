@@ -201,6 +201,18 @@ inline double mean_std(const double* x, int G, double& sd) {
     sd = std::sqrt(v / G);
     return m;
 }
+
+/// One slate's weighted return from each slot on, out[t] = sum_{t' >= t} gamma^(t' - t) sum_k
+/// w_k f[t'][k], for feedback f [L x O]; out[0] is the page return when gamma = 1.
+inline void weighted_return_to_go(const double* f, int L, int O, const double* w, double gamma, double* out) {
+    double acc = 0;
+    for (int t = L - 1; t >= 0; --t) {
+        double v = 0;
+        for (int k = 0; k < O; ++k) v += w[k] * f[std::size_t(t) * O + k];
+        acc = v + gamma * acc;
+        out[t] = acc;
+    }
+}
 /// The page-level scale; the streaming EMA is updated first (per request), then floored.
 inline double floored_scale(const rl_config& c, double group_sd, double& ema, long updates) {
     ema = updates == 0 ? group_sd : c.ema_decay * ema + (1.0 - c.ema_decay) * group_sd;
@@ -245,10 +257,9 @@ inline void group_advantages(const rl_config& c, const double* fb, const double*
         ++st.updates;
         double b = m;
         if (lam > 0) {
-            double rg = 0;
-            for (int t = 0; t < L; ++t)
-                for (int k = 0; k < O; ++k) rg += w[k] * greedy_fb[std::size_t(t) * O + k];
-            b = (1.0 - lam) * m + lam * rg;
+            std::vector<double> xg(static_cast<std::size_t>(L));
+            detail::weighted_return_to_go(greedy_fb, L, O, w, 1.0, xg.data());
+            b = (1.0 - lam) * m + lam * xg[0];
         }
         for (int g = 0; g < G; ++g)
             for (int t = 0; t < L; ++t) A[std::size_t(g) * L + t] = (R[g] - b) / (sd + 1e-6);
@@ -333,15 +344,10 @@ inline void group_advantages(const rl_config& c, const double* fb, const double*
             slot_spread[std::size_t(t)] = std::sqrt(ss / G);
         }
     } else {
-        std::vector<double> xg(static_cast<std::size_t>(L), 0.0);  // the greedy slate's weighted return from slot t on
+        std::vector<double> xg;  // the greedy slate's weighted return from slot t on
         if (lam > 0) {
-            double acc = 0;
-            for (int t = L - 1; t >= 0; --t) {
-                double v = 0;
-                for (int k = 0; k < O; ++k) v += w[k] * greedy_fb[std::size_t(t) * O + k];
-                acc = v + c.rtg_discount * acc;
-                xg[std::size_t(t)] = acc;
-            }
+            xg.resize(std::size_t(L));
+            detail::weighted_return_to_go(greedy_fb, L, O, w, c.rtg_discount, xg.data());
         }
         for (int t = 0; t < L; ++t) {
             for (int g = 0; g < G; ++g) tmp[g] = c.decouple_slots ? x[std::size_t(g) * L + t] : R[g];
@@ -385,17 +391,17 @@ inline void group_advantages(const rl_config& c, const double* fb, const double*
         double ms = 0;
         for (std::size_t i = 0; i < GL; ++i) ms += A[i] * A[i];
         ms /= double(GL);
-        double f_ms = ms > 1e-12 ? 1.0 / std::sqrt(ms) : 1.0;
+        double div = std::sqrt(ms);
         if (c.stream_mean_square) {  // the group's size in reward units relative to the stream's
             double raw = 0;
             for (std::size_t i = 0; i < GL; ++i) raw += dev[i] * dev[i];
             raw /= double(GL);
             st.ms_ema = st.updates == 0 ? raw : c.ema_decay * st.ms_ema + (1.0 - c.ema_decay) * raw;
-            if (st.ms_ema > 1e-12) f_ms *= std::min(std::sqrt(raw / st.ms_ema), c.stream_ms_cap);
+            if (st.ms_ema > 1e-12) div /= std::min(std::sqrt(raw / st.ms_ema), c.stream_ms_cap);
         }
         if (ms > 1e-12) {
-            for (std::size_t i = 0; i < GL; ++i) A[i] *= f_ms;
-            for (double& f : factor) f *= f_ms;
+            for (std::size_t i = 0; i < GL; ++i) A[i] /= div;
+            for (double& f : factor) f /= div;
         }
     }
     if (prefix && c.all_action)  // the immediate term goes through all_action_loss
